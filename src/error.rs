@@ -1,0 +1,250 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can make a download fail.
+///
+/// `Display` is one lowercase line that names what failed and where. The C ABI maps each
+/// variant to a stable `RDL_ERR_*` code; the CLI maps it to wget's exit codes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL could not be parsed, or its scheme is not http/https.
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// An option value is unusable (bad header, bad checksum text, unreadable CA file…).
+    InvalidOption {
+        /// Which option.
+        option: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The connection could not be made or broke (DNS, refused, reset).
+    Network {
+        /// What the transport said.
+        reason: String,
+    },
+    /// The TLS handshake or certificate verification failed.
+    Tls {
+        /// What the TLS layer said.
+        reason: String,
+    },
+    /// No byte arrived for the stall timeout, or connecting took too long.
+    Timeout {
+        /// Which phase timed out ("connect", "read"…).
+        phase: String,
+    },
+    /// The server answered with a status we do not download from.
+    HttpStatus {
+        /// The status code.
+        status: u16,
+        /// The URL that answered it.
+        url: String,
+        /// `Retry-After` in seconds, when the server sent one (used by retries).
+        retry_after: Option<u64>,
+    },
+    /// The server's answer broke the HTTP rules we rely on (bad Content-Range, encoded 206…).
+    Protocol {
+        /// What was wrong.
+        reason: String,
+    },
+    /// The body ended before the length the server announced.
+    Truncated {
+        /// Bytes of the body that arrived.
+        received: u64,
+        /// Bytes the server announced for this body.
+        expected: u64,
+    },
+    /// Reading or writing a local file failed.
+    Io {
+        /// What we were doing ("open", "write", "sync"…).
+        op: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The progress callback asked to stop. The partial file is kept and resumable.
+    Aborted,
+    /// The downloaded file does not have the expected SHA-256.
+    ChecksumMismatch {
+        /// Expected digest, lowercase hex.
+        expected: String,
+        /// Digest of the file on disk, lowercase hex.
+        actual: String,
+    },
+    /// More redirects than allowed.
+    TooManyRedirects {
+        /// The limit that was hit.
+        limit: u32,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidUrl { url, reason } => write!(f, "invalid url {url:?}: {reason}"),
+            Error::InvalidOption { option, reason } => write!(f, "invalid {option}: {reason}"),
+            Error::Network { reason } => write!(f, "network error: {reason}"),
+            Error::Tls { reason } => write!(f, "tls error: {reason}"),
+            Error::Timeout { phase } => write!(f, "timed out: {phase}"),
+            Error::HttpStatus { status, url, .. } => {
+                write!(f, "server answered {status} for {url}")
+            }
+            Error::Protocol { reason } => write!(f, "protocol error: {reason}"),
+            Error::Truncated { received, expected } => write!(
+                f,
+                "body ended early: got {received} of {expected} announced bytes"
+            ),
+            Error::Io { op, path, source } => {
+                write!(f, "cannot {op} {}: {}", path.display(), io_reason(source))
+            }
+            Error::Aborted => write!(f, "aborted by the progress callback"),
+            Error::ChecksumMismatch { expected, actual } => {
+                write!(f, "sha256 mismatch: expected {expected}, got {actual}")
+            }
+            Error::TooManyRedirects { limit } => write!(f, "more than {limit} redirects"),
+        }
+    }
+}
+
+/// `io::Error`'s Display appends "(os error 28)"; users want just the words.
+fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_lowercase(),
+        None => text,
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// Whether a later attempt of the same download may succeed (the retry rule).
+    ///
+    /// Transient: broken or refused connections, stalls, truncated bodies and the statuses
+    /// servers use for "try again" (408, 429, 500, 502, 503, 504). Everything else is fatal.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Network { .. } | Error::Timeout { .. } | Error::Truncated { .. } => true,
+            Error::HttpStatus { status, .. } => {
+                matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, path: &std::path::Path, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn protocol(reason: impl Into<String>) -> Error {
+        Error::Protocol {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Translates ureq's error into ours. Status errors never arrive here: we turn
+/// `http_status_as_error` off and classify statuses ourselves.
+pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
+    use ureq::Error as U;
+    match e {
+        U::StatusCode(status) => Error::HttpStatus {
+            status,
+            url: url.to_string(),
+            retry_after: None,
+        },
+        U::BadUri(reason) => Error::InvalidUrl {
+            url: url.to_string(),
+            reason,
+        },
+        U::Http(e) => Error::InvalidUrl {
+            url: url.to_string(),
+            reason: e.to_string(),
+        },
+        U::Timeout(t) => Error::Timeout {
+            phase: timeout_phase(t),
+        },
+        U::HostNotFound => Error::Network {
+            reason: format!("host not found for {url}"),
+        },
+        U::TooManyRedirects => Error::TooManyRedirects {
+            limit: crate::download::MAX_REDIRECTS,
+        },
+        U::Tls(reason) => Error::Tls {
+            reason: reason.to_string(),
+        },
+        U::Rustls(e) => Error::Tls {
+            reason: e.to_string(),
+        },
+        U::Io(e) => io_to_error(e, url),
+        U::ConnectionFailed => Error::Network {
+            reason: format!("connection to {url} failed"),
+        },
+        U::RedirectFailed => Error::protocol(format!("redirect from {url} failed")),
+        U::InvalidProxyUrl => Error::InvalidOption {
+            option: "proxy",
+            reason: "not a valid proxy url".into(),
+        },
+        other => Error::protocol(other.to_string()),
+    }
+}
+
+fn timeout_phase(t: ureq::Timeout) -> String {
+    use ureq::Timeout as T;
+    match t {
+        T::PerRead => "no byte received within the stall timeout".into(),
+        T::Connect => "connecting".into(),
+        other => other.to_string(),
+    }
+}
+
+/// An I/O error from the transport. rustls reports certificate problems as I/O errors
+/// wrapping its own error type, so look inside before calling it a network error.
+fn io_to_error(e: io::Error, url: &str) -> Error {
+    if let Some(inner) = e.get_ref() {
+        if let Some(tls) = inner.downcast_ref::<ureq::Error>() {
+            if matches!(tls, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) {
+                return Error::Tls {
+                    reason: tls.to_string(),
+                };
+            }
+        }
+        let text = inner.to_string();
+        if text.contains("certificate") || text.contains("InvalidCertificate") {
+            return Error::Tls { reason: text };
+        }
+    }
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
+            phase: "no byte received within the stall timeout".into(),
+        },
+        _ => Error::Network {
+            reason: format!("{url}: {}", io_reason(&e)),
+        },
+    }
+}
+
+/// Errors met while reading the body: ureq wraps its own errors in `io::Error`, and
+/// `ureq::Error::from` unwraps them again.
+pub(crate) fn from_body_io(e: io::Error, url: &str) -> Error {
+    from_ureq(ureq::Error::from(e), url)
+}

@@ -1,0 +1,34 @@
+//! resumedl: download one HTTP(S) URL to a file and resume it after any interruption.
+//!
+//! The design card: the offset already on disk is detected, `Range: bytes=N-` is sent,
+//! a 206 is appended, a 200 overwrites from 0, a 416 whose length matches the file means
+//! it is already complete. The bytes on disk are exactly the resource's bytes: nothing is
+//! decoded, nothing is spliced from two versions (validators in a control file and
+//! `If-Range`), nothing already downloaded is thrown away on failure.
+//!
+//! ```no_run
+//! let outcome = resumedl::Download::new("https://example.com/big.iso").to_path("big.iso")?;
+//! println!("{} ({} bytes this time)", outcome.kind.as_str(), outcome.received);
+//! # Ok::<(), resumedl::Error>(())
+//! ```
+//!
+//! The C ABI (`include/resumedl.h`) is a thin skin over this API, see [`ffi`].
+#![deny(unsafe_code, missing_docs)]
+
+mod agent;
+mod control;
+mod download;
+mod error;
+pub mod ffi;
+mod range;
+mod sink;
+
+pub use download::{
+    Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES,
+    DEFAULT_STALL_TIMEOUT, MAX_REDIRECTS,
+};
+pub use error::Error;
+pub use range::ContentRange;
+
+/// The crate version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,126 @@
+//! Where the body goes: the target file, written at a known position, hashed as it grows.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+
+/// The target file opened for writing from `pos`.
+///
+/// Opening truncates the file at the write position: for an append that is a no-op, for
+/// an overwrite it drops the old bytes, but only once a usable answer has arrived, so a
+/// failed request never costs what was already on disk.
+pub(crate) struct Sink {
+    file: File,
+    path: PathBuf,
+    pos: u64,
+    hasher: Option<Sha256>,
+}
+
+impl Sink {
+    /// Opens `path` to write from `from`. With `hash`, the bytes already in `0..from`
+    /// are fed to the hasher first, so the digest covers the whole file.
+    pub(crate) fn open(path: &Path, from: u64, hash: bool) -> Result<Sink, Error> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        file.set_len(from)
+            .map_err(|e| Error::io("truncate", path, e))?;
+        let hasher = if hash {
+            Some(hash_prefix(&mut file, path, from)?)
+        } else {
+            None
+        };
+        file.seek(SeekFrom::Start(from))
+            .map_err(|e| Error::io("seek", path, e))?;
+        Ok(Sink {
+            file,
+            path: path.to_path_buf(),
+            pos: from,
+            hasher,
+        })
+    }
+
+    /// Appends `buf` at the current position.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> Result<(), Error> {
+        self.file
+            .write_all(buf)
+            .map_err(|e| Error::io("write", &self.path, e))?;
+        self.pos += buf.len() as u64;
+        if let Some(h) = &mut self.hasher {
+            h.update(buf);
+        }
+        Ok(())
+    }
+
+    /// Offset just past the last byte written.
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// Forces the written bytes to stable storage, so a checkpoint may claim them.
+    pub(crate) fn sync(&self) -> Result<(), Error> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("sync", &self.path, e))
+    }
+
+    /// The digest of everything written, if hashing was asked for.
+    pub(crate) fn digest(self) -> Option<String> {
+        self.hasher.map(|h| hex(&h.finalize()))
+    }
+}
+
+/// Hashes the whole of an existing file (the already-complete case).
+pub(crate) fn hash_file(path: &Path) -> Result<String, Error> {
+    let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
+    let h = hash_prefix(&mut file, path, len)?;
+    Ok(hex(&h.finalize()))
+}
+
+fn hash_prefix(file: &mut File, path: &Path, len: u64) -> Result<Sha256, Error> {
+    let mut hasher = Sha256::new();
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("seek", path, e))?;
+    let mut reader = file.take(len);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+    }
+    Ok(hasher)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Length of the file at `path`; 0 when it does not exist. A directory is an error
+/// now rather than a confusing one later.
+pub(crate) fn existing_len(path: &Path) -> Result<u64, Error> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Error::io(
+            "write",
+            path,
+            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
+        )),
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
