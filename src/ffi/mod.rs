@@ -1,1 +1,616 @@
-//! C ABI (placeholder while being written).
+//! The C ABI: a thin skin over [`crate::Download`]. It converts arguments, calls the Rust
+//! API and maps the result; no download logic lives here. `include/resumedl.h` is
+//! generated from this file by cbindgen (build.rs), so these doc comments are the header's.
+#![allow(unsafe_code, non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{Download, Error, Outcome, OutcomeKind};
+
+/// Success.
+pub const RDL_OK: c_int = 0;
+/// A required pointer was NULL, a string was not UTF-8, or an option value is invalid.
+pub const RDL_ERR_INVALID_ARG: c_int = 1;
+/// The URL could not be parsed or is not http/https.
+pub const RDL_ERR_INVALID_URL: c_int = 2;
+/// A local file could not be opened, written, synced or renamed.
+pub const RDL_ERR_IO: c_int = 3;
+/// The connection failed or broke (DNS, refused, reset).
+pub const RDL_ERR_NETWORK: c_int = 4;
+/// TLS handshake or certificate verification failed.
+pub const RDL_ERR_TLS: c_int = 5;
+/// Connecting took too long, or no byte arrived within the stall timeout.
+pub const RDL_ERR_TIMEOUT: c_int = 6;
+/// The server answered with an error status (404, 500, …).
+pub const RDL_ERR_HTTP_STATUS: c_int = 7;
+/// The server broke the rules resuming relies on (bad Content-Range, encoded 206, …).
+pub const RDL_ERR_PROTOCOL: c_int = 8;
+/// The body ended before the announced length.
+pub const RDL_ERR_TRUNCATED: c_int = 9;
+/// The progress callback returned non-zero. The partial file is kept and resumable.
+pub const RDL_ERR_ABORTED_BY_CALLBACK: c_int = 10;
+/// The file's SHA-256 differs from the expected one; it was moved to `<path>.sha256-mismatch`.
+pub const RDL_ERR_CHECKSUM_MISMATCH: c_int = 11;
+/// More redirects than allowed.
+pub const RDL_ERR_TOO_MANY_REDIRECTS: c_int = 12;
+/// A bug in resumedl panicked; the panic was caught at the C boundary.
+pub const RDL_ERR_PANIC: c_int = 13;
+
+/// `rdl_outcome.kind`: downloaded from offset 0.
+pub const RDL_KIND_FRESH: c_int = 0;
+/// `rdl_outcome.kind`: appended to a partial file after a 206.
+pub const RDL_KIND_RESUMED: c_int = 1;
+/// `rdl_outcome.kind`: a partial file was overwritten from 0 (server ignored Range, or
+/// the resource changed).
+pub const RDL_KIND_RESTARTED: c_int = 2;
+/// `rdl_outcome.kind`: the file was already complete; nothing was downloaded.
+pub const RDL_KIND_ALREADY_COMPLETE: c_int = 3;
+
+/// `rdl_outcome.total` and the progress callback's `total` when the size is unknown.
+pub const RDL_UNKNOWN: u64 = u64::MAX;
+
+/// The one mapping from [`Error`] to the stable C codes.
+pub fn code(e: &Error) -> c_int {
+    match e {
+        Error::InvalidOption { .. } => RDL_ERR_INVALID_ARG,
+        Error::InvalidUrl { .. } => RDL_ERR_INVALID_URL,
+        Error::Io { .. } => RDL_ERR_IO,
+        Error::Network { .. } => RDL_ERR_NETWORK,
+        Error::Tls { .. } => RDL_ERR_TLS,
+        Error::Timeout { .. } => RDL_ERR_TIMEOUT,
+        Error::HttpStatus { .. } => RDL_ERR_HTTP_STATUS,
+        Error::Protocol { .. } => RDL_ERR_PROTOCOL,
+        Error::Truncated { .. } => RDL_ERR_TRUNCATED,
+        Error::Aborted => RDL_ERR_ABORTED_BY_CALLBACK,
+        Error::ChecksumMismatch { .. } => RDL_ERR_CHECKSUM_MISMATCH,
+        Error::TooManyRedirects { .. } => RDL_ERR_TOO_MANY_REDIRECTS,
+    }
+}
+
+/// Progress callback: `downloaded` counts bytes on disk including a resumed prefix;
+/// `total` is `RDL_UNKNOWN` (UINT64_MAX) when the size is not known. Return 0 to go on,
+/// non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK`.
+pub type rdl_progress_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, downloaded: u64, total: u64) -> c_int>;
+
+/// Download options. Create with `rdl_options_new`, free with `rdl_options_free`.
+/// Not thread-safe: do not change one from two threads at once; it may be used by
+/// several `rdl_download` calls one after another.
+pub struct rdl_options {
+    headers: Vec<(String, String)>,
+    connect_timeout: Option<Duration>,
+    stall_timeout: Option<Duration>,
+    resume: bool,
+    retries: Option<u32>,
+    retry_backoff: Option<Duration>,
+    sha256: Option<String>,
+    ca_file: Option<PathBuf>,
+    proxy: Option<String>,
+    progress: rdl_progress_callback,
+    userdata: *mut c_void,
+}
+
+/// What a successful `rdl_download` did. Plain data; the caller owns it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct rdl_outcome {
+    /// HTTP status of the last answer (200, 206 or 416).
+    pub status: c_int,
+    /// One of the `RDL_KIND_*` values.
+    pub kind: c_int,
+    /// Offset the call started from: bytes already on disk that were kept.
+    pub resumed_from: u64,
+    /// Body bytes received by this call.
+    pub received: u64,
+    /// Size of the whole resource, or `RDL_UNKNOWN`.
+    pub total: u64,
+    /// Request attempts used (1 when the first succeeded).
+    pub attempts: u32,
+}
+
+impl From<&Outcome> for rdl_outcome {
+    fn from(o: &Outcome) -> rdl_outcome {
+        rdl_outcome {
+            status: c_int::from(o.status),
+            kind: match o.kind {
+                OutcomeKind::Fresh => RDL_KIND_FRESH,
+                OutcomeKind::Resumed => RDL_KIND_RESUMED,
+                OutcomeKind::Restarted => RDL_KIND_RESTARTED,
+                OutcomeKind::AlreadyComplete => RDL_KIND_ALREADY_COMPLETE,
+            },
+            resumed_from: o.resumed_from,
+            received: o.received,
+            total: o.total.unwrap_or(RDL_UNKNOWN),
+            attempts: o.attempts,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(msg: &str) {
+    // Interior NULs cannot appear in a C string; they never carry meaning here.
+    let c = CString::new(msg.replace('\0', "?")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs one exported body: clears the thread's last error, catches panics, records the
+/// message of a failure and returns its code.
+fn ffi_boundary(f: impl FnOnce() -> Result<(), Error>) -> c_int {
+    set_last_error("");
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => RDL_OK,
+        Ok(Err(e)) => {
+            set_last_error(&e.to_string());
+            code(&e)
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_last_error(&format!("internal error (panic): {what}"));
+            RDL_ERR_PANIC
+        }
+    }
+}
+
+fn arg_error(name: &'static str, reason: &str) -> Error {
+    Error::InvalidOption {
+        option: name,
+        reason: reason.to_string(),
+    }
+}
+
+/// A required C string: NULL and non-UTF-8 are errors, not crashes.
+///
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string valid for this call.
+unsafe fn c_str<'a>(p: *const c_char, name: &'static str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(arg_error(name, "is NULL"));
+    }
+    // SAFETY: non-NULL and NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| arg_error(name, "is not valid UTF-8"))
+}
+
+/// # Safety
+/// `p` is NULL or a pointer returned by `rdl_options_new` and not yet freed.
+unsafe fn options_mut<'a>(p: *mut rdl_options) -> Result<&'a mut rdl_options, Error> {
+    // SAFETY: per the caller's contract, non-NULL means a live, exclusive rdl_options.
+    unsafe { p.as_mut() }.ok_or_else(|| arg_error("options", "is NULL"))
+}
+
+/// Runs a setter on live options behind the boundary.
+///
+/// # Safety
+/// As for [`options_mut`].
+unsafe fn set(opts: *mut rdl_options, f: impl FnOnce(&mut rdl_options)) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        f(unsafe { options_mut(opts)? });
+        Ok(())
+    })
+}
+
+fn millis(ms: u64) -> Option<Duration> {
+    Some(Duration::from_millis(ms))
+}
+
+/// Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
+/// stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
+/// Returns NULL only if a panic was caught (never in practice).
+#[no_mangle]
+pub extern "C" fn rdl_options_new() -> *mut rdl_options {
+    let mut out = std::ptr::null_mut();
+    ffi_boundary(|| {
+        out = Box::into_raw(Box::new(rdl_options {
+            headers: Vec::new(),
+            connect_timeout: None,
+            stall_timeout: None,
+            resume: true,
+            retries: None,
+            retry_backoff: None,
+            sha256: None,
+            ca_file: None,
+            proxy: None,
+            progress: None,
+            userdata: std::ptr::null_mut(),
+        }));
+        Ok(())
+    });
+    out
+}
+
+/// Frees options. NULL does nothing.
+///
+/// # Safety
+/// `opts` is NULL or a pointer from `rdl_options_new` that was not freed yet; it must not
+/// be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_free(opts: *mut rdl_options) {
+    ffi_boundary(|| {
+        if !opts.is_null() {
+            // SAFETY: from Box::into_raw in rdl_options_new, freed once per the contract.
+            drop(unsafe { Box::from_raw(opts) });
+        }
+        Ok(())
+    });
+}
+
+/// Adds a request header (`User-Agent`, `Referer`, `Cookie`, anything). `name` and
+/// `value` are copied. Range, If-Range and Accept-Encoding are refused when the download
+/// starts, since the resume logic owns them. Returns `RDL_OK` or `RDL_ERR_INVALID_ARG`.
+///
+/// # Safety
+/// `opts` from `rdl_options_new`; `name`/`value` NUL-terminated strings (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_add_header(
+    opts: *mut rdl_options,
+    name: *const c_char,
+    value: *const c_char,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, n, v) = unsafe {
+            (
+                options_mut(opts)?,
+                c_str(name, "header name")?,
+                c_str(value, "header value")?,
+            )
+        };
+        o.headers.push((n.to_string(), v.to_string()));
+        Ok(())
+    })
+}
+
+/// Longest wait to connect, in milliseconds; 0 means no limit. Defaults to 30000.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_connect_timeout_ms(
+    opts: *mut rdl_options,
+    ms: u64,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.connect_timeout = millis(ms)) }
+}
+
+/// Stall timeout in milliseconds: an attempt fails when no byte arrives for this long
+/// (not a deadline for the whole body). 0 means no limit. Defaults to 60000.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_stall_timeout_ms(
+    opts: *mut rdl_options,
+    ms: u64,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.stall_timeout = millis(ms)) }
+}
+
+/// Whether to continue a partial file (non-zero, the default) or download from 0.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_resume(opts: *mut rdl_options, resume: c_int) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.resume = resume != 0) }
+}
+
+/// Retries of transient failures (broken connection, stall, truncated body,
+/// 408/429/500/502/503/504), each resuming from the bytes on disk. An attempt that got
+/// the file further than before does not use one up. Defaults to 5; 0 disables.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_retries(opts: *mut rdl_options, retries: u32) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.retries = Some(retries)) }
+}
+
+/// First wait between retries in milliseconds, doubled after each failure (±50% jitter,
+/// capped at 60 s). Defaults to 1000.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_retry_backoff_ms(
+    opts: *mut rdl_options,
+    ms: u64,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.retry_backoff = millis(ms)) }
+}
+
+/// Expected SHA-256 of the whole file as 64 hex digits (copied; NULL clears it). Checked
+/// when the download starts. On mismatch `rdl_download` returns
+/// `RDL_ERR_CHECKSUM_MISMATCH` and moves the bytes to `<path>.sha256-mismatch`.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `hex` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_sha256(
+    opts: *mut rdl_options,
+    hex: *const c_char,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        o.sha256 = match hex.is_null() {
+            true => None,
+            // SAFETY: forwarded caller contract.
+            false => Some(unsafe { c_str(hex, "sha256")? }.to_string()),
+        };
+        Ok(())
+    })
+}
+
+/// PEM file of CA certificates to trust instead of the bundled Mozilla roots (copied;
+/// NULL clears it). Read when the download starts.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `path` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_ca_file(
+    opts: *mut rdl_options,
+    path: *const c_char,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        o.ca_file = match path.is_null() {
+            true => None,
+            // SAFETY: forwarded caller contract.
+            false => Some(PathBuf::from(unsafe { c_str(path, "ca file")? })),
+        };
+        Ok(())
+    })
+}
+
+/// Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without
+/// it, `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` are honoured as curl does.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `url` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_proxy(
+    opts: *mut rdl_options,
+    url: *const c_char,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        o.proxy = match url.is_null() {
+            true => None,
+            // SAFETY: forwarded caller contract.
+            false => Some(unsafe { c_str(url, "proxy")? }.to_string()),
+        };
+        Ok(())
+    })
+}
+
+/// Sets the progress callback (NULL removes it) and its `userdata`, passed back as the
+/// first argument. It is called on the thread that called `rdl_download`, at most every
+/// 100 ms and once at the end. `userdata` must stay valid while a download runs.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_progress(
+    opts: *mut rdl_options,
+    cb: rdl_progress_callback,
+    userdata: *mut c_void,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        o.progress = cb;
+        o.userdata = userdata;
+        Ok(())
+    })
+}
+
+/// Downloads `url` to `path`, resuming a partial file, retrying transient failures.
+///
+/// `opts` NULL means defaults. `out` may be NULL; it is written only on success.
+/// Blocks until done. Different threads may download at the same time, with their own
+/// options. Returns `RDL_OK` or an `RDL_ERR_*` code; then `rdl_last_error_message()`
+/// says what failed. On failure the bytes already downloaded stay on disk and the next
+/// call resumes them.
+///
+/// # Safety
+/// `url`, `path` NUL-terminated strings (NULL is an error); `opts` NULL or from
+/// `rdl_options_new`, not changed during the call; `out` NULL or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_download(
+    url: *const c_char,
+    path: *const c_char,
+    opts: *const rdl_options,
+    out: *mut rdl_outcome,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let (url, path) = unsafe { (c_str(url, "url")?, c_str(path, "path")?) };
+        // SAFETY: NULL or a live rdl_options per the contract.
+        let opts = unsafe { opts.as_ref() };
+        let mut dl = Download::new(url);
+        if let Some(o) = opts {
+            dl = configure(dl, o);
+        }
+        let outcome = dl.to_path(path)?;
+        if !out.is_null() {
+            // SAFETY: non-NULL and writable per the contract.
+            unsafe { out.write(rdl_outcome::from(&outcome)) };
+        }
+        Ok(())
+    })
+}
+
+fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
+    for (n, v) in &o.headers {
+        dl = dl.header(n, v);
+    }
+    if let Some(d) = o.connect_timeout {
+        dl = dl.connect_timeout(d);
+    }
+    if let Some(d) = o.stall_timeout {
+        dl = dl.stall_timeout(d);
+    }
+    dl = dl.resume(o.resume);
+    if let Some(n) = o.retries {
+        dl = dl.retries(n);
+    }
+    if let Some(d) = o.retry_backoff {
+        dl = dl.retry_backoff(d);
+    }
+    if let Some(h) = &o.sha256 {
+        dl = dl.sha256(h.as_str());
+    }
+    if let Some(p) = &o.ca_file {
+        dl = dl.ca_file(p);
+    }
+    if let Some(p) = &o.proxy {
+        dl = dl.proxy(p.as_str());
+    }
+    if let Some(cb) = o.progress {
+        let userdata = o.userdata;
+        dl = dl.progress(move |done, total| {
+            // SAFETY: cb and userdata come from rdl_options_set_progress, whose caller
+            // keeps them valid during the download; we call on the caller's thread.
+            match unsafe { cb(userdata, done, total.unwrap_or(RDL_UNKNOWN)) } {
+                0 => ControlFlow::Continue(()),
+                _ => ControlFlow::Break(()),
+            }
+        });
+    }
+    dl
+}
+
+/// The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
+/// The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
+/// thread (other than this one); copy it to keep it. Never NULL.
+#[no_mangle]
+pub extern "C" fn rdl_last_error_message() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static
+/// string, never NULL, never freed.
+#[no_mangle]
+pub extern "C" fn rdl_code_name(code: c_int) -> *const c_char {
+    let name: &'static CStr = match code {
+        RDL_OK => c"RDL_OK",
+        RDL_ERR_INVALID_ARG => c"RDL_ERR_INVALID_ARG",
+        RDL_ERR_INVALID_URL => c"RDL_ERR_INVALID_URL",
+        RDL_ERR_IO => c"RDL_ERR_IO",
+        RDL_ERR_NETWORK => c"RDL_ERR_NETWORK",
+        RDL_ERR_TLS => c"RDL_ERR_TLS",
+        RDL_ERR_TIMEOUT => c"RDL_ERR_TIMEOUT",
+        RDL_ERR_HTTP_STATUS => c"RDL_ERR_HTTP_STATUS",
+        RDL_ERR_PROTOCOL => c"RDL_ERR_PROTOCOL",
+        RDL_ERR_TRUNCATED => c"RDL_ERR_TRUNCATED",
+        RDL_ERR_ABORTED_BY_CALLBACK => c"RDL_ERR_ABORTED_BY_CALLBACK",
+        RDL_ERR_CHECKSUM_MISMATCH => c"RDL_ERR_CHECKSUM_MISMATCH",
+        RDL_ERR_TOO_MANY_REDIRECTS => c"RDL_ERR_TOO_MANY_REDIRECTS",
+        RDL_ERR_PANIC => c"RDL_ERR_PANIC",
+        _ => c"RDL_UNKNOWN_CODE",
+    };
+    name.as_ptr()
+}
+
+/// The library version, e.g. "0.1.0". Static string, never NULL, never freed.
+#[no_mangle]
+pub extern "C" fn rdl_version() -> *const c_char {
+    const V: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => panic!("version contains a NUL"),
+        };
+    V.as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last() -> String {
+        // SAFETY: rdl_last_error_message never returns NULL.
+        unsafe { CStr::from_ptr(rdl_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn null_and_non_utf8_are_errors_not_crashes() {
+        // SAFETY: exercising the NULL / bad-input contract.
+        unsafe {
+            assert_eq!(
+                rdl_download(
+                    std::ptr::null(),
+                    c"x".as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null_mut()
+                ),
+                RDL_ERR_INVALID_ARG
+            );
+            assert!(last() == "invalid url: is NULL", "{}", last());
+            let bad = [0xffu8, 0xfe, 0];
+            assert_eq!(
+                rdl_download(
+                    bad.as_ptr().cast(),
+                    c"x".as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null_mut()
+                ),
+                RDL_ERR_INVALID_ARG
+            );
+            assert!(last().contains("UTF-8"), "{}", last());
+            assert_eq!(
+                rdl_options_set_resume(std::ptr::null_mut(), 1),
+                RDL_ERR_INVALID_ARG
+            );
+            rdl_options_free(std::ptr::null_mut());
+        }
+    }
+
+    #[test]
+    fn a_panic_becomes_a_code() {
+        let rc = ffi_boundary(|| panic!("boom"));
+        assert_eq!(rc, RDL_ERR_PANIC);
+        assert!(last().contains("boom"));
+        assert_eq!(ffi_boundary(|| Ok(())), RDL_OK);
+        assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn every_code_has_a_distinct_name() {
+        let names: Vec<String> = (0..=13)
+            .map(|c| {
+                // SAFETY: static strings.
+                unsafe { CStr::from_ptr(rdl_code_name(c)) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let mut dedup = names.clone();
+        dedup.sort();
+        dedup.dedup();
+        assert_eq!(dedup.len(), names.len());
+        assert!(!names.iter().any(|n| n == "RDL_UNKNOWN_CODE"));
+    }
+}
