@@ -159,8 +159,9 @@ impl<'a> Download<'a> {
 
     /// How many times a transient failure (broken connection, stall, truncated body,
     /// 408/429/500/502/503/504) is retried, each time resuming from the bytes on disk.
-    /// An attempt that got the file further than ever before does not use up a retry.
-    /// Defaults to 5; 0 disables retries.
+    /// An attempt that got the file further than ever before does not use up a retry
+    /// (so a long download over a flaky link finishes); 0 disables retries altogether.
+    /// Defaults to 5.
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -236,7 +237,7 @@ impl<'a> Download<'a> {
                     if job.furthest <= before {
                         failures += 1;
                     }
-                    if failures > self.retries {
+                    if self.retries == 0 || failures > self.retries {
                         return Err(e);
                     }
                     std::thread::sleep(retry_wait(&e, backoff, attempts));
@@ -567,25 +568,24 @@ impl Job<'_, '_> {
                 Err(e) => break Err(self.read_error(e, got, expected)),
             }
         };
-        let short = match (expected, &result) {
-            (Some(exp), Ok(())) if got < exp => Some(Error::Truncated {
+        // A body shorter than announced (its own length, or the resource's total) is a
+        // failure, never a success (rule 7).
+        let result = result.and_then(|()| match (expected, total) {
+            (Some(exp), _) if got < exp => Err(Error::Truncated {
                 received: got,
                 expected: exp,
             }),
-            _ => None,
-        };
-        if result.is_err() || short.is_some() {
+            (_, Some(t)) if sink.pos() != t => Err(Error::Truncated {
+                received: sink.pos(),
+                expected: t,
+            }),
+            _ => Ok(()),
+        });
+        if let Err(e) = result {
             // Keep what arrived and make it resumable; a failing checkpoint (disk full)
             // leaves the older control file, which claims less, never more.
             let _ = checkpoint(&sink, &mut control, self.path);
-            return result.and(Err(short.expect("checked above")));
-        }
-        if let Some(t) = total.filter(|&t| sink.pos() != t) {
-            let _ = checkpoint(&sink, &mut control, self.path);
-            return Err(Error::Truncated {
-                received: sink.pos(),
-                expected: t,
-            });
+            return Err(e);
         }
         self.report(sink.pos(), total.or(Some(sink.pos())), true)?;
         self.digest = sink.digest();

@@ -1,0 +1,147 @@
+//! `cargo run --release --example demo`: the main job, for real, on loopback.
+//!
+//! Serves a generated 8 MiB file from the test server, cuts the transfer halfway,
+//! resumes it (the 206 path), then does the same against a server that ignores Range (the
+//! 200 fallback), and checks the bytes every time.
+
+#[path = "../tests/support/server.rs"]
+mod server;
+
+use std::ops::ControlFlow;
+use std::process::ExitCode;
+
+use resumedl::{Download, Error, OutcomeKind};
+use server::{Fault, TestServer};
+
+const SIZE: usize = 8 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => {
+            println!("demo: all checks passed");
+            ExitCode::SUCCESS
+        }
+        Err(msg) => {
+            eprintln!("demo: FAILED: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let server = TestServer::start();
+    let data = generate(SIZE);
+    server.put("/big.bin", data.clone());
+    let dir = std::env::temp_dir().join(format!("resumedl-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join("big.bin");
+    let url = server.url("/big.bin");
+    println!("demo: serving {SIZE} bytes at {url}");
+
+    // 1. The server drops the connection after 3 MiB; no retries, so the call fails and
+    //    the partial file stays.
+    server.push_fault("/big.bin", Fault::CloseAfter(3 * 1024 * 1024));
+    let err = Download::new(&url)
+        .retries(0)
+        .to_path(&path)
+        .expect_err("the cut transfer should fail");
+    let partial = file_len(&path);
+    println!("demo: cut: {err} ({partial} bytes kept on disk)");
+    check(
+        matches!(err, Error::Truncated { .. } | Error::Network { .. }),
+        "cut error kind",
+    )?;
+
+    // 2. Resume: Range: bytes=<partial>-, 206, append.
+    let outcome = Download::new(&url)
+        .to_path(&path)
+        .map_err(|e| e.to_string())?;
+    let range = server
+        .requests()
+        .last()
+        .and_then(|r| r.range().map(str::to_string));
+    println!(
+        "demo: resume: sent {:?}, got {}, {} from {} ({} bytes this time)",
+        range.unwrap_or_default(),
+        outcome.status,
+        outcome.kind.as_str(),
+        outcome.resumed_from,
+        outcome.received
+    );
+    check(outcome.status == 206, "status 206")?;
+    check(outcome.kind == OutcomeKind::Resumed, "kind resumed")?;
+    check(
+        outcome.resumed_from == partial,
+        "resumed from the partial length",
+    )?;
+    check(same_bytes(&path, &data), "bytes identical after resume")?;
+
+    // 3. Already complete: a 416 whose length matches, nothing downloaded.
+    let outcome = Download::new(&url)
+        .to_path(&path)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "demo: again: got {}, {}",
+        outcome.status,
+        outcome.kind.as_str()
+    );
+    check(
+        outcome.kind == OutcomeKind::AlreadyComplete,
+        "already complete",
+    )?;
+
+    // 4. A server that ignores Range: the 200 fallback overwrites from 0.
+    std::fs::write(&path, &data[..SIZE / 4]).map_err(|e| e.to_string())?;
+    server.set_fault("/big.bin", Fault::IgnoreRange);
+    let mut calls = 0u32;
+    let outcome = Download::new(&url)
+        .progress(|_, _| {
+            calls += 1;
+            ControlFlow::Continue(())
+        })
+        .to_path(&path)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "demo: server ignoring Range: got {}, {} ({} bytes, {calls} progress calls)",
+        outcome.status,
+        outcome.kind.as_str(),
+        outcome.received
+    );
+    check(outcome.status == 200, "status 200")?;
+    check(outcome.kind == OutcomeKind::Restarted, "kind restarted")?;
+    check(
+        same_bytes(&path, &data),
+        "bytes identical after the 200 fallback",
+    )?;
+
+    std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+fn generate(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn file_len(path: &std::path::Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+fn same_bytes(path: &std::path::Path, want: &[u8]) -> bool {
+    std::fs::read(path).is_ok_and(|got| got == want)
+}
+
+fn check(ok: bool, what: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("check failed: {what}"))
+    }
+}
