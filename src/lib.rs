@@ -30,5 +30,10 @@ pub use download::{
 pub use error::Error;
 pub use range::ContentRange;
 
+/// Compiles and runs the README's Rust example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
