@@ -359,7 +359,8 @@ struct Job<'p, 'a> {
     kind: Option<OutcomeKind>,
     /// Furthest file position reached by this call: progress that earns a free retry.
     furthest: u64,
-    last_progress: Option<Instant>,
+    /// When the callback was last called, and with what.
+    last_progress: Option<(Instant, (u64, Option<u64>))>,
     digest: Option<String>,
 }
 
@@ -612,14 +613,16 @@ impl Job<'_, '_> {
             return Ok(());
         };
         let now = Instant::now();
-        if !last
-            && self
-                .last_progress
-                .is_some_and(|t| now - t < PROGRESS_INTERVAL)
-        {
+        let due = match self.last_progress {
+            None => true,
+            // The final report is not repeated when the last chunk already said it all.
+            Some((_, reported)) if last => reported != (done, total),
+            Some((t, _)) => now - t >= PROGRESS_INTERVAL,
+        };
+        if !due {
             return Ok(());
         }
-        self.last_progress = Some(now);
+        self.last_progress = Some((now, (done, total)));
         match cb(done, total) {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(()) => Err(Error::Aborted),
@@ -627,13 +630,20 @@ impl Job<'_, '_> {
     }
 }
 
-/// Reads until `buf` is full or the body ends, so every write is a large one.
+/// Reads until `buf` is full, the body ends, or a progress interval has passed with some
+/// bytes in hand: large writes on fast links, timely progress and cancels on slow ones.
 fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let deadline = Instant::now() + PROGRESS_INTERVAL;
     let mut n = 0;
     while n < buf.len() {
         match reader.read(&mut buf[n..]) {
             Ok(0) => break,
-            Ok(k) => n += k,
+            Ok(k) => {
+                n += k;
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // Hand over what already arrived; the error comes back on the next call.
             Err(_) if n > 0 => break,

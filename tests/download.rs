@@ -1,0 +1,1460 @@
+//! Integration tests for issue 2, "Core behaviour" rules 1–10 and interrupt-and-resume,
+//! through the Rust API against the loopback test server.
+//!
+//! Every test checks the bytes on disk, the `Outcome` (or the `Error`) and the server's
+//! request log, so that each one fails when the behaviour it names breaks.
+
+mod support;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use resumedl::{Download, Error, OutcomeKind, MAX_REDIRECTS};
+use support::pattern;
+use support::server::{Fault, Request, TestServer};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+/// A directory under the system temp dir, unique per process and test, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!(
+            "resumedl-test-download-{}-{n}-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.0)
+            .expect("read temp dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The control file that sits beside an unfinished download.
+fn control_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(".rdl");
+    PathBuf::from(s)
+}
+
+/// A download with test-friendly timings: short backoff, bounded waits.
+fn quick(url: String) -> Download<'static> {
+    Download::new(url)
+        .connect_timeout(Duration::from_secs(5))
+        .stall_timeout(Duration::from_secs(10))
+        .retry_backoff(Duration::from_millis(10))
+}
+
+fn gets(server: &TestServer) -> Vec<Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect()
+}
+
+fn heads(server: &TestServer) -> Vec<Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "HEAD")
+        .collect()
+}
+
+/// How many times a header occurs in a request (the log keeps duplicates).
+fn header_count(req: &Request, name: &str) -> usize {
+    req.headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .count()
+}
+
+/// A body and a server serving it at `path`.
+fn serve(path: &str, len: usize, seed: u64) -> (TestServer, Vec<u8>) {
+    let server = TestServer::start();
+    let body = pattern(len, seed);
+    server.put(path, body.clone());
+    (server, body)
+}
+
+/// One raw GET over a plain socket: status line + headers, and the body bytes exactly as
+/// the server sent them (Content-Length framing, `Connection: close`).
+fn raw_get(server: &TestServer, path: &str) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(server.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+        server.addr()
+    )
+    .expect("send request");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read response");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    (head, buf[split + 4..].to_vec())
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Asserts two byte strings are equal without dumping megabytes on failure.
+#[track_caller]
+fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    if actual == expected {
+        return;
+    }
+    let first_diff = actual
+        .iter()
+        .zip(expected)
+        .position(|(a, b)| a != b)
+        .unwrap_or(actual.len().min(expected.len()));
+    panic!(
+        "{what}: {} bytes, expected {}; first difference at {first_diff}",
+        actual.len(),
+        expected.len()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 1: offset = size of the target file; resume(false) forces a fresh download
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule1_no_file_means_no_range_and_a_fresh_download() {
+    let (server, body) = serve("/f.bin", 100_000, 1);
+    let dir = TempDir::new("r1-fresh");
+    let out = dir.path("f.bin");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].range(), None, "no Range without a partial file");
+    assert_eq!(reqs[0].header("if-range"), None);
+    assert_eq!(o.kind, OutcomeKind::Fresh);
+    assert_eq!(o.resumed_from, 0);
+    assert!(
+        !control_path(&out).exists(),
+        "control file removed on success"
+    );
+}
+
+#[test]
+fn rule1_offset_is_the_size_of_the_partial_file() {
+    let (server, body) = serve("/f.bin", 100_000, 2);
+    let dir = TempDir::new("r1-offset");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..30_000]).unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].range(), Some("bytes=30000-"));
+    assert_eq!(reqs[0].range_start(), Some(30_000));
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.resumed_from, 30_000);
+    assert_eq!(o.received, 70_000);
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+}
+
+#[test]
+fn rule1_empty_partial_file_is_offset_zero() {
+    let (server, body) = serve("/f.bin", 50_000, 3);
+    let dir = TempDir::new("r1-empty");
+    let out = dir.path("f.bin");
+    fs::write(&out, b"").unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_eq!(gets(&server)[0].range(), None, "offset 0 sends no Range");
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.resumed_from, 0);
+    assert_eq!(o.received, 50_000);
+    assert_eq!(o.status, 200);
+}
+
+#[test]
+fn rule1_resume_false_sends_no_range_and_overwrites() {
+    let (server, body) = serve("/f.bin", 100_000, 4);
+    let dir = TempDir::new("r1-noresume");
+    let out = dir.path("f.bin");
+    // A prefix that is NOT the resource's: appending to it would leave it visible.
+    fs::write(&out, vec![0xAA; 30_000]).unwrap();
+
+    let o = quick(server.url("/f.bin"))
+        .resume(false)
+        .to_path(&out)
+        .expect("download");
+
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].range(), None, "resume(false) must not send Range");
+    assert_bytes(&read(&out), &body, "file overwritten from 0");
+    assert_eq!(o.status, 200);
+    assert_eq!(o.resumed_from, 0);
+    assert_eq!(o.received, 100_000);
+    assert_eq!(o.kind, OutcomeKind::Fresh);
+}
+
+#[test]
+fn rule1_resume_false_truncates_a_longer_file() {
+    let (server, body) = serve("/f.bin", 40_000, 5);
+    let dir = TempDir::new("r1-noresume-long");
+    let out = dir.path("f.bin");
+    fs::write(&out, vec![0x55; 90_000]).unwrap();
+
+    quick(server.url("/f.bin"))
+        .resume(false)
+        .to_path(&out)
+        .expect("download");
+
+    assert_eq!(gets(&server)[0].range(), None);
+    assert_bytes(&read(&out), &body, "old tail dropped");
+}
+
+#[test]
+fn rule1_resume_false_retry_continues_its_own_bytes() {
+    // resume(false) applies to what was on disk before the call; a retry after a cut
+    // continues the bytes this call wrote.
+    let (server, body) = serve("/f.bin", 200_000, 6);
+    let dir = TempDir::new("r1-noresume-retry");
+    let out = dir.path("f.bin");
+    fs::write(&out, vec![0xAA; 50_000]).unwrap();
+    server.push_fault("/f.bin", Fault::CloseAfter(70_000));
+
+    let o = quick(server.url("/f.bin"))
+        .resume(false)
+        .retries(2)
+        .to_path(&out)
+        .expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].range(), None);
+    assert_eq!(reqs[1].range(), Some("bytes=70000-"));
+    assert_eq!(o.attempts, 2);
+    assert_eq!(o.received, 200_000);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 2: Range at the offset, Accept-Encoding: identity, never decode, encoded 206 refused
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule2_accept_encoding_identity_is_always_sent() {
+    let (server, body) = serve("/f.bin", 80_000, 7);
+    let dir = TempDir::new("r2-identity");
+    let out = dir.path("f.bin");
+
+    quick(server.url("/f.bin")).to_path(&out).expect("fresh");
+    fs::write(&out, &body[..10_000]).unwrap();
+    quick(server.url("/f.bin")).to_path(&out).expect("resumed");
+    // A 416 without Content-Range makes a HEAD request too.
+    server.set_fault("/f.bin", Fault::Answer416NoContentRange);
+    quick(server.url("/f.bin"))
+        .to_path(&out)
+        .expect("already complete");
+
+    let reqs = server.requests();
+    assert!(reqs.len() >= 4, "{reqs:?}");
+    assert!(reqs.iter().any(|r| r.method == "HEAD"), "{reqs:?}");
+    for r in &reqs {
+        assert_eq!(r.header("accept-encoding"), Some("identity"), "{r:?}");
+        assert_eq!(header_count(r, "accept-encoding"), 1, "{r:?}");
+    }
+}
+
+#[test]
+fn rule2_resume_owned_headers_cannot_be_set() {
+    let server = TestServer::start();
+    server.put("/f.bin", pattern(1000, 8));
+    let dir = TempDir::new("r2-owned");
+    let out = dir.path("f.bin");
+    for name in ["Accept-Encoding", "accept-encoding", "Range", "If-Range"] {
+        let err = quick(server.url("/f.bin"))
+            .header(name, "gzip")
+            .to_path(&out)
+            .expect_err(name);
+        assert!(
+            matches!(
+                err,
+                Error::InvalidOption {
+                    option: "header",
+                    ..
+                }
+            ),
+            "{name}: {err:?}"
+        );
+    }
+    assert!(server.requests().is_empty(), "refused before any request");
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn rule2_gzip_on_206_is_refused_and_partial_file_untouched() {
+    let (server, body) = serve("/f.bin", 100_000, 9);
+    let dir = TempDir::new("r2-gzip206");
+    let out = dir.path("f.bin");
+    let prefix = body[..30_000].to_vec();
+    fs::write(&out, &prefix).unwrap();
+    server.set_fault("/f.bin", Fault::Gzip);
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("an encoded 206 must be refused");
+
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_bytes(&read(&out), &prefix, "partial file untouched");
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].range(), Some("bytes=30000-"));
+}
+
+#[test]
+fn rule2_gzip_on_200_is_saved_without_decoding() {
+    let (server, body) = serve("/f.bin", 100_000, 10);
+    server.set_fault("/f.bin", Fault::Gzip);
+    let (head, gz) = raw_get(&server, "/f.bin");
+    assert!(head.contains("Content-Encoding: gzip"), "{head}");
+    assert_eq!(&gz[..2], &[0x1f, 0x8b], "the server sends gzip");
+    server.clear_requests();
+    let dir = TempDir::new("r2-gzip200");
+    let out = dir.path("f.bin");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    let got = read(&out);
+    assert_ne!(got, body, "the body must not be decoded");
+    assert_bytes(&got, &gz, "file == the encoded bytes on the wire");
+    assert_eq!(o.status, 200);
+    assert_eq!(o.received, gz.len() as u64);
+    assert_eq!(o.total, Some(gz.len() as u64));
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 3: 206 parsed strictly: append / whole-resource overwrite / refuse
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule3_206_at_the_offset_appends() {
+    let (server, body) = serve("/f.bin", 100_000, 11);
+    let dir = TempDir::new("r3-append");
+    let out = dir.path("f.bin");
+    // Bytes that differ from the resource: an append keeps them, a rewrite would not.
+    fs::write(&out, vec![0xAA; 30_000]).unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    let mut expected = vec![0xAA; 30_000];
+    expected.extend_from_slice(&body[30_000..]);
+    assert_bytes(&read(&out), &expected, "existing bytes kept, rest appended");
+    assert_eq!(o.status, 206);
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.resumed_from, 30_000);
+    assert_eq!(o.received, 70_000);
+    assert_eq!(o.total, Some(100_000));
+}
+
+#[test]
+fn rule3_206_from_zero_covering_the_whole_resource_overwrites() {
+    let (server, body) = serve("/f.bin", 100_000, 12);
+    let dir = TempDir::new("r3-whole");
+    let out = dir.path("f.bin");
+    fs::write(&out, vec![0xAA; 30_000]).unwrap();
+    server.set_fault("/f.bin", Fault::WrongRangeStart(0));
+
+    let o = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect("a whole-resource 206 is usable");
+
+    assert_bytes(&read(&out), &body, "overwritten from 0");
+    assert_eq!(gets(&server)[0].range(), Some("bytes=30000-"));
+    assert_eq!(o.status, 206);
+    assert_eq!(o.resumed_from, 0);
+    assert_eq!(o.received, 100_000);
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+}
+
+#[test]
+fn rule3_206_at_a_wrong_start_is_refused_and_nothing_written() {
+    // Behind the offset (but not 0) and ahead of it: both would put bytes at a wrong place.
+    for wrong in [1_000u64, 45_000] {
+        let (server, body) = serve("/f.bin", 100_000, 13);
+        let dir = TempDir::new("r3-wrong");
+        let out = dir.path("f.bin");
+        let prefix = body[..30_000].to_vec();
+        fs::write(&out, &prefix).unwrap();
+        server.set_fault("/f.bin", Fault::WrongRangeStart(wrong));
+
+        let err = quick(server.url("/f.bin"))
+            .to_path(&out)
+            .expect_err("a 206 at a wrong start must be refused");
+
+        assert!(matches!(err, Error::Protocol { .. }), "{wrong}: {err:?}");
+        assert_bytes(&read(&out), &prefix, "file bytes unchanged");
+        assert_eq!(gets(&server).len(), 1, "a protocol error is not retried");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 4: 200 to a Range → truncate and write the whole body
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule4_ignored_range_restarts_from_zero() {
+    let (server, body) = serve("/f.bin", 100_000, 14);
+    let dir = TempDir::new("r4-ignore");
+    let out = dir.path("f.bin");
+    fs::write(&out, vec![0xAA; 30_000]).unwrap();
+    server.set_fault("/f.bin", Fault::IgnoreRange);
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_eq!(gets(&server)[0].range(), Some("bytes=30000-"));
+    assert_eq!(
+        gets(&server).len(),
+        1,
+        "the 200 body is used, not re-requested"
+    );
+    assert_bytes(&read(&out), &body, "file rewritten");
+    assert_eq!(o.status, 200);
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+    assert_eq!(o.resumed_from, 0);
+    assert_eq!(o.received, 100_000);
+    assert_eq!(o.total, Some(100_000));
+}
+
+#[test]
+fn rule4_ignored_range_truncates_a_longer_file() {
+    let (server, body) = serve("/f.bin", 40_000, 15);
+    let dir = TempDir::new("r4-ignore-long");
+    let out = dir.path("f.bin");
+    fs::write(&out, vec![0xAA; 90_000]).unwrap();
+    server.set_fault("/f.bin", Fault::IgnoreRange);
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_bytes(&read(&out), &body, "old tail dropped");
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 5: 416
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule5_416_with_matching_length_is_already_complete() {
+    let (server, body) = serve("/f.bin", 100_000, 16);
+    let dir = TempDir::new("r5-complete");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body).unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("complete");
+
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].range(), Some("bytes=100000-"));
+    assert_eq!(o.status, 416);
+    assert_eq!(o.kind, OutcomeKind::AlreadyComplete);
+    assert_eq!(o.received, 0);
+    assert_eq!(o.resumed_from, 100_000);
+    assert_eq!(o.total, Some(100_000));
+    assert_bytes(&read(&out), &body, "file untouched");
+    assert!(!control_path(&out).exists());
+}
+
+#[test]
+fn rule5_416_with_shorter_remote_restarts() {
+    let (server, body) = serve("/f.bin", 40_000, 17);
+    let dir = TempDir::new("r5-longer");
+    let out = dir.path("f.bin");
+    // The resource's bytes plus a tail: the local file is longer than the remote one.
+    let mut local = body.clone();
+    local.extend_from_slice(&[0xEE; 5_000]);
+    fs::write(&out, &local).unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("restart");
+
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].range(), Some("bytes=45000-"));
+    assert_eq!(reqs[1].range(), None, "the restart asks for everything");
+    assert_bytes(&read(&out), &body, "file == resource");
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+    assert_eq!(o.status, 200);
+    assert_eq!(o.resumed_from, 0);
+    assert_eq!(o.received, 40_000);
+}
+
+#[test]
+fn rule5_416_with_longer_remote_is_never_called_complete() {
+    let (server, body) = serve("/f.bin", 100_000, 18);
+    let dir = TempDir::new("r5-shorter");
+    let out = dir.path("f.bin");
+    let prefix = body[..30_000].to_vec();
+    fs::write(&out, &prefix).unwrap();
+    // 416 with `bytes */100000` to a request at 30000: the lengths disagree.
+    server.set_fault("/f.bin", Fault::Answer416WithContentRange);
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("30000 of 100000 bytes is not complete");
+
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_bytes(&read(&out), &prefix, "file untouched");
+}
+
+#[test]
+fn rule5_416_without_content_range_asks_head_complete() {
+    let (server, body) = serve("/f.bin", 100_000, 19);
+    let dir = TempDir::new("r5-head-complete");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body).unwrap();
+    server.set_fault("/f.bin", Fault::Answer416NoContentRange);
+
+    let o = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect("complete");
+
+    assert_eq!(heads(&server).len(), 1, "{:?}", server.requests());
+    assert_eq!(o.kind, OutcomeKind::AlreadyComplete);
+    assert_eq!(o.received, 0);
+    assert_eq!(o.total, Some(100_000));
+    assert_bytes(&read(&out), &body, "file untouched");
+}
+
+#[test]
+fn rule5_416_without_content_range_and_longer_remote_is_an_error() {
+    let (server, body) = serve("/f.bin", 100_000, 20);
+    let dir = TempDir::new("r5-head-short");
+    let out = dir.path("f.bin");
+    let prefix = body[..30_000].to_vec();
+    fs::write(&out, &prefix).unwrap();
+    server.set_fault("/f.bin", Fault::Answer416NoContentRange);
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("30000 of 100000 bytes is not complete");
+
+    assert_eq!(heads(&server).len(), 1, "{:?}", server.requests());
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_bytes(&read(&out), &prefix, "file untouched");
+}
+
+#[test]
+fn rule5_416_without_content_range_and_shorter_remote_restarts() {
+    let (server, body) = serve("/f.bin", 40_000, 21);
+    let dir = TempDir::new("r5-head-long");
+    let out = dir.path("f.bin");
+    let mut local = body.clone();
+    local.extend_from_slice(&[0xEE; 5_000]);
+    fs::write(&out, &local).unwrap();
+    server.set_fault("/f.bin", Fault::Answer416NoContentRange);
+
+    let o = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect("restart");
+
+    assert_eq!(heads(&server).len(), 1, "{:?}", server.requests());
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].range(), None);
+    assert_bytes(&read(&out), &body, "file == resource");
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 6: other statuses are typed errors; redirects followed, bounded
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule6_404_is_an_http_status_error_and_creates_nothing() {
+    let server = TestServer::start();
+    let dir = TempDir::new("r6-404");
+    let out = dir.path("missing.bin");
+
+    let err = quick(server.url("/missing.bin"))
+        .to_path(&out)
+        .expect_err("404");
+
+    match &err {
+        Error::HttpStatus { status, url, .. } => {
+            assert_eq!(*status, 404);
+            assert!(url.contains("/missing.bin"), "{url}");
+        }
+        other => panic!("expected HttpStatus, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert_eq!(gets(&server).len(), 1, "a 404 is not retried");
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn rule6_500_is_an_http_status_error() {
+    let (server, _) = serve("/f.bin", 10_000, 22);
+    server.set_fault("/f.bin", Fault::Status(500, vec![]));
+    let dir = TempDir::new("r6-500");
+    let out = dir.path("f.bin");
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("500");
+
+    assert!(
+        matches!(err, Error::HttpStatus { status: 500, .. }),
+        "{err:?}"
+    );
+    assert_eq!(gets(&server).len(), 1, "retries(0): one request");
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn rule6_error_status_keeps_the_partial_file() {
+    let (server, body) = serve("/f.bin", 100_000, 23);
+    let dir = TempDir::new("r6-403");
+    let out = dir.path("f.bin");
+    let prefix = body[..30_000].to_vec();
+    fs::write(&out, &prefix).unwrap();
+    server.set_fault("/f.bin", Fault::Status(403, vec![]));
+
+    let err = quick(server.url("/f.bin")).to_path(&out).expect_err("403");
+
+    assert!(
+        matches!(err, Error::HttpStatus { status: 403, .. }),
+        "{err:?}"
+    );
+    assert_bytes(&read(&out), &prefix, "the error page is not written");
+}
+
+#[test]
+fn rule6_redirect_is_followed() {
+    let (server, body) = serve("/new.bin", 100_000, 24);
+    server.redirect("/old.bin", "/new.bin");
+    let dir = TempDir::new("r6-redirect");
+    let out = dir.path("f.bin");
+
+    let o = quick(server.url("/old.bin"))
+        .to_path(&out)
+        .expect("download");
+
+    let paths: Vec<String> = gets(&server).into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/old.bin", "/new.bin"]);
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.status, 200);
+    assert_eq!(o.kind, OutcomeKind::Fresh);
+}
+
+#[test]
+fn rule6_redirect_keeps_the_resume_range() {
+    let (server, body) = serve("/new.bin", 100_000, 25);
+    server.redirect("/old.bin", "/new.bin");
+    let dir = TempDir::new("r6-redirect-range");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..30_000]).unwrap();
+
+    let o = quick(server.url("/old.bin"))
+        .to_path(&out)
+        .expect("download");
+
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].path, "/new.bin");
+    for r in &reqs {
+        assert_eq!(r.range(), Some("bytes=30000-"), "{r:?}");
+        assert_eq!(r.header("accept-encoding"), Some("identity"), "{r:?}");
+    }
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.status, 206);
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.resumed_from, 30_000);
+}
+
+#[test]
+fn rule6_redirect_loop_is_bounded() {
+    let server = TestServer::start();
+    server.redirect("/a", "/b");
+    server.redirect("/b", "/a");
+    let dir = TempDir::new("r6-loop");
+    let out = dir.path("f.bin");
+
+    let err = quick(server.url("/a"))
+        .to_path(&out)
+        .expect_err("a redirect loop must fail");
+
+    assert!(
+        matches!(err, Error::TooManyRedirects { limit } if limit == MAX_REDIRECTS),
+        "{err:?}"
+    );
+    let n = gets(&server).len();
+    assert!(
+        n > MAX_REDIRECTS as usize && n <= MAX_REDIRECTS as usize + 2,
+        "{n} requests for a limit of {MAX_REDIRECTS}"
+    );
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn rule6_refused_connection_is_a_network_error() {
+    // A port that was just free: nothing listens there.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = TempDir::new("r6-refused");
+    let out = dir.path("f.bin");
+
+    let err = quick(format!("http://127.0.0.1:{port}/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("nothing listens");
+
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 7: fixed-buffer streaming; a short body is an error
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule7_large_body_streams_to_disk() {
+    const MIB: usize = 1024 * 1024;
+    const PIECES: usize = 64;
+    const TAIL: usize = 12_345; // so the length is no multiple of any buffer size
+    let piece = |i: usize| pattern(if i < PIECES { MIB } else { TAIL }, 1_000 + i as u64);
+    let mut body = Vec::with_capacity(PIECES * MIB + TAIL);
+    for i in 0..=PIECES {
+        body.extend_from_slice(&piece(i));
+    }
+    let len = body.len() as u64;
+    let server = TestServer::start();
+    server.put("/big.bin", body);
+    let dir = TempDir::new("r7-big");
+    let out = dir.path("big.bin");
+
+    let o = quick(server.url("/big.bin"))
+        .to_path(&out)
+        .expect("download");
+
+    assert_eq!(o.received, len);
+    assert_eq!(o.total, Some(len));
+    assert_eq!(fs::metadata(&out).unwrap().len(), len);
+    // Compare piece by piece, without holding a second copy of the file.
+    let mut f = fs::File::open(&out).unwrap();
+    for i in 0..=PIECES {
+        let want = piece(i);
+        let mut got = vec![0u8; want.len()];
+        f.read_exact(&mut got).unwrap();
+        assert!(got == want, "piece {i} differs");
+    }
+}
+
+#[test]
+fn rule7_content_length_too_large_is_truncated_and_bytes_kept() {
+    let (server, body) = serve("/f.bin", 100_000, 26);
+    server.push_fault("/f.bin", Fault::ContentLengthTooLarge(1_000));
+    let dir = TempDir::new("r7-cl");
+    let out = dir.path("f.bin");
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("a short body is never a success");
+
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 100_000,
+                expected: 101_000
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    assert_bytes(&read(&out), &body, "the bytes that arrived are kept");
+    assert!(control_path(&out).exists(), "still marked unfinished");
+}
+
+#[test]
+fn rule7_206_whose_length_disagrees_with_content_range_is_refused() {
+    // Content-Length 500 bytes larger than the Content-Range span: the answer contradicts
+    // itself, so nothing of it may be appended.
+    let (server, body) = serve("/f.bin", 100_000, 27);
+    let dir = TempDir::new("r7-cl206");
+    let out = dir.path("f.bin");
+    let prefix = body[..30_000].to_vec();
+    fs::write(&out, &prefix).unwrap();
+    server.push_fault("/f.bin", Fault::ContentLengthTooLarge(500));
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("a self-contradicting 206 is never a success");
+
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_eq!(gets(&server)[0].range(), Some("bytes=30000-"));
+    assert_bytes(&read(&out), &prefix, "nothing appended");
+}
+
+#[test]
+fn rule7_206_shorter_than_content_range_is_truncated() {
+    let (server, body) = serve("/f.bin", 100_000, 49);
+    let dir = TempDir::new("r7-short206");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..30_000]).unwrap();
+    server.push_fault("/f.bin", Fault::CloseAfter(20_000));
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("a short body is never a success");
+
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 20_000,
+                expected: 70_000
+            }
+        ),
+        "{err:?}"
+    );
+    assert_bytes(&read(&out), &body[..50_000], "appended bytes kept");
+}
+
+#[test]
+fn rule7_chunked_body_completes() {
+    let (server, body) = serve("/f.bin", 300_000, 28);
+    server.set_fault("/f.bin", Fault::Chunked);
+    let dir = TempDir::new("r7-chunked");
+    let out = dir.path("f.bin");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.status, 200);
+    assert_eq!(o.received, 300_000);
+    assert!(o.total.is_none_or(|t| t == 300_000), "{o:?}");
+}
+
+#[test]
+fn rule7_chunked_206_resumes() {
+    let (server, body) = serve("/f.bin", 300_000, 29);
+    server.set_fault("/f.bin", Fault::Chunked);
+    let dir = TempDir::new("r7-chunked206");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..100_000]).unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.status, 206);
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.received, 200_000);
+    assert_eq!(o.total, Some(300_000), "Content-Range gives the total");
+}
+
+#[test]
+fn rule7_close_delimited_body_completes() {
+    let (server, body) = serve("/f.bin", 300_000, 30);
+    server.set_fault("/f.bin", Fault::NoLength);
+    let dir = TempDir::new("r7-nolength");
+    let out = dir.path("f.bin");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.status, 200);
+    assert_eq!(o.received, 300_000);
+    assert!(o.total.is_none_or(|t| t == 300_000), "{o:?}");
+    assert!(!control_path(&out).exists());
+}
+
+#[test]
+fn rule7_close_delimited_206_resumes() {
+    let (server, body) = serve("/f.bin", 300_000, 31);
+    server.set_fault("/f.bin", Fault::NoLength);
+    let dir = TempDir::new("r7-nolength206");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..100_000]).unwrap();
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.received, 200_000);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 8 and interrupt-and-resume: bytes written before a failure stay
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn interrupt_and_resume_is_byte_identical_and_asks_only_the_missing_range() {
+    let (server, body) = serve("/f.bin", 200_000, 32);
+    server.push_fault("/f.bin", Fault::CloseAfter(70_000));
+    let dir = TempDir::new("r8-interrupt");
+    let out = dir.path("f.bin");
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("cut after 70000 bytes");
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 70_000,
+                expected: 200_000
+            }
+        ),
+        "{err:?}"
+    );
+    assert_bytes(&read(&out), &body[..70_000], "partial bytes kept");
+    assert!(control_path(&out).exists(), "resumable");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("resume");
+
+    assert_bytes(&read(&out), &body, "byte-identical after resume");
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].range(), None);
+    assert_eq!(
+        reqs[1].range(),
+        Some("bytes=70000-"),
+        "only the missing range"
+    );
+    assert_eq!(
+        reqs[1].header("if-range"),
+        server.etag("/f.bin").as_deref(),
+        "the resume proves it is the same resource"
+    );
+    assert_eq!(o.status, 206);
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.resumed_from, 70_000);
+    assert_eq!(o.received, 130_000);
+    assert_eq!(o.total, Some(200_000));
+    assert!(!control_path(&out).exists(), "control file removed");
+}
+
+#[test]
+fn interrupt_of_a_resumed_transfer_keeps_both_parts() {
+    let (server, body) = serve("/f.bin", 200_000, 33);
+    let dir = TempDir::new("r8-interrupt206");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..50_000]).unwrap();
+    server.push_fault("/f.bin", Fault::CloseAfter(40_000));
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("cut");
+    assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
+    assert_bytes(&read(&out), &body[..90_000], "both parts kept");
+
+    quick(server.url("/f.bin")).to_path(&out).expect("resume");
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(gets(&server)[1].range(), Some("bytes=90000-"));
+}
+
+#[test]
+fn interrupt_is_resumed_by_a_retry_within_the_call() {
+    let (server, body) = serve("/f.bin", 200_000, 34);
+    server.push_fault("/f.bin", Fault::CloseAfter(70_000));
+    let dir = TempDir::new("r8-retry");
+    let out = dir.path("f.bin");
+
+    let o = quick(server.url("/f.bin"))
+        .retries(1)
+        .to_path(&out)
+        .expect("retried");
+
+    assert_bytes(&read(&out), &body, "file");
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[1].range(), Some("bytes=70000-"));
+    assert_eq!(o.attempts, 2);
+    assert_eq!(o.kind, OutcomeKind::Fresh);
+    assert_eq!(o.resumed_from, 0);
+    assert_eq!(o.received, 200_000);
+}
+
+#[test]
+fn stall_timeout_fails_and_keeps_the_bytes() {
+    let (server, body) = serve("/f.bin", 200_000, 35);
+    server.push_fault("/f.bin", Fault::StallAfter(50_000, Duration::from_secs(5)));
+    let dir = TempDir::new("r8-stall");
+    let out = dir.path("f.bin");
+
+    let err = quick(server.url("/f.bin"))
+        .stall_timeout(Duration::from_millis(300))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("stalled");
+
+    // The server closes after 5 s; a Timeout (not Truncated) shows the stall timer fired.
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert_bytes(&read(&out), &body[..50_000], "bytes before the stall kept");
+
+    quick(server.url("/f.bin")).to_path(&out).expect("resume");
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(gets(&server)[1].range(), Some("bytes=50000-"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 9: headers, timeouts, progress
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule9_custom_headers_reach_the_server() {
+    let (server, body) = serve("/f.bin", 10_000, 36);
+    let dir = TempDir::new("r9-headers");
+    let out = dir.path("f.bin");
+
+    quick(server.url("/f.bin"))
+        .header("User-Agent", "my-agent/1.0")
+        .header("Referer", "http://example.test/page")
+        .header("Cookie", "session=abc; theme=dark")
+        .header("X-Custom-Thing", "42")
+        .to_path(&out)
+        .expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    let r = &gets(&server)[0];
+    assert_eq!(r.header("user-agent"), Some("my-agent/1.0"));
+    assert_eq!(
+        header_count(r, "user-agent"),
+        1,
+        "ours replaces the default"
+    );
+    assert_eq!(r.header("referer"), Some("http://example.test/page"));
+    assert_eq!(r.header("cookie"), Some("session=abc; theme=dark"));
+    assert_eq!(r.header("x-custom-thing"), Some("42"));
+}
+
+#[test]
+fn rule9_headers_are_sent_on_resume_too() {
+    let (server, body) = serve("/f.bin", 10_000, 37);
+    let dir = TempDir::new("r9-headers-resume");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..4_000]).unwrap();
+
+    quick(server.url("/f.bin"))
+        .header("Cookie", "k=v")
+        .to_path(&out)
+        .expect("download");
+
+    let r = &gets(&server)[0];
+    assert_eq!(r.range(), Some("bytes=4000-"));
+    assert_eq!(r.header("cookie"), Some("k=v"));
+    assert_bytes(&read(&out), &body, "file");
+}
+
+#[test]
+fn rule9_default_user_agent_names_resumedl() {
+    let (server, _) = serve("/f.bin", 1_000, 38);
+    let dir = TempDir::new("r9-ua");
+    quick(server.url("/f.bin"))
+        .to_path(dir.path("f.bin"))
+        .expect("download");
+    let r = &gets(&server)[0];
+    let ua = r.header("user-agent").unwrap_or("");
+    assert!(ua.starts_with("resumedl/"), "{ua:?}");
+}
+
+#[test]
+fn rule9_bad_header_is_an_invalid_option() {
+    let server = TestServer::start();
+    server.put("/f.bin", pattern(1000, 39));
+    let dir = TempDir::new("r9-badheader");
+    let out = dir.path("f.bin");
+
+    let cases = [
+        ("Bad Name", "x"),
+        ("", "x"),
+        ("X-Ok", "line\r\nInjected: 1"),
+    ];
+    for (name, value) in cases {
+        let err = quick(server.url("/f.bin"))
+            .header(name, value)
+            .to_path(&out)
+            .expect_err("bad header");
+        assert!(
+            matches!(
+                err,
+                Error::InvalidOption {
+                    option: "header",
+                    ..
+                }
+            ),
+            "{name:?}: {value:?}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "one line: {text:?}");
+    }
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn rule9_slow_but_moving_transfer_does_not_hit_the_stall_timeout() {
+    // ~1.2 s of body at a steady pace, four times the stall timeout: a deadline for the
+    // whole body would fail here, a stall timer must not.
+    let (server, body) = serve("/f.bin", 60_000, 40);
+    server.set_fault("/f.bin", Fault::Throttle(50_000));
+    let dir = TempDir::new("r9-slow");
+    let out = dir.path("f.bin");
+
+    quick(server.url("/f.bin"))
+        .stall_timeout(Duration::from_millis(300))
+        .retries(0)
+        .to_path(&out)
+        .expect("a moving transfer must not time out");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(gets(&server).len(), 1, "no retry was needed");
+}
+
+#[test]
+fn rule9_progress_reports_bytes_on_disk_and_total() {
+    let (server, body) = serve("/f.bin", 1_000_000, 41);
+    let dir = TempDir::new("r9-progress");
+    let out = dir.path("f.bin");
+    fs::write(&out, &body[..300_000]).unwrap();
+
+    let mut calls: Vec<(u64, Option<u64>)> = Vec::new();
+    quick(server.url("/f.bin"))
+        .progress(|done, total| {
+            calls.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert!(!calls.is_empty());
+    assert_eq!(calls.last(), Some(&(1_000_000, Some(1_000_000))));
+    for w in calls.windows(2) {
+        assert!(w[0].0 <= w[1].0, "never goes back: {calls:?}");
+    }
+    for &(done, total) in &calls {
+        assert!(done >= 300_000, "counts the resumed prefix: {calls:?}");
+        assert!(done <= 1_000_000, "{calls:?}");
+        assert_eq!(total, Some(1_000_000), "{calls:?}");
+    }
+}
+
+#[test]
+fn rule9_progress_on_fresh_and_already_complete() {
+    let (server, body) = serve("/f.bin", 50_000, 42);
+    let dir = TempDir::new("r9-progress-complete");
+    let out = dir.path("f.bin");
+
+    let mut fresh = Vec::new();
+    quick(server.url("/f.bin"))
+        .progress(|d, t| {
+            fresh.push((d, t));
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("fresh");
+    assert_eq!(fresh.last(), Some(&(50_000, Some(50_000))), "{fresh:?}");
+
+    let mut done = Vec::new();
+    let o = quick(server.url("/f.bin"))
+        .progress(|d, t| {
+            done.push((d, t));
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("complete");
+    assert_eq!(o.kind, OutcomeKind::AlreadyComplete);
+    assert_eq!(done.last(), Some(&(50_000, Some(50_000))), "{done:?}");
+    assert_bytes(&read(&out), &body, "file");
+}
+
+#[test]
+fn rule9_progress_rate_is_bounded() {
+    // 12 MiB over ~1.5 s, written by the server in 64 KiB pieces (~190 writes): an
+    // unthrottled callback would fire far more than 40 times.
+    let len = 12 * 1024 * 1024;
+    let (server, body) = serve("/f.bin", len, 43);
+    server.set_fault("/f.bin", Fault::Throttle(8 * 1024 * 1024));
+    let dir = TempDir::new("r9-progress-rate");
+    let out = dir.path("f.bin");
+
+    let mut calls: Vec<(u64, Option<u64>)> = Vec::new();
+    quick(server.url("/f.bin"))
+        .progress(|done, total| {
+            calls.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert!(calls.len() <= 40, "{} calls", calls.len());
+    assert!(calls.len() >= 2, "called during the transfer: {calls:?}");
+    assert_eq!(calls.last(), Some(&(len as u64, Some(len as u64))));
+}
+
+#[test]
+fn rule9_progress_is_called_during_a_slow_transfer() {
+    // 150 kB at 75 kB/s: ~2 s. A live progress line (and a timely cancel) needs calls
+    // while bytes arrive, not only once the body is done.
+    let (server, body) = serve("/f.bin", 150_000, 44);
+    server.set_fault("/f.bin", Fault::Throttle(75_000));
+    let dir = TempDir::new("r9-progress-slow");
+    let out = dir.path("f.bin");
+
+    let mut calls: Vec<(u64, Option<u64>)> = Vec::new();
+    quick(server.url("/f.bin"))
+        .progress(|done, total| {
+            calls.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("download");
+
+    assert_bytes(&read(&out), &body, "file");
+    assert!(
+        calls.iter().any(|&(done, _)| done > 0 && done < 150_000),
+        "no progress call before the body was complete: {calls:?}"
+    );
+}
+
+#[test]
+fn rule9_progress_break_aborts_and_the_next_call_resumes() {
+    let len = 2 * 1024 * 1024;
+    let (server, body) = serve("/f.bin", len, 45);
+    let dir = TempDir::new("r9-abort");
+    let out = dir.path("f.bin");
+
+    let err = quick(server.url("/f.bin"))
+        .progress(|_, _| ControlFlow::Break(()))
+        .to_path(&out)
+        .expect_err("cancelled");
+
+    assert!(matches!(err, Error::Aborted), "{err:?}");
+    assert!(!err.is_transient(), "a cancel is not retried");
+    assert_eq!(gets(&server).len(), 1);
+    let partial = read(&out);
+    assert!(
+        !partial.is_empty() && partial.len() < len,
+        "cancelled mid-transfer: {} bytes",
+        partial.len()
+    );
+    assert_bytes(&partial, &body[..partial.len()], "partial bytes kept");
+    assert!(control_path(&out).exists(), "resumable");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("resume");
+
+    assert_bytes(&read(&out), &body, "file");
+    let reqs = gets(&server);
+    assert_eq!(reqs[1].range_start(), Some(partial.len() as u64));
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.resumed_from, partial.len() as u64);
+}
+
+// ---------------------------------------------------------------------------------------
+// Rule 10: the Outcome
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule10_outcome_for_each_kind() {
+    let (server, body) = serve("/f.bin", 100_000, 46);
+    let dir = TempDir::new("r10-outcome");
+    let out = dir.path("f.bin");
+    let len = body.len() as u64;
+
+    let fresh = quick(server.url("/f.bin")).to_path(&out).expect("fresh");
+    assert_eq!(
+        (
+            fresh.status,
+            fresh.resumed_from,
+            fresh.received,
+            fresh.total
+        ),
+        (200, 0, len, Some(len))
+    );
+    assert_eq!((fresh.kind, fresh.attempts), (OutcomeKind::Fresh, 1));
+
+    fs::write(&out, &body[..25_000]).unwrap();
+    let resumed = quick(server.url("/f.bin")).to_path(&out).expect("resumed");
+    assert_eq!(
+        (
+            resumed.status,
+            resumed.resumed_from,
+            resumed.received,
+            resumed.total
+        ),
+        (206, 25_000, len - 25_000, Some(len))
+    );
+    assert_eq!((resumed.kind, resumed.attempts), (OutcomeKind::Resumed, 1));
+
+    fs::write(&out, &body[..25_000]).unwrap();
+    server.push_fault("/f.bin", Fault::IgnoreRange);
+    let restarted = quick(server.url("/f.bin"))
+        .to_path(&out)
+        .expect("restarted");
+    assert_eq!(
+        (
+            restarted.status,
+            restarted.resumed_from,
+            restarted.received,
+            restarted.total
+        ),
+        (200, 0, len, Some(len))
+    );
+    assert_eq!(
+        (restarted.kind, restarted.attempts),
+        (OutcomeKind::Restarted, 1)
+    );
+
+    let complete = quick(server.url("/f.bin")).to_path(&out).expect("complete");
+    assert_eq!(
+        (
+            complete.status,
+            complete.resumed_from,
+            complete.received,
+            complete.total
+        ),
+        (416, len, 0, Some(len))
+    );
+    assert_eq!(
+        (complete.kind, complete.attempts),
+        (OutcomeKind::AlreadyComplete, 1)
+    );
+    assert_bytes(&read(&out), &body, "file");
+}
+
+#[test]
+fn rule10_outcome_kind_words() {
+    assert_eq!(OutcomeKind::Fresh.as_str(), "fresh");
+    assert_eq!(OutcomeKind::Resumed.as_str(), "resumed");
+    assert_eq!(OutcomeKind::Restarted.as_str(), "restarted");
+    assert_eq!(OutcomeKind::AlreadyComplete.as_str(), "already complete");
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad input: URLs and targets
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn bad_urls_are_invalid_and_create_nothing() {
+    let dir = TempDir::new("bad-url");
+    let out = dir.path("f.bin");
+    let urls = [
+        "example.com/file.bin",
+        "ftp://example.com/file.bin",
+        "file:///etc/hostname",
+        "not a url at all",
+        "http://",
+        "",
+        "://nothing",
+    ];
+    for url in urls {
+        let err = quick(url.to_string())
+            .retries(0)
+            .to_path(&out)
+            .expect_err(url);
+        match &err {
+            Error::InvalidUrl { url: u, .. } => assert_eq!(u, url),
+            other => panic!("{url:?}: expected InvalidUrl, got {other:?}"),
+        }
+        assert!(!err.to_string().contains('\n'), "{err}");
+        assert!(dir.entries().is_empty(), "{url:?}: {:?}", dir.entries());
+    }
+}
+
+#[test]
+fn target_that_is_a_directory_is_an_io_error_naming_it() {
+    let (server, _) = serve("/f.bin", 1_000, 47);
+    let dir = TempDir::new("target-dir");
+    let target = dir.path("a-directory");
+    fs::create_dir(&target).unwrap();
+
+    let err = quick(server.url("/f.bin"))
+        .to_path(&target)
+        .expect_err("cannot write a directory");
+
+    match &err {
+        Error::Io { path, .. } => assert_eq!(path, &target),
+        other => panic!("expected Io, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains(&target.display().to_string()),
+        "{err}"
+    );
+    assert!(target.is_dir(), "the directory is left alone");
+    assert!(gets(&server).is_empty(), "checked before any request");
+}
+
+#[test]
+fn target_in_a_missing_directory_is_an_io_error_naming_it() {
+    let (server, _) = serve("/f.bin", 1_000, 48);
+    let dir = TempDir::new("target-missing");
+    let target = dir.path("no-such-dir").join("f.bin");
+
+    let err = quick(server.url("/f.bin"))
+        .to_path(&target)
+        .expect_err("no directory");
+
+    match &err {
+        Error::Io { path, .. } => assert_eq!(path, &target),
+        other => panic!("expected Io, got {other:?}"),
+    }
+    assert!(!dir.path("no-such-dir").exists());
+}
