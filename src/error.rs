@@ -193,7 +193,7 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
             reason: reason.to_string(),
         },
         U::Rustls(e) => Error::Tls {
-            reason: e.to_string(),
+            reason: format!("{url}: {e}"),
         },
         U::Io(e) => io_to_error(e, url),
         U::ConnectionFailed => Error::Network {
@@ -217,21 +217,14 @@ fn timeout_phase(t: ureq::Timeout) -> String {
     }
 }
 
-/// An I/O error from the transport. rustls reports certificate problems as I/O errors
-/// wrapping its own error type, so look inside before calling it a network error.
+/// An I/O error from the transport. rustls reports TLS failures (certificates, alerts,
+/// garbage records) as I/O errors wrapping its own error type: those are TLS errors,
+/// which no retry will fix, not network errors.
 fn io_to_error(e: io::Error, url: &str) -> Error {
-    if let Some(inner) = e.get_ref() {
-        if let Some(tls) = inner.downcast_ref::<ureq::Error>() {
-            if matches!(tls, ureq::Error::Rustls(_) | ureq::Error::Tls(_)) {
-                return Error::Tls {
-                    reason: tls.to_string(),
-                };
-            }
-        }
-        let text = inner.to_string();
-        if text.contains("certificate") || text.contains("InvalidCertificate") {
-            return Error::Tls { reason: text };
-        }
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return Error::Tls {
+            reason: format!("{url}: {tls}"),
+        };
     }
     match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {

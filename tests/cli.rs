@@ -1,0 +1,878 @@
+//! The `resumedl` binary, run as a user would against the loopback test server: output
+//! names, options, summaries, exit codes, and SIGKILL-then-rerun.
+
+mod support;
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use support::pattern;
+use support::server::{Fault, Request, TestServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_resumedl");
+/// Longest any single CLI run may take before the test kills it and fails.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// Proxy variables of the machine running the tests must not reroute loopback requests.
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let dir =
+            std::env::temp_dir().join(format!("resumedl-cli-{}-{tag}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Names of the entries, sorted.
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&self.0)
+            .expect("read temp dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.status
+            .code()
+            .expect("exited normally, not by a signal")
+    }
+
+    /// The run failed with `code` and said so in exactly one `resumedl: ` line.
+    fn assert_error(&self, code: i32, needle: &str) {
+        assert_eq!(self.code(), code, "stderr: {}", self.stderr);
+        assert_eq!(self.stderr.lines().count(), 1, "stderr: {:?}", self.stderr);
+        assert!(
+            self.stderr.starts_with("resumedl: ") && self.stderr.ends_with('\n'),
+            "stderr: {:?}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr {:?} should contain {needle:?}",
+            self.stderr
+        );
+        assert_eq!(self.stdout, "");
+    }
+
+    /// The run succeeded and printed one summary line containing every needle.
+    fn assert_summary(&self, needles: &[&str]) {
+        assert_eq!(self.code(), 0, "stderr: {}", self.stderr);
+        assert_eq!(self.stdout, "");
+        assert_eq!(self.stderr.lines().count(), 1, "stderr: {:?}", self.stderr);
+        assert!(self.stderr.starts_with("resumedl: "), "{:?}", self.stderr);
+        // stderr is a pipe here: no progress line may be drawn.
+        assert!(!self.stderr.contains('\r'), "{:?}", self.stderr);
+        for n in needles {
+            assert!(
+                self.stderr.contains(n),
+                "summary {:?} should contain {n:?}",
+                self.stderr
+            );
+        }
+    }
+}
+
+fn command(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).stdin(Stdio::null());
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
+/// Waits for `child`, killing it (and failing the test) after `limit`.
+fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("resumedl did not finish within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Runs the CLI in `dir` with stdout and stderr captured (so stderr is not a terminal).
+fn cli(dir: &Path, args: &[&str]) -> Run {
+    let mut child = command(dir, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn resumedl");
+    let out = drain(child.stdout.take().expect("stdout"));
+    let err = drain(child.stderr.take().expect("stderr"));
+    let status = wait_bounded(&mut child, RUN_LIMIT);
+    Run {
+        status,
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
+    }
+}
+
+fn gets(server: &TestServer) -> Vec<Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect()
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+// ---------------------------------------------------------------------------------------
+// Output names
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn default_name_is_the_percent_decoded_last_segment() {
+    let server = TestServer::start();
+    let body = pattern(5000, 1);
+    server.put("/dir/report%20v2.bin", body.clone());
+    let dir = TempDir::new("name");
+    let url = server.url("/dir/report%20v2.bin?session=1/2#frag");
+    let run = cli(dir.path(), &[&url]);
+    run.assert_summary(&["saved 'report v2.bin'", "5000 bytes", "fresh"]);
+    assert_eq!(fs::read(dir.join("report v2.bin")).unwrap(), body);
+    assert_eq!(dir.entries(), ["report v2.bin"]);
+}
+
+#[test]
+fn unsafe_or_empty_names_become_index_html() {
+    let server = TestServer::start();
+    for (i, path) in ["/", "/a/%2e%2e", "/a%2Fb", "/x%0Ay", "/dir/"]
+        .into_iter()
+        .enumerate()
+    {
+        let body = pattern(1000 + i, i as u64);
+        server.put(path, body.clone());
+        let dir = TempDir::new("index");
+        let run = cli(dir.path(), &[&server.url(path)]);
+        run.assert_summary(&["saved 'index.html'"]);
+        assert_eq!(fs::read(dir.join("index.html")).unwrap(), body, "{path}");
+        assert_eq!(dir.entries(), ["index.html"], "{path}");
+    }
+    // The server saw exactly the paths asked: the name came from the URL, not from a
+    // path that the client normalised.
+    let paths: Vec<String> = gets(&server).into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/", "/a/%2e%2e", "/a%2Fb", "/x%0Ay", "/dir/"]);
+}
+
+#[test]
+fn output_option_in_every_form() {
+    let server = TestServer::start();
+    let body = pattern(3000, 2);
+    server.put("/f.bin", body.clone());
+    let url = server.url("/f.bin");
+    let dir = TempDir::new("output");
+    fs::create_dir(dir.join("sub")).unwrap();
+    for (args, name) in [
+        (vec!["-o", "one.bin", url.as_str()], "one.bin"),
+        (vec!["-otwo.bin", url.as_str()], "two.bin"),
+        (
+            vec!["--output", "sub/three.bin", url.as_str()],
+            "sub/three.bin",
+        ),
+        (vec![url.as_str(), "--output=four.bin"], "four.bin"),
+        (vec!["-qo", "five.bin", "--", url.as_str()], "five.bin"),
+    ] {
+        let run = cli(dir.path(), &args);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr);
+        assert_eq!(fs::read(dir.join(name)).unwrap(), body, "{args:?}");
+    }
+    assert!(!dir.join("f.bin").exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Options reach the request
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn headers_arrive() {
+    let server = TestServer::start();
+    server.put("/h.bin", pattern(100, 3));
+    let dir = TempDir::new("headers");
+    let run = cli(
+        dir.path(),
+        &[
+            "-H",
+            "X-One: first value",
+            "--header=X-Two:second",
+            "-HX-Three: 3",
+            "-A",
+            "agent/9",
+            "--referer",
+            "http://ref.example/page",
+            "-b",
+            "a=1; b=2",
+            &server.url("/h.bin"),
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr);
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.header("x-one"), Some("first value"));
+    assert_eq!(r.header("x-two"), Some("second"));
+    assert_eq!(r.header("x-three"), Some("3"));
+    assert_eq!(r.header("user-agent"), Some("agent/9"));
+    assert_eq!(r.header("referer"), Some("http://ref.example/page"));
+    assert_eq!(r.header("cookie"), Some("a=1; b=2"));
+    assert_eq!(r.header("accept-encoding"), Some("identity"));
+}
+
+/// The next connection to `listener`, or `None` after `limit`.
+fn accept_within(listener: &TcpListener, limit: Duration) -> Option<std::net::TcpStream> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + limit;
+    loop {
+        match listener.accept() {
+            Ok((c, _)) => {
+                c.set_nonblocking(false).unwrap();
+                return Some(c);
+            }
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// A one-connection HTTP CONNECT proxy on loopback (ureq tunnels every proxied request,
+/// http too). Returns its address and a handle yielding the CONNECT target it was asked for.
+fn connect_proxy() -> (std::net::SocketAddr, thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = thread::spawn(move || {
+        // Bounded: a CLI that ignores --proxy never connects here.
+        let Some(client) = accept_within(&listener, Duration::from_secs(20)) else {
+            return "no connection".to_string();
+        };
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(client.try_clone().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let target = line
+            .strip_prefix("CONNECT ")
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("not a CONNECT: {line:?}"))
+            .to_string();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                break;
+            }
+        }
+        let upstream = TcpStream::connect(&target).expect("proxy upstream");
+        let mut to_client = client.try_clone().unwrap();
+        to_client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .unwrap();
+        let mut up_w = upstream.try_clone().unwrap();
+        let up = thread::spawn(move || {
+            // The request bytes the BufReader already holds go first.
+            let _ = std::io::copy(&mut reader, &mut up_w);
+            let _ = up_w.shutdown(std::net::Shutdown::Write);
+        });
+        let mut up_r = upstream;
+        let _ = std::io::copy(&mut up_r, &mut to_client);
+        let _ = to_client.shutdown(std::net::Shutdown::Both);
+        let _ = up.join();
+        target
+    });
+    (addr, handle)
+}
+
+#[test]
+fn proxy_option_sends_the_request_through_the_proxy() {
+    let server = TestServer::start();
+    let body = pattern(40_000, 4);
+    server.put("/via.bin", body.clone());
+    let (proxy, seen) = connect_proxy();
+    let dir = TempDir::new("proxy");
+    let run = cli(
+        dir.path(),
+        &[
+            "--proxy",
+            &format!("http://{proxy}"),
+            "--retries",
+            "0",
+            &server.url("/via.bin"),
+        ],
+    );
+    run.assert_summary(&["saved 'via.bin'"]);
+    assert_eq!(fs::read(dir.join("via.bin")).unwrap(), body);
+    assert_eq!(seen.join().unwrap(), server.addr().to_string());
+    assert_eq!(gets(&server).len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------
+// Resume and summaries
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn resumes_a_partial_file_and_says_so() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 5);
+    server.put("/r.bin", body.clone());
+    let dir = TempDir::new("resume");
+    fs::write(dir.join("r.bin"), &body[..40_000]).unwrap();
+    let run = cli(dir.path(), &[&server.url("/r.bin")]);
+    run.assert_summary(&["saved 'r.bin'", "100000 bytes", "resumed from 40000"]);
+    assert_eq!(fs::read(dir.join("r.bin")).unwrap(), body);
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].range(), Some("bytes=40000-"));
+    assert_eq!(dir.entries(), ["r.bin"]);
+}
+
+#[test]
+fn no_resume_downloads_from_zero() {
+    let server = TestServer::start();
+    let body = pattern(50_000, 6);
+    server.put("/n.bin", body.clone());
+    let dir = TempDir::new("noresume");
+    // A prefix that is not the resource's: resuming it would splice.
+    fs::write(dir.join("n.bin"), vec![0xAA; 20_000]).unwrap();
+    let run = cli(dir.path(), &["--no-resume", &server.url("/n.bin")]);
+    run.assert_summary(&["saved 'n.bin'", "50000 bytes"]);
+    assert_eq!(fs::read(dir.join("n.bin")).unwrap(), body);
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].range(), None);
+}
+
+#[test]
+fn server_ignoring_range_is_a_restart() {
+    let server = TestServer::start();
+    let body = pattern(30_000, 7);
+    server.put("/i.bin", body.clone());
+    server.set_fault("/i.bin", Fault::IgnoreRange);
+    let dir = TempDir::new("restart");
+    fs::write(dir.join("i.bin"), &body[..10_000]).unwrap();
+    let run = cli(dir.path(), &[&server.url("/i.bin")]);
+    run.assert_summary(&["saved 'i.bin'", "30000 bytes", "restarted"]);
+    assert_eq!(fs::read(dir.join("i.bin")).unwrap(), body);
+}
+
+#[test]
+fn complete_file_is_success_and_says_already_complete() {
+    let server = TestServer::start();
+    let body = pattern(8_000, 8);
+    server.put("/c.bin", body.clone());
+    let dir = TempDir::new("complete");
+    fs::write(dir.join("c.bin"), &body).unwrap();
+    let run = cli(dir.path(), &[&server.url("/c.bin")]);
+    run.assert_summary(&["'c.bin' already complete", "8000 bytes"]);
+    assert_eq!(fs::read(dir.join("c.bin")).unwrap(), body);
+    assert_eq!(gets(&server)[0].range(), Some("bytes=8000-"));
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let server = TestServer::start();
+    let body = pattern(20_000, 9);
+    server.put("/q.bin", body.clone());
+    let dir = TempDir::new("quiet");
+    fs::write(dir.join("q.bin"), &body[..5_000]).unwrap();
+    for flag in ["-q", "--quiet"] {
+        let run = cli(dir.path(), &[flag, &server.url("/q.bin")]);
+        assert_eq!(run.code(), 0);
+        assert_eq!(run.stdout, "");
+        assert_eq!(run.stderr, "", "{flag}");
+        assert_eq!(fs::read(dir.join("q.bin")).unwrap(), body);
+    }
+    // Quiet is about success only: a failure still says why.
+    let run = cli(dir.path(), &["-q", &server.url("/missing")]);
+    run.assert_error(8, "404");
+}
+
+#[test]
+fn help_and_version() {
+    let dir = TempDir::new("help");
+    for flag in ["-h", "--help"] {
+        let run = cli(dir.path(), &[flag]);
+        assert_eq!(run.code(), 0);
+        assert!(run.stdout.starts_with("Usage: resumedl [OPTIONS] URL\n"));
+        for opt in ["--output", "--retries", "--sha256", "--cacert", "--proxy"] {
+            assert!(run.stdout.contains(opt), "help lacks {opt}");
+        }
+        assert_eq!(run.stderr, "");
+    }
+    for flag in ["-V", "--version"] {
+        let run = cli(dir.path(), &[flag]);
+        assert_eq!(run.code(), 0);
+        assert_eq!(
+            run.stdout,
+            format!("resumedl {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------
+// Exit codes: one line on stderr, wget's numbers
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn usage_errors_exit_2_before_any_request() {
+    let server = TestServer::start();
+    server.put("/u.bin", pattern(100, 10));
+    let url = server.url("/u.bin");
+    let dir = TempDir::new("usage");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![], "missing URL"),
+        (vec![&url, &url], "one URL"),
+        (vec!["--frobnicate", &url], "--frobnicate"),
+        (vec!["-Z", &url], "-Z"),
+        (vec![&url, "-o"], "needs a value"),
+        (
+            vec!["-H", "X-Bad-Header-Without-Colon", &url],
+            "X-Bad-Header-Without-Colon",
+        ),
+        (vec!["--timeout", "soon", &url], "--timeout"),
+        (vec!["--retries", "-3", &url], "--retries"),
+        (vec!["--no-resume=yes", &url], "takes no value"),
+        // Values the library rejects are usage errors too.
+        (vec!["ftp://127.0.0.1/x"], "ftp"),
+        (vec!["not a url"], "invalid url"),
+        (vec!["--sha256", "abc", &url], "sha256"),
+        (vec!["-H", "Range: bytes=0-", &url], "Range"),
+        (vec!["--cacert", "no-such-ca.pem", &url], "no-such-ca.pem"),
+        (vec!["--proxy", "::not a proxy::", &url], "proxy"),
+    ];
+    for (args, needle) in cases {
+        let run = cli(dir.path(), &args);
+        run.assert_error(2, needle);
+    }
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+#[test]
+fn file_error_exits_3() {
+    let server = TestServer::start();
+    server.put("/d.bin", pattern(1000, 11));
+    let dir = TempDir::new("io");
+    let run = cli(
+        dir.path(),
+        &["-o", "no/such/dir/d.bin", &server.url("/d.bin")],
+    );
+    run.assert_error(3, "no/such/dir/d.bin");
+    // A directory where the file should go.
+    fs::create_dir(dir.join("d.bin")).unwrap();
+    let run = cli(dir.path(), &[&server.url("/d.bin")]);
+    run.assert_error(3, "d.bin");
+}
+
+#[test]
+fn network_errors_exit_4() {
+    let dir = TempDir::new("net");
+    let url = format!("http://127.0.0.1:{}/x.bin", closed_port());
+    let run = cli(dir.path(), &["--retries", "0", &url]);
+    run.assert_error(4, "127.0.0.1");
+
+    // A stall longer than --timeout: proves the option reaches the stall timer.
+    let server = TestServer::start();
+    server.put("/s.bin", pattern(50_000, 12));
+    server.set_fault("/s.bin", Fault::StallAfter(1000, Duration::from_secs(10)));
+    let run = cli(
+        dir.path(),
+        &["--timeout", "0.3", "--retries", "0", &server.url("/s.bin")],
+    );
+    run.assert_error(4, "timed out");
+}
+
+#[test]
+fn tls_failure_exits_5() {
+    // A plain-HTTP peer on loopback answering a TLS ClientHello with HTTP text.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        use std::io::Write;
+        if let Some(mut s) = accept_within(&listener, Duration::from_secs(20)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let dir = TempDir::new("tls");
+    let url = format!("https://{addr}/t.bin");
+    let run = cli(
+        dir.path(),
+        &[
+            "--retries",
+            "0",
+            "--timeout",
+            "5",
+            "--connect-timeout",
+            "5",
+            &url,
+        ],
+    );
+    peer.join().unwrap();
+    run.assert_error(5, "tls");
+}
+
+#[test]
+fn auth_statuses_exit_6() {
+    let server = TestServer::start();
+    server.put("/a.bin", pattern(100, 13));
+    let dir = TempDir::new("auth");
+    for code in [401, 407] {
+        let challenge = if code == 401 {
+            "WWW-Authenticate"
+        } else {
+            "Proxy-Authenticate"
+        };
+        server.push_fault(
+            "/a.bin",
+            Fault::Status(code, vec![(challenge.into(), "Basic realm=\"x\"".into())]),
+        );
+        let run = cli(dir.path(), &[&server.url("/a.bin")]);
+        run.assert_error(6, &code.to_string());
+    }
+}
+
+#[test]
+fn bad_content_range_exits_7_and_writes_nothing() {
+    let server = TestServer::start();
+    let body = pattern(20_000, 14);
+    server.put("/p.bin", body.clone());
+    server.set_fault("/p.bin", Fault::WrongRangeStart(100));
+    let dir = TempDir::new("proto");
+    fs::write(dir.join("p.bin"), &body[..5_000]).unwrap();
+    let run = cli(dir.path(), &[&server.url("/p.bin")]);
+    run.assert_error(7, "5000");
+    assert_eq!(fs::read(dir.join("p.bin")).unwrap(), &body[..5_000]);
+}
+
+#[test]
+fn error_statuses_exit_8() {
+    let server = TestServer::start();
+    server.put("/e.bin", pattern(100, 15));
+    let dir = TempDir::new("status");
+    let run = cli(dir.path(), &[&server.url("/nope.bin")]);
+    run.assert_error(8, "404");
+    server.push_fault("/e.bin", Fault::Status(403, vec![]));
+    let run = cli(dir.path(), &[&server.url("/e.bin")]);
+    run.assert_error(8, "403");
+    // 503 is transient: with no retries it is the final answer.
+    server.push_fault("/e.bin", Fault::Status(503, vec![]));
+    let run = cli(dir.path(), &["--retries", "0", &server.url("/e.bin")]);
+    run.assert_error(8, "503");
+    assert!(!dir.join("nope.bin").exists());
+}
+
+#[test]
+fn sha256_mismatch_exits_1_and_right_sum_succeeds() {
+    let server = TestServer::start();
+    let body = pattern(30_000, 16);
+    server.put("/h.bin", body.clone());
+    let dir = TempDir::new("sha");
+    let wrong = sha256_hex(b"something else");
+    let run = cli(dir.path(), &["--sha256", &wrong, &server.url("/h.bin")]);
+    run.assert_error(1, "sha256 mismatch");
+    assert!(
+        !dir.join("h.bin").exists(),
+        "a mismatched file must not look complete"
+    );
+    assert_eq!(fs::read(dir.join("h.bin.sha256-mismatch")).unwrap(), body);
+
+    server.clear_requests();
+    let right = sha256_hex(&body).to_uppercase();
+    let run = cli(dir.path(), &["--sha256", &right, &server.url("/h.bin")]);
+    run.assert_summary(&["saved 'h.bin'", "fresh"]);
+    assert_eq!(fs::read(dir.join("h.bin")).unwrap(), body);
+    assert_eq!(gets(&server)[0].range(), None, "the rerun starts over");
+}
+
+#[test]
+fn retries_resume_after_a_cut_connection() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 17);
+    server.put("/t.bin", body.clone());
+    let dir = TempDir::new("retry");
+
+    // No bytes, no progress: --retries 0 gives up at once.
+    server.push_fault("/t.bin", Fault::CloseAfter(0));
+    let run = cli(dir.path(), &["--retries", "0", &server.url("/t.bin")]);
+    run.assert_error(4, "");
+    assert_eq!(gets(&server).len(), 1);
+
+    server.clear_requests();
+    let _ = fs::remove_file(dir.join("t.bin"));
+    let _ = fs::remove_file(dir.join("t.bin.rdl"));
+    server.push_fault("/t.bin", Fault::CloseAfter(30_000));
+    let run = cli(dir.path(), &["--retries", "1", &server.url("/t.bin")]);
+    run.assert_summary(&["saved 't.bin'", "100000 bytes", "2 attempts"]);
+    assert_eq!(fs::read(dir.join("t.bin")).unwrap(), body);
+    let reqs = gets(&server);
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(reqs[0].range(), None);
+    assert_eq!(reqs[1].range_start(), Some(30_000));
+    assert_eq!(dir.entries(), ["t.bin"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Progress on a terminal
+// ---------------------------------------------------------------------------------------
+
+/// A pseudo-terminal: (master, slave). The slave becomes the child's stderr.
+#[cfg(target_os = "linux")]
+fn open_pty() -> (fs::File, fs::File) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // SAFETY: plain libc calls on a descriptor we own; `name` is a buffer of the length
+    // passed and ptsname_r NUL-terminates it on success.
+    unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt failed");
+        let master = fs::File::from_raw_fd(fd);
+        assert_eq!(libc::grantpt(fd), 0, "grantpt");
+        assert_eq!(libc::unlockpt(fd), 0, "unlockpt");
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_str()
+            .expect("pty name")
+            .to_string();
+        let slave = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(path)
+            .expect("open pty slave");
+        (master, slave)
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn progress_line_only_on_a_terminal() {
+    let server = TestServer::start();
+    let body = pattern(1024 * 1024, 18);
+    server.put("/tty.bin", body.clone());
+    // About a second: several redraws.
+    server.set_fault("/tty.bin", Fault::Throttle(1024 * 1024));
+    let dir = TempDir::new("tty");
+
+    let (master, slave) = open_pty();
+    let mut child = {
+        let mut cmd = command(dir.path(), &[&server.url("/tty.bin")]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(slave));
+        cmd.spawn().expect("spawn resumedl")
+        // `cmd` drops here, closing our copy of the slave: the master reads EOF/EIO
+        // once the child is gone.
+    };
+    let screen = drain(master);
+    let status = wait_bounded(&mut child, RUN_LIMIT);
+    let screen = screen.join().expect("pty reader");
+    assert!(status.success(), "{screen:?}");
+    assert_eq!(fs::read(dir.join("tty.bin")).unwrap(), body);
+    let redraws = screen.matches('\r').count();
+    assert!(redraws >= 2, "no live progress line: {screen:?}");
+    assert!(screen.contains("/ 1.0 MiB"), "{screen:?}");
+    assert!(screen.contains('%') && screen.contains("ETA"), "{screen:?}");
+    // The progress line is blanked and the summary drawn over it from column 0, as the
+    // only line the terminal keeps (the pty turns "\n" into "\r\n").
+    let kept = screen.strip_suffix("\r\n").expect("ends with a newline");
+    assert!(!kept.contains('\n'), "{screen:?}");
+    let last = kept.rsplit('\r').next().unwrap_or("");
+    assert!(
+        last.starts_with("resumedl: saved 'tty.bin' (1048576 bytes, fresh"),
+        "{screen:?}"
+    );
+
+    // Quiet draws nothing, even on a terminal.
+    fs::remove_file(dir.join("tty.bin")).unwrap();
+    server.set_fault("/tty.bin", Fault::Throttle(4 * 1024 * 1024));
+    let (master, slave) = open_pty();
+    let mut child = {
+        let mut cmd = command(dir.path(), &["-q", &server.url("/tty.bin")]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(slave));
+        cmd.spawn().expect("spawn resumedl")
+    };
+    let screen = drain(master);
+    let status = wait_bounded(&mut child, RUN_LIMIT);
+    assert!(status.success());
+    assert_eq!(screen.join().expect("pty reader"), "");
+}
+
+// ---------------------------------------------------------------------------------------
+// Crash safety (issue 3): SIGKILL mid-transfer, rerun
+// ---------------------------------------------------------------------------------------
+
+fn file_len(p: &Path) -> u64 {
+    fs::metadata(p).map_or(0, |m| m.len())
+}
+
+#[cfg(unix)]
+#[test]
+fn sigkill_at_many_points_then_rerun_fetches_only_the_rest() {
+    use std::os::unix::process::ExitStatusExt;
+
+    const POINTS: u64 = 12;
+    let len: usize = 600 * 1024 + 123;
+    let body = pattern(len, 19);
+    let server = TestServer::start();
+    server.put("/k.bin", body.clone());
+    let etag = server.etag("/k.bin").expect("etag");
+    let url = server.url("/k.bin");
+    let mut killed = 0;
+    let mut kill_lengths = std::collections::BTreeSet::new();
+
+    for point in 0..POINTS {
+        let dir = TempDir::new("kill");
+        let target = dir.join("k.bin");
+        // About a second for the whole file: the library writes (and can be killed
+        // between) pieces of ~100 ms, so the kill points land at many lengths.
+        server.set_fault("/k.bin", Fault::Throttle(600 * 1024));
+        server.clear_requests();
+
+        let mut child = command(dir.path(), &["-q", "--retries", "0", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn resumedl");
+        // Kill points spread over the first 80% of the file, shifted in time a little
+        // more each round so they fall at different places relative to the writes.
+        let threshold = 1 + point * (len as u64 * 8 / 10) / POINTS;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while file_len(&target) < threshold
+            && Instant::now() < deadline
+            && child.try_wait().expect("try_wait").is_none()
+        {
+            thread::sleep(Duration::from_millis(2));
+        }
+        thread::sleep(Duration::from_millis(point * 3 % 20));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        let at_kill = file_len(&target);
+        if status.signal() != Some(libc::SIGKILL) {
+            // It finished (or failed) before the signal: not a kill point.
+            assert!(status.success(), "point {point}: {status:?}");
+            assert_eq!(fs::read(&target).unwrap(), body);
+            continue;
+        }
+        killed += 1;
+        kill_lengths.insert(at_kill);
+        let first = gets(&server);
+        assert_eq!(first.len(), 1, "point {point}: {first:?}");
+        assert_eq!(first[0].range(), None);
+
+        server.clear_faults("/k.bin");
+        server.clear_requests();
+        let run = cli(dir.path(), &[&url]);
+        assert_eq!(run.code(), 0, "point {point}: {}", run.stderr);
+        assert_eq!(fs::read(&target).unwrap(), body, "point {point}");
+        let rerun = gets(&server);
+        assert_eq!(rerun.len(), 1, "point {point}: {rerun:?}");
+        if at_kill == 0 {
+            // Killed before the first write: nothing to resume.
+            assert_eq!(rerun[0].range(), None, "point {point}");
+            continue;
+        }
+        // Same boot: every byte the killed process wrote is in the page cache and kept.
+        assert_eq!(
+            rerun[0].range_start(),
+            Some(at_kill),
+            "point {point}: killed at {at_kill}, rerun asked {:?}",
+            rerun[0].range()
+        );
+        assert_eq!(rerun[0].header("if-range"), Some(etag.as_str()));
+        assert!(
+            run.stderr.contains(&format!("resumed from {at_kill}")),
+            "point {point}: {}",
+            run.stderr
+        );
+        assert_eq!(dir.entries(), ["k.bin"], "point {point}");
+    }
+    eprintln!("killed {killed} of {POINTS} runs, at lengths {kill_lengths:?}");
+    assert!(
+        killed >= 10,
+        "only {killed} of {POINTS} runs were killed mid-transfer"
+    );
+    assert!(
+        kill_lengths.len() >= 3,
+        "kill points too alike: {kill_lengths:?}"
+    );
+}
