@@ -389,7 +389,11 @@ impl Job<'_, '_> {
         // Bounded: each turn either returns or moves to a strictly "simpler" request
         // (next validator, or no Range at all).
         for _ in 0..4 {
-            let if_range = control.as_ref().and_then(|c| if_range_value(c, &mut mode));
+            // If-Range only goes with a Range; a request from 0 carries no validator.
+            let if_range = control
+                .as_ref()
+                .filter(|_| offset > 0)
+                .and_then(|c| if_range_value(c, &mut mode));
             let resp = self.send(offset, if_range.as_deref())?;
             let status = resp.status().as_u16();
             let sent_etag = mode == IfRangeMode::Etag && if_range.is_some();
