@@ -111,7 +111,8 @@ extern "C" {
 // Returns NULL only if a panic was caught (never in practice).
 struct rdl_options *rdl_options_new(void);
 
-// Frees options. NULL does nothing.
+// Frees options. NULL does nothing. Leaves `rdl_last_error_message()` alone, so it
+// may run between a failed `rdl_download` and reading its message.
 //
 // # Safety
 // `opts` is NULL or a pointer from `rdl_options_new` that was not freed yet; it must not
@@ -208,14 +209,22 @@ int rdl_download(const char *url,
 
 // The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
 // The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
-// thread (other than this one); copy it to keep it. Never NULL.
+// thread, other than `rdl_last_error_message`, `rdl_last_error_http_status`,
+// `rdl_options_free`, `rdl_code_name` and `rdl_version`, which leave it alone; copy it to
+// keep it. Never NULL.
 const char *rdl_last_error_message(void);
 
+// The HTTP status of the last failed `rdl_*` call on this thread when it failed with
+// `RDL_ERR_HTTP_STATUS` (e.g. 404, 401), else 0. Same lifetime rule as
+// `rdl_last_error_message`.
+int rdl_last_error_http_status(void);
+
 // The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static
-// string, never NULL, never freed.
+// string, never NULL, never freed. Leaves the last error alone.
 const char *rdl_code_name(int code);
 
-// The library version, e.g. "0.1.0". Static string, never NULL, never freed.
+// The library version, e.g. "0.1.0". Static string, never NULL, never freed. Leaves the
+// last error alone.
 const char *rdl_version(void);
 
 #ifdef __cplusplus

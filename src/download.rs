@@ -198,7 +198,8 @@ impl<'a> Download<'a> {
 
     /// Called with `(bytes on disk, total)` at most every 100 ms and once at the end.
     /// Returning `ControlFlow::Break(())` cancels with [`Error::Aborted`]; the partial file
-    /// stays and the next call resumes it.
+    /// stays and the next call resumes it. The final call's answer is ignored: by then the
+    /// file is complete.
     pub fn progress(mut self, f: impl FnMut(u64, Option<u64>) -> ControlFlow<()> + 'a) -> Self {
         self.progress = Some(Box::new(f));
         self
@@ -628,8 +629,9 @@ impl Job<'_, '_> {
         }
         self.last_progress = Some((now, (done, total)));
         match cb(done, total) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(()) => Err(Error::Aborted),
+            // The final call comes when every byte is on disk: nothing is left to cancel.
+            ControlFlow::Break(()) if !last => Err(Error::Aborted),
+            _ => Ok(()),
         }
     }
 }

@@ -131,24 +131,48 @@ impl From<&Outcome> for rdl_outcome {
     }
 }
 
-thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+/// The last failure on this thread: its message and, for status errors, the status.
+struct LastError {
+    message: CString,
+    http_status: c_int,
 }
 
-fn set_last_error(msg: &str) {
+thread_local! {
+    static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError {
+        message: CString::default(),
+        http_status: 0,
+    });
+}
+
+fn set_last_error(msg: &str, http_status: c_int) {
     // Interior NULs cannot appear in a C string; they never carry meaning here.
-    let c = CString::new(msg.replace('\0', "?")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    let message = CString::new(msg.replace('\0', "?")).unwrap_or_default();
+    LAST_ERROR.with(|e| {
+        *e.borrow_mut() = LastError {
+            message,
+            http_status,
+        }
+    });
 }
 
 /// Runs one exported body: clears the thread's last error, catches panics, records the
 /// message of a failure and returns its code.
 fn ffi_boundary(f: impl FnOnce() -> Result<(), Error>) -> c_int {
-    set_last_error("");
+    set_last_error("", 0);
+    keep_last_error(f)
+}
+
+/// As [`ffi_boundary`] but leaves the last error alone on success, for functions a
+/// caller runs between a failure and reading its message (`rdl_options_free`).
+fn keep_last_error(f: impl FnOnce() -> Result<(), Error>) -> c_int {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => RDL_OK,
         Ok(Err(e)) => {
-            set_last_error(&e.to_string());
+            let status = match &e {
+                Error::HttpStatus { status, .. } => c_int::from(*status),
+                _ => 0,
+            };
+            set_last_error(&e.to_string(), status);
             code(&e)
         }
         Err(panic) => {
@@ -157,7 +181,7 @@ fn ffi_boundary(f: impl FnOnce() -> Result<(), Error>) -> c_int {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("internal error (panic): {what}"));
+            set_last_error(&format!("internal error (panic): {what}"), 0);
             RDL_ERR_PANIC
         }
     }
@@ -232,14 +256,15 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
     out
 }
 
-/// Frees options. NULL does nothing.
+/// Frees options. NULL does nothing. Leaves `rdl_last_error_message()` alone, so it
+/// may run between a failed `rdl_download` and reading its message.
 ///
 /// # Safety
 /// `opts` is NULL or a pointer from `rdl_options_new` that was not freed yet; it must not
 /// be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_free(opts: *mut rdl_options) {
-    ffi_boundary(|| {
+    keep_last_error(|| {
         if !opts.is_null() {
             // SAFETY: from Box::into_raw in rdl_options_new, freed once per the contract.
             drop(unsafe { Box::from_raw(opts) });
@@ -503,14 +528,24 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
 
 /// The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
 /// The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
-/// thread (other than this one); copy it to keep it. Never NULL.
+/// thread, other than `rdl_last_error_message`, `rdl_last_error_http_status`,
+/// `rdl_options_free`, `rdl_code_name` and `rdl_version`, which leave it alone; copy it to
+/// keep it. Never NULL.
 #[no_mangle]
 pub extern "C" fn rdl_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.with(|e| e.borrow().message.as_ptr())
+}
+
+/// The HTTP status of the last failed `rdl_*` call on this thread when it failed with
+/// `RDL_ERR_HTTP_STATUS` (e.g. 404, 401), else 0. Same lifetime rule as
+/// `rdl_last_error_message`.
+#[no_mangle]
+pub extern "C" fn rdl_last_error_http_status() -> c_int {
+    LAST_ERROR.with(|e| e.borrow().http_status)
 }
 
 /// The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static
-/// string, never NULL, never freed.
+/// string, never NULL, never freed. Leaves the last error alone.
 #[no_mangle]
 pub extern "C" fn rdl_code_name(code: c_int) -> *const c_char {
     let name: &'static CStr = match code {
@@ -533,7 +568,8 @@ pub extern "C" fn rdl_code_name(code: c_int) -> *const c_char {
     name.as_ptr()
 }
 
-/// The library version, e.g. "0.1.0". Static string, never NULL, never freed.
+/// The library version, e.g. "0.1.0". Static string, never NULL, never freed. Leaves the
+/// last error alone.
 #[no_mangle]
 pub extern "C" fn rdl_version() -> *const c_char {
     const V: &CStr =
@@ -595,6 +631,25 @@ mod tests {
         assert!(last().contains("boom"));
         assert_eq!(ffi_boundary(|| Ok(())), RDL_OK);
         assert_eq!(last(), "");
+    }
+
+    #[test]
+    fn freeing_options_keeps_the_last_error() {
+        let opts = rdl_options_new();
+        let rc = ffi_boundary(|| {
+            Err(Error::HttpStatus {
+                status: 404,
+                url: "u".into(),
+                retry_after: None,
+            })
+        });
+        assert_eq!(rc, RDL_ERR_HTTP_STATUS);
+        // SAFETY: a pointer from rdl_options_new, freed once.
+        unsafe { rdl_options_free(opts) };
+        assert_eq!(last(), "server answered 404 for u");
+        assert_eq!(rdl_last_error_http_status(), 404);
+        assert_eq!(ffi_boundary(|| Ok(())), RDL_OK);
+        assert_eq!(rdl_last_error_http_status(), 0);
     }
 
     #[test]

@@ -1,0 +1,500 @@
+"""Download a file over HTTP(S) and resume it after any interruption.
+
+A ctypes wrapper over the resumedl C library (``include/resumedl.h``); standard library
+only. Example::
+
+    import resumedl
+
+    def show(done, total):
+        print(f"\\r{done} / {total or '?'} bytes", end="")
+
+    try:
+        outcome = resumedl.download("https://example.com/big.iso", "big.iso",
+                                    headers={"User-Agent": "me/1.0"}, progress=show)
+    except resumedl.DownloadError as e:
+        print(f"failed ({e.code_name}): {e}")   # run again later: it resumes
+    else:
+        print(outcome.kind, outcome.received, "bytes")
+
+The library is found through the ``RESUMEDL_LIBRARY`` environment variable (a path to
+``libresumedl.so``), else in this repository's ``target/release`` and then
+``target/debug``.
+
+Interrupting: with Ctrl-C (``KeyboardInterrupt``) during a download, the download is
+cancelled the next time data arrives, the partial file is kept, and the
+``KeyboardInterrupt`` is raised from :func:`download`. A later call resumes the file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "download",
+    "version",
+    "Outcome",
+    "DownloadError",
+    "RDL_OK",
+    "RDL_ERR_INVALID_ARG",
+    "RDL_ERR_INVALID_URL",
+    "RDL_ERR_IO",
+    "RDL_ERR_NETWORK",
+    "RDL_ERR_TLS",
+    "RDL_ERR_TIMEOUT",
+    "RDL_ERR_HTTP_STATUS",
+    "RDL_ERR_PROTOCOL",
+    "RDL_ERR_TRUNCATED",
+    "RDL_ERR_ABORTED_BY_CALLBACK",
+    "RDL_ERR_CHECKSUM_MISMATCH",
+    "RDL_ERR_TOO_MANY_REDIRECTS",
+    "RDL_ERR_PANIC",
+]
+
+# Result codes, as in resumedl.h. Stable: a number is never reused.
+RDL_OK = 0
+"""Success."""
+RDL_ERR_INVALID_ARG = 1
+"""An argument or option value is invalid (e.g. a Range header, a non-UTF-8 path)."""
+RDL_ERR_INVALID_URL = 2
+"""The URL could not be parsed or is not http/https."""
+RDL_ERR_IO = 3
+"""A local file could not be opened, written, synced or renamed."""
+RDL_ERR_NETWORK = 4
+"""The connection failed or broke (DNS, refused, reset)."""
+RDL_ERR_TLS = 5
+"""TLS handshake or certificate verification failed."""
+RDL_ERR_TIMEOUT = 6
+"""Connecting took too long, or no byte arrived within the stall timeout."""
+RDL_ERR_HTTP_STATUS = 7
+"""The server answered with an error status (404, 500, ...)."""
+RDL_ERR_PROTOCOL = 8
+"""The server broke the rules resuming relies on (bad Content-Range, encoded 206, ...)."""
+RDL_ERR_TRUNCATED = 9
+"""The body ended before the announced length."""
+RDL_ERR_ABORTED_BY_CALLBACK = 10
+"""The progress callback cancelled. The partial file is kept and resumable."""
+RDL_ERR_CHECKSUM_MISMATCH = 11
+"""The file's SHA-256 differs from the expected one; it was moved to ``<path>.sha256-mismatch``."""
+RDL_ERR_TOO_MANY_REDIRECTS = 12
+"""More redirects than allowed."""
+RDL_ERR_PANIC = 13
+"""A bug in resumedl; the panic was caught at the C boundary."""
+
+_CODE_NAMES = {
+    value: name
+    for name, value in globals().items()
+    if name.startswith("RDL_") and isinstance(value, int)
+}
+
+# rdl_outcome.kind values and the names Outcome.kind uses (those of the Rust API).
+_KINDS = {0: "fresh", 1: "resumed", 2: "restarted", 3: "already complete"}
+
+# rdl_outcome.total and the callback's total when the size is unknown (UINT64_MAX).
+_UNKNOWN = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a successful :func:`download` did.
+
+    Attributes:
+        status: HTTP status of the last answer (200, 206 or 416).
+        kind: ``"fresh"`` (downloaded from 0), ``"resumed"`` (appended to a partial
+            file), ``"restarted"`` (a partial file was overwritten from 0 because the
+            server ignored Range or the resource changed) or ``"already complete"``.
+        resumed_from: bytes already on disk that were kept.
+        received: body bytes received by this call.
+        total: size of the whole resource, ``None`` when unknown.
+        attempts: request attempts used (1 when the first succeeded).
+    """
+
+    status: int
+    kind: str
+    resumed_from: int
+    received: int
+    total: int | None
+    attempts: int
+
+
+class DownloadError(Exception):
+    """A download failed. ``str(e)`` is the library's one-line message.
+
+    Attributes:
+        code: the ``RDL_ERR_*`` value (an int; compare with the module constants).
+        code_name: its name, e.g. ``"RDL_ERR_HTTP_STATUS"``.
+        message: what failed, as ``str(e)``.
+        http_status: the server's status for ``RDL_ERR_HTTP_STATUS`` (e.g. 404), else 0.
+
+    The bytes already downloaded stay on disk; calling :func:`download` again resumes.
+    """
+
+    def __init__(self, code: int, message: str, http_status: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.code_name = _CODE_NAMES.get(code, "RDL_UNKNOWN_CODE")
+        self.message = message
+        self.http_status = http_status
+
+    def __reduce__(self):
+        # Exception pickles as cls(*args); args holds only the message.
+        return (type(self), (self.code, self.message, self.http_status))
+
+    def __repr__(self) -> str:
+        return f"DownloadError({self.code_name}, {self.message!r})"
+
+
+class _Outcome(ctypes.Structure):
+    """``struct rdl_outcome``."""
+
+    _fields_ = [
+        ("status", ctypes.c_int),
+        ("kind", ctypes.c_int),
+        ("resumed_from", ctypes.c_uint64),
+        ("received", ctypes.c_uint64),
+        ("total", ctypes.c_uint64),
+        ("attempts", ctypes.c_uint32),
+    ]
+
+
+# rdl_progress_callback: int (*)(void *userdata, uint64_t downloaded, uint64_t total)
+_PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+
+_lib: ctypes.CDLL | None = None
+_lib_lock = threading.Lock()
+
+
+def _library_name() -> str:
+    if sys.platform == "darwin":
+        return "libresumedl.dylib"
+    if sys.platform == "win32":
+        return "resumedl.dll"
+    return "libresumedl.so"
+
+
+def _find_library() -> str:
+    env = os.environ.get("RESUMEDL_LIBRARY")
+    if env:
+        return env
+    repo = Path(__file__).resolve().parent.parent
+    tried = [repo / "target" / profile / _library_name() for profile in ("release", "debug")]
+    for candidate in tried:
+        if candidate.is_file():
+            return str(candidate)
+    raise OSError(
+        "resumedl library not found; set RESUMEDL_LIBRARY to its path or run "
+        "`cargo build --release` (looked for " + ", ".join(map(str, tried)) + ")"
+    )
+
+
+def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """Sets every function's signature: ctypes' default (int arguments and result) would
+    truncate pointers and 64-bit values."""
+    opts = ctypes.c_void_p
+    u64 = ctypes.c_uint64
+    signatures = {
+        "rdl_options_new": ([], opts),
+        "rdl_options_free": ([opts], None),
+        "rdl_options_add_header": ([opts, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_connect_timeout_ms": ([opts, u64], ctypes.c_int),
+        "rdl_options_set_stall_timeout_ms": ([opts, u64], ctypes.c_int),
+        "rdl_options_set_resume": ([opts, ctypes.c_int], ctypes.c_int),
+        "rdl_options_set_retries": ([opts, ctypes.c_uint32], ctypes.c_int),
+        "rdl_options_set_retry_backoff_ms": ([opts, u64], ctypes.c_int),
+        "rdl_options_set_sha256": ([opts, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_ca_file": ([opts, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_proxy": ([opts, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_progress": ([opts, _PROGRESS, ctypes.c_void_p], ctypes.c_int),
+        "rdl_download": (
+            [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
+            ctypes.c_int,
+        ),
+        # c_char_p results are copied into bytes at once, before the next rdl_* call
+        # can invalidate the library's buffer.
+        "rdl_last_error_message": ([], ctypes.c_char_p),
+        "rdl_last_error_http_status": ([], ctypes.c_int),
+        "rdl_code_name": ([ctypes.c_int], ctypes.c_char_p),
+        "rdl_version": ([], ctypes.c_char_p),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        fn = getattr(lib, name)
+        fn.argtypes = argtypes
+        fn.restype = restype
+    return lib
+
+
+def _load() -> ctypes.CDLL:
+    """The library, loaded and declared on first use."""
+    global _lib
+    with _lib_lock:
+        if _lib is None:
+            path = _find_library()
+            try:
+                _lib = _declare(ctypes.CDLL(path))
+            except OSError as e:
+                raise OSError(f"cannot load the resumedl library {path}: {e}") from e
+        return _lib
+
+
+def version() -> str:
+    """The C library's version, e.g. ``"0.1.0"``."""
+    return _load().rdl_version().decode()
+
+
+def _text(value: object, what: str) -> bytes:
+    """A str (or bytes) argument as a C string. NUL would silently cut a C string short."""
+    if isinstance(value, str):
+        data = value.encode("utf-8")
+    elif isinstance(value, bytes):
+        data = value
+    else:
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if b"\0" in data:
+        raise ValueError(f"{what} contains a NUL character")
+    return data
+
+
+def _path(value: object, what: str) -> bytes:
+    """A file path (str, bytes or os.PathLike) in the file system encoding. A path that is
+    not valid UTF-8 reaches the library, which refuses it with RDL_ERR_INVALID_ARG."""
+    if not isinstance(value, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"{what} must be a path (str, bytes or os.PathLike), not {type(value).__name__}"
+        )
+    data = os.fsencode(value)
+    if b"\0" in data:
+        raise ValueError(f"{what} contains a NUL character")
+    return data
+
+
+def _millis(seconds: object, what: str) -> int | None:
+    """Seconds (int or float) as the library's milliseconds; 0 and infinity mean no limit."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(seconds).__name__}")
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"{what} must be >= 0 seconds, not {seconds}")
+    if math.isinf(seconds):
+        return 0
+    # Rounded up: a short positive timeout must not become 0, which means "no limit".
+    ms = math.ceil(seconds * 1000)
+    return ms if ms <= _UNKNOWN else 0
+
+
+def _header_pairs(headers: object) -> list[tuple[bytes, bytes]]:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError("headers must be a mapping or an iterable of (name, value) pairs")
+    pairs = []
+    for item in items:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise TypeError(f"a header must be a (name, value) pair, not {item!r}") from None
+        pairs.append((_text(name, "header name"), _text(value, "header value")))
+    return pairs
+
+
+class _Trampoline:
+    """The C progress callback. An exception must not unwind into C (ctypes would print
+    and drop it), so it is kept here, the download is cancelled, and download() raises it.
+    """
+
+    def __init__(self, progress: Callable[[int, int | None], object] | None) -> None:
+        self.progress = progress
+        self.error: BaseException | None = None
+
+    def __call__(self, _userdata: int | None, downloaded: int, total: int) -> int:
+        if self.error is not None:
+            return 1
+        try:
+            if self.progress is None:
+                # Installed anyway: entering Python lets a pending Ctrl-C surface and
+                # cancel the download instead of waiting for it to finish.
+                return 0
+            cancel = self.progress(downloaded, None if total == _UNKNOWN else total)
+            return 1 if cancel else 0
+        except BaseException as e:
+            self.error = e
+            return 1
+
+    def keep(self, error: BaseException) -> None:
+        """Keeps an exception that escaped __call__ (see _UnraisableHook)."""
+        if self.error is None:
+            self.error = error
+
+
+class _UnraisableHook:
+    """Catches what the try in _Trampoline.__call__ cannot: an asynchronous exception,
+    typically the KeyboardInterrupt of a Ctrl-C, is raised when Python code is entered,
+    i.e. at the first line of __call__, before its try. ctypes then reports it to
+    sys.unraisablehook and drops it, and the callback's return value is undefined. While
+    downloads run, this hook hands such an exception to its trampoline, whose next call
+    cancels the download; download() raises it. Anything else goes to the previous hook,
+    which is put back when the last running download ends.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.previous = None
+
+    def __call__(self, unraisable) -> None:
+        target = unraisable.object
+        if isinstance(target, _Trampoline) and unraisable.exc_value is not None:
+            target.keep(unraisable.exc_value)
+            return
+        (self.previous or sys.__unraisablehook__)(unraisable)
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if self.users == 0:
+                self.previous = sys.unraisablehook
+                sys.unraisablehook = self
+            self.users += 1
+
+    def __exit__(self, *exc_info) -> None:
+        with self.lock:
+            self.users -= 1
+            # Someone may have set their own hook meanwhile; keep theirs then.
+            if self.users == 0 and sys.unraisablehook is self:
+                sys.unraisablehook = self.previous
+                self.previous = None
+
+
+_unraisable_hook = _UnraisableHook()
+
+
+def _check(lib: ctypes.CDLL, rc: int) -> None:
+    if rc != RDL_OK:
+        raise DownloadError(rc, lib.rdl_last_error_message().decode("utf-8", "replace"))
+
+
+def download(
+    url: str,
+    path: str | bytes | os.PathLike,
+    *,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    resume: bool = True,
+    timeout: float | None = None,
+    progress: Callable[[int, int | None], object] | None = None,
+    retries: int | None = None,
+    sha256: str | None = None,
+    ca_file: str | os.PathLike | None = None,
+    proxy: str | None = None,
+    connect_timeout: float | None = None,
+    retry_backoff: float | None = None,
+) -> Outcome:
+    """Downloads ``url`` to ``path``, resuming a partial file, retrying transient failures.
+
+    Args:
+        url: an http:// or https:// URL.
+        path: the file to write (str, bytes or os.PathLike). If it exists and ``resume``
+            is true, only the missing bytes are requested.
+        headers: extra request headers, a mapping or (name, value) pairs (to repeat a
+            name). Range, If-Range and Accept-Encoding are refused (RDL_ERR_INVALID_ARG):
+            the resume logic owns them.
+        resume: continue a partial file (default) or download from 0.
+        timeout: stall timeout in seconds: an attempt fails when no byte arrives for this
+            long (not a deadline for the whole download). ``None`` keeps the library's
+            default of 60 s; 0 means no limit.
+        progress: ``progress(downloaded, total)``, called on this thread at most every
+            100 ms and once at the end; ``downloaded`` counts the bytes on disk including
+            a resumed prefix, ``total`` is ``None`` when unknown. A truthy return value
+            cancels the download (DownloadError RDL_ERR_ABORTED_BY_CALLBACK); an
+            exception raised inside cancels it too and propagates from this function.
+            Either way the partial file is kept and a later call resumes it.
+        retries: retries of transient failures (default 5; 0 disables). An attempt that
+            got the file further does not use one up.
+        sha256: expected SHA-256 of the whole file as 64 hex digits. On mismatch the file
+            is moved to ``<path>.sha256-mismatch`` (RDL_ERR_CHECKSUM_MISMATCH).
+        ca_file: PEM file of CA certificates to trust instead of the bundled roots.
+        proxy: proxy URL (``http://host:port``); by default ``http_proxy``,
+            ``https_proxy``, ``all_proxy`` and ``no_proxy`` are honoured.
+        connect_timeout: longest wait to connect, in seconds (``None``: 30 s; 0: none).
+        retry_backoff: first wait between retries in seconds, doubled after each failure
+            (``None``: 1 s).
+
+    Returns:
+        An :class:`Outcome`.
+
+    Raises:
+        DownloadError: the download failed; ``.code`` tells how.
+        TypeError, ValueError: an argument has the wrong type or value (e.g. ``url`` is
+            None, a string contains NUL, a negative timeout), before anything is sent.
+        OSError: the resumedl library cannot be found or loaded.
+    """
+    c_url = _text(url, "url")
+    c_path = _path(path, "path")
+    c_headers = _header_pairs(headers)
+    stall_ms = _millis(timeout, "timeout")
+    connect_ms = _millis(connect_timeout, "connect_timeout")
+    backoff_ms = _millis(retry_backoff, "retry_backoff")
+    if retries is not None:
+        if isinstance(retries, bool) or not isinstance(retries, int):
+            raise TypeError(f"retries must be an int, not {type(retries).__name__}")
+        if not 0 <= retries <= 2**32 - 1:
+            raise ValueError(f"retries must be between 0 and 2**32-1, not {retries}")
+    c_sha256 = None if sha256 is None else _text(sha256, "sha256")
+    c_ca_file = None if ca_file is None else _path(ca_file, "ca_file")
+    c_proxy = None if proxy is None else _text(proxy, "proxy")
+    if progress is not None and not callable(progress):
+        raise TypeError("progress must be callable")
+
+    lib = _load()
+    trampoline = _Trampoline(progress)
+    # Referenced until the end of this function: the library calls it during rdl_download
+    # and a collected CFUNCTYPE object would leave it a dangling pointer.
+    callback = _PROGRESS(trampoline)
+    opts = lib.rdl_options_new()
+    if not opts:
+        raise DownloadError(RDL_ERR_PANIC, lib.rdl_last_error_message().decode("utf-8", "replace"))
+    try:
+        for name, value in c_headers:
+            _check(lib, lib.rdl_options_add_header(opts, name, value))
+        _check(lib, lib.rdl_options_set_resume(opts, 1 if resume else 0))
+        if stall_ms is not None:
+            _check(lib, lib.rdl_options_set_stall_timeout_ms(opts, stall_ms))
+        if connect_ms is not None:
+            _check(lib, lib.rdl_options_set_connect_timeout_ms(opts, connect_ms))
+        if backoff_ms is not None:
+            _check(lib, lib.rdl_options_set_retry_backoff_ms(opts, backoff_ms))
+        if retries is not None:
+            _check(lib, lib.rdl_options_set_retries(opts, retries))
+        if c_sha256 is not None:
+            _check(lib, lib.rdl_options_set_sha256(opts, c_sha256))
+        if c_ca_file is not None:
+            _check(lib, lib.rdl_options_set_ca_file(opts, c_ca_file))
+        if c_proxy is not None:
+            _check(lib, lib.rdl_options_set_proxy(opts, c_proxy))
+        _check(lib, lib.rdl_options_set_progress(opts, callback, None))
+        out = _Outcome()
+        with _unraisable_hook:
+            # ctypes releases the GIL for the call; the callback takes it back.
+            rc = lib.rdl_download(c_url, c_path, opts, ctypes.byref(out))
+        message = lib.rdl_last_error_message().decode("utf-8", "replace") if rc else ""
+        http_status = lib.rdl_last_error_http_status() if rc else 0
+    finally:
+        lib.rdl_options_free(opts)
+    if trampoline.error is not None:
+        error, trampoline.error = trampoline.error, None
+        raise error
+    if rc != RDL_OK:
+        raise DownloadError(rc, message, http_status)
+    return Outcome(
+        status=out.status,
+        kind=_KINDS.get(out.kind, f"unknown ({out.kind})"),
+        resumed_from=out.resumed_from,
+        received=out.received,
+        total=None if out.total == _UNKNOWN else out.total,
+        attempts=out.attempts,
+    )

@@ -1,0 +1,313 @@
+"""Tests of the ctypes wrapper, run by ``cargo test --test python`` (tests/python.rs).
+
+That Rust test starts the loopback test server, stores the resources, and passes:
+
+* ``RDL_TEST_BASE_URL``: ``http://127.0.0.1:<port>``
+* ``RDL_TEST_RESOURCES``: JSON ``{name: {"path": ..., "size": ..., "sha256": ...}}``
+* ``RESUMEDL_LIBRARY``: the freshly built ``libresumedl.so``
+
+Run alone (``python3 -m unittest discover -s python -v``), the tests that need the server
+are skipped; the others use the library found as resumedl.py documents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import signal
+import tempfile
+import threading
+import unittest
+from pathlib import Path
+
+import resumedl
+from resumedl import DownloadError
+
+BASE_URL = os.environ.get("RDL_TEST_BASE_URL")
+RESOURCES = json.loads(os.environ.get("RDL_TEST_RESOURCES", "{}"))
+
+needs_server = unittest.skipUnless(
+    BASE_URL, "RDL_TEST_BASE_URL not set (run through cargo test --test python)"
+)
+
+
+def url(name: str) -> str:
+    return BASE_URL + RESOURCES[name]["path"]
+
+
+def size(name: str) -> int:
+    return RESOURCES[name]["size"]
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Base(unittest.TestCase):
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="resumedl-py-")
+        self.addCleanup(tmp.cleanup)
+        self.dir = Path(tmp.name)
+
+
+class LibraryTests(Base):
+    """What works without a server."""
+
+    def test_constants_match_the_library(self) -> None:
+        lib = resumedl._load()
+        names = [n for n in resumedl.__all__ if n.startswith("RDL_")]
+        self.assertEqual(len(names), 14)
+        for name in names:
+            value = getattr(resumedl, name)
+            self.assertEqual(lib.rdl_code_name(value).decode(), name)
+        self.assertEqual(lib.rdl_code_name(99).decode(), "RDL_UNKNOWN_CODE")
+        self.assertRegex(resumedl.version(), r"^\d+\.\d+\.\d+")
+
+    def test_wrong_python_types_raise_typeerror(self) -> None:
+        # Decision: a None or non-string url is a programming error on the Python side,
+        # so it is a TypeError raised before the library is called, as open(None) does.
+        target = self.dir / "never.bin"
+        with self.assertRaises(TypeError):
+            resumedl.download(None, target)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.download("http://127.0.0.1:9/x", None)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.download("http://127.0.0.1:9/x", target, retries="3")  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.download("http://127.0.0.1:9/x", target, headers=["X-A: b"])
+        with self.assertRaises(TypeError):
+            resumedl.download("http://127.0.0.1:9/x", target, progress=42)  # type: ignore[arg-type]
+        self.assertFalse(target.exists())
+
+    def test_bad_values_raise_valueerror(self) -> None:
+        target = self.dir / "never.bin"
+        # A NUL would silently cut the C string short.
+        with self.assertRaises(ValueError):
+            resumedl.download("http://127.0.0.1:9/x\0y", target)
+        with self.assertRaises(ValueError):
+            resumedl.download("http://127.0.0.1:9/x", str(target) + "\0.txt")
+        with self.assertRaises(ValueError):
+            resumedl.download("http://127.0.0.1:9/x", target, timeout=-1)
+        with self.assertRaises(ValueError):
+            resumedl.download("http://127.0.0.1:9/x", target, retries=-1)
+        with self.assertRaises(ValueError):
+            resumedl.download("http://127.0.0.1:9/x", target, retries=2**32)
+        self.assertFalse(target.exists())
+
+    def test_library_refusals_are_download_errors(self) -> None:
+        target = self.dir / "never.bin"
+        # Headers the resume logic owns: refused by the library before any request.
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download("http://127.0.0.1:9/x", target, headers={"Range": "bytes=0-"})
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_ARG)
+        self.assertEqual(cm.exception.code_name, "RDL_ERR_INVALID_ARG")
+        self.assertIn("Range", str(cm.exception))
+        # A path that is not UTF-8 reaches the library, which refuses it.
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download("http://127.0.0.1:9/x", os.fsencode(self.dir) + b"/\xff\xfe.bin")
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_ARG)
+        self.assertIn("UTF-8", str(cm.exception))
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download("ftp://example.com/x", target)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_URL)
+        self.assertFalse(target.exists())
+
+    def test_download_error_pickles(self) -> None:
+        e = DownloadError(resumedl.RDL_ERR_TIMEOUT, "no byte for 1s")
+        back = pickle.loads(pickle.dumps(e))
+        self.assertEqual(
+            (back.code, back.code_name, str(back)), (6, "RDL_ERR_TIMEOUT", "no byte for 1s")
+        )
+
+
+@needs_server
+class DownloadTests(Base):
+    """Against the loopback server started by tests/python.rs."""
+
+    def test_fresh_download(self) -> None:
+        target = self.dir / "fresh.bin"
+        calls = []
+        outcome = resumedl.download(
+            url("fresh"), target, progress=lambda d, t: calls.append((d, t))
+        )
+        self.assertEqual(sha256_file(target), RESOURCES["fresh"]["sha256"])
+        n = size("fresh")
+        self.assertEqual(
+            outcome,
+            resumedl.Outcome(
+                status=200, kind="fresh", resumed_from=0, received=n, total=n, attempts=1
+            ),
+        )
+        self.assertEqual(calls[-1], (n, n))
+        self.assertFalse(Path(str(target) + ".rdl").exists())
+        # Again: nothing to do.
+        again = resumedl.download(url("fresh"), str(target))
+        self.assertEqual(
+            (again.kind, again.received, again.resumed_from), ("already complete", 0, n)
+        )
+
+    def test_headers_arrive(self) -> None:
+        # tests/python.rs checks the server's request log for these after Python exits.
+        target = self.dir / "headers.bin"
+        resumedl.download(
+            url("headers"),
+            target,
+            headers=[
+                ("User-Agent", "resumedl-python-test/1"),
+                ("X-Resumedl-Test", "python"),
+                ("X-Repeated", "one"),
+                ("X-Repeated", "two"),
+            ],
+        )
+        self.assertEqual(sha256_file(target), RESOURCES["headers"]["sha256"])
+        resumedl.download(
+            url("headers"), self.dir / "mapping.bin", headers={"Referer": "http://referer.test/"}
+        )
+
+    def test_progress_cancels_and_a_second_call_resumes(self) -> None:
+        target = self.dir / "cancel.bin"
+        n = size("cancel")
+        seen = []
+
+        def cancel_at_once(done: int, total: int | None) -> bool:
+            seen.append((done, total))
+            return True
+
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download(url("cancel"), target, progress=cancel_at_once)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_ABORTED_BY_CALLBACK)
+        self.assertEqual(cm.exception.code_name, "RDL_ERR_ABORTED_BY_CALLBACK")
+        self.assertEqual(len(seen), 1)
+        self.assertEqual(seen[0][1], n)
+        kept = target.stat().st_size
+        self.assertTrue(0 < kept < n, kept)
+        self.assertEqual(kept, seen[0][0])
+
+        outcome = resumedl.download(url("cancel"), target, progress=lambda d, t: None)
+        self.assertEqual(outcome.kind, "resumed")
+        self.assertEqual(outcome.status, 206)
+        self.assertEqual(outcome.resumed_from, kept)
+        self.assertEqual(outcome.received, n - kept)
+        self.assertEqual(outcome.total, n)
+        self.assertEqual(sha256_file(target), RESOURCES["cancel"]["sha256"])
+
+    def test_404_is_a_download_error(self) -> None:
+        target = self.dir / "missing.bin"
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download(url("missing"), target)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_HTTP_STATUS)
+        self.assertEqual(cm.exception.code_name, "RDL_ERR_HTTP_STATUS")
+        self.assertIn("404", str(cm.exception))
+        self.assertEqual(cm.exception.http_status, 404)
+        self.assertEqual(str(cm.exception), cm.exception.message)
+        self.assertFalse(target.exists())
+
+    def test_exception_in_progress_propagates(self) -> None:
+        class Boom(Exception):
+            pass
+
+        def explode(done: int, total: int | None) -> bool:
+            raise Boom(f"at {done}")
+
+        target = self.dir / "raise.bin"
+        with self.assertRaises(Boom) as cm:
+            resumedl.download(url("raise"), target, progress=explode)
+        self.assertTrue(str(cm.exception).startswith("at "))
+        # It cancelled the download like a truthy return: the partial file is resumable.
+        kept = target.stat().st_size
+        self.assertTrue(0 < kept < size("raise"), kept)
+        outcome = resumedl.download(url("raise"), target)
+        self.assertEqual((outcome.kind, outcome.resumed_from), ("resumed", kept))
+        self.assertEqual(sha256_file(target), RESOURCES["raise"]["sha256"])
+
+    def test_keyboard_interrupt_cancels_and_propagates(self) -> None:
+        # Python's own Ctrl-C behaviour, even if the parent process ignores SIGINT.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, previous)
+        target = self.dir / "slow.bin"
+        started = []
+
+        def interrupt_soon(done: int, total: int | None) -> None:
+            # Sent from another thread, the signal usually lands between two callbacks,
+            # so the KeyboardInterrupt is raised on entry to the next one, outside any
+            # try in Python code (the case resumedl._UnraisableHook exists for).
+            if not started:
+                started.append(done)
+                threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+        # The resource is throttled: the download lasts seconds, far longer than 10 ms.
+        with self.assertRaises(KeyboardInterrupt):
+            resumedl.download(url("slow"), target, progress=interrupt_soon)
+        kept = target.stat().st_size
+        self.assertTrue(0 < kept < size("slow"), kept)
+        self.assertTrue(Path(str(target) + ".rdl").exists())
+
+    def test_unknown_total_is_none(self) -> None:
+        target = self.dir / "nolength.bin"
+        totals = []
+        outcome = resumedl.download(url("nolength"), target, progress=lambda d, t: totals.append(t))
+        self.assertEqual(sha256_file(target), RESOURCES["nolength"]["sha256"])
+        self.assertIsNone(totals[0])
+        self.assertIsNone(outcome.total)
+        self.assertEqual(outcome.received, size("nolength"))
+
+    def test_stall_timeout_in_seconds(self) -> None:
+        target = self.dir / "stall.bin"
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download(url("stall"), target, timeout=0.3, retries=0)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_TIMEOUT, str(cm.exception))
+        self.assertTrue(0 < target.stat().st_size < size("stall"))
+
+    def test_no_resume_starts_over(self) -> None:
+        target = self.dir / "fresh.bin"
+        target.write_bytes(b"x" * 1000)
+        outcome = resumedl.download(url("fresh"), target, resume=False)
+        self.assertEqual((outcome.kind, outcome.resumed_from), ("fresh", 0))
+        self.assertEqual(sha256_file(target), RESOURCES["fresh"]["sha256"])
+
+    def test_sha256(self) -> None:
+        good = self.dir / "good.bin"
+        resumedl.download(url("fresh"), good, sha256=RESOURCES["fresh"]["sha256"])
+        self.assertEqual(sha256_file(good), RESOURCES["fresh"]["sha256"])
+        bad = self.dir / "bad.bin"
+        with self.assertRaises(DownloadError) as cm:
+            resumedl.download(url("fresh"), bad, sha256="0" * 64)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_CHECKSUM_MISMATCH)
+        self.assertFalse(bad.exists())
+        moved = Path(str(bad) + ".sha256-mismatch")
+        self.assertEqual(sha256_file(moved), RESOURCES["fresh"]["sha256"])
+
+    def test_threads_download_at_the_same_time(self) -> None:
+        # ctypes releases the GIL during rdl_download and each thread has its own last
+        # error, so downloads from threads neither serialize nor mix up their errors.
+        results: dict[str, object] = {}
+
+        def run(name: str, resource: str) -> None:
+            try:
+                results[name] = resumedl.download(url(resource), self.dir / f"{name}.bin")
+            except DownloadError as e:
+                results[name] = e
+
+        threads = [
+            threading.Thread(target=run, args=(f"t{i}", "missing" if i % 2 else "fresh"))
+            for i in range(4)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+            self.assertFalse(t.is_alive())
+        for i in range(4):
+            r = results[f"t{i}"]
+            if i % 2:
+                self.assertIsInstance(r, DownloadError)
+                self.assertIn("404", str(r))
+            else:
+                self.assertIsInstance(r, resumedl.Outcome)
+                self.assertEqual(sha256_file(self.dir / f"t{i}.bin"), RESOURCES["fresh"]["sha256"])
+
+
+if __name__ == "__main__":
+    unittest.main()

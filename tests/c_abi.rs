@@ -1,0 +1,487 @@
+//! The C ABI as C and C++ programs see it: the header compiles cleanly and is up to date,
+//! and the examples in `c-examples/` (C and C++, linked shared and static) plus
+//! `c-examples/abi_edge.c` are built with the system compilers and run against the
+//! loopback server; exit codes, stdout, stderr, file bytes and the request log are checked.
+
+mod support;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use support::host::{lib_dir, repo, run, sha256_hex, Run, Scratch};
+use support::pattern;
+use support::server::TestServer;
+
+/// Generous: a debug build on a busy 2-core machine; a hang still ends the test.
+const BUILD_LIMIT: Duration = Duration::from_secs(300);
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+/// The four programs `make -C c-examples` builds.
+const EXAMPLES: [&str; 4] = [
+    "download-shared",
+    "download-static",
+    "download-cpp-shared",
+    "download-cpp-static",
+];
+
+const RDL_ERR_HTTP_STATUS: i32 = 7;
+const RDL_ERR_ABORTED_BY_CALLBACK: i32 = 10;
+const RDL_ERR_CHECKSUM_MISMATCH: i32 = 11;
+/// download.c's exit status for a usage error (EX_USAGE).
+const EXIT_USAGE: i32 = 64;
+
+fn compiler_run(cmd: &mut Command) -> Run {
+    let r = run(cmd, BUILD_LIMIT);
+    assert_eq!(r.code, Some(0), "compiler failed: {r}");
+    r
+}
+
+#[test]
+fn header_compiles_alone_as_c99_and_cpp11() {
+    let dir = Scratch::new("c_abi-header");
+    let src = dir.join("only_header.c");
+    fs::write(&src, "#include \"resumedl.h\"\n").unwrap();
+    let include = repo().join("include");
+    let strict = ["-Wall", "-Wextra", "-Werror", "-pedantic"];
+    compiler_run(
+        Command::new("cc")
+            .args(["-std=c99", "-c"])
+            .args(strict)
+            .arg("-I")
+            .arg(&include)
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.join("c99.o")),
+    );
+    compiler_run(
+        Command::new("c++")
+            .args(["-x", "c++", "-std=c++11", "-c"])
+            .args(strict)
+            .arg("-I")
+            .arg(&include)
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.join("cpp11.o")),
+    );
+}
+
+#[test]
+fn header_is_up_to_date() {
+    // build.rs always writes a fresh header to OUT_DIR; include/ is the committed copy.
+    let fresh: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/resumedl.h"));
+    let committed = fs::read(repo().join("include/resumedl.h")).expect("read include/resumedl.h");
+    if committed != fresh {
+        let first = committed
+            .split(|&b| b == b'\n')
+            .zip(fresh.split(|&b| b == b'\n'))
+            .position(|(a, b)| a != b)
+            .map_or("the length".to_string(), |i| format!("line {}", i + 1));
+        panic!("include/resumedl.h is stale: run cargo build and commit it (first difference at {first})");
+    }
+}
+
+const BUILD_PREFIX: &str = "c-examples-";
+
+/// Removes the build directories of test processes that have exited (the static
+/// binaries are tens of MB each in a debug build).
+fn remove_dead_builds(tmp: &Path) {
+    let Ok(entries) = fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|n| n.strip_prefix(BUILD_PREFIX));
+        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Where the examples and abi_edge were built, once per test process.
+fn built() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let lib = lib_dir();
+        // A directory per process, so parallel test runs do not share half-built binaries.
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        remove_dead_builds(&tmp);
+        let out = tmp.join(format!("{BUILD_PREFIX}{}", std::process::id()));
+        let _ = fs::remove_dir_all(&out);
+        let target = lib.parent().expect("target dir");
+        let profile = lib.file_name().expect("profile dir name");
+        let mut make = Command::new("make");
+        make.arg("-C")
+            .arg(repo().join("c-examples"))
+            .arg(format!("CARGO_TARGET_DIR={}", target.display()))
+            .arg(format!("PROFILE={}", profile.to_string_lossy()))
+            .arg(format!("BUILD={}", out.display()))
+            .arg("all");
+        compiler_run(&mut make);
+        // abi_edge is a test, not an example: built here only.
+        compiler_run(
+            Command::new("cc")
+                .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
+                .arg("-I")
+                .arg(repo().join("include"))
+                .arg(repo().join("c-examples/abi_edge.c"))
+                .arg("-o")
+                .arg(out.join("abi_edge"))
+                .arg(format!("-L{}", lib.display()))
+                .arg("-lresumedl")
+                .arg(format!("-Wl,-rpath,{}", lib.display())),
+        );
+        out
+    })
+}
+
+/// Runs one example with `args`; `abort_at` sets RDL_EXAMPLE_ABORT_AT.
+fn example(name: &str, args: &[&str], abort_at: Option<u64>) -> Run {
+    let mut cmd = Command::new(built().join(name));
+    cmd.args(args).env_remove("RDL_EXAMPLE_ABORT_AT");
+    // The loopback server must be reached directly whatever the environment says.
+    for var in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"] {
+        cmd.env_remove(var);
+    }
+    if let Some(n) = abort_at {
+        cmd.env("RDL_EXAMPLE_ABORT_AT", n.to_string());
+    }
+    run(&mut cmd, RUN_LIMIT)
+}
+
+/// The `kind=... resumed_from=N ...` line, as a map; exactly those six keys.
+fn summary(r: &Run) -> HashMap<String, String> {
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one summary line on stdout: {r}");
+    let map: HashMap<String, String> = lines[0]
+        .split(' ')
+        .map(|kv| {
+            let (k, v) = kv
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{kv:?} is not key=value: {r}"));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    let mut keys: Vec<&str> = map.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "attempts",
+            "kind",
+            "received",
+            "resumed_from",
+            "status",
+            "total"
+        ],
+        "{r}"
+    );
+    map
+}
+
+fn assert_summary(r: &Run, expected: &[(&str, String)]) {
+    let got = summary(r);
+    for (k, v) in expected {
+        assert_eq!(&got[*k], v, "{k} in {r}");
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("scratch paths are UTF-8")
+}
+
+fn rdl_sidecar(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.rdl", path.display()))
+}
+
+/// The GET requests the server saw for `path`.
+fn gets(server: &TestServer, path: &str) -> Vec<support::server::Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .collect()
+}
+
+#[test]
+fn examples_download_fresh_with_headers() {
+    let server = TestServer::start();
+    let body = pattern(300_000, 1);
+    server.put("/fresh.bin", body.clone());
+    let dir = Scratch::new("c_abi-fresh");
+    for name in EXAMPLES {
+        server.clear_requests();
+        let out = dir.join(&format!("{name}.bin"));
+        let header = format!("X-Example: {name}");
+        let r = example(
+            name,
+            &[
+                &server.url("/fresh.bin"),
+                s(&out),
+                "-H",
+                &header,
+                "--header",
+                "User-Agent:resumedl-c-example/1",
+            ],
+            None,
+        );
+        assert_eq!(r.code, Some(0), "{r}");
+        assert!(fs::read(&out).unwrap() == body, "{name}: bytes differ");
+        assert!(!rdl_sidecar(&out).exists(), "{name}: control file left");
+        assert_summary(
+            &r,
+            &[
+                ("kind", "fresh".into()),
+                ("resumed_from", "0".into()),
+                ("received", "300000".into()),
+                ("total", "300000".into()),
+                ("attempts", "1".into()),
+                ("status", "200".into()),
+            ],
+        );
+        // The callback's last call reports the whole file, then the line is ended.
+        assert!(
+            r.stderr.ends_with("\r  300000 / 300000 bytes\n"),
+            "{name}: progress line: {r}"
+        );
+        let reqs = gets(&server, "/fresh.bin");
+        assert_eq!(reqs.len(), 1, "{name}: {reqs:?}");
+        assert_eq!(reqs[0].header("x-example"), Some(name), "{reqs:?}");
+        assert_eq!(
+            reqs[0].header("user-agent"),
+            Some("resumedl-c-example/1"),
+            "{reqs:?}"
+        );
+        assert_eq!(reqs[0].range(), None, "{reqs:?}");
+    }
+}
+
+#[test]
+fn examples_resume_a_partial_file() {
+    let server = TestServer::start();
+    let body = pattern(300_000, 2);
+    server.put("/partial.bin", body.clone());
+    let dir = Scratch::new("c_abi-resume");
+    for name in EXAMPLES {
+        server.clear_requests();
+        let out = dir.join(&format!("{name}.bin"));
+        fs::write(&out, &body[..100_000]).unwrap();
+        let r = example(name, &[&server.url("/partial.bin"), s(&out)], None);
+        assert_eq!(r.code, Some(0), "{r}");
+        assert!(fs::read(&out).unwrap() == body, "{name}: bytes differ");
+        assert_summary(
+            &r,
+            &[
+                ("kind", "resumed".into()),
+                ("resumed_from", "100000".into()),
+                ("received", "200000".into()),
+                ("total", "300000".into()),
+                ("status", "206".into()),
+            ],
+        );
+        let reqs = gets(&server, "/partial.bin");
+        assert_eq!(reqs.len(), 1, "{name}: {reqs:?}");
+        assert_eq!(reqs[0].range(), Some("bytes=100000-"), "{name}: {reqs:?}");
+    }
+}
+
+#[test]
+fn examples_no_resume_downloads_from_zero() {
+    let server = TestServer::start();
+    let body = pattern(200_000, 3);
+    server.put("/again.bin", body.clone());
+    let dir = Scratch::new("c_abi-noresume");
+    for name in EXAMPLES {
+        server.clear_requests();
+        let out = dir.join(&format!("{name}.bin"));
+        fs::write(&out, &body[..50_000]).unwrap();
+        let r = example(
+            name,
+            &[&server.url("/again.bin"), s(&out), "--no-resume"],
+            None,
+        );
+        assert_eq!(r.code, Some(0), "{r}");
+        assert!(fs::read(&out).unwrap() == body, "{name}: bytes differ");
+        assert_summary(
+            &r,
+            &[
+                ("kind", "fresh".into()),
+                ("resumed_from", "0".into()),
+                ("received", "200000".into()),
+            ],
+        );
+        let reqs = gets(&server, "/again.bin");
+        assert_eq!(reqs.len(), 1, "{name}: {reqs:?}");
+        assert_eq!(reqs[0].range(), None, "{name}: {reqs:?}");
+    }
+}
+
+#[test]
+fn examples_report_404_with_its_code() {
+    let server = TestServer::start();
+    let dir = Scratch::new("c_abi-404");
+    for name in EXAMPLES {
+        let out = dir.join(&format!("{name}.bin"));
+        let r = example(name, &[&server.url("/missing.bin"), s(&out)], None);
+        assert_eq!(r.code, Some(RDL_ERR_HTTP_STATUS), "{r}");
+        assert_eq!(r.stdout, "", "{r}");
+        assert!(!out.exists(), "{name}: a 404 left a file");
+        let line = r.stderr.lines().last().unwrap_or_default();
+        assert!(
+            line.starts_with("download: RDL_ERR_HTTP_STATUS: ") && line.contains("404"),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn examples_abort_from_the_callback_then_resume() {
+    let server = TestServer::start();
+    // Several of the library's 256 KiB reads, so the first progress call, which comes
+    // after the first read, is well before the end whatever the timing.
+    let len = 1024 * 1024;
+    let body = pattern(len, 4);
+    server.put("/abort.bin", body.clone());
+    let dir = Scratch::new("c_abi-abort");
+    for name in EXAMPLES {
+        server.clear_requests();
+        let out = dir.join(&format!("{name}.bin"));
+        let url = server.url("/abort.bin");
+        let r = example(name, &[&url, s(&out)], Some(1));
+        assert_eq!(r.code, Some(RDL_ERR_ABORTED_BY_CALLBACK), "{r}");
+        assert!(
+            r.stderr.contains("download: RDL_ERR_ABORTED_BY_CALLBACK: "),
+            "{r}"
+        );
+        let partial = fs::read(&out).expect("partial file kept");
+        let kept = partial.len();
+        assert!(kept > 0 && kept < len, "{name}: kept {kept} bytes");
+        assert!(partial == body[..kept], "{name}: partial bytes differ");
+        assert!(rdl_sidecar(&out).exists(), "{name}: control file missing");
+
+        let r = example(name, &[&url, s(&out)], None);
+        assert_eq!(r.code, Some(0), "{r}");
+        assert!(fs::read(&out).unwrap() == body, "{name}: bytes differ");
+        assert_summary(
+            &r,
+            &[
+                ("kind", "resumed".into()),
+                ("resumed_from", kept.to_string()),
+                ("received", (len - kept).to_string()),
+                ("total", len.to_string()),
+                ("status", "206".into()),
+            ],
+        );
+        let reqs = gets(&server, "/abort.bin");
+        assert_eq!(reqs.len(), 2, "{name}: {reqs:?}");
+        assert_eq!(reqs[1].range_start(), Some(kept as u64), "{name}: {reqs:?}");
+        // The control file written at the abort carries the ETag into the resume.
+        assert_eq!(
+            reqs[1].header("if-range"),
+            server.etag("/abort.bin").as_deref(),
+            "{name}: {reqs:?}"
+        );
+    }
+}
+
+#[test]
+fn examples_check_sha256() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 5);
+    server.put("/sum.bin", body.clone());
+    let dir = Scratch::new("c_abi-sha256");
+    let url = server.url("/sum.bin");
+    let wrong = "0".repeat(64);
+    for name in EXAMPLES {
+        let good = dir.join(&format!("{name}.good"));
+        let r = example(
+            name,
+            &[&url, s(&good), "--sha256", &sha256_hex(&body)],
+            None,
+        );
+        assert_eq!(r.code, Some(0), "{r}");
+        assert!(fs::read(&good).unwrap() == body, "{name}: bytes differ");
+
+        let bad = dir.join(&format!("{name}.bad"));
+        let r = example(name, &[&url, s(&bad), "--sha256", &wrong], None);
+        assert_eq!(r.code, Some(RDL_ERR_CHECKSUM_MISMATCH), "{r}");
+        assert!(
+            r.stderr.contains("download: RDL_ERR_CHECKSUM_MISMATCH: "),
+            "{r}"
+        );
+        let moved = PathBuf::from(format!("{}.sha256-mismatch", bad.display()));
+        assert!(fs::read(&moved).unwrap() == body, "{name}: moved bytes");
+        assert!(!bad.exists(), "{name}: mismatching file left in place");
+    }
+}
+
+#[test]
+fn examples_reject_bad_usage() {
+    for name in EXAMPLES {
+        let r = example(name, &[], None);
+        assert_eq!(r.code, Some(EXIT_USAGE), "{r}");
+        assert!(r.stderr.contains("usage: download URL OUTPUT"), "{r}");
+        let r = example(
+            name,
+            &["http://127.0.0.1:9/x", "out", "--retries", "-1"],
+            None,
+        );
+        assert_eq!(r.code, Some(EXIT_USAGE), "{r}");
+        let r = example(
+            name,
+            &["http://127.0.0.1:9/x", "out", "-H", "NoColon"],
+            None,
+        );
+        assert_eq!(r.code, Some(EXIT_USAGE), "{r}");
+        // A header the resume logic owns is the library's refusal, not a usage error.
+        let r = example(
+            name,
+            &["http://127.0.0.1:9/x", "out", "-H", "Range: bytes=0-"],
+            None,
+        );
+        assert_eq!(r.code, Some(1), "RDL_ERR_INVALID_ARG: {r}");
+        assert!(r.stderr.contains("download: RDL_ERR_INVALID_ARG: "), "{r}");
+    }
+}
+
+#[test]
+fn abi_edges_hold_from_c() {
+    let server = TestServer::start();
+    let body = pattern(70_000, 6);
+    server.put("/edge.bin", body.clone());
+    let dir = Scratch::new("c_abi-edge");
+    let mut cmd = Command::new(built().join("abi_edge"));
+    cmd.arg(server.url("/edge.bin"))
+        .arg(dir.path())
+        .arg(body.len().to_string());
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("all checks passed"), "{r}");
+    assert!(fs::read(dir.join("defaults.bin")).unwrap() == body);
+    assert!(fs::read(dir.join("no-outcome.bin")).unwrap() == body);
+    // The caller's Range header was refused before any request went out.
+    let reqs = server.requests();
+    assert!(
+        reqs.iter().all(|r| r.range() != Some("bytes=0-")),
+        "a Range header from the caller went out: {reqs:?}"
+    );
+    assert!(!dir.join("never.bin").exists());
+}
+
+#[test]
+fn static_examples_do_not_load_the_shared_library() {
+    // A dynamic dependency is a NEEDED entry naming the file in the binary's string table.
+    let needs_so = |name: &str| {
+        let bytes = fs::read(built().join(name)).unwrap();
+        bytes.windows(14).any(|w| w == b"libresumedl.so")
+    };
+    assert!(needs_so("download-shared"));
+    assert!(needs_so("download-cpp-shared"));
+    assert!(!needs_so("download-static"));
+    assert!(!needs_so("download-cpp-static"));
+}
