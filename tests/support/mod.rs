@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod host;
+pub mod realserver;
 pub mod server;
 
 /// Deterministic pseudo-random bytes (xorshift64), so tests can verify content byte-for-byte

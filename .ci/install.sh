@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Draft for .ci/run (issue 4): the Debian packages the interop tests (tests/interop.rs)
+# and the benchmark (bench/run.sh) need. Idempotent: installs only what is missing.
+#   nginx apache2 python3  servers for the interop tests (python3 -m http.server)
+#   tinyproxy              the proxy for the proxy tests
+#   openssl                makes the test CA and server certificate
+#   curl wget aria2 time   the benchmark's peers and /usr/bin/time
+set -euo pipefail
+
+pkgs=(nginx apache2 tinyproxy openssl curl wget aria2 time)
+command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+((${#missing[@]})) || exit 0
+
+# nginx, apache2 and tinyproxy start their system services on install where nothing stops
+# them; the tests run their own instances on loopback and need none. policy-rc.d (exit
+# 101) is Debian's way to say "do not start services", set only for this install.
+policy=/usr/sbin/policy-rc.d
+created=
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  created=1
+fi
+trap '[[ -z $created ]] || rm -f "$policy"' EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,707 @@
+//! Interop with real servers and peers from Debian packages (issue 4): nginx, Apache httpd
+//! and python's http.server for the resume paths, nginx with a test CA for HTTPS, and
+//! tinyproxy for proxies, through the Rust API and the CLI.
+//!
+//! Each test starts its own servers on 127.0.0.1 with configs in a temp dir (see
+//! `support::realserver`). A test whose server software is missing prints a loud
+//! `SKIPPED: … apt-get install …` line and passes; `.ci/run` installs them all.
+//! Segmented downloads do not exist yet: once they do, each server gets a segmented case.
+
+mod support;
+
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use resumedl::{Download, Error, Outcome, OutcomeKind};
+use support::pattern;
+use support::realserver::{
+    apache, dead_port, nginx, nginx_tls, nginx_with, python_http, run_bounded, Flavor, Logged,
+    NginxOptions, Served, TestCa, TinyProxy,
+};
+
+/// Large enough for several 256 KiB reads, odd so no boundary lines up by luck.
+const SIZE: usize = 2 * 1024 * 1024 + 12_345;
+const CLI_LIMIT: Duration = Duration::from_secs(60);
+const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
+/// Our defaults with short waits, so a failing test fails fast.
+fn dl(url: &str) -> Download<'static> {
+    Download::new(url)
+        .connect_timeout(Duration::from_secs(10))
+        .stall_timeout(Duration::from_secs(20))
+        .retry_backoff(Duration::from_millis(10))
+}
+
+fn control_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".rdl");
+    PathBuf::from(p)
+}
+
+fn assert_file(path: &Path, want: &[u8]) {
+    let got = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    assert_eq!(got.len(), want.len(), "length of {}", path.display());
+    assert!(got == want, "bytes of {} differ", path.display());
+    assert!(
+        !control_path(path).exists(),
+        "control file left after success"
+    );
+}
+
+/// Downloads until the first progress callback and cancels: a partial file and its control
+/// file made by resumedl itself, as after a Ctrl-C. Returns the partial length.
+fn partial_by_abort(url: &str, path: &Path, full: usize) -> u64 {
+    let err = dl(url)
+        .progress(|done, _| {
+            if done < full as u64 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .to_path(path)
+        .expect_err("the callback cancels");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    let len = fs::metadata(path).expect("partial file").len();
+    assert!(
+        len > 0 && len < full as u64,
+        "partial length {len} of {full}"
+    );
+    assert!(control_path(path).exists(), "control file after abort");
+    len
+}
+
+fn last_get(server: &Served, n: usize) -> Logged {
+    let reqs = server.wait_requests(n);
+    reqs.iter()
+        .rev()
+        .find(|r| r.method == "GET")
+        .cloned()
+        .unwrap_or_else(|| panic!("no GET in the log: {}", server.log_text()))
+}
+
+// ---- the per-server suite ---------------------------------------------------------------
+
+fn fresh(server: Served) {
+    let data = pattern(SIZE, 1);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let o = dl(&server.url("f.bin")).to_path(&path).expect("download");
+    assert_eq!(o.kind, OutcomeKind::Fresh, "{o:?}");
+    assert_eq!((o.status, o.resumed_from), (200, 0), "{o:?}");
+    assert_eq!(o.received, SIZE as u64);
+    assert_eq!(o.total, Some(SIZE as u64));
+    assert_file(&path, &data);
+    let reqs = server.wait_requests(1);
+    assert_eq!(reqs.len(), 1, "one request: {reqs:?}");
+    assert_eq!((reqs[0].method.as_str(), reqs[0].status), ("GET", 200));
+    assert_eq!(reqs[0].range, None);
+}
+
+fn resume_from_prefix(server: Served) {
+    let data = pattern(SIZE, 2);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let have = 700_001;
+    fs::write(&path, &data[..have]).unwrap();
+    let o = dl(&server.url("f.bin")).to_path(&path).expect("download");
+    assert_file(&path, &data);
+    let get = last_get(&server, 1);
+    if server.flavor().supports_range() {
+        assert_eq!(o.kind, OutcomeKind::Resumed, "{o:?}");
+        assert_eq!((o.status, o.resumed_from), (206, have as u64), "{o:?}");
+        assert_eq!(o.received, (SIZE - have) as u64);
+        assert_eq!(get.range.as_deref(), Some("bytes=700001-"));
+        // No control file: nothing to put in If-Range.
+        assert_eq!(get.if_range, None);
+        assert_eq!(get.status, 206);
+    } else {
+        // python's http.server ignores Range: the 200 overwrites from 0.
+        assert_eq!(o.kind, OutcomeKind::Restarted, "{o:?}");
+        assert_eq!((o.status, o.resumed_from), (200, 0), "{o:?}");
+        assert_eq!(o.received, SIZE as u64);
+        assert_eq!(get.status, 200);
+    }
+}
+
+fn resume_own_partial(server: Served) {
+    let data = pattern(SIZE, 3);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let url = server.url("f.bin");
+    let have = partial_by_abort(&url, &path, SIZE);
+    let first = last_get(&server, 1);
+    let o = dl(&url).to_path(&path).expect("resume");
+    assert_file(&path, &data);
+    let get = last_get(&server, 2);
+    if server.flavor().supports_range() {
+        assert_eq!(o.kind, OutcomeKind::Resumed, "{o:?}");
+        assert_eq!((o.status, o.resumed_from), (206, have), "{o:?}");
+        assert_eq!(o.received, SIZE as u64 - have);
+        assert_eq!(get.range, Some(format!("bytes={have}-")));
+        assert_eq!(get.status, 206);
+        // The control file's validator guards the append: the strong ETag, or
+        // Last-Modified when the server sends no ETag.
+        let if_range = get.if_range.expect("If-Range sent from the control file");
+        match server.etag("f.bin") {
+            Some(etag) => assert_eq!(if_range, etag),
+            None => assert!(if_range.ends_with(" GMT"), "If-Range {if_range}"),
+        }
+    } else {
+        assert_eq!(o.kind, OutcomeKind::Restarted, "{o:?}");
+        assert_eq!(o.received, SIZE as u64);
+        assert_eq!(get.status, 200);
+    }
+    assert_eq!(first.status, 200);
+}
+
+fn already_complete(server: Served) {
+    let data = pattern(SIZE, 4);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let url = server.url("f.bin");
+    dl(&url).to_path(&path).expect("first download");
+    let o = dl(&url).to_path(&path).expect("second call");
+    assert_file(&path, &data);
+    let reqs = server.wait_requests(2);
+    match server.flavor() {
+        Flavor::Nginx | Flavor::Apache => {
+            assert_eq!(o.kind, OutcomeKind::AlreadyComplete, "{o:?}");
+            assert_eq!((o.status, o.received), (416, 0), "{o:?}");
+            assert_eq!(o.total, Some(SIZE as u64));
+            let get = &reqs[1];
+            assert_eq!(get.range, Some(format!("bytes={SIZE}-")));
+            assert_eq!(get.status, 416);
+        }
+        Flavor::Python => {
+            // Range ignored: the whole file again, overwritten in place.
+            assert_eq!(o.kind, OutcomeKind::Restarted, "{o:?}");
+            assert_eq!((o.status, o.received), (200, SIZE as u64), "{o:?}");
+        }
+    }
+    if server.flavor() == Flavor::Apache {
+        // Apache's 416 carries no Content-Range: a HEAD must tell the length.
+        let reqs = server.wait_requests(3);
+        assert!(
+            reqs.iter().any(|r| r.method == "HEAD" && r.status == 200),
+            "HEAD after a bare 416: {reqs:?}"
+        );
+    }
+}
+
+/// The remote file changes between a partial run and the resume: new size and mtime.
+fn replaced(server: Served) {
+    replaced_with(server, SIZE + 100_000);
+}
+
+/// Same size, new bytes and mtime: only the validators can tell.
+fn replaced_same_size(server: Served) {
+    replaced_with(server, SIZE);
+}
+
+fn replaced_with(server: Served, new_len: usize) {
+    let old = pattern(SIZE, 5);
+    let new = pattern(new_len, 6);
+    server.put("f.bin", &old);
+    let path = server.scratch().join("f.bin");
+    let url = server.url("f.bin");
+    let have = partial_by_abort(&url, &path, SIZE);
+    server.put("f.bin", &new);
+    let o = dl(&url).to_path(&path).expect("download after the change");
+    assert_file(&path, &new);
+    assert_eq!(o.kind, OutcomeKind::Restarted, "{o:?}");
+    assert_eq!((o.status, o.resumed_from), (200, 0), "{o:?}");
+    assert_eq!(o.total, Some(new_len as u64));
+    let get = last_get(&server, 2);
+    if server.flavor().supports_range() {
+        // If-Range with the old ETag: the server sends the new whole file with a 200.
+        assert_eq!(get.range, Some(format!("bytes={have}-")));
+        assert!(get.if_range.is_some(), "If-Range sent: {get:?}");
+    }
+    assert_eq!(get.status, 200);
+}
+
+macro_rules! suite {
+    ($server:ident: $($case:ident),* $(,)?) => {
+        mod $server {
+            $(
+                #[test]
+                fn $case() {
+                    let Some(server) = super::$server() else { return };
+                    super::$case(server);
+                }
+            )*
+        }
+    };
+}
+
+suite!(nginx: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced, replaced_same_size);
+/// nginx without ETags: If-Range must fall back to Last-Modified, which nginx compares
+/// exactly.
+fn nginx_no_etag() -> Option<Served> {
+    nginx_with(&NginxOptions {
+        extra: Some("etag off;"),
+        ..NginxOptions::default()
+    })
+}
+
+suite!(nginx_no_etag: resume_own_partial, replaced, replaced_same_size);
+suite!(apache: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced, replaced_same_size);
+suite!(python_http: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced);
+
+// ---- HTTPS with a test CA ---------------------------------------------------------------
+
+fn tls_server() -> Option<(TestCa, Served)> {
+    let ca = TestCa::generate()?;
+    let server = nginx_tls(&ca)?;
+    Some((ca, server))
+}
+
+#[test]
+fn https_fresh_with_ca_file() {
+    let Some((ca, server)) = tls_server() else {
+        return;
+    };
+    let data = pattern(SIZE, 10);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let url = server.url("f.bin");
+    assert!(url.starts_with("https://127.0.0.1:"));
+    let o = dl(&url).ca_file(&ca.ca_pem).to_path(&path).expect("https");
+    assert_eq!(o.kind, OutcomeKind::Fresh, "{o:?}");
+    assert_file(&path, &data);
+    assert_eq!(server.wait_requests(1)[0].status, 200);
+}
+
+#[test]
+fn https_resume_with_ca_file() {
+    let Some((ca, server)) = tls_server() else {
+        return;
+    };
+    let data = pattern(SIZE, 11);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let url = server.url("f.bin");
+    let err = dl(&url)
+        .ca_file(&ca.ca_pem)
+        .progress(|done, _| {
+            if done < SIZE as u64 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .to_path(&path)
+        .expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    let have = fs::metadata(&path).unwrap().len();
+    assert!(have > 0 && have < SIZE as u64);
+    let o = dl(&url).ca_file(&ca.ca_pem).to_path(&path).expect("resume");
+    assert_eq!(o.kind, OutcomeKind::Resumed, "{o:?}");
+    assert_eq!((o.status, o.resumed_from), (206, have), "{o:?}");
+    assert_file(&path, &data);
+    let get = last_get(&server, 2);
+    assert_eq!(get.range, Some(format!("bytes={have}-")));
+    assert!(get.if_range.is_some());
+}
+
+/// A TLS failure must be a `Tls` error that says the certificate is the problem, must not
+/// be retried as if the network were flaky, and must leave no file behind.
+fn assert_cert_rejected(result: Result<Outcome, Error>, path: &Path) {
+    let err = result.expect_err("an untrusted certificate must fail");
+    assert!(
+        matches!(err, Error::Tls { .. }),
+        "want Error::Tls, got {err:?}"
+    );
+    assert!(!err.is_transient(), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.to_lowercase().contains("certificate"),
+        "message must name the certificate: {text}"
+    );
+    assert!(!path.exists(), "no file after a failed handshake");
+}
+
+#[test]
+fn https_without_the_ca_fails_clearly() {
+    let Some((_ca, server)) = tls_server() else {
+        return;
+    };
+    server.put("f.bin", &pattern(1000, 12));
+    let path = server.scratch().join("f.bin");
+    let result = dl(&server.url("f.bin")).retries(0).to_path(&path);
+    assert_cert_rejected(result, &path);
+    // Not even one request reached nginx's HTTP layer.
+    assert!(server.requests().is_empty(), "{}", server.log_text());
+}
+
+#[test]
+fn https_with_the_wrong_ca_fails_clearly() {
+    let Some((ca, server)) = tls_server() else {
+        return;
+    };
+    server.put("f.bin", &pattern(1000, 13));
+    let path = server.scratch().join("f.bin");
+    let result = dl(&server.url("f.bin"))
+        .ca_file(&ca.other_ca_pem)
+        .retries(0)
+        .to_path(&path);
+    assert_cert_rejected(result, &path);
+    assert!(server.requests().is_empty(), "{}", server.log_text());
+}
+
+#[test]
+fn https_rejects_a_server_cert_given_as_ca_file() {
+    // A leaf is not a CA: trusting it as a root must not make the chain valid.
+    let Some((ca, server)) = tls_server() else {
+        return;
+    };
+    server.put("f.bin", &pattern(1000, 14));
+    let path = server.scratch().join("f.bin");
+    let result = dl(&server.url("f.bin"))
+        .ca_file(&ca.server_cert)
+        .retries(0)
+        .to_path(&path);
+    let err = result.expect_err("leaf as root");
+    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+}
+
+// ---- proxies ----------------------------------------------------------------------------
+
+fn proxy_and_origin() -> Option<(TinyProxy, Served)> {
+    let proxy = TinyProxy::start()?;
+    let origin = nginx()?;
+    Some((proxy, origin))
+}
+
+#[test]
+fn proxy_option_download_and_resume() {
+    let Some((proxy, origin)) = proxy_and_origin() else {
+        return;
+    };
+    let data = pattern(SIZE, 20);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let url = origin.url("f.bin");
+
+    let o = dl(&url)
+        .proxy(proxy.url())
+        .to_path(&path)
+        .expect("via proxy");
+    assert_eq!(o.kind, OutcomeKind::Fresh);
+    assert_file(&path, &data);
+    assert_eq!(
+        proxy.requests_to(origin.port()).len(),
+        1,
+        "the proxy carried the request: {}",
+        proxy.log_text()
+    );
+
+    let have = 1_000_003;
+    fs::write(&path, &data[..have]).unwrap();
+    let o = dl(&url)
+        .proxy(proxy.url())
+        .to_path(&path)
+        .expect("resume via proxy");
+    assert_eq!(o.kind, OutcomeKind::Resumed, "{o:?}");
+    assert_eq!(o.resumed_from, have as u64);
+    assert_file(&path, &data);
+    assert_eq!(proxy.requests_to(origin.port()).len(), 2);
+    // The Range went through the proxy to the origin untouched.
+    let get = last_get(&origin, 2);
+    assert_eq!(get.range.as_deref(), Some("bytes=1000003-"));
+    assert_eq!(get.status, 206);
+}
+
+#[test]
+fn proxy_option_carries_https() {
+    let Some(proxy) = TinyProxy::start() else {
+        return;
+    };
+    let Some((ca, origin)) = tls_server() else {
+        return;
+    };
+    let data = pattern(SIZE, 21);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let o = dl(&origin.url("f.bin"))
+        .proxy(proxy.url())
+        .ca_file(&ca.ca_pem)
+        .to_path(&path)
+        .expect("https via proxy");
+    assert_eq!(o.kind, OutcomeKind::Fresh);
+    assert_file(&path, &data);
+    let via = proxy.requests_to(origin.port());
+    assert_eq!(via.len(), 1, "{}", proxy.log_text());
+    assert!(via[0].starts_with("CONNECT "), "{via:?}");
+}
+
+#[test]
+fn proxy_option_is_not_bypassed() {
+    // A proxy that is down must fail the download: proof the option is used at all.
+    let Some(origin) = nginx() else {
+        return;
+    };
+    origin.put("f.bin", &pattern(1000, 22));
+    let path = origin.scratch().join("f.bin");
+    let err = dl(&origin.url("f.bin"))
+        .proxy(format!("http://127.0.0.1:{}", dead_port()))
+        .retries(0)
+        .to_path(&path)
+        .expect_err("dead proxy");
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert!(origin.requests().is_empty(), "{}", origin.log_text());
+}
+
+// ---- the CLI: --cacert, --proxy and the proxy environment -------------------------------
+
+/// The CLI with no proxy variables inherited from the machine.
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_resumedl"));
+    for v in PROXY_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn run_cli(cmd: &mut Command) -> std::process::Output {
+    run_bounded(cmd, CLI_LIMIT)
+}
+
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "resumedl failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cli_downloads_and_resumes_from_nginx() {
+    let Some(origin) = nginx() else {
+        return;
+    };
+    let data = pattern(SIZE, 30);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let out = run_cli(cli().args(["-q", "-o"]).arg(&path).arg(origin.url("f.bin")));
+    assert_success(&out);
+    assert_file(&path, &data);
+    fs::write(&path, &data[..123_457]).unwrap();
+    let out = run_cli(cli().args(["-q", "-o"]).arg(&path).arg(origin.url("f.bin")));
+    assert_success(&out);
+    assert_file(&path, &data);
+    let get = last_get(&origin, 2);
+    assert_eq!(get.range.as_deref(), Some("bytes=123457-"));
+}
+
+#[test]
+fn cli_cacert_for_https() {
+    let Some((ca, server)) = tls_server() else {
+        return;
+    };
+    let data = pattern(SIZE, 31);
+    server.put("f.bin", &data);
+    let path = server.scratch().join("f.bin");
+    let url = server.url("f.bin");
+
+    let out = run_cli(
+        cli()
+            .args(["-q", "--retries", "0", "-o"])
+            .arg(&path)
+            .arg(&url),
+    );
+    // 5: wget's exit status for TLS failures.
+    assert_eq!(out.status.code(), Some(5), "untrusted certificate: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(stderr.contains("certificate"), "stderr: {stderr}");
+    assert!(!path.exists());
+
+    let out = run_cli(
+        cli()
+            .args(["-q", "--cacert"])
+            .arg(&ca.ca_pem)
+            .arg("-o")
+            .arg(&path)
+            .arg(&url),
+    );
+    assert_success(&out);
+    assert_file(&path, &data);
+}
+
+#[test]
+fn cli_proxy_flag() {
+    let Some((proxy, origin)) = proxy_and_origin() else {
+        return;
+    };
+    let data = pattern(SIZE, 32);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let out = run_cli(
+        cli()
+            .args(["-q", "--proxy", &proxy.url(), "-o"])
+            .arg(&path)
+            .arg(origin.url("f.bin")),
+    );
+    assert_success(&out);
+    assert_file(&path, &data);
+    assert_eq!(
+        proxy.requests_to(origin.port()).len(),
+        1,
+        "{}",
+        proxy.log_text()
+    );
+}
+
+#[test]
+fn cli_http_proxy_env_is_used() {
+    let Some((proxy, origin)) = proxy_and_origin() else {
+        return;
+    };
+    let data = pattern(SIZE, 33);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let url = origin.url("f.bin");
+    let out = run_cli(
+        cli()
+            .env("http_proxy", proxy.url())
+            .args(["-q", "-o"])
+            .arg(&path)
+            .arg(&url),
+    );
+    assert_success(&out);
+    assert_file(&path, &data);
+    assert_eq!(
+        proxy.requests_to(origin.port()).len(),
+        1,
+        "{}",
+        proxy.log_text()
+    );
+
+    // A resume through the same proxy.
+    fs::write(&path, &data[..500_000]).unwrap();
+    let out = run_cli(
+        cli()
+            .env("http_proxy", proxy.url())
+            .args(["-q", "-o"])
+            .arg(&path)
+            .arg(&url),
+    );
+    assert_success(&out);
+    assert_file(&path, &data);
+    assert_eq!(proxy.requests_to(origin.port()).len(), 2);
+    assert_eq!(last_get(&origin, 2).range.as_deref(), Some("bytes=500000-"));
+}
+
+#[test]
+fn cli_http_proxy_env_pointing_nowhere_fails() {
+    let Some(origin) = nginx() else {
+        return;
+    };
+    origin.put("f.bin", &pattern(1000, 34));
+    let path = origin.scratch().join("f.bin");
+    let out = run_cli(
+        cli()
+            .env("http_proxy", format!("http://127.0.0.1:{}", dead_port()))
+            .args(["-q", "--retries", "0", "-o"])
+            .arg(&path)
+            .arg(origin.url("f.bin")),
+    );
+    // 4: wget's exit status for network failures.
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a dead http_proxy must fail: {out:?}"
+    );
+    assert!(origin.requests().is_empty(), "{}", origin.log_text());
+}
+
+#[test]
+fn cli_no_proxy_bypasses_the_proxy() {
+    let Some(origin) = nginx() else {
+        return;
+    };
+    let data = pattern(SIZE, 35);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+    for (var, value) in [
+        ("no_proxy", "127.0.0.1"),
+        ("NO_PROXY", "localhost,127.0.0.1"),
+    ] {
+        let _ = fs::remove_file(&path);
+        let out = run_cli(
+            cli()
+                .env("http_proxy", &dead)
+                .env(var, value)
+                .args(["-q", "--retries", "0", "-o"])
+                .arg(&path)
+                .arg(origin.url("f.bin")),
+        );
+        assert_success(&out);
+        assert_file(&path, &data);
+    }
+    assert_eq!(origin.wait_requests(2).len(), 2);
+}
+
+#[test]
+fn cli_upper_case_http_proxy_is_ignored_like_curl() {
+    // HTTP_PROXY can be set from a request header in CGI (httpoxy): curl ignores it.
+    let Some(origin) = nginx() else {
+        return;
+    };
+    let data = pattern(1000, 36);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let out = run_cli(
+        cli()
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", dead_port()))
+            .args(["-q", "--retries", "0", "-o"])
+            .arg(&path)
+            .arg(origin.url("f.bin")),
+    );
+    assert_success(&out);
+    assert_file(&path, &data);
+}
+
+#[test]
+fn cli_https_proxy_env_for_https() {
+    let Some(proxy) = TinyProxy::start() else {
+        return;
+    };
+    let Some((ca, origin)) = tls_server() else {
+        return;
+    };
+    let data = pattern(SIZE, 37);
+    origin.put("f.bin", &data);
+    let path = origin.scratch().join("f.bin");
+    let out = run_cli(
+        cli()
+            // http_proxy is for http URLs only; https goes through https_proxy.
+            .env("http_proxy", format!("http://127.0.0.1:{}", dead_port()))
+            .env("https_proxy", proxy.url())
+            .args(["-q", "--retries", "0", "--cacert"])
+            .arg(&ca.ca_pem)
+            .arg("-o")
+            .arg(&path)
+            .arg(origin.url("f.bin")),
+    );
+    assert_success(&out);
+    assert_file(&path, &data);
+    let via = proxy.requests_to(origin.port());
+    assert_eq!(via.len(), 1, "{}", proxy.log_text());
+    assert!(via[0].starts_with("CONNECT "));
+}
