@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Draft for .ci/run (issue 4): the Debian packages the interop tests (tests/interop.rs)
-# and the benchmark (bench/run.sh) need. Idempotent: installs only what is missing.
-#   nginx apache2 python3  servers for the interop tests (python3 -m http.server)
+# The Debian packages the tests and the benchmark (bench/run.sh) need; run by .ci/run.
+# Idempotent: installs only what is missing.
+#   gcc g++ make           the C/C++ examples and ABI tests (tests/c_abi.rs)
+#   nginx apache2 python3  servers for the interop tests (python3 -m http.server), and
+#                          python3 for the ctypes wrapper's unittest suite
 #   tinyproxy              the proxy for the proxy tests
 #   openssl                makes the test CA and server certificate
 #   curl wget aria2 time   the benchmark's peers and /usr/bin/time
 set -euo pipefail
 
-pkgs=(nginx apache2 tinyproxy openssl curl wget aria2 time)
+pkgs=(gcc g++ make nginx apache2 tinyproxy openssl ca-certificates curl wget aria2 time)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 
 missing=()
