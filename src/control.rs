@@ -195,10 +195,14 @@ impl ControlFile {
     }
 
     /// Removes the sidecar of `target`; a missing one is fine.
+    ///
+    /// Not followed by a directory fsync: if a power cut undoes the removal, the old
+    /// sidecar claims less than the file holds, which only costs a re-download. The fsync
+    /// would commit the journal and, on ext4, wait for the just-written data.
     pub(crate) fn remove(target: &Path) -> Result<(), Error> {
         let path = Self::path_for(target);
         match fs::remove_file(&path) {
-            Ok(()) => sync_dir(&path).map_err(|e| Error::io("sync directory of", &path, e)),
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("remove control file", &path, e)),
         }
