@@ -12,9 +12,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::host::{lib_dir, repo, run, sha256_hex, Run, Scratch};
-use support::pattern;
+use support::host::{clear_proxy_env, lib_dir, repo, run, Run};
+use support::scratch::Scratch;
 use support::server::TestServer;
+use support::{control_path, gets_of, pattern, sha256_hex};
 
 /// Generous: a debug build on a busy 2-core machine; a hang still ends the test.
 const BUILD_LIMIT: Duration = Duration::from_secs(300);
@@ -145,9 +146,7 @@ fn example(name: &str, args: &[&str], abort_at: Option<u64>) -> Run {
     let mut cmd = Command::new(built().join(name));
     cmd.args(args).env_remove("RDL_EXAMPLE_ABORT_AT");
     // The loopback server must be reached directly whatever the environment says.
-    for var in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"] {
-        cmd.env_remove(var);
-    }
+    clear_proxy_env(&mut cmd);
     if let Some(n) = abort_at {
         cmd.env("RDL_EXAMPLE_ABORT_AT", n.to_string());
     }
@@ -195,19 +194,6 @@ fn s(path: &Path) -> &str {
     path.to_str().expect("scratch paths are UTF-8")
 }
 
-fn rdl_sidecar(path: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.rdl", path.display()))
-}
-
-/// The GET requests the server saw for `path`.
-fn gets(server: &TestServer, path: &str) -> Vec<support::server::Request> {
-    server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET" && r.path == path)
-        .collect()
-}
-
 #[test]
 fn examples_download_fresh_with_headers() {
     let server = TestServer::start();
@@ -232,7 +218,7 @@ fn examples_download_fresh_with_headers() {
         );
         assert_eq!(r.code, Some(0), "{r}");
         assert!(fs::read(&out).unwrap() == body, "{name}: bytes differ");
-        assert!(!rdl_sidecar(&out).exists(), "{name}: control file left");
+        assert!(!control_path(&out).exists(), "{name}: control file left");
         assert_summary(
             &r,
             &[
@@ -249,7 +235,7 @@ fn examples_download_fresh_with_headers() {
             r.stderr.ends_with("\r  300000 / 300000 bytes\n"),
             "{name}: progress line: {r}"
         );
-        let reqs = gets(&server, "/fresh.bin");
+        let reqs = gets_of(&server, "/fresh.bin");
         assert_eq!(reqs.len(), 1, "{name}: {reqs:?}");
         assert_eq!(reqs[0].header("x-example"), Some(name), "{reqs:?}");
         assert_eq!(
@@ -284,7 +270,7 @@ fn examples_resume_a_partial_file() {
                 ("status", "206".into()),
             ],
         );
-        let reqs = gets(&server, "/partial.bin");
+        let reqs = gets_of(&server, "/partial.bin");
         assert_eq!(reqs.len(), 1, "{name}: {reqs:?}");
         assert_eq!(reqs[0].range(), Some("bytes=100000-"), "{name}: {reqs:?}");
     }
@@ -315,7 +301,7 @@ fn examples_no_resume_downloads_from_zero() {
                 ("received", "200000".into()),
             ],
         );
-        let reqs = gets(&server, "/again.bin");
+        let reqs = gets_of(&server, "/again.bin");
         assert_eq!(reqs.len(), 1, "{name}: {reqs:?}");
         assert_eq!(reqs[0].range(), None, "{name}: {reqs:?}");
     }
@@ -362,7 +348,7 @@ fn examples_abort_from_the_callback_then_resume() {
         let kept = partial.len();
         assert!(kept > 0 && kept < len, "{name}: kept {kept} bytes");
         assert!(partial == body[..kept], "{name}: partial bytes differ");
-        assert!(rdl_sidecar(&out).exists(), "{name}: control file missing");
+        assert!(control_path(&out).exists(), "{name}: control file missing");
 
         let r = example(name, &[&url, s(&out)], None);
         assert_eq!(r.code, Some(0), "{r}");
@@ -377,7 +363,7 @@ fn examples_abort_from_the_callback_then_resume() {
                 ("status", "206".into()),
             ],
         );
-        let reqs = gets(&server, "/abort.bin");
+        let reqs = gets_of(&server, "/abort.bin");
         assert_eq!(reqs.len(), 2, "{name}: {reqs:?}");
         assert_eq!(reqs[1].range_start(), Some(kept as u64), "{name}: {reqs:?}");
         // The control file written at the abort carries the ETag into the resume.

@@ -6,91 +6,24 @@ mod support;
 use std::fs;
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-use support::pattern;
-use support::server::{Fault, Request, TestServer};
+use support::host::{drain, resumedl_cli, run, wait_within, Run};
+use support::scratch::Scratch;
+use support::server::{Fault, TestServer};
+use support::{gets, pattern, sha256_hex};
 
-const BIN: &str = env!("CARGO_BIN_EXE_resumedl");
 /// Longest any single CLI run may take before the test kills it and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
-/// Proxy variables of the machine running the tests must not reroute loopback requests.
-const PROXY_VARS: &[&str] = &[
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("resumedl-cli-{}-{tag}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Names of the entries, sorted.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("read temp dir")
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
+/// The CLI's own checks on a finished run.
 impl Run {
-    fn code(&self) -> i32 {
-        self.status
-            .code()
-            .expect("exited normally, not by a signal")
-    }
-
     /// The run failed with `code` and said so in exactly one `resumedl: ` line.
     fn assert_error(&self, code: i32, needle: &str) {
-        assert_eq!(self.code(), code, "stderr: {}", self.stderr);
+        assert_eq!(self.code, Some(code), "stderr: {}", self.stderr);
         assert_eq!(self.stderr.lines().count(), 1, "stderr: {:?}", self.stderr);
         assert!(
             self.stderr.starts_with("resumedl: ") && self.stderr.ends_with('\n'),
@@ -107,7 +40,7 @@ impl Run {
 
     /// The run succeeded and printed one summary line containing every needle.
     fn assert_summary(&self, needles: &[&str]) {
-        assert_eq!(self.code(), 0, "stderr: {}", self.stderr);
+        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
         assert_eq!(self.stdout, "");
         assert_eq!(self.stderr.lines().count(), 1, "stderr: {:?}", self.stderr);
         assert!(self.stderr.starts_with("resumedl: "), "{:?}", self.stderr);
@@ -124,68 +57,14 @@ impl Run {
 }
 
 fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).stdin(Stdio::null());
-    for v in PROXY_VARS {
-        cmd.env_remove(v);
-    }
+    let mut cmd = resumedl_cli();
+    cmd.args(args).current_dir(dir);
     cmd
-}
-
-/// Waits for `child`, killing it (and failing the test) after `limit`.
-fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("resumedl did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn drain(mut r: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = r.read_to_end(&mut buf);
-        String::from_utf8_lossy(&buf).into_owned()
-    })
 }
 
 /// Runs the CLI in `dir` with stdout and stderr captured (so stderr is not a terminal).
 fn cli(dir: &Path, args: &[&str]) -> Run {
-    let mut child = command(dir, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn resumedl");
-    let out = drain(child.stdout.take().expect("stdout"));
-    let err = drain(child.stderr.take().expect("stderr"));
-    let status = wait_bounded(&mut child, RUN_LIMIT);
-    Run {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
-    }
-}
-
-fn gets(server: &TestServer) -> Vec<Request> {
-    server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET")
-        .collect()
-}
-
-fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    run(&mut command(dir, args), RUN_LIMIT)
 }
 
 /// A loopback port with nothing listening on it.
@@ -203,7 +82,7 @@ fn default_name_is_the_percent_decoded_last_segment() {
     let server = TestServer::start();
     let body = pattern(5000, 1);
     server.put("/dir/report%20v2.bin", body.clone());
-    let dir = TempDir::new("name");
+    let dir = Scratch::new("name");
     let url = server.url("/dir/report%20v2.bin?session=1/2#frag");
     let run = cli(dir.path(), &[&url]);
     run.assert_summary(&["saved 'report v2.bin'", "5000 bytes", "fresh"]);
@@ -220,7 +99,7 @@ fn unsafe_or_empty_names_become_index_html() {
     {
         let body = pattern(1000 + i, i as u64);
         server.put(path, body.clone());
-        let dir = TempDir::new("index");
+        let dir = Scratch::new("index");
         let run = cli(dir.path(), &[&server.url(path)]);
         run.assert_summary(&["saved 'index.html'"]);
         assert_eq!(fs::read(dir.join("index.html")).unwrap(), body, "{path}");
@@ -238,7 +117,7 @@ fn output_option_in_every_form() {
     let body = pattern(3000, 2);
     server.put("/f.bin", body.clone());
     let url = server.url("/f.bin");
-    let dir = TempDir::new("output");
+    let dir = Scratch::new("output");
     fs::create_dir(dir.join("sub")).unwrap();
     for (args, name) in [
         (vec!["-o", "one.bin", url.as_str()], "one.bin"),
@@ -251,7 +130,7 @@ fn output_option_in_every_form() {
         (vec!["-qo", "five.bin", "--", url.as_str()], "five.bin"),
     ] {
         let run = cli(dir.path(), &args);
-        assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr);
         assert_eq!(fs::read(dir.join(name)).unwrap(), body, "{args:?}");
     }
     assert!(!dir.join("f.bin").exists());
@@ -265,7 +144,7 @@ fn output_option_in_every_form() {
 fn headers_arrive() {
     let server = TestServer::start();
     server.put("/h.bin", pattern(100, 3));
-    let dir = TempDir::new("headers");
+    let dir = Scratch::new("headers");
     let run = cli(
         dir.path(),
         &[
@@ -282,7 +161,7 @@ fn headers_arrive() {
             &server.url("/h.bin"),
         ],
     );
-    assert_eq!(run.code(), 0, "{}", run.stderr);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
     let reqs = gets(&server);
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
@@ -366,7 +245,7 @@ fn proxy_option_sends_the_request_through_the_proxy() {
     let body = pattern(40_000, 4);
     server.put("/via.bin", body.clone());
     let (proxy, seen) = connect_proxy();
-    let dir = TempDir::new("proxy");
+    let dir = Scratch::new("proxy");
     let run = cli(
         dir.path(),
         &[
@@ -392,7 +271,7 @@ fn resumes_a_partial_file_and_says_so() {
     let server = TestServer::start();
     let body = pattern(100_000, 5);
     server.put("/r.bin", body.clone());
-    let dir = TempDir::new("resume");
+    let dir = Scratch::new("resume");
     fs::write(dir.join("r.bin"), &body[..40_000]).unwrap();
     let run = cli(dir.path(), &[&server.url("/r.bin")]);
     run.assert_summary(&["saved 'r.bin'", "100000 bytes", "resumed from 40000"]);
@@ -408,7 +287,7 @@ fn no_resume_downloads_from_zero() {
     let server = TestServer::start();
     let body = pattern(50_000, 6);
     server.put("/n.bin", body.clone());
-    let dir = TempDir::new("noresume");
+    let dir = Scratch::new("noresume");
     // A prefix that is not the resource's: resuming it would splice.
     fs::write(dir.join("n.bin"), vec![0xAA; 20_000]).unwrap();
     let run = cli(dir.path(), &["--no-resume", &server.url("/n.bin")]);
@@ -425,7 +304,7 @@ fn server_ignoring_range_is_a_restart() {
     let body = pattern(30_000, 7);
     server.put("/i.bin", body.clone());
     server.set_fault("/i.bin", Fault::IgnoreRange);
-    let dir = TempDir::new("restart");
+    let dir = Scratch::new("restart");
     fs::write(dir.join("i.bin"), &body[..10_000]).unwrap();
     let run = cli(dir.path(), &[&server.url("/i.bin")]);
     run.assert_summary(&["saved 'i.bin'", "30000 bytes", "restarted"]);
@@ -437,7 +316,7 @@ fn complete_file_is_success_and_says_already_complete() {
     let server = TestServer::start();
     let body = pattern(8_000, 8);
     server.put("/c.bin", body.clone());
-    let dir = TempDir::new("complete");
+    let dir = Scratch::new("complete");
     fs::write(dir.join("c.bin"), &body).unwrap();
     let run = cli(dir.path(), &[&server.url("/c.bin")]);
     run.assert_summary(&["'c.bin' already complete", "8000 bytes"]);
@@ -450,11 +329,11 @@ fn quiet_prints_nothing_on_success() {
     let server = TestServer::start();
     let body = pattern(20_000, 9);
     server.put("/q.bin", body.clone());
-    let dir = TempDir::new("quiet");
+    let dir = Scratch::new("quiet");
     fs::write(dir.join("q.bin"), &body[..5_000]).unwrap();
     for flag in ["-q", "--quiet"] {
         let run = cli(dir.path(), &[flag, &server.url("/q.bin")]);
-        assert_eq!(run.code(), 0);
+        assert_eq!(run.code, Some(0));
         assert_eq!(run.stdout, "");
         assert_eq!(run.stderr, "", "{flag}");
         assert_eq!(fs::read(dir.join("q.bin")).unwrap(), body);
@@ -466,10 +345,10 @@ fn quiet_prints_nothing_on_success() {
 
 #[test]
 fn help_and_version() {
-    let dir = TempDir::new("help");
+    let dir = Scratch::new("help");
     for flag in ["-h", "--help"] {
         let run = cli(dir.path(), &[flag]);
-        assert_eq!(run.code(), 0);
+        assert_eq!(run.code, Some(0));
         assert!(run.stdout.starts_with("Usage: resumedl [OPTIONS] URL\n"));
         for opt in ["--output", "--retries", "--sha256", "--cacert", "--proxy"] {
             assert!(run.stdout.contains(opt), "help lacks {opt}");
@@ -478,7 +357,7 @@ fn help_and_version() {
     }
     for flag in ["-V", "--version"] {
         let run = cli(dir.path(), &[flag]);
-        assert_eq!(run.code(), 0);
+        assert_eq!(run.code, Some(0));
         assert_eq!(
             run.stdout,
             format!("resumedl {}\n", env!("CARGO_PKG_VERSION"))
@@ -496,7 +375,7 @@ fn usage_errors_exit_2_before_any_request() {
     let server = TestServer::start();
     server.put("/u.bin", pattern(100, 10));
     let url = server.url("/u.bin");
-    let dir = TempDir::new("usage");
+    let dir = Scratch::new("usage");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec![], "missing URL"),
         (vec![&url, &url], "one URL"),
@@ -530,7 +409,7 @@ fn usage_errors_exit_2_before_any_request() {
 fn file_error_exits_3() {
     let server = TestServer::start();
     server.put("/d.bin", pattern(1000, 11));
-    let dir = TempDir::new("io");
+    let dir = Scratch::new("io");
     let run = cli(
         dir.path(),
         &["-o", "no/such/dir/d.bin", &server.url("/d.bin")],
@@ -544,7 +423,7 @@ fn file_error_exits_3() {
 
 #[test]
 fn network_errors_exit_4() {
-    let dir = TempDir::new("net");
+    let dir = Scratch::new("net");
     let url = format!("http://127.0.0.1:{}/x.bin", closed_port());
     let run = cli(dir.path(), &["--retries", "0", &url]);
     run.assert_error(4, "127.0.0.1");
@@ -574,7 +453,7 @@ fn tls_failure_exits_5() {
             let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let dir = TempDir::new("tls");
+    let dir = Scratch::new("tls");
     let url = format!("https://{addr}/t.bin");
     let run = cli(
         dir.path(),
@@ -596,7 +475,7 @@ fn tls_failure_exits_5() {
 fn auth_statuses_exit_6() {
     let server = TestServer::start();
     server.put("/a.bin", pattern(100, 13));
-    let dir = TempDir::new("auth");
+    let dir = Scratch::new("auth");
     for code in [401, 407] {
         let challenge = if code == 401 {
             "WWW-Authenticate"
@@ -618,7 +497,7 @@ fn bad_content_range_exits_7_and_writes_nothing() {
     let body = pattern(20_000, 14);
     server.put("/p.bin", body.clone());
     server.set_fault("/p.bin", Fault::WrongRangeStart(100));
-    let dir = TempDir::new("proto");
+    let dir = Scratch::new("proto");
     fs::write(dir.join("p.bin"), &body[..5_000]).unwrap();
     let run = cli(dir.path(), &[&server.url("/p.bin")]);
     run.assert_error(7, "5000");
@@ -629,7 +508,7 @@ fn bad_content_range_exits_7_and_writes_nothing() {
 fn error_statuses_exit_8() {
     let server = TestServer::start();
     server.put("/e.bin", pattern(100, 15));
-    let dir = TempDir::new("status");
+    let dir = Scratch::new("status");
     let run = cli(dir.path(), &[&server.url("/nope.bin")]);
     run.assert_error(8, "404");
     server.push_fault("/e.bin", Fault::Status(403, vec![]));
@@ -647,7 +526,7 @@ fn sha256_mismatch_exits_1_and_right_sum_succeeds() {
     let server = TestServer::start();
     let body = pattern(30_000, 16);
     server.put("/h.bin", body.clone());
-    let dir = TempDir::new("sha");
+    let dir = Scratch::new("sha");
     let wrong = sha256_hex(b"something else");
     let run = cli(dir.path(), &["--sha256", &wrong, &server.url("/h.bin")]);
     run.assert_error(1, "sha256 mismatch");
@@ -670,7 +549,7 @@ fn retries_resume_after_a_cut_connection() {
     let server = TestServer::start();
     let body = pattern(100_000, 17);
     server.put("/t.bin", body.clone());
-    let dir = TempDir::new("retry");
+    let dir = Scratch::new("retry");
 
     // No bytes, no progress: --retries 0 gives up at once.
     server.push_fault("/t.bin", Fault::CloseAfter(0));
@@ -733,7 +612,7 @@ fn progress_line_only_on_a_terminal() {
     server.put("/tty.bin", body.clone());
     // About a second: several redraws.
     server.set_fault("/tty.bin", Fault::Throttle(1024 * 1024));
-    let dir = TempDir::new("tty");
+    let dir = Scratch::new("tty");
 
     let (master, slave) = open_pty();
     let mut child = {
@@ -744,7 +623,7 @@ fn progress_line_only_on_a_terminal() {
         // once the child is gone.
     };
     let screen = drain(master);
-    let status = wait_bounded(&mut child, RUN_LIMIT);
+    let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
     let screen = screen.join().expect("pty reader");
     assert!(status.success(), "{screen:?}");
     assert_eq!(fs::read(dir.join("tty.bin")).unwrap(), body);
@@ -772,7 +651,7 @@ fn progress_line_only_on_a_terminal() {
         cmd.spawn().expect("spawn resumedl")
     };
     let screen = drain(master);
-    let status = wait_bounded(&mut child, RUN_LIMIT);
+    let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
     assert!(status.success());
     assert_eq!(screen.join().expect("pty reader"), "");
 }
@@ -801,7 +680,7 @@ fn sigkill_at_many_points_then_rerun_fetches_only_the_rest() {
     let mut kill_lengths = std::collections::BTreeSet::new();
 
     for point in 0..POINTS {
-        let dir = TempDir::new("kill");
+        let dir = Scratch::new("kill");
         let target = dir.join("k.bin");
         // About a second for the whole file: the library writes (and can be killed
         // between) pieces of ~100 ms, so the kill points land at many lengths.
@@ -842,7 +721,7 @@ fn sigkill_at_many_points_then_rerun_fetches_only_the_rest() {
         server.clear_faults("/k.bin");
         server.clear_requests();
         let run = cli(dir.path(), &[&url]);
-        assert_eq!(run.code(), 0, "point {point}: {}", run.stderr);
+        assert_eq!(run.code, Some(0), "point {point}: {}", run.stderr);
         assert_eq!(fs::read(&target).unwrap(), body, "point {point}");
         let rerun = gets(&server);
         assert_eq!(rerun.len(), 1, "point {point}: {rerun:?}");

@@ -11,64 +11,16 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use resumedl::{Download, Error, OutcomeKind, MAX_REDIRECTS};
-use support::pattern;
+use resumedl::{Download, Error, Outcome, OutcomeKind, MAX_REDIRECTS};
+use support::scratch::Scratch;
 use support::server::{Fault, Request, TestServer};
+use support::{control_path, gets, pattern};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------
-
-/// A directory under the system temp dir, unique per process and test, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "resumedl-test-download-{}-{n}-{name}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .expect("read temp dir")
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The control file that sits beside an unfinished download.
-fn control_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".rdl");
-    PathBuf::from(s)
-}
 
 /// A download with test-friendly timings: short backoff, bounded waits.
 fn quick(url: String) -> Download<'static> {
@@ -76,14 +28,6 @@ fn quick(url: String) -> Download<'static> {
         .connect_timeout(Duration::from_secs(5))
         .stall_timeout(Duration::from_secs(10))
         .retry_backoff(Duration::from_millis(10))
-}
-
-fn gets(server: &TestServer) -> Vec<Request> {
-    server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET")
-        .collect()
 }
 
 fn heads(server: &TestServer) -> Vec<Request> {
@@ -108,6 +52,32 @@ fn serve(path: &str, len: usize, seed: u64) -> (TestServer, Vec<u8>) {
     let body = pattern(len, seed);
     server.put(path, body.clone());
     (server, body)
+}
+
+/// [`serve`] at `/f.bin`, and a fresh scratch dir with the download target `f.bin` in it
+/// (not created yet). Keep the `Scratch` bound: dropping it removes the dir.
+fn serve_file(tag: &str, len: usize, seed: u64) -> (TestServer, Vec<u8>, Scratch, PathBuf) {
+    let (server, body) = serve("/f.bin", len, seed);
+    let dir = Scratch::new(tag);
+    let out = dir.join("f.bin");
+    (server, body, dir, out)
+}
+
+/// Downloads `/f.bin` to `out`, recording every progress call as `(done, total)`.
+fn download_logging_progress(
+    server: &TestServer,
+    out: &Path,
+    what: &str,
+) -> (Outcome, Vec<(u64, Option<u64>)>) {
+    let mut calls = Vec::new();
+    let o = quick(server.url("/f.bin"))
+        .progress(|done, total| {
+            calls.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .to_path(out)
+        .expect(what);
+    (o, calls)
 }
 
 /// One raw GET over a plain socket: status line + headers, and the body bytes exactly as
@@ -160,9 +130,7 @@ fn assert_bytes(actual: &[u8], expected: &[u8], what: &str) {
 
 #[test]
 fn rule1_no_file_means_no_range_and_a_fresh_download() {
-    let (server, body) = serve("/f.bin", 100_000, 1);
-    let dir = TempDir::new("r1-fresh");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r1-fresh", 100_000, 1);
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
 
@@ -181,9 +149,7 @@ fn rule1_no_file_means_no_range_and_a_fresh_download() {
 
 #[test]
 fn rule1_offset_is_the_size_of_the_partial_file() {
-    let (server, body) = serve("/f.bin", 100_000, 2);
-    let dir = TempDir::new("r1-offset");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r1-offset", 100_000, 2);
     fs::write(&out, &body[..30_000]).unwrap();
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
@@ -200,9 +166,7 @@ fn rule1_offset_is_the_size_of_the_partial_file() {
 
 #[test]
 fn rule1_empty_partial_file_is_offset_zero() {
-    let (server, body) = serve("/f.bin", 50_000, 3);
-    let dir = TempDir::new("r1-empty");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r1-empty", 50_000, 3);
     fs::write(&out, b"").unwrap();
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
@@ -216,9 +180,7 @@ fn rule1_empty_partial_file_is_offset_zero() {
 
 #[test]
 fn rule1_resume_false_sends_no_range_and_overwrites() {
-    let (server, body) = serve("/f.bin", 100_000, 4);
-    let dir = TempDir::new("r1-noresume");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r1-noresume", 100_000, 4);
     // A prefix that is NOT the resource's: appending to it would leave it visible.
     fs::write(&out, vec![0xAA; 30_000]).unwrap();
 
@@ -239,9 +201,7 @@ fn rule1_resume_false_sends_no_range_and_overwrites() {
 
 #[test]
 fn rule1_resume_false_truncates_a_longer_file() {
-    let (server, body) = serve("/f.bin", 40_000, 5);
-    let dir = TempDir::new("r1-noresume-long");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r1-noresume-long", 40_000, 5);
     fs::write(&out, vec![0x55; 90_000]).unwrap();
 
     quick(server.url("/f.bin"))
@@ -257,9 +217,7 @@ fn rule1_resume_false_truncates_a_longer_file() {
 fn rule1_resume_false_retry_continues_its_own_bytes() {
     // resume(false) applies to what was on disk before the call; a retry after a cut
     // continues the bytes this call wrote.
-    let (server, body) = serve("/f.bin", 200_000, 6);
-    let dir = TempDir::new("r1-noresume-retry");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r1-noresume-retry", 200_000, 6);
     fs::write(&out, vec![0xAA; 50_000]).unwrap();
     server.push_fault("/f.bin", Fault::CloseAfter(70_000));
 
@@ -284,9 +242,7 @@ fn rule1_resume_false_retry_continues_its_own_bytes() {
 
 #[test]
 fn rule2_accept_encoding_identity_is_always_sent() {
-    let (server, body) = serve("/f.bin", 80_000, 7);
-    let dir = TempDir::new("r2-identity");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r2-identity", 80_000, 7);
 
     quick(server.url("/f.bin")).to_path(&out).expect("fresh");
     fs::write(&out, &body[..10_000]).unwrap();
@@ -310,8 +266,8 @@ fn rule2_accept_encoding_identity_is_always_sent() {
 fn rule2_resume_owned_headers_cannot_be_set() {
     let server = TestServer::start();
     server.put("/f.bin", pattern(1000, 8));
-    let dir = TempDir::new("r2-owned");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r2-owned");
+    let out = dir.join("f.bin");
     for name in ["Accept-Encoding", "accept-encoding", "Range", "If-Range"] {
         let err = quick(server.url("/f.bin"))
             .header(name, "gzip")
@@ -334,9 +290,7 @@ fn rule2_resume_owned_headers_cannot_be_set() {
 
 #[test]
 fn rule2_gzip_on_206_is_refused_and_partial_file_untouched() {
-    let (server, body) = serve("/f.bin", 100_000, 9);
-    let dir = TempDir::new("r2-gzip206");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r2-gzip206", 100_000, 9);
     let prefix = body[..30_000].to_vec();
     fs::write(&out, &prefix).unwrap();
     server.set_fault("/f.bin", Fault::Gzip);
@@ -361,8 +315,8 @@ fn rule2_gzip_on_200_is_saved_without_decoding() {
     assert!(head.contains("Content-Encoding: gzip"), "{head}");
     assert_eq!(&gz[..2], &[0x1f, 0x8b], "the server sends gzip");
     server.clear_requests();
-    let dir = TempDir::new("r2-gzip200");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r2-gzip200");
+    let out = dir.join("f.bin");
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
 
@@ -380,9 +334,7 @@ fn rule2_gzip_on_200_is_saved_without_decoding() {
 
 #[test]
 fn rule3_206_at_the_offset_appends() {
-    let (server, body) = serve("/f.bin", 100_000, 11);
-    let dir = TempDir::new("r3-append");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r3-append", 100_000, 11);
     // Bytes that differ from the resource: an append keeps them, a rewrite would not.
     fs::write(&out, vec![0xAA; 30_000]).unwrap();
 
@@ -400,9 +352,7 @@ fn rule3_206_at_the_offset_appends() {
 
 #[test]
 fn rule3_206_from_zero_covering_the_whole_resource_overwrites() {
-    let (server, body) = serve("/f.bin", 100_000, 12);
-    let dir = TempDir::new("r3-whole");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r3-whole", 100_000, 12);
     fs::write(&out, vec![0xAA; 30_000]).unwrap();
     server.set_fault("/f.bin", Fault::WrongRangeStart(0));
 
@@ -424,8 +374,8 @@ fn rule3_206_at_a_wrong_start_is_refused_and_nothing_written() {
     // Behind the offset (but not 0) and ahead of it: both would put bytes at a wrong place.
     for wrong in [1_000u64, 45_000] {
         let (server, body) = serve("/f.bin", 100_000, 13);
-        let dir = TempDir::new("r3-wrong");
-        let out = dir.path("f.bin");
+        let dir = Scratch::new("r3-wrong");
+        let out = dir.join("f.bin");
         let prefix = body[..30_000].to_vec();
         fs::write(&out, &prefix).unwrap();
         server.set_fault("/f.bin", Fault::WrongRangeStart(wrong));
@@ -446,9 +396,7 @@ fn rule3_206_at_a_wrong_start_is_refused_and_nothing_written() {
 
 #[test]
 fn rule4_ignored_range_restarts_from_zero() {
-    let (server, body) = serve("/f.bin", 100_000, 14);
-    let dir = TempDir::new("r4-ignore");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r4-ignore", 100_000, 14);
     fs::write(&out, vec![0xAA; 30_000]).unwrap();
     server.set_fault("/f.bin", Fault::IgnoreRange);
 
@@ -470,9 +418,7 @@ fn rule4_ignored_range_restarts_from_zero() {
 
 #[test]
 fn rule4_ignored_range_truncates_a_longer_file() {
-    let (server, body) = serve("/f.bin", 40_000, 15);
-    let dir = TempDir::new("r4-ignore-long");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r4-ignore-long", 40_000, 15);
     fs::write(&out, vec![0xAA; 90_000]).unwrap();
     server.set_fault("/f.bin", Fault::IgnoreRange);
 
@@ -488,9 +434,7 @@ fn rule4_ignored_range_truncates_a_longer_file() {
 
 #[test]
 fn rule5_416_with_matching_length_is_already_complete() {
-    let (server, body) = serve("/f.bin", 100_000, 16);
-    let dir = TempDir::new("r5-complete");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r5-complete", 100_000, 16);
     fs::write(&out, &body).unwrap();
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("complete");
@@ -509,9 +453,7 @@ fn rule5_416_with_matching_length_is_already_complete() {
 
 #[test]
 fn rule5_416_with_shorter_remote_restarts() {
-    let (server, body) = serve("/f.bin", 40_000, 17);
-    let dir = TempDir::new("r5-longer");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r5-longer", 40_000, 17);
     // The resource's bytes plus a tail: the local file is longer than the remote one.
     let mut local = body.clone();
     local.extend_from_slice(&[0xEE; 5_000]);
@@ -532,9 +474,7 @@ fn rule5_416_with_shorter_remote_restarts() {
 
 #[test]
 fn rule5_416_with_longer_remote_is_never_called_complete() {
-    let (server, body) = serve("/f.bin", 100_000, 18);
-    let dir = TempDir::new("r5-shorter");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r5-shorter", 100_000, 18);
     let prefix = body[..30_000].to_vec();
     fs::write(&out, &prefix).unwrap();
     // 416 with `bytes */100000` to a request at 30000: the lengths disagree.
@@ -551,9 +491,7 @@ fn rule5_416_with_longer_remote_is_never_called_complete() {
 
 #[test]
 fn rule5_416_without_content_range_asks_head_complete() {
-    let (server, body) = serve("/f.bin", 100_000, 19);
-    let dir = TempDir::new("r5-head-complete");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r5-head-complete", 100_000, 19);
     fs::write(&out, &body).unwrap();
     server.set_fault("/f.bin", Fault::Answer416NoContentRange);
 
@@ -571,9 +509,7 @@ fn rule5_416_without_content_range_asks_head_complete() {
 
 #[test]
 fn rule5_416_without_content_range_and_longer_remote_is_an_error() {
-    let (server, body) = serve("/f.bin", 100_000, 20);
-    let dir = TempDir::new("r5-head-short");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r5-head-short", 100_000, 20);
     let prefix = body[..30_000].to_vec();
     fs::write(&out, &prefix).unwrap();
     server.set_fault("/f.bin", Fault::Answer416NoContentRange);
@@ -590,9 +526,7 @@ fn rule5_416_without_content_range_and_longer_remote_is_an_error() {
 
 #[test]
 fn rule5_416_without_content_range_and_shorter_remote_restarts() {
-    let (server, body) = serve("/f.bin", 40_000, 21);
-    let dir = TempDir::new("r5-head-long");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r5-head-long", 40_000, 21);
     let mut local = body.clone();
     local.extend_from_slice(&[0xEE; 5_000]);
     fs::write(&out, &local).unwrap();
@@ -618,8 +552,8 @@ fn rule5_416_without_content_range_and_shorter_remote_restarts() {
 #[test]
 fn rule6_404_is_an_http_status_error_and_creates_nothing() {
     let server = TestServer::start();
-    let dir = TempDir::new("r6-404");
-    let out = dir.path("missing.bin");
+    let dir = Scratch::new("r6-404");
+    let out = dir.join("missing.bin");
 
     let err = quick(server.url("/missing.bin"))
         .to_path(&out)
@@ -639,10 +573,8 @@ fn rule6_404_is_an_http_status_error_and_creates_nothing() {
 
 #[test]
 fn rule6_500_is_an_http_status_error() {
-    let (server, _) = serve("/f.bin", 10_000, 22);
+    let (server, _, dir, out) = serve_file("r6-500", 10_000, 22);
     server.set_fault("/f.bin", Fault::Status(500, vec![]));
-    let dir = TempDir::new("r6-500");
-    let out = dir.path("f.bin");
 
     let err = quick(server.url("/f.bin"))
         .retries(0)
@@ -659,9 +591,7 @@ fn rule6_500_is_an_http_status_error() {
 
 #[test]
 fn rule6_error_status_keeps_the_partial_file() {
-    let (server, body) = serve("/f.bin", 100_000, 23);
-    let dir = TempDir::new("r6-403");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r6-403", 100_000, 23);
     let prefix = body[..30_000].to_vec();
     fs::write(&out, &prefix).unwrap();
     server.set_fault("/f.bin", Fault::Status(403, vec![]));
@@ -679,8 +609,8 @@ fn rule6_error_status_keeps_the_partial_file() {
 fn rule6_redirect_is_followed() {
     let (server, body) = serve("/new.bin", 100_000, 24);
     server.redirect("/old.bin", "/new.bin");
-    let dir = TempDir::new("r6-redirect");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r6-redirect");
+    let out = dir.join("f.bin");
 
     let o = quick(server.url("/old.bin"))
         .to_path(&out)
@@ -697,8 +627,8 @@ fn rule6_redirect_is_followed() {
 fn rule6_redirect_keeps_the_resume_range() {
     let (server, body) = serve("/new.bin", 100_000, 25);
     server.redirect("/old.bin", "/new.bin");
-    let dir = TempDir::new("r6-redirect-range");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r6-redirect-range");
+    let out = dir.join("f.bin");
     fs::write(&out, &body[..30_000]).unwrap();
 
     let o = quick(server.url("/old.bin"))
@@ -723,8 +653,8 @@ fn rule6_redirect_loop_is_bounded() {
     let server = TestServer::start();
     server.redirect("/a", "/b");
     server.redirect("/b", "/a");
-    let dir = TempDir::new("r6-loop");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r6-loop");
+    let out = dir.join("f.bin");
 
     let err = quick(server.url("/a"))
         .to_path(&out)
@@ -749,8 +679,8 @@ fn rule6_refused_connection_is_a_network_error() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let dir = TempDir::new("r6-refused");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r6-refused");
+    let out = dir.join("f.bin");
 
     let err = quick(format!("http://127.0.0.1:{port}/f.bin"))
         .retries(0)
@@ -779,8 +709,8 @@ fn rule7_large_body_streams_to_disk() {
     let len = body.len() as u64;
     let server = TestServer::start();
     server.put("/big.bin", body);
-    let dir = TempDir::new("r7-big");
-    let out = dir.path("big.bin");
+    let dir = Scratch::new("r7-big");
+    let out = dir.join("big.bin");
 
     let o = quick(server.url("/big.bin"))
         .to_path(&out)
@@ -801,10 +731,8 @@ fn rule7_large_body_streams_to_disk() {
 
 #[test]
 fn rule7_content_length_too_large_is_truncated_and_bytes_kept() {
-    let (server, body) = serve("/f.bin", 100_000, 26);
+    let (server, body, _dir, out) = serve_file("r7-cl", 100_000, 26);
     server.push_fault("/f.bin", Fault::ContentLengthTooLarge(1_000));
-    let dir = TempDir::new("r7-cl");
-    let out = dir.path("f.bin");
 
     let err = quick(server.url("/f.bin"))
         .retries(0)
@@ -830,9 +758,7 @@ fn rule7_content_length_too_large_is_truncated_and_bytes_kept() {
 fn rule7_206_whose_length_disagrees_with_content_range_is_refused() {
     // Content-Length 500 bytes larger than the Content-Range span: the answer contradicts
     // itself, so nothing of it may be appended.
-    let (server, body) = serve("/f.bin", 100_000, 27);
-    let dir = TempDir::new("r7-cl206");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r7-cl206", 100_000, 27);
     let prefix = body[..30_000].to_vec();
     fs::write(&out, &prefix).unwrap();
     server.push_fault("/f.bin", Fault::ContentLengthTooLarge(500));
@@ -849,9 +775,7 @@ fn rule7_206_whose_length_disagrees_with_content_range_is_refused() {
 
 #[test]
 fn rule7_206_shorter_than_content_range_is_truncated() {
-    let (server, body) = serve("/f.bin", 100_000, 49);
-    let dir = TempDir::new("r7-short206");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r7-short206", 100_000, 49);
     fs::write(&out, &body[..30_000]).unwrap();
     server.push_fault("/f.bin", Fault::CloseAfter(20_000));
 
@@ -875,10 +799,8 @@ fn rule7_206_shorter_than_content_range_is_truncated() {
 
 #[test]
 fn rule7_chunked_body_completes() {
-    let (server, body) = serve("/f.bin", 300_000, 28);
+    let (server, body, _dir, out) = serve_file("r7-chunked", 300_000, 28);
     server.set_fault("/f.bin", Fault::Chunked);
-    let dir = TempDir::new("r7-chunked");
-    let out = dir.path("f.bin");
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
 
@@ -890,10 +812,8 @@ fn rule7_chunked_body_completes() {
 
 #[test]
 fn rule7_chunked_206_resumes() {
-    let (server, body) = serve("/f.bin", 300_000, 29);
+    let (server, body, _dir, out) = serve_file("r7-chunked206", 300_000, 29);
     server.set_fault("/f.bin", Fault::Chunked);
-    let dir = TempDir::new("r7-chunked206");
-    let out = dir.path("f.bin");
     fs::write(&out, &body[..100_000]).unwrap();
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
@@ -907,10 +827,8 @@ fn rule7_chunked_206_resumes() {
 
 #[test]
 fn rule7_close_delimited_body_completes() {
-    let (server, body) = serve("/f.bin", 300_000, 30);
+    let (server, body, _dir, out) = serve_file("r7-nolength", 300_000, 30);
     server.set_fault("/f.bin", Fault::NoLength);
-    let dir = TempDir::new("r7-nolength");
-    let out = dir.path("f.bin");
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
 
@@ -923,10 +841,8 @@ fn rule7_close_delimited_body_completes() {
 
 #[test]
 fn rule7_close_delimited_206_resumes() {
-    let (server, body) = serve("/f.bin", 300_000, 31);
+    let (server, body, _dir, out) = serve_file("r7-nolength206", 300_000, 31);
     server.set_fault("/f.bin", Fault::NoLength);
-    let dir = TempDir::new("r7-nolength206");
-    let out = dir.path("f.bin");
     fs::write(&out, &body[..100_000]).unwrap();
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("download");
@@ -942,10 +858,8 @@ fn rule7_close_delimited_206_resumes() {
 
 #[test]
 fn interrupt_and_resume_is_byte_identical_and_asks_only_the_missing_range() {
-    let (server, body) = serve("/f.bin", 200_000, 32);
+    let (server, body, _dir, out) = serve_file("r8-interrupt", 200_000, 32);
     server.push_fault("/f.bin", Fault::CloseAfter(70_000));
-    let dir = TempDir::new("r8-interrupt");
-    let out = dir.path("f.bin");
 
     let err = quick(server.url("/f.bin"))
         .retries(0)
@@ -990,9 +904,7 @@ fn interrupt_and_resume_is_byte_identical_and_asks_only_the_missing_range() {
 
 #[test]
 fn interrupt_of_a_resumed_transfer_keeps_both_parts() {
-    let (server, body) = serve("/f.bin", 200_000, 33);
-    let dir = TempDir::new("r8-interrupt206");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r8-interrupt206", 200_000, 33);
     fs::write(&out, &body[..50_000]).unwrap();
     server.push_fault("/f.bin", Fault::CloseAfter(40_000));
 
@@ -1010,10 +922,8 @@ fn interrupt_of_a_resumed_transfer_keeps_both_parts() {
 
 #[test]
 fn interrupt_is_resumed_by_a_retry_within_the_call() {
-    let (server, body) = serve("/f.bin", 200_000, 34);
+    let (server, body, _dir, out) = serve_file("r8-retry", 200_000, 34);
     server.push_fault("/f.bin", Fault::CloseAfter(70_000));
-    let dir = TempDir::new("r8-retry");
-    let out = dir.path("f.bin");
 
     let o = quick(server.url("/f.bin"))
         .retries(1)
@@ -1032,10 +942,8 @@ fn interrupt_is_resumed_by_a_retry_within_the_call() {
 
 #[test]
 fn stall_timeout_fails_and_keeps_the_bytes() {
-    let (server, body) = serve("/f.bin", 200_000, 35);
+    let (server, body, _dir, out) = serve_file("r8-stall", 200_000, 35);
     server.push_fault("/f.bin", Fault::StallAfter(50_000, Duration::from_secs(5)));
-    let dir = TempDir::new("r8-stall");
-    let out = dir.path("f.bin");
 
     let err = quick(server.url("/f.bin"))
         .stall_timeout(Duration::from_millis(300))
@@ -1059,9 +967,7 @@ fn stall_timeout_fails_and_keeps_the_bytes() {
 
 #[test]
 fn rule9_custom_headers_reach_the_server() {
-    let (server, body) = serve("/f.bin", 10_000, 36);
-    let dir = TempDir::new("r9-headers");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r9-headers", 10_000, 36);
 
     quick(server.url("/f.bin"))
         .header("User-Agent", "my-agent/1.0")
@@ -1086,9 +992,7 @@ fn rule9_custom_headers_reach_the_server() {
 
 #[test]
 fn rule9_headers_are_sent_on_resume_too() {
-    let (server, body) = serve("/f.bin", 10_000, 37);
-    let dir = TempDir::new("r9-headers-resume");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r9-headers-resume", 10_000, 37);
     fs::write(&out, &body[..4_000]).unwrap();
 
     quick(server.url("/f.bin"))
@@ -1105,9 +1009,9 @@ fn rule9_headers_are_sent_on_resume_too() {
 #[test]
 fn rule9_default_user_agent_names_resumedl() {
     let (server, _) = serve("/f.bin", 1_000, 38);
-    let dir = TempDir::new("r9-ua");
+    let dir = Scratch::new("r9-ua");
     quick(server.url("/f.bin"))
-        .to_path(dir.path("f.bin"))
+        .to_path(dir.join("f.bin"))
         .expect("download");
     let r = &gets(&server)[0];
     let ua = r.header("user-agent").unwrap_or("");
@@ -1118,8 +1022,8 @@ fn rule9_default_user_agent_names_resumedl() {
 fn rule9_bad_header_is_an_invalid_option() {
     let server = TestServer::start();
     server.put("/f.bin", pattern(1000, 39));
-    let dir = TempDir::new("r9-badheader");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("r9-badheader");
+    let out = dir.join("f.bin");
 
     let cases = [
         ("Bad Name", "x"),
@@ -1152,10 +1056,8 @@ fn rule9_bad_header_is_an_invalid_option() {
 fn rule9_slow_but_moving_transfer_does_not_hit_the_stall_timeout() {
     // ~1.2 s of body at a steady pace, four times the stall timeout: a deadline for the
     // whole body would fail here, a stall timer must not.
-    let (server, body) = serve("/f.bin", 60_000, 40);
+    let (server, body, _dir, out) = serve_file("r9-slow", 60_000, 40);
     server.set_fault("/f.bin", Fault::Throttle(50_000));
-    let dir = TempDir::new("r9-slow");
-    let out = dir.path("f.bin");
 
     quick(server.url("/f.bin"))
         .stall_timeout(Duration::from_millis(300))
@@ -1169,19 +1071,10 @@ fn rule9_slow_but_moving_transfer_does_not_hit_the_stall_timeout() {
 
 #[test]
 fn rule9_progress_reports_bytes_on_disk_and_total() {
-    let (server, body) = serve("/f.bin", 1_000_000, 41);
-    let dir = TempDir::new("r9-progress");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r9-progress", 1_000_000, 41);
     fs::write(&out, &body[..300_000]).unwrap();
 
-    let mut calls: Vec<(u64, Option<u64>)> = Vec::new();
-    quick(server.url("/f.bin"))
-        .progress(|done, total| {
-            calls.push((done, total));
-            ControlFlow::Continue(())
-        })
-        .to_path(&out)
-        .expect("download");
+    let (_, calls) = download_logging_progress(&server, &out, "download");
 
     assert_bytes(&read(&out), &body, "file");
     assert!(!calls.is_empty());
@@ -1198,28 +1091,12 @@ fn rule9_progress_reports_bytes_on_disk_and_total() {
 
 #[test]
 fn rule9_progress_on_fresh_and_already_complete() {
-    let (server, body) = serve("/f.bin", 50_000, 42);
-    let dir = TempDir::new("r9-progress-complete");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r9-progress-complete", 50_000, 42);
 
-    let mut fresh = Vec::new();
-    quick(server.url("/f.bin"))
-        .progress(|d, t| {
-            fresh.push((d, t));
-            ControlFlow::Continue(())
-        })
-        .to_path(&out)
-        .expect("fresh");
+    let (_, fresh) = download_logging_progress(&server, &out, "fresh");
     assert_eq!(fresh.last(), Some(&(50_000, Some(50_000))), "{fresh:?}");
 
-    let mut done = Vec::new();
-    let o = quick(server.url("/f.bin"))
-        .progress(|d, t| {
-            done.push((d, t));
-            ControlFlow::Continue(())
-        })
-        .to_path(&out)
-        .expect("complete");
+    let (o, done) = download_logging_progress(&server, &out, "complete");
     assert_eq!(o.kind, OutcomeKind::AlreadyComplete);
     assert_eq!(done.last(), Some(&(50_000, Some(50_000))), "{done:?}");
     assert_bytes(&read(&out), &body, "file");
@@ -1230,19 +1107,10 @@ fn rule9_progress_rate_is_bounded() {
     // 12 MiB over ~1.5 s, written by the server in 64 KiB pieces (~190 writes): an
     // unthrottled callback would fire far more than 40 times.
     let len = 12 * 1024 * 1024;
-    let (server, body) = serve("/f.bin", len, 43);
+    let (server, body, _dir, out) = serve_file("r9-progress-rate", len, 43);
     server.set_fault("/f.bin", Fault::Throttle(8 * 1024 * 1024));
-    let dir = TempDir::new("r9-progress-rate");
-    let out = dir.path("f.bin");
 
-    let mut calls: Vec<(u64, Option<u64>)> = Vec::new();
-    quick(server.url("/f.bin"))
-        .progress(|done, total| {
-            calls.push((done, total));
-            ControlFlow::Continue(())
-        })
-        .to_path(&out)
-        .expect("download");
+    let (_, calls) = download_logging_progress(&server, &out, "download");
 
     assert_bytes(&read(&out), &body, "file");
     assert!(calls.len() <= 40, "{} calls", calls.len());
@@ -1254,19 +1122,10 @@ fn rule9_progress_rate_is_bounded() {
 fn rule9_progress_is_called_during_a_slow_transfer() {
     // 150 kB at 75 kB/s: ~2 s. A live progress line (and a timely cancel) needs calls
     // while bytes arrive, not only once the body is done.
-    let (server, body) = serve("/f.bin", 150_000, 44);
+    let (server, body, _dir, out) = serve_file("r9-progress-slow", 150_000, 44);
     server.set_fault("/f.bin", Fault::Throttle(75_000));
-    let dir = TempDir::new("r9-progress-slow");
-    let out = dir.path("f.bin");
 
-    let mut calls: Vec<(u64, Option<u64>)> = Vec::new();
-    quick(server.url("/f.bin"))
-        .progress(|done, total| {
-            calls.push((done, total));
-            ControlFlow::Continue(())
-        })
-        .to_path(&out)
-        .expect("download");
+    let (_, calls) = download_logging_progress(&server, &out, "download");
 
     assert_bytes(&read(&out), &body, "file");
     assert!(
@@ -1278,9 +1137,7 @@ fn rule9_progress_is_called_during_a_slow_transfer() {
 #[test]
 fn rule9_progress_break_aborts_and_the_next_call_resumes() {
     let len = 2 * 1024 * 1024;
-    let (server, body) = serve("/f.bin", len, 45);
-    let dir = TempDir::new("r9-abort");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r9-abort", len, 45);
 
     let err = quick(server.url("/f.bin"))
         .progress(|_, _| ControlFlow::Break(()))
@@ -1314,9 +1171,7 @@ fn rule9_progress_break_aborts_and_the_next_call_resumes() {
 
 #[test]
 fn rule10_outcome_for_each_kind() {
-    let (server, body) = serve("/f.bin", 100_000, 46);
-    let dir = TempDir::new("r10-outcome");
-    let out = dir.path("f.bin");
+    let (server, body, _dir, out) = serve_file("r10-outcome", 100_000, 46);
     let len = body.len() as u64;
 
     let fresh = quick(server.url("/f.bin")).to_path(&out).expect("fresh");
@@ -1394,8 +1249,8 @@ fn rule10_outcome_kind_words() {
 
 #[test]
 fn bad_urls_are_invalid_and_create_nothing() {
-    let dir = TempDir::new("bad-url");
-    let out = dir.path("f.bin");
+    let dir = Scratch::new("bad-url");
+    let out = dir.join("f.bin");
     let urls = [
         "example.com/file.bin",
         "ftp://example.com/file.bin",
@@ -1422,8 +1277,8 @@ fn bad_urls_are_invalid_and_create_nothing() {
 #[test]
 fn target_that_is_a_directory_is_an_io_error_naming_it() {
     let (server, _) = serve("/f.bin", 1_000, 47);
-    let dir = TempDir::new("target-dir");
-    let target = dir.path("a-directory");
+    let dir = Scratch::new("target-dir");
+    let target = dir.join("a-directory");
     fs::create_dir(&target).unwrap();
 
     let err = quick(server.url("/f.bin"))
@@ -1445,8 +1300,8 @@ fn target_that_is_a_directory_is_an_io_error_naming_it() {
 #[test]
 fn target_in_a_missing_directory_is_an_io_error_naming_it() {
     let (server, _) = serve("/f.bin", 1_000, 48);
-    let dir = TempDir::new("target-missing");
-    let target = dir.path("no-such-dir").join("f.bin");
+    let dir = Scratch::new("target-missing");
+    let target = dir.join("no-such-dir").join("f.bin");
 
     let err = quick(server.url("/f.bin"))
         .to_path(&target)
@@ -1456,5 +1311,5 @@ fn target_in_a_missing_directory_is_an_io_error_naming_it() {
         Error::Io { path, .. } => assert_eq!(path, &target),
         other => panic!("expected Io, got {other:?}"),
     }
-    assert!(!dir.path("no-such-dir").exists());
+    assert!(!dir.join("no-such-dir").exists());
 }

@@ -10,12 +10,12 @@ use std::fs::{self, File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use resumedl::{Download, Error, OutcomeKind};
-use support::pattern;
+use support::scratch::{entries, Scratch};
 use support::server::{Fault, Request, Resource, TestServer};
+use support::{control_path, gets, pattern, sha256_hex};
 
 /// Small so that retry loops stay fast; the value itself is never asserted.
 const BACKOFF: Duration = Duration::from_millis(5);
@@ -25,62 +25,6 @@ fn dl<'a>(url: &str) -> Download<'a> {
         .retry_backoff(BACKOFF)
         .connect_timeout(Duration::from_secs(5))
         .stall_timeout(Duration::from_secs(5))
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "resumedl-integrity-{}-{name}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Names in the directory, sorted.
-    fn entries(&self) -> Vec<String> {
-        entries(&self.dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .expect("read scratch dir")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-fn gets(server: &TestServer) -> Vec<Request> {
-    server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "GET")
-        .collect()
 }
 
 /// Asserts that `req` asked for `bytes=start-` (or for the whole resource when `start`
@@ -93,12 +37,6 @@ fn assert_asked(req: &Request, start: u64, if_range: Option<&str>, ctx: &str) {
         assert_eq!(req.range(), Some(want.as_str()), "{ctx}: Range");
     }
     assert_eq!(req.header("if-range"), if_range, "{ctx}: If-Range");
-}
-
-fn control_path(target: &Path) -> PathBuf {
-    let mut s = target.as_os_str().to_owned();
-    s.push(".rdl");
-    PathBuf::from(s)
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -158,6 +96,23 @@ fn abort_after_first_write(url: &str, file: &Path) {
     );
 }
 
+/// Stores `body` at `/f` with exactly these validators (`None`: that header is not sent).
+fn put_with_validators(
+    server: &TestServer,
+    body: &[u8],
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+) {
+    server.put_resource(
+        "/f",
+        Resource {
+            body: body.to_vec(),
+            etag: etag.map(str::to_string),
+            last_modified: last_modified.map(str::to_string),
+        },
+    );
+}
+
 /// Makes the next GET of `key` break after `cut` (> 0) body bytes and stops the call
 /// there, so the file grows by exactly `cut` bytes and keeps its control file.
 fn interrupt(server: &TestServer, key: &str, file: &Path, cut: u64) {
@@ -188,16 +143,6 @@ impl Rng {
     }
 }
 
-/// Expected sums come from hashing the whole body in one go; the library hashes a
-/// prefix read back from disk plus the streamed rest, which is what these tests check.
-fn sha256_hex(data: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------
 // Retries that resume
 // ---------------------------------------------------------------------------------------
@@ -214,7 +159,7 @@ fn dropped_connections_at_many_points_resume_with_only_the_missing_range() {
     let etag = server.etag("/f").expect("etag");
     let url = server.url("/f");
     let scratch = Scratch::new("drops");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let mut rng = Rng::new(0x1d_2026);
     let fixed = [0, 1, 2, 4095, CHUNK - 1, CHUNK, CHUNK + 1, SIZE - 1];
     let mut points = BTreeSet::new();
@@ -305,7 +250,7 @@ fn attempts_that_make_progress_do_not_use_up_retries() {
     // Every answer breaks after 40 000 bytes, yet each one gets the file further.
     server.set_fault("/f", Fault::CloseAfter(40_000));
     let scratch = Scratch::new("progress");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let out = dl(&server.url("/f")).retries(1).to_path(&file).unwrap();
     assert_eq!(out.attempts, 5);
     assert_eq!(out.received, SIZE);
@@ -327,7 +272,7 @@ fn a_stalled_transfer_is_retried_from_where_it_stopped() {
     let etag = server.etag("/f").unwrap();
     server.push_fault("/f", Fault::StallAfter(50_000, Duration::from_secs(3)));
     let scratch = Scratch::new("stall");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let out = dl(&server.url("/f"))
         .stall_timeout(Duration::from_millis(300))
         .retries(2)
@@ -352,7 +297,7 @@ fn a_drop_before_the_first_byte_keeps_the_etag_validator() {
     let etag = server.etag("/f").unwrap();
     let url = server.url("/f");
     let scratch = Scratch::new("drop0");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
 
     server.push_fault("/f", Fault::CloseAfter(0));
     let err = dl(&url)
@@ -392,7 +337,7 @@ fn retry_after_503_is_honoured_then_the_download_succeeds() {
         Fault::Status(503, vec![("Retry-After".into(), "1".into())]),
     );
     let scratch = Scratch::new("503");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let out = dl(&server.url("/f")).retries(3).to_path(&file).unwrap();
     assert_eq!(out.attempts, 2);
     assert_eq!(out.kind, OutcomeKind::Fresh);
@@ -407,7 +352,7 @@ fn every_transient_status_is_retried() {
     server.put("/f", body.clone());
     let scratch = Scratch::new("transient");
     for status in [408, 429, 500, 502, 503, 504] {
-        let file = scratch.path(&format!("f{status}"));
+        let file = scratch.join(&format!("f{status}"));
         server.clear_requests();
         server.push_fault("/f", Fault::Status(status, vec![]));
         let out = dl(&server.url("/f"))
@@ -427,7 +372,7 @@ fn fatal_statuses_stop_at_once() {
     let scratch = Scratch::new("fatal");
     // One-shot faults: a retry would succeed and show up as a second GET.
     for status in [404, 401, 403] {
-        let file = scratch.path("f");
+        let file = scratch.join("f");
         server.clear_requests();
         server.push_fault("/f", Fault::Status(status, vec![]));
         let err = dl(&server.url("/f"))
@@ -446,7 +391,7 @@ fn fatal_statuses_stop_at_once() {
     server.clear_requests();
     let err = dl(&server.url("/missing"))
         .retries(5)
-        .to_path(scratch.path("m"))
+        .to_path(scratch.join("m"))
         .expect_err("404");
     assert!(
         matches!(err, Error::HttpStatus { status: 404, .. }),
@@ -462,7 +407,7 @@ fn bad_content_range_stops_at_once_and_keeps_the_partial_file() {
     let body = pattern(100_000, 8);
     server.put("/f", body.clone());
     let scratch = Scratch::new("badrange");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     fs::write(&file, &body[..40_000]).unwrap();
     server.push_fault("/f", Fault::WrongRangeStart(25_000));
     let err = dl(&server.url("/f"))
@@ -487,7 +432,7 @@ fn retries_zero_makes_the_first_transient_failure_final() {
     server.push_fault("/f", Fault::Status(503, vec![]));
     let err = dl(&server.url("/f"))
         .retries(0)
-        .to_path(scratch.path("a"))
+        .to_path(scratch.join("a"))
         .expect_err("503 with retries(0)");
     assert!(
         matches!(err, Error::HttpStatus { status: 503, .. }),
@@ -498,7 +443,7 @@ fn retries_zero_makes_the_first_transient_failure_final() {
     // A failure mid-body: one-shot, so a retry (which must not happen) would succeed.
     server.clear_requests();
     server.push_fault("/f", Fault::CloseAfter(30_000));
-    let file = scratch.path("b");
+    let file = scratch.join("b");
     let res = dl(&server.url("/f")).retries(0).to_path(&file);
     let log = gets(&server);
     assert!(
@@ -523,7 +468,7 @@ fn persistent_failures_without_progress_give_up_after_retries_plus_one() {
     server.set_fault("/f", Fault::CloseAfter(0));
     let scratch = Scratch::new("noprogress");
     for retries in [0u32, 1, 3] {
-        let file = scratch.path(&format!("f{retries}"));
+        let file = scratch.join(&format!("f{retries}"));
         server.clear_requests();
         let err = dl(&server.url("/f"))
             .retries(retries)
@@ -538,7 +483,7 @@ fn persistent_failures_without_progress_give_up_after_retries_plus_one() {
     }
 
     // Resuming a partial file: every attempt asks for the same missing range.
-    let file = scratch.path("partial");
+    let file = scratch.join("partial");
     fs::write(&file, &body[..10_000]).unwrap();
     server.clear_requests();
     let err = dl(&server.url("/f"))
@@ -558,7 +503,7 @@ fn persistent_failures_without_progress_give_up_after_retries_plus_one() {
     server.clear_requests();
     let err = dl(&server.url("/f"))
         .retries(2)
-        .to_path(scratch.path("s"))
+        .to_path(scratch.join("s"))
         .expect_err("always 503");
     assert!(
         matches!(err, Error::HttpStatus { status: 503, .. }),
@@ -579,7 +524,7 @@ fn control_file_exists_while_incomplete_and_is_removed_on_success() {
     let etag = server.etag("/f").unwrap();
     let url = server.url("/f");
     let scratch = Scratch::new("control");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
 
     // A mid-body failure with retries(0). The first GET breaks after 45 000 bytes; any
     // later one (there should be none, see the retries(0) test) gets no byte at all.
@@ -618,7 +563,7 @@ fn aborted_progress_keeps_control_file_and_next_call_sends_if_range() {
     let etag = server.etag("/f").unwrap();
     let url = server.url("/f");
     let scratch = Scratch::new("abort");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
 
     abort_after_first_write(&url, &file);
     let kept = file_len(&file);
@@ -647,7 +592,7 @@ fn partial_file_without_control_file_is_continued_with_a_plain_range() {
     let body = pattern(200_000, 13);
     server.put("/f", body.clone());
     let scratch = Scratch::new("plain");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     fs::write(&file, &body[..77_777]).unwrap(); // "another tool" left this
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
     let log = gets(&server);
@@ -717,7 +662,7 @@ fn corrupted_control_file_is_treated_as_absent() {
     ));
 
     for (name, corrupt) in &cases {
-        let file = scratch.path("f");
+        let file = scratch.join("f");
         let _ = fs::remove_file(&file);
         interrupt(&server, "/f", &file, CUT);
         corrupt(&file);
@@ -736,7 +681,7 @@ fn corrupted_control_file_is_treated_as_absent() {
 
     // A well-formed control file for another URL (same bytes, so a wget -c style
     // continuation is correct): its validators must not be used.
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let _ = fs::remove_file(&file);
     interrupt(&server, "/mirror", &file, CUT);
     server.clear_requests();
@@ -758,7 +703,7 @@ fn control_file_never_trusted_beyond_the_file_length() {
     let etag = server.etag("/f").unwrap();
     let url = server.url("/f");
     let scratch = Scratch::new("claims");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let foreign_boot = "00000000-0000-0000-0000-000000000000".to_string();
 
     /// (name, edits to the control file, length the data file is cut to, expected offset)
@@ -843,7 +788,7 @@ fn replaced_remote_restarts_with_the_new_content() {
     for (i, (name, new_len)) in cases.into_iter().enumerate() {
         let key = format!("/r{i}");
         let url = server.url(&key);
-        let file = scratch.path(&format!("f{i}"));
+        let file = scratch.join(&format!("f{i}"));
         server.put(&key, pattern(OLD, 100 + i as u64));
         let old_etag = server.etag(&key).unwrap();
         interrupt(&server, &key, &file, CUT);
@@ -876,7 +821,7 @@ fn replaced_remote_restarts_with_the_new_content() {
 fn replaced_remote_then_a_drop_during_the_restart_resumes_the_new_content() {
     let server = TestServer::start();
     let scratch = Scratch::new("replaced-drop");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     server.put("/f", pattern(150_000, 40));
     let old_etag = server.etag("/f").unwrap();
     interrupt(&server, "/f", &file, 90_000);
@@ -907,7 +852,7 @@ fn replaced_remote_then_a_drop_during_the_restart_resumes_the_new_content() {
 fn remote_replaced_between_two_retries_of_one_call_is_not_spliced() {
     let server = TestServer::start();
     let scratch = Scratch::new("replaced-midcall");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     server.put("/f", pattern(120_000, 42));
     let old_etag = server.etag("/f").unwrap();
     let new = pattern(120_000, 43);
@@ -937,17 +882,10 @@ fn weak_etag_is_never_sent_in_if_range() {
     // RFC 9110 13.1.5: If-Range needs a strong validator; the date is used instead.
     let server = TestServer::start();
     let scratch = Scratch::new("weak");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let body = pattern(80_000, 44);
     let date = "Tue, 14 Nov 2023 22:13:20 GMT".to_string();
-    server.put_resource(
-        "/f",
-        Resource {
-            body: body.clone(),
-            etag: Some("W/\"weak\"".into()),
-            last_modified: Some(date.clone()),
-        },
-    );
+    put_with_validators(&server, &body, Some("W/\"weak\""), Some(&date));
     interrupt(&server, "/f", &file, 20_000);
     server.clear_requests();
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
@@ -962,26 +900,12 @@ fn weak_etag_is_never_sent_in_if_range() {
 fn replaced_remote_with_only_last_modified_uses_the_date_validator() {
     let server = TestServer::start();
     let scratch = Scratch::new("lm");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let old_date = "Tue, 14 Nov 2023 22:13:20 GMT".to_string();
-    server.put_resource(
-        "/f",
-        Resource {
-            body: pattern(90_000, 16),
-            etag: None,
-            last_modified: Some(old_date.clone()),
-        },
-    );
+    put_with_validators(&server, &pattern(90_000, 16), None, Some(&old_date));
     interrupt(&server, "/f", &file, 30_000);
     let new = pattern(90_000, 17);
-    server.put_resource(
-        "/f",
-        Resource {
-            body: new.clone(),
-            etag: None,
-            last_modified: Some("Wed, 15 Nov 2023 22:13:20 GMT".into()),
-        },
-    );
+    put_with_validators(&server, &new, None, Some("Wed, 15 Nov 2023 22:13:20 GMT"));
     server.clear_requests();
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
     let log = gets(&server);
@@ -997,7 +921,7 @@ fn replaced_remote_is_caught_on_the_206_when_no_if_range_is_sent() {
     // that mishandle If-Range), the stored validators are compared on the 206.
     let server = TestServer::start();
     let scratch = Scratch::new("plain206");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     server.put("/f", pattern(100_000, 18));
     interrupt(&server, "/f", &file, 40_000);
     rewrite_control(&file, &[("if-range", "plain".into())]);
@@ -1033,7 +957,7 @@ fn etag_if_range_answered_with_200_falls_back_to_the_date_across_calls() {
     let date = server.last_modified("/f").unwrap();
     let url = server.url("/f");
     let scratch = Scratch::new("cdn");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     server.set_fault("/f", Fault::IfRangeEtagAlways200);
 
     // Call 1: from 0, no If-Range involved.
@@ -1080,7 +1004,7 @@ fn etag_if_range_answered_with_200_resumes_within_the_retries_of_one_call() {
     let etag = server.etag("/f").unwrap();
     let date = server.last_modified("/f").unwrap();
     let scratch = Scratch::new("cdn-retry");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     server.set_fault("/f", Fault::IfRangeEtagAlways200);
     interrupt(&server, "/f", &file, 123_456);
 
@@ -1106,16 +1030,9 @@ fn etag_if_range_answered_with_200_without_a_date_falls_back_to_a_plain_range() 
     let server = TestServer::start();
     let body = pattern(SIZE as usize, 22);
     let etag = "\"only-etag\"".to_string();
-    server.put_resource(
-        "/f",
-        Resource {
-            body: body.clone(),
-            etag: Some(etag.clone()),
-            last_modified: None,
-        },
-    );
+    put_with_validators(&server, &body, Some(&etag), None);
     let scratch = Scratch::new("cdn-plain");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     server.set_fault("/f", Fault::IfRangeEtagAlways200);
     interrupt(&server, "/f", &file, 50_000);
 
@@ -1143,7 +1060,7 @@ fn stale_partial_larger_than_the_remote_without_control_file() {
     let body = pattern(50_000, 23);
     server.put("/f", body.clone());
     let scratch = Scratch::new("stale");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
 
     fs::write(&file, pattern(80_000, 24)).unwrap();
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
@@ -1171,7 +1088,7 @@ fn stale_partial_larger_than_the_remote_without_control_file() {
 fn stale_partial_larger_than_the_remote_with_control_file() {
     let server = TestServer::start();
     let scratch = Scratch::new("stale-ctl");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let old_body = pattern(200_000, 26);
     server.put("/f", old_body);
     let etag = server.etag("/f").unwrap();
@@ -1181,14 +1098,7 @@ fn stale_partial_larger_than_the_remote_with_control_file() {
     // The resource shrank but the server kept its validators (a broken origin): If-Range
     // matches, so the answer is a 416 whose length disagrees with the stored total.
     let new = pattern(100_000, 27);
-    server.put_resource(
-        "/f",
-        Resource {
-            body: new.clone(),
-            etag: Some(etag.clone()),
-            last_modified: Some(date),
-        },
-    );
+    put_with_validators(&server, &new, Some(&etag), Some(&date));
     server.clear_requests();
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
     let log = gets(&server);
@@ -1209,17 +1119,19 @@ fn sha256_right_succeeds_fresh_resumed_and_already_complete() {
     let server = TestServer::start();
     let body = pattern(300_000, 28);
     server.put("/f", body.clone());
+    // Hashed in one go; the library hashes a prefix read back from disk plus the streamed
+    // rest, which is what this test checks.
     let sum = sha256_hex(&body);
     let url = server.url("/f");
     let scratch = Scratch::new("sha-ok");
 
-    let fresh = scratch.path("fresh");
+    let fresh = scratch.join("fresh");
     let out = dl(&url).sha256(sum.clone()).to_path(&fresh).unwrap();
     assert_eq!(out.kind, OutcomeKind::Fresh);
     assert!(fs::read(&fresh).unwrap() == body);
 
     // Resumed: the prefix already on disk is part of the hash.
-    let resumed = scratch.path("resumed");
+    let resumed = scratch.join("resumed");
     interrupt(&server, "/f", &resumed, 111_111);
     let out = dl(&url)
         .sha256(format!("  {}\n", sum.to_uppercase()))
@@ -1229,14 +1141,14 @@ fn sha256_right_succeeds_fresh_resumed_and_already_complete() {
     assert!(fs::read(&resumed).unwrap() == body);
 
     // Resumed across a retry inside the call.
-    let retried = scratch.path("retried");
+    let retried = scratch.join("retried");
     server.push_fault("/f", Fault::CloseAfter(99_999));
     let out = dl(&url).sha256(sum.clone()).to_path(&retried).unwrap();
     assert_eq!(out.attempts, 2);
     assert!(fs::read(&retried).unwrap() == body);
 
     // Already complete, with and without a control file left behind.
-    let complete = scratch.path("complete");
+    let complete = scratch.join("complete");
     fs::write(&complete, &body).unwrap();
     let out = dl(&url).sha256(sum.clone()).to_path(&complete).unwrap();
     assert_eq!(out.kind, OutcomeKind::AlreadyComplete);
@@ -1267,8 +1179,8 @@ fn sha256_mismatch_moves_the_bytes_aside_and_the_rerun_starts_over() {
     let wrong = sha256_hex(b"something else");
     let url = server.url("/f");
     let scratch = Scratch::new("sha-bad");
-    let file = scratch.path("f");
-    let aside = scratch.path("f.sha256-mismatch");
+    let file = scratch.join("f");
+    let aside = scratch.join("f.sha256-mismatch");
 
     let check_mismatch = |err: Error, held: &[u8], ctx: &str| {
         match err {
@@ -1330,7 +1242,7 @@ fn invalid_sha256_is_refused_before_any_request() {
     let server = TestServer::start();
     server.put("/f", pattern(1000, 31));
     let scratch = Scratch::new("sha-invalid");
-    let file = scratch.path("f");
+    let file = scratch.join("f");
     let bad = [
         String::new(),
         "abc".into(),
@@ -1380,7 +1292,7 @@ fn target_is_a_directory() {
     let server = TestServer::start();
     server.put("/f", pattern(10_000, 32));
     let scratch = Scratch::new("isdir");
-    let target = scratch.path("d");
+    let target = scratch.join("d");
     fs::create_dir(&target).unwrap();
     fs::write(target.join("inside"), b"keep").unwrap();
     let err = dl(&server.url("/f"))
@@ -1409,7 +1321,7 @@ fn is_root() -> bool {
 /// else (root ignores file modes) a new name in sysfs, which refuses it even to root.
 fn unwritable_target(scratch: &Scratch) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = scratch.path("ro");
+    let dir = scratch.join("ro");
     fs::create_dir(&dir).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o555)).unwrap();
     let probe = dir.join("probe");
@@ -1520,7 +1432,7 @@ fn no_space_left_keeps_a_correct_prefix_and_an_honest_control_file() {
     let body = pattern(SIZE, 34);
     server.put("/f", body.clone());
     let scratch = Scratch::new("enospc");
-    let mnt = scratch.path("mnt");
+    let mnt = scratch.join("mnt");
     let Some(tmpfs) = Tmpfs::mount(&mnt, "size=1m") else {
         skip_no_mount("no_space_left_keeps_a_correct_prefix_and_an_honest_control_file");
         return;
@@ -1568,7 +1480,7 @@ fn read_only_filesystem_names_the_path_and_loses_nothing() {
     let scratch = Scratch::new("erofs");
 
     // Mounted read-only from the start.
-    let ro = scratch.path("ro");
+    let ro = scratch.join("ro");
     let Some(_ro_mount) = Tmpfs::mount(&ro, "ro,size=1m") else {
         skip_no_mount("read_only_filesystem_names_the_path_and_loses_nothing");
         return;
@@ -1584,7 +1496,7 @@ fn read_only_filesystem_names_the_path_and_loses_nothing() {
     assert_eq!(gets(&server).len(), 1, "not retried");
 
     // A partial made while writable, then the filesystem turns read-only.
-    let rw = scratch.path("rw");
+    let rw = scratch.join("rw");
     let Some(rw_mount) = Tmpfs::mount(&rw, "size=1m") else {
         panic!("a second tmpfs mount failed after the first worked");
     };

@@ -16,38 +16,22 @@ use std::process::Command;
 use std::time::Duration;
 
 use resumedl::{Download, Error, Outcome, OutcomeKind};
-use support::pattern;
+use support::host::{resumedl_cli, run, Run};
 use support::realserver::{
-    apache, dead_port, nginx, nginx_tls, nginx_with, python_http, run_bounded, Flavor, Logged,
-    NginxOptions, Served, TestCa, TinyProxy,
+    apache, dead_port, nginx, nginx_tls, nginx_with, python_http, Flavor, Logged, NginxOptions,
+    Served, TestCa, TinyProxy,
 };
+use support::{control_path, pattern};
 
 /// Large enough for several 256 KiB reads, odd so no boundary lines up by luck.
 const SIZE: usize = 2 * 1024 * 1024 + 12_345;
 const CLI_LIMIT: Duration = Duration::from_secs(60);
-const PROXY_VARS: [&str; 8] = [
-    "http_proxy",
-    "HTTP_PROXY",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
-
 /// Our defaults with short waits, so a failing test fails fast.
 fn dl(url: &str) -> Download<'static> {
     Download::new(url)
         .connect_timeout(Duration::from_secs(10))
         .stall_timeout(Duration::from_secs(20))
         .retry_backoff(Duration::from_millis(10))
-}
-
-fn control_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(".rdl");
-    PathBuf::from(p)
 }
 
 fn assert_file(path: &Path, want: &[u8]) {
@@ -317,6 +301,22 @@ fn https_resume_with_ca_file() {
     assert!(get.if_range.is_some());
 }
 
+/// One try, without retries, at a small file on `server`, trusting `ca_file` (`None`: the
+/// built-in roots). Returns the result and the target path.
+fn tls_attempt(
+    server: &Served,
+    ca_file: Option<&Path>,
+    seed: u64,
+) -> (Result<Outcome, Error>, PathBuf) {
+    server.put("f.bin", &pattern(1000, seed));
+    let path = server.scratch().join("f.bin");
+    let mut d = dl(&server.url("f.bin")).retries(0);
+    if let Some(ca) = ca_file {
+        d = d.ca_file(ca);
+    }
+    (d.to_path(&path), path)
+}
+
 /// A TLS failure must be a `Tls` error that says the certificate is the problem, must not
 /// be retried as if the network were flaky, and must leave no file behind.
 fn assert_cert_rejected(result: Result<Outcome, Error>, path: &Path) {
@@ -339,9 +339,7 @@ fn https_without_the_ca_fails_clearly() {
     let Some((_ca, server)) = tls_server() else {
         return;
     };
-    server.put("f.bin", &pattern(1000, 12));
-    let path = server.scratch().join("f.bin");
-    let result = dl(&server.url("f.bin")).retries(0).to_path(&path);
+    let (result, path) = tls_attempt(&server, None, 12);
     assert_cert_rejected(result, &path);
     // Not even one request reached nginx's HTTP layer.
     assert!(server.requests().is_empty(), "{}", server.log_text());
@@ -352,12 +350,7 @@ fn https_with_the_wrong_ca_fails_clearly() {
     let Some((ca, server)) = tls_server() else {
         return;
     };
-    server.put("f.bin", &pattern(1000, 13));
-    let path = server.scratch().join("f.bin");
-    let result = dl(&server.url("f.bin"))
-        .ca_file(&ca.other_ca_pem)
-        .retries(0)
-        .to_path(&path);
+    let (result, path) = tls_attempt(&server, Some(&ca.other_ca_pem), 13);
     assert_cert_rejected(result, &path);
     assert!(server.requests().is_empty(), "{}", server.log_text());
 }
@@ -368,12 +361,7 @@ fn https_rejects_a_server_cert_given_as_ca_file() {
     let Some((ca, server)) = tls_server() else {
         return;
     };
-    server.put("f.bin", &pattern(1000, 14));
-    let path = server.scratch().join("f.bin");
-    let result = dl(&server.url("f.bin"))
-        .ca_file(&ca.server_cert)
-        .retries(0)
-        .to_path(&path);
+    let (result, _) = tls_attempt(&server, Some(&ca.server_cert), 14);
     let err = result.expect_err("leaf as root");
     assert!(matches!(err, Error::Tls { .. }), "{err:?}");
 }
@@ -467,26 +455,13 @@ fn proxy_option_is_not_bypassed() {
 
 // ---- the CLI: --cacert, --proxy and the proxy environment -------------------------------
 
-/// The CLI with no proxy variables inherited from the machine.
-fn cli() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_resumedl"));
-    for v in PROXY_VARS {
-        c.env_remove(v);
-    }
-    c
+/// Runs the CLI `cmd` with `-o path url` appended.
+fn run_cli(cmd: &mut Command, path: &Path, url: &str) -> Run {
+    run(cmd.arg("-o").arg(path).arg(url), CLI_LIMIT)
 }
 
-fn run_cli(cmd: &mut Command) -> std::process::Output {
-    run_bounded(cmd, CLI_LIMIT)
-}
-
-fn assert_success(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "resumedl failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+fn assert_success(out: &Run) {
+    assert_eq!(out.code, Some(0), "resumedl failed: {out}");
 }
 
 #[test]
@@ -497,11 +472,11 @@ fn cli_downloads_and_resumes_from_nginx() {
     let data = pattern(SIZE, 30);
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
-    let out = run_cli(cli().args(["-q", "-o"]).arg(&path).arg(origin.url("f.bin")));
+    let out = run_cli(resumedl_cli().arg("-q"), &path, &origin.url("f.bin"));
     assert_success(&out);
     assert_file(&path, &data);
     fs::write(&path, &data[..123_457]).unwrap();
-    let out = run_cli(cli().args(["-q", "-o"]).arg(&path).arg(origin.url("f.bin")));
+    let out = run_cli(resumedl_cli().arg("-q"), &path, &origin.url("f.bin"));
     assert_success(&out);
     assert_file(&path, &data);
     let get = last_get(&origin, 2);
@@ -518,25 +493,17 @@ fn cli_cacert_for_https() {
     let path = server.scratch().join("f.bin");
     let url = server.url("f.bin");
 
-    let out = run_cli(
-        cli()
-            .args(["-q", "--retries", "0", "-o"])
-            .arg(&path)
-            .arg(&url),
-    );
+    let out = run_cli(resumedl_cli().args(["-q", "--retries", "0"]), &path, &url);
     // 5: wget's exit status for TLS failures.
-    assert_eq!(out.status.code(), Some(5), "untrusted certificate: {out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert_eq!(out.code, Some(5), "untrusted certificate: {out}");
+    let stderr = out.stderr.to_lowercase();
     assert!(stderr.contains("certificate"), "stderr: {stderr}");
     assert!(!path.exists());
 
     let out = run_cli(
-        cli()
-            .args(["-q", "--cacert"])
-            .arg(&ca.ca_pem)
-            .arg("-o")
-            .arg(&path)
-            .arg(&url),
+        resumedl_cli().args(["-q", "--cacert"]).arg(&ca.ca_pem),
+        &path,
+        &url,
     );
     assert_success(&out);
     assert_file(&path, &data);
@@ -551,10 +518,9 @@ fn cli_proxy_flag() {
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
     let out = run_cli(
-        cli()
-            .args(["-q", "--proxy", &proxy.url(), "-o"])
-            .arg(&path)
-            .arg(origin.url("f.bin")),
+        resumedl_cli().args(["-q", "--proxy", &proxy.url()]),
+        &path,
+        &origin.url("f.bin"),
     );
     assert_success(&out);
     assert_file(&path, &data);
@@ -576,11 +542,9 @@ fn cli_http_proxy_env_is_used() {
     let path = origin.scratch().join("f.bin");
     let url = origin.url("f.bin");
     let out = run_cli(
-        cli()
-            .env("http_proxy", proxy.url())
-            .args(["-q", "-o"])
-            .arg(&path)
-            .arg(&url),
+        resumedl_cli().env("http_proxy", proxy.url()).arg("-q"),
+        &path,
+        &url,
     );
     assert_success(&out);
     assert_file(&path, &data);
@@ -594,11 +558,9 @@ fn cli_http_proxy_env_is_used() {
     // A resume through the same proxy.
     fs::write(&path, &data[..500_000]).unwrap();
     let out = run_cli(
-        cli()
-            .env("http_proxy", proxy.url())
-            .args(["-q", "-o"])
-            .arg(&path)
-            .arg(&url),
+        resumedl_cli().env("http_proxy", proxy.url()).arg("-q"),
+        &path,
+        &url,
     );
     assert_success(&out);
     assert_file(&path, &data);
@@ -614,18 +576,14 @@ fn cli_http_proxy_env_pointing_nowhere_fails() {
     origin.put("f.bin", &pattern(1000, 34));
     let path = origin.scratch().join("f.bin");
     let out = run_cli(
-        cli()
+        resumedl_cli()
             .env("http_proxy", format!("http://127.0.0.1:{}", dead_port()))
-            .args(["-q", "--retries", "0", "-o"])
-            .arg(&path)
-            .arg(origin.url("f.bin")),
+            .args(["-q", "--retries", "0"]),
+        &path,
+        &origin.url("f.bin"),
     );
     // 4: wget's exit status for network failures.
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "a dead http_proxy must fail: {out:?}"
-    );
+    assert_eq!(out.code, Some(4), "a dead http_proxy must fail: {out}");
     assert!(origin.requests().is_empty(), "{}", origin.log_text());
 }
 
@@ -644,12 +602,12 @@ fn cli_no_proxy_bypasses_the_proxy() {
     ] {
         let _ = fs::remove_file(&path);
         let out = run_cli(
-            cli()
+            resumedl_cli()
                 .env("http_proxy", &dead)
                 .env(var, value)
-                .args(["-q", "--retries", "0", "-o"])
-                .arg(&path)
-                .arg(origin.url("f.bin")),
+                .args(["-q", "--retries", "0"]),
+            &path,
+            &origin.url("f.bin"),
         );
         assert_success(&out);
         assert_file(&path, &data);
@@ -667,11 +625,11 @@ fn cli_upper_case_http_proxy_is_ignored_like_curl() {
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
     let out = run_cli(
-        cli()
+        resumedl_cli()
             .env("HTTP_PROXY", format!("http://127.0.0.1:{}", dead_port()))
-            .args(["-q", "--retries", "0", "-o"])
-            .arg(&path)
-            .arg(origin.url("f.bin")),
+            .args(["-q", "--retries", "0"]),
+        &path,
+        &origin.url("f.bin"),
     );
     assert_success(&out);
     assert_file(&path, &data);
@@ -689,15 +647,14 @@ fn cli_https_proxy_env_for_https() {
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
     let out = run_cli(
-        cli()
+        resumedl_cli()
             // http_proxy is for http URLs only; https goes through https_proxy.
             .env("http_proxy", format!("http://127.0.0.1:{}", dead_port()))
             .env("https_proxy", proxy.url())
             .args(["-q", "--retries", "0", "--cacert"])
-            .arg(&ca.ca_pem)
-            .arg("-o")
-            .arg(&path)
-            .arg(origin.url("f.bin")),
+            .arg(&ca.ca_pem),
+        &path,
+        &origin.url("f.bin"),
     );
     assert_success(&out);
     assert_file(&path, &data);

@@ -9,9 +9,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use support::host::{lib_dir, repo, run, sha256_hex};
-use support::pattern;
+use support::host::{clear_proxy_env, lib_dir, repo, run};
 use support::server::{Fault, TestServer};
+use support::{gets_of, pattern, sha256_hex};
 
 /// The whole Python suite; a hang still ends the test.
 const PYTHON_LIMIT: Duration = Duration::from_secs(300);
@@ -92,9 +92,7 @@ fn python_wrapper_unittests_pass() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1");
     // The loopback server must be reached directly whatever the environment says.
-    for var in ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"] {
-        cmd.env_remove(var);
-    }
+    clear_proxy_env(&mut cmd);
     let r = run(&mut cmd, PYTHON_LIMIT);
     // Shown with --nocapture, and by the harness when the test fails.
     println!("{r}");
@@ -104,11 +102,7 @@ fn python_wrapper_unittests_pass() {
     assert!(!r.stderr.contains("skipped"), "a test was skipped: {r}");
 
     // The headers test: what reached the server.
-    let gets: Vec<_> = server
-        .requests()
-        .into_iter()
-        .filter(|q| q.method == "GET" && q.path == "/headers.bin")
-        .collect();
+    let gets = gets_of(&server, "/headers.bin");
     assert_eq!(gets.len(), 2, "{gets:?}");
     let first = &gets[0];
     assert_eq!(first.header("user-agent"), Some("resumedl-python-test/1"));
@@ -123,11 +117,7 @@ fn python_wrapper_unittests_pass() {
     assert_eq!(gets[1].header("referer"), Some("http://referer.test/"));
 
     // The resume after a cancel asked only for the missing bytes, with If-Range.
-    let cancel: Vec<_> = server
-        .requests()
-        .into_iter()
-        .filter(|q| q.method == "GET" && q.path == "/cancel.bin")
-        .collect();
+    let cancel = gets_of(&server, "/cancel.bin");
     assert_eq!(cancel.len(), 2, "{cancel:?}");
     assert_eq!(cancel[0].range(), None);
     assert!(cancel[1].range_start().is_some_and(|s| s > 0), "{cancel:?}");

@@ -1,17 +1,25 @@
-//! Helpers for the tests that drive resumedl from other languages (C, C++, Python): where
-//! cargo put the C libraries, scratch directories, and running a child program with a
-//! time limit.
+//! Helpers for the tests that run resumedl as a child program or drive it from other
+//! languages (the CLI, C, C++, Python): where cargo put the C libraries, the CLI binary,
+//! the proxy variables to clear, and running a child program with a time limit.
 
 use std::fmt;
-use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+/// Proxy variables of the machine running the tests must not reroute loopback requests.
+pub const PROXY_VARS: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 /// `target/<profile>` of the running test: the test executable is
 /// `target/<profile>/deps/<name>-<hash>`, and cargo builds the lib's cdylib and staticlib
@@ -37,38 +45,20 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A fresh directory under cargo's scratch space for integration tests
-/// (`target/tmp`), removed on drop unless the test failed, so its files can be inspected.
-pub struct Scratch {
-    path: PathBuf,
+/// Removes [`PROXY_VARS`] from `cmd`'s environment.
+pub fn clear_proxy_env(cmd: &mut Command) -> &mut Command {
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd
 }
 
-impl Scratch {
-    pub fn new(name: &str) -> Scratch {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{name}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create scratch dir");
-        Scratch { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if !thread::panicking() {
-            let _ = fs::remove_dir_all(&self.path);
-        }
-    }
+/// The `resumedl` binary with stdin closed and no proxy variables.
+pub fn resumedl_cli() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resumedl"));
+    cmd.stdin(Stdio::null());
+    clear_proxy_env(&mut cmd);
+    cmd
 }
 
 /// What a finished child program did.
@@ -102,48 +92,41 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Run {
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    // Drained on their own threads: a child blocked on a full pipe would never exit.
-    let out = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait().expect("wait for child") {
-            Some(status) => break Some(status),
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            None => thread::sleep(Duration::from_millis(20)),
-        }
-    };
-    let text = |h: thread::JoinHandle<Vec<u8>>| {
-        String::from_utf8_lossy(&h.join().expect("reader thread")).into_owned()
-    };
+    let out = drain(child.stdout.take().expect("piped stdout"));
+    let err = drain(child.stderr.take().expect("piped stderr"));
+    let status = wait_within(&mut child, limit);
     let run = Run {
         what,
         code: status.and_then(|s| s.code()),
-        stdout: text(out),
-        stderr: text(err),
+        stdout: out.join().expect("stdout reader"),
+        stderr: err.join().expect("stderr reader"),
     };
     assert!(status.is_some(), "killed after {limit:?}: {run}");
     run
 }
 
-/// Lowercase hex SHA-256.
-pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+/// Reads `r` to its end on a thread of its own: a child blocked on a full pipe would never
+/// exit.
+pub fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+/// Waits for `child`; kills it and returns `None` once `limit` has passed.
+pub fn wait_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -2,7 +2,14 @@
 
 pub mod host;
 pub mod realserver;
+pub mod scratch;
 pub mod server;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use server::{Request, TestServer};
 
 /// Deterministic pseudo-random bytes (xorshift64), so tests can verify content byte-for-byte
 /// without fixtures. Different seeds give unrelated streams.
@@ -18,4 +25,37 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The control file that sits beside an unfinished download: `<target>.rdl`.
+pub fn control_path(target: &Path) -> PathBuf {
+    let mut s = target.as_os_str().to_owned();
+    s.push(".rdl");
+    PathBuf::from(s)
+}
+
+/// The GET requests in the server's log.
+pub fn gets(server: &TestServer) -> Vec<Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect()
+}
+
+/// The GET requests for `path` in the server's log.
+pub fn gets_of(server: &TestServer, path: &str) -> Vec<Request> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .collect()
 }

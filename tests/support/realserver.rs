@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use super::scratch::Scratch;
 
 /// How long a server gets to accept connections after it was spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -58,41 +60,6 @@ pub fn find_program(candidates: &[&str]) -> Option<PathBuf> {
     None
 }
 
-/// A directory under the system temp dir, removed with everything in it on drop.
-/// World-readable (0755) because Apache drops root privileges before it serves files.
-pub struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let path =
-            std::env::temp_dir().join(format!("rdl-{tag}-{}-{n}-{nanos}", std::process::id()));
-        fs::create_dir_all(&path).expect("create temp dir");
-        set_mode(&path, 0o755);
-        TempDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
@@ -124,7 +91,7 @@ pub fn dead_port() -> u16 {
 /// Spawns `make(port)` until one of them accepts connections on its port.
 fn spawn_listening(
     name: &str,
-    dir: &TempDir,
+    dir: &Scratch,
     mut make: impl FnMut(u16) -> Command,
 ) -> (Child, u16) {
     let mut last_output = String::new();
@@ -304,7 +271,7 @@ pub struct Served {
     tls: bool,
     docroot: PathBuf,
     log: PathBuf,
-    dir: TempDir,
+    dir: Scratch,
 }
 
 impl Served {
@@ -434,7 +401,7 @@ pub fn nginx_with(o: &NginxOptions) -> Option<Served> {
         skip("nginx", "nginx");
         return None;
     };
-    let dir = TempDir::new("nginx");
+    let dir = Scratch::new("nginx");
     let docroot = dir.join("www");
     fs::create_dir_all(&docroot).expect("create docroot");
     let d = dir.path().display().to_string();
@@ -516,7 +483,7 @@ pub fn apache() -> Option<Served> {
         skip("apache2 (/usr/sbin/apache2)", "apache2");
         return None;
     }
-    let dir = TempDir::new("apache");
+    let dir = Scratch::new("apache");
     let docroot = dir.join("www");
     fs::create_dir_all(&docroot).expect("create docroot");
     set_mode(&docroot, 0o755);
@@ -572,7 +539,7 @@ pub fn python_http() -> Option<Served> {
         skip("python3", "python3");
         return None;
     };
-    let dir = TempDir::new("pyhttp");
+    let dir = Scratch::new("pyhttp");
     let docroot = dir.join("www");
     fs::create_dir_all(&docroot).expect("create docroot");
     let (child, port) = spawn_listening("python-http", &dir, |port| {
@@ -619,7 +586,7 @@ pub struct TinyProxy {
     child: Child,
     port: u16,
     log: PathBuf,
-    _dir: TempDir,
+    _dir: Scratch,
 }
 
 impl TinyProxy {
@@ -629,7 +596,7 @@ impl TinyProxy {
             skip("tinyproxy", "tinyproxy");
             return None;
         };
-        let dir = TempDir::new("tinyproxy");
+        let dir = Scratch::new("tinyproxy");
         let d = dir.path().display().to_string();
         let (child, port) = spawn_listening("tinyproxy", &dir, |port| {
             // No ConnectPort line: tinyproxy then allows CONNECT to every port.
@@ -701,7 +668,7 @@ pub struct TestCa {
     pub other_ca_pem: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
-    _dir: TempDir,
+    _dir: Scratch,
 }
 
 impl TestCa {
@@ -710,7 +677,7 @@ impl TestCa {
             skip("openssl", "openssl");
             return None;
         };
-        let dir = TempDir::new("ca");
+        let dir = Scratch::new("ca");
         let run = |args: &[&str]| {
             let out = Command::new(&openssl)
                 .args(args)
@@ -804,46 +771,4 @@ fn assert_ok(what: &str, args: &[&str], out: &Output) {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Runs a command with a deadline; kills it when the deadline passes. Output is read by
-/// threads so a chatty child cannot block on a full pipe.
-pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    use std::io::Read;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn command");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = err.join().unwrap_or_default();
-            panic!(
-                "{cmd:?} did not finish within {limit:?}; stderr: {}",
-                String::from_utf8_lossy(&stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
 }
