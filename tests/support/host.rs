@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -21,23 +22,44 @@ pub const PROXY_VARS: [&str; 8] = [
     "NO_PROXY",
 ];
 
-/// `target/<profile>` of the running test: the test executable is
-/// `target/<profile>/deps/<name>-<hash>`, and cargo builds the lib's cdylib and staticlib
-/// (`libresumedl.so`, `libresumedl.a`) into `target/<profile>` before any integration test.
+/// `target/<profile>` of the running test, with the C libraries (`libresumedl.so`,
+/// `libresumedl.a`) built in it. The test executable is `target/<profile>/deps/<name>-<hash>`.
+/// `cargo test` links tests against the rlib only and does not produce the cdylib and
+/// staticlib on a fresh clone, so the first call runs `cargo build --lib` for the same
+/// profile (cargo has released its build lock by the time tests run).
 pub fn lib_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps")
-        .to_path_buf();
-    let so = dir.join("libresumedl.so");
-    assert!(
-        so.is_file(),
-        "{} is missing: cargo builds the cdylib before integration tests",
-        so.display()
-    );
-    dir
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current_exe");
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("test executable lives in target/<profile>/deps")
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "--lib", "--quiet", "--manifest-path"])
+                .arg(repo().join("Cargo.toml"));
+            if dir.file_name().is_some_and(|n| n == "release") {
+                cmd.arg("--release");
+            }
+            let built = run(&mut cmd, Duration::from_secs(600));
+            assert_eq!(
+                built.code,
+                Some(0),
+                "building the C libraries failed: {built}"
+            );
+            for lib in ["libresumedl.so", "libresumedl.a"] {
+                assert!(
+                    dir.join(lib).is_file(),
+                    "{} is missing after cargo build --lib",
+                    dir.join(lib).display()
+                );
+            }
+            dir
+        })
+        .clone()
 }
 
 /// The repository root.
