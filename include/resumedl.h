@@ -148,7 +148,8 @@ int rdl_options_set_resume(struct rdl_options *opts, int resume);
 
 // Retries of transient failures (broken connection, stall, truncated body,
 // 408/429/500/502/503/504), each resuming from the bytes on disk. An attempt that got
-// the file further than before does not use one up. Defaults to 5; 0 disables.
+// the file at least 16 KiB further than before does not use one up; one call makes at
+// most 20 × (retries + 1) attempts. Defaults to 5; 0 disables.
 //
 // # Safety
 // `opts` from `rdl_options_new` (NULL is an error).

@@ -94,6 +94,12 @@ impl ControlFile {
         PathBuf::from(s)
     }
 
+    fn tmp_path(control: &Path) -> PathBuf {
+        let mut tmp = control.as_os_str().to_owned();
+        tmp.push(".tmp");
+        PathBuf::from(tmp)
+    }
+
     /// Durable bytes from the start of the file (segment 0).
     pub(crate) fn done(&self) -> u64 {
         self.segments.first().map_or(0, |s| s.done)
@@ -174,9 +180,7 @@ impl ControlFile {
     /// Atomically replaces the sidecar of `target`. The caller has synced the data.
     pub(crate) fn save(&self, target: &Path) -> Result<(), Error> {
         let path = Self::path_for(target);
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
+        let tmp = Self::tmp_path(&path);
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
@@ -201,6 +205,8 @@ impl ControlFile {
     /// would commit the journal and, on ext4, wait for the just-written data.
     pub(crate) fn remove(target: &Path) -> Result<(), Error> {
         let path = Self::path_for(target);
+        // A temp file left by a crash in the middle of `save` goes too.
+        let _ = fs::remove_file(Self::tmp_path(&path));
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

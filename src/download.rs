@@ -11,7 +11,7 @@ use ureq::{Agent, Body};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Segment};
 use crate::error::{from_body_io, from_ureq, Error};
 use crate::range::ContentRange;
-use crate::sink::{existing_len, hash_file, Sink};
+use crate::sink::{existing_len, hash_file, Hashed, Sink};
 
 /// Redirects followed before giving up (curl's and wget's limits are 50 and 20; 10 is
 /// plenty for real mirrors and stops loops quickly).
@@ -36,6 +36,12 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// Longest single wait between retries, also the cap on `Retry-After`.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// An attempt must move the file at least this far past its furthest point to count as
+/// progress (and not use up a retry): a server trickling a few bytes per connection
+/// must not keep a call alive forever.
+const MIN_PROGRESS: u64 = 16 * 1024;
+/// Attempts per allowed retry, progress included: the hard bound on one call.
+const ATTEMPTS_PER_RETRY: u32 = 20;
 
 /// What a successful call did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,9 +167,10 @@ impl<'a> Download<'a> {
 
     /// How many times a transient failure (broken connection, stall, truncated body,
     /// 408/429/500/502/503/504) is retried, each time resuming from the bytes on disk.
-    /// An attempt that got the file further than ever before does not use up a retry
-    /// (so a long download over a flaky link finishes); 0 disables retries altogether.
-    /// Defaults to 5.
+    /// An attempt that got the file at least 16 KiB further than ever before does not use
+    /// up a retry and resets the backoff (so a long download over a flaky link finishes);
+    /// one call still stops after `20 × (retries + 1)` attempts. 0 disables retries
+    /// altogether. Defaults to 5.
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -222,12 +229,14 @@ impl<'a> Download<'a> {
             kind: None,
             furthest: 0,
             last_progress: None,
+            hashed: None,
             digest: None,
         };
         let mut fresh_start = !self.resume;
         let mut attempts = 0u32;
         let mut failures = 0u32;
         let mut backoff = self.retry_backoff;
+        let max_attempts = (self.retries + 1).saturating_mul(ATTEMPTS_PER_RETRY);
         loop {
             attempts += 1;
             let before = job.furthest;
@@ -237,10 +246,12 @@ impl<'a> Download<'a> {
                     // Only this call's own bytes are kept across retries: resume=false
                     // applies to what was on disk before the call.
                     fresh_start = fresh_start && job.first_offset.is_none();
-                    if job.furthest <= before {
+                    if job.furthest >= before + MIN_PROGRESS {
+                        backoff = self.retry_backoff;
+                    } else {
                         failures += 1;
                     }
-                    if self.retries == 0 || failures > self.retries {
+                    if self.retries == 0 || failures > self.retries || attempts >= max_attempts {
                         return Err(e);
                     }
                     std::thread::sleep(retry_wait(&e, backoff, attempts));
@@ -364,6 +375,10 @@ struct Job<'p, 'a> {
     furthest: u64,
     /// When the callback was last called, and with what.
     last_progress: Option<(Instant, (u64, Option<u64>))>,
+    /// SHA-256 state over the file's first bytes, kept across attempts so a retry does
+    /// not read the prefix again.
+    hashed: Option<Hashed>,
+    /// Final SHA-256 of the file, once complete.
     digest: Option<String>,
 }
 
@@ -399,8 +414,8 @@ impl Job<'_, '_> {
                 .and_then(|c| if_range_value(c, &mut mode));
             let resp = self.send(offset, if_range.as_deref())?;
             let status = resp.status().as_u16();
-            let sent_etag = mode == IfRangeMode::Etag && if_range.is_some();
-            let decision = classify(&resp, offset, control.as_ref(), sent_etag)
+            let sent_validator = if_range.is_some();
+            let decision = classify(&resp, offset, control.as_ref(), sent_validator)
                 .or_else(|e| self.head_decides(e, &resp, offset))?;
             match decision {
                 Decision::NextValidator => {
@@ -431,7 +446,12 @@ impl Job<'_, '_> {
                     expected,
                     total,
                 } => {
-                    self.first_offset.get_or_insert(from);
+                    // Bytes kept from before the call: none once a write starts at 0.
+                    if from == 0 {
+                        self.first_offset = Some(0);
+                    } else {
+                        self.first_offset.get_or_insert(from);
+                    }
                     let had_bytes = offset > 0 || restarted;
                     self.kind = Some(match (self.kind, from, had_bytes) {
                         (_, 0, true) => OutcomeKind::Restarted,
@@ -475,8 +495,10 @@ impl Job<'_, '_> {
         if fresh {
             return Ok((0, None));
         }
-        let control = ControlFile::load(self.path).filter(|c| c.url == self.req.url);
-        let Some(control) = control else {
+        // A control file written for another URL still guards this file: its validators
+        // and length must match the new server's answer, else the download restarts
+        // instead of splicing two resources.
+        let Some(control) = ControlFile::load(self.path) else {
             return Ok((len, None));
         };
         // After a reboot, bytes past the last checkpoint may never have reached the disk
@@ -513,8 +535,9 @@ impl Job<'_, '_> {
         resp: &Response<Body>,
         offset: u64,
     ) -> Result<Decision, Error> {
-        // classify() only fails a 416 when its Content-Range is missing or unusable.
-        if resp.status().as_u16() != 416 {
+        // classify() only fails a 416 to a Range request when its Content-Range is missing
+        // or unusable; a 416 to a request from 0 is just an error status.
+        if resp.status().as_u16() != 416 || offset == 0 {
             return Err(e);
         }
         let mut req = self.req.agent.head(&self.req.url);
@@ -546,7 +569,12 @@ impl Job<'_, '_> {
         from: u64,
         expected: Option<u64>,
     ) -> Result<(), Error> {
-        let mut sink = Sink::open(self.path, from, self.req.sha256.is_some())?;
+        let hashing = self.req.sha256.is_some().then(|| self.hashed.take());
+        let mut sink = Sink::open(self.path, from, hashing)?;
+        // The first claim covers bytes an earlier process may have left unsynced.
+        if from > 0 {
+            sink.sync()?;
+        }
         control.save(self.path)?;
         let total = self.total;
         let mut reader = resp.into_body().into_reader();
@@ -554,26 +582,28 @@ impl Job<'_, '_> {
         let mut got = 0u64;
         let mut last_checkpoint = Instant::now();
         let result = loop {
-            match fill(&mut reader, &mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    if let Err(e) = sink.write(&buf[..n]) {
-                        break Err(e);
-                    }
-                    got += n as u64;
-                    self.received += n as u64;
-                    self.furthest = self.furthest.max(sink.pos());
-                    if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
-                        if let Err(e) = checkpoint(&sink, &mut control, self.path) {
-                            break Err(e);
-                        }
-                        last_checkpoint = Instant::now();
-                    }
-                    if let Err(e) = self.report(sink.pos(), total, false) {
-                        break Err(e);
-                    }
+            let (n, read_error) = fill(&mut reader, &mut buf);
+            if n > 0 {
+                if let Err(e) = sink.write(&buf[..n]) {
+                    break Err(e);
                 }
-                Err(e) => break Err(self.read_error(e, got, expected)),
+                got += n as u64;
+                self.received += n as u64;
+                self.furthest = self.furthest.max(sink.pos());
+                if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+                    if let Err(e) = checkpoint(&sink, &mut control, self.path) {
+                        break Err(e);
+                    }
+                    last_checkpoint = Instant::now();
+                }
+                if let Err(e) = self.report(sink.pos(), total, false) {
+                    break Err(e);
+                }
+            }
+            match read_error {
+                Some(e) => break Err(self.read_error(e, got, expected)),
+                None if n == 0 => break Ok(()),
+                None => {}
             }
         };
         // A body shorter than announced (its own length, or the resource's total) is a
@@ -593,10 +623,11 @@ impl Job<'_, '_> {
             // Keep what arrived and make it resumable; a failing checkpoint (disk full)
             // leaves the older control file, which claims less, never more.
             let _ = checkpoint(&sink, &mut control, self.path);
+            self.hashed = sink.into_hashed();
             return Err(e);
         }
         self.report(sink.pos(), total.or(Some(sink.pos())), true)?;
-        self.digest = sink.digest();
+        self.digest = sink.into_hashed().map(Hashed::hex);
         Ok(())
     }
 
@@ -640,7 +671,9 @@ impl Job<'_, '_> {
 
 /// Reads until `buf` is full, the body ends, or a progress interval has passed with some
 /// bytes in hand: large writes on fast links, timely progress and cancels on slow ones.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// A read error comes back with the bytes read before it: ureq reports a cut body once
+/// and then only end-of-file, so the error must not be dropped.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let deadline = Instant::now() + PROGRESS_INTERVAL;
     let mut n = 0;
     while n < buf.len() {
@@ -653,12 +686,10 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Hand over what already arrived; the error comes back on the next call.
-            Err(_) if n > 0 => break,
-            Err(e) => return Err(e),
+            Err(e) => return (n, Some(e)),
         }
     }
-    Ok(n)
+    (n, None)
 }
 
 /// Data first, then the claim: the control file never covers unsynced bytes.
@@ -673,18 +704,19 @@ fn classify(
     resp: &Response<Body>,
     offset: u64,
     control: Option<&ControlFile>,
-    sent_etag: bool,
+    sent_validator: bool,
 ) -> Result<Decision, Error> {
     let status = resp.status().as_u16();
     match status {
         200 => {
             let length = content_length(resp)?;
-            // We sent If-Range with the stored ETag and the server answered 200 carrying
-            // that very ETag: it mishandles If-Range (some CDNs do), the resource did not
-            // change. Ask again with another validator instead of restarting every time.
-            if let (true, Some(c)) = (sent_etag, control) {
-                let same_etag = c.etag.is_some() && header(resp, "etag") == c.etag.as_deref();
-                if same_etag && length.is_none_or(|l| Some(l) == c.total) {
+            // We sent If-Range and the server answered 200 with the very validators and
+            // length we stored: it mishandles If-Range (some CDNs do with ETags, some
+            // with dates), the resource did not change. Ask again with the next validator
+            // (ETag, date, then a plain Range checked on the 206) instead of restarting
+            // every time.
+            if let (true, Some(c)) = (sent_validator, control) {
+                if same_resource(c, resp, length) {
                     return Ok(Decision::NextValidator);
                 }
             }
@@ -728,7 +760,8 @@ fn classify(
                         return Ok(Decision::Restart);
                     }
                 }
-                if complete.is_some_and(|c| last + 1 != c) {
+                // Without the total we could not tell a complete file from a short answer.
+                if complete.is_none_or(|c| last + 1 != c) {
                     return Err(Error::protocol(format!(
                         "server answered {raw:?} to an open-ended Range at {offset}"
                     )));
@@ -750,16 +783,15 @@ fn classify(
                 )))
             }
         }
-        416 => {
+        // A 416 means "your offset is past the end"; to a request from 0 it means nothing.
+        416 if offset > 0 => {
             let raw = header(resp, "content-range").ok_or_else(|| {
                 Error::protocol("server answered 416 without Content-Range".to_string())
             })?;
             match ContentRange::parse(raw) {
                 Ok(ContentRange::Unsatisfied { complete }) => {
-                    if let Some(c) = control {
-                        if c.total.is_some_and(|t| t != complete) {
-                            return Ok(Decision::Restart);
-                        }
+                    if control.is_some_and(|c| changed(c, resp, Some(complete))) {
+                        return Ok(Decision::Restart);
                     }
                     decide_416(complete, offset)
                 }
@@ -800,6 +832,22 @@ fn changed(c: &ControlFile, resp: &Response<Body>, complete: Option<u64>) -> boo
     differs(&c.etag, "etag")
         || differs(&c.last_modified, "last-modified")
         || matches!((c.total, complete), (Some(a), Some(b)) if a != b)
+}
+
+/// Does a 200 carry the resource the control file describes? At least one stored
+/// validator must be present and equal, none may differ, and the lengths must agree.
+fn same_resource(c: &ControlFile, resp: &Response<Body>, length: Option<u64>) -> bool {
+    let agrees = |stored: &Option<String>, name| match (stored, header(resp, name)) {
+        (Some(a), Some(b)) => Some(a == b),
+        _ => None,
+    };
+    let verdicts = [
+        agrees(&c.etag, "etag"),
+        agrees(&c.last_modified, "last-modified"),
+    ];
+    verdicts.contains(&Some(true))
+        && !verdicts.contains(&Some(false))
+        && !matches!((c.total, length), (Some(a), Some(b)) if a != b)
 }
 
 /// The If-Range value for `mode`, stepping down to a validator that exists.

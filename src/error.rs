@@ -200,6 +200,10 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
             reason: format!("connection to {url} failed"),
         },
         U::RedirectFailed => Error::protocol(format!("redirect from {url} failed")),
+        // The proxy refused or failed the tunnel: a connection problem, worth a retry.
+        U::ConnectProxyFailed(reason) => Error::Network {
+            reason: format!("proxy for {url}: {reason}"),
+        },
         U::InvalidProxyUrl => Error::InvalidOption {
             option: "proxy",
             reason: "not a valid proxy url".into(),

@@ -44,7 +44,8 @@ impl ContentRange {
             "*" => None,
             n => Some(parse_u64(n).ok_or_else(bad)?),
         };
-        if last < first || complete.is_some_and(|c| last >= c) {
+        // `last == u64::MAX` would overflow every length computed from it.
+        if last < first || last == u64::MAX || complete.is_some_and(|c| last >= c) {
             return Err(format!("impossible Content-Range {value:?}"));
         }
         Ok(ContentRange::Bytes {
@@ -134,6 +135,7 @@ mod tests {
             "bytes 0-1/x",
             "bytes */*",
             "bytes 0-99999999999999999999/1",
+            "bytes 0-18446744073709551615/*",
         ] {
             assert!(ContentRange::parse(bad).is_err(), "{bad:?} was accepted");
         }

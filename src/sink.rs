@@ -17,13 +17,31 @@ pub(crate) struct Sink {
     file: File,
     path: PathBuf,
     pos: u64,
-    hasher: Option<Sha256>,
+    hashed: Option<Hashed>,
+}
+
+/// A SHA-256 state over the first `len` bytes of the file.
+pub(crate) struct Hashed {
+    hasher: Sha256,
+    len: u64,
+}
+
+impl Hashed {
+    /// The digest, lowercase hex.
+    pub(crate) fn hex(self) -> String {
+        hex(&self.hasher.finalize())
+    }
 }
 
 impl Sink {
-    /// Opens `path` to write from `from`. With `hash`, the bytes already in `0..from`
-    /// are fed to the hasher first, so the digest covers the whole file.
-    pub(crate) fn open(path: &Path, from: u64, hash: bool) -> Result<Sink, Error> {
+    /// Opens `path` to write from `from`. With `hashing`, the digest covers the whole
+    /// file: a carried state that covers exactly `0..from` is continued, otherwise the
+    /// bytes already in `0..from` are read and hashed first.
+    pub(crate) fn open(
+        path: &Path,
+        from: u64,
+        hashing: Option<Option<Hashed>>,
+    ) -> Result<Sink, Error> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -42,10 +60,13 @@ impl Sink {
             file.set_len(from)
                 .map_err(|e| Error::io("truncate", path, e))?;
         }
-        let hasher = if hash {
-            Some(hash_prefix(&mut file, path, from)?)
-        } else {
-            None
+        let hashed = match hashing {
+            None => None,
+            Some(Some(carried)) if carried.len == from => Some(carried),
+            Some(_) => Some(Hashed {
+                hasher: hash_prefix(&mut file, path, from)?,
+                len: from,
+            }),
         };
         file.seek(SeekFrom::Start(from))
             .map_err(|e| Error::io("seek", path, e))?;
@@ -53,7 +74,7 @@ impl Sink {
             file,
             path: path.to_path_buf(),
             pos: from,
-            hasher,
+            hashed,
         })
     }
 
@@ -63,8 +84,9 @@ impl Sink {
             .write_all(buf)
             .map_err(|e| Error::io("write", &self.path, e))?;
         self.pos += buf.len() as u64;
-        if let Some(h) = &mut self.hasher {
-            h.update(buf);
+        if let Some(h) = &mut self.hashed {
+            h.hasher.update(buf);
+            h.len = self.pos;
         }
         Ok(())
     }
@@ -81,9 +103,11 @@ impl Sink {
             .map_err(|e| Error::io("sync", &self.path, e))
     }
 
-    /// The digest of everything written, if hashing was asked for.
-    pub(crate) fn digest(self) -> Option<String> {
-        self.hasher.map(|h| hex(&h.finalize()))
+    /// The hash state over the file so far, if hashing was asked for. A failed write may
+    /// have left bytes past `pos`; the state covers exactly `0..pos`, which the next
+    /// open truncates to.
+    pub(crate) fn into_hashed(self) -> Option<Hashed> {
+        self.hashed
     }
 }
 

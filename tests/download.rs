@@ -1313,3 +1313,92 @@ fn target_in_a_missing_directory_is_an_io_error_naming_it() {
     }
     assert!(!dir.join("no-such-dir").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Edges found in review
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn rule7_chunked_body_cut_mid_stream_is_an_error_then_resumes() {
+    let (server, body, _dir, out) = serve_file("r7-chunked-cut", 300_000, 40);
+    server.push_fault("/f.bin", Fault::ChunkedCut(70_000));
+
+    // A 200 without a length: only the missing terminating chunk tells that it was cut,
+    // and ureq reports that once. It must not become a success.
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("a cut chunked body is not a complete file");
+    assert!(
+        matches!(err, Error::Network { .. } | Error::Truncated { .. }),
+        "{err:?}"
+    );
+    let kept = read(&out);
+    assert!(!kept.is_empty() && kept.len() <= 70_000, "{}", kept.len());
+    assert_bytes(&kept, &body[..kept.len()], "kept prefix");
+
+    let o = quick(server.url("/f.bin")).to_path(&out).expect("resume");
+    assert_bytes(&read(&out), &body, "file");
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(gets(&server)[1].range_start(), Some(kept.len() as u64));
+}
+
+#[test]
+fn rule5_416_to_a_request_without_range_is_an_error_not_complete() {
+    let (server, _body, dir, out) = serve_file("r5-416-zero", 1000, 41);
+    server.set_fault(
+        "/f.bin",
+        Fault::Status(416, vec![("Content-Range".into(), "bytes */0".into())]),
+    );
+
+    let err = quick(server.url("/f.bin"))
+        .retries(0)
+        .to_path(&out)
+        .expect_err("nothing was downloaded");
+    assert!(
+        matches!(err, Error::HttpStatus { status: 416, .. }),
+        "{err:?}"
+    );
+    assert_eq!(dir.entries(), Vec::<String>::new());
+    assert!(heads(&server).is_empty());
+}
+
+#[test]
+fn rule3_206_with_unknown_total_cannot_prove_the_end_and_is_refused() {
+    let (server, body, _dir, out) = serve_file("r3-star", 50_000, 42);
+    fs::write(&out, &body[..20_000]).unwrap();
+    server.push_fault("/f.bin", Fault::ShortRangeUnknownTotal(10));
+
+    let err = quick(server.url("/f.bin"))
+        .to_path(&out)
+        .expect_err("a 206 of unknown total");
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    assert_bytes(&read(&out), &body[..20_000], "file untouched");
+}
+
+#[test]
+fn rule10_resumed_from_is_zero_when_a_retry_restarts() {
+    let (server, body, _dir, out) = serve_file("r10-restart", 200_000, 43);
+    fs::write(&out, &body[..50_000]).unwrap();
+    // The first answer (a 206 from 50000) is cut; while it runs the resource is
+    // replaced, so the retry's If-Range fails and the whole new body comes (200).
+    server.push_fault("/f.bin", Fault::CloseAfter(30_000));
+    let new = pattern(200_000, 44);
+    let mut replaced = false;
+    let o = quick(server.url("/f.bin"))
+        .progress(|_, _| {
+            if !replaced {
+                server.put("/f.bin", new.clone());
+                replaced = true;
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("download");
+
+    assert_bytes(&read(&out), &new, "file");
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+    assert_eq!(o.resumed_from, 0, "nothing from before the call was kept");
+    assert_eq!(o.attempts, 2);
+    assert_ne!(body, new);
+}

@@ -7,6 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -679,19 +680,24 @@ fn corrupted_control_file_is_treated_as_absent() {
         assert_eq!(scratch.entries(), ["f"], "{name}");
     }
 
-    // A well-formed control file for another URL (same bytes, so a wget -c style
-    // continuation is correct): its validators must not be used.
-    let file = scratch.join("f");
-    let _ = fs::remove_file(&file);
-    interrupt(&server, "/mirror", &file, CUT);
-    server.clear_requests();
-    let out = dl(&url).to_path(&file).unwrap();
-    let log = gets(&server);
-    assert_eq!(log.len(), 1, "{log:?}");
-    assert_asked(&log[0], CUT, None, "foreign url");
-    assert_eq!(out.kind, OutcomeKind::Resumed);
-    assert!(fs::read(&file).unwrap() == body);
-    assert_eq!(scratch.entries(), ["f"]);
+    // A well-formed control file written for another URL still guards the file: its
+    // validators go into If-Range. /mirror and /f have different ETags, so the server
+    // sends the whole of /f (a restart) instead of a continuation it cannot vouch for;
+    // with different bytes behind the other URL that is what prevents a splice.
+    for (other, other_body) in [("/mirror", body.clone()), ("/other", pattern(SIZE, 15))] {
+        server.put(other, other_body);
+        let file = scratch.join("f");
+        let _ = fs::remove_file(&file);
+        interrupt(&server, other, &file, CUT);
+        server.clear_requests();
+        let out = dl(&url).to_path(&file).unwrap();
+        let log = gets(&server);
+        assert_eq!(log.len(), 1, "{other}: {log:?}");
+        assert_asked(&log[0], CUT, server.etag(other).as_deref(), other);
+        assert_eq!(out.kind, OutcomeKind::Restarted, "{other}");
+        assert!(fs::read(&file).unwrap() == body, "{other}: bytes differ");
+        assert_eq!(scratch.entries(), ["f"], "{other}");
+    }
 }
 
 #[test]
@@ -1520,4 +1526,170 @@ fn read_only_filesystem_names_the_path_and_loses_nothing() {
     assert_eq!(out.kind, OutcomeKind::Resumed);
     assert_eq!(out.resumed_from, 70_000);
     assert!(fs::read(&file).unwrap() == body);
+}
+
+// ---------------------------------------------------------------------------------------
+// Edges found in review
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn any_if_range_answered_with_200_falls_back_to_a_plain_range() {
+    // Larger than one 256 KiB write, so the abort below leaves a partial file.
+    const SIZE: usize = 2_000_000;
+    const CUT: u64 = 50_000;
+    let server = TestServer::start();
+    let body = pattern(SIZE, 50);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::IfRangeAlways200);
+    let scratch = Scratch::new("ifrange-any-200");
+    let file = scratch.join("f");
+    interrupt(&server, "/f", &file, CUT);
+    let etag = server.etag("/f");
+    let date = server.last_modified("/f");
+
+    server.clear_requests();
+    let out = dl(&server.url("/f")).to_path(&file).unwrap();
+    let log = gets(&server);
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_asked(&log[0], CUT, etag.as_deref(), "etag first");
+    assert_asked(&log[1], CUT, date.as_deref(), "then the date");
+    assert_asked(&log[2], CUT, None, "then a plain Range");
+    assert_eq!(out.kind, OutcomeKind::Resumed);
+    assert!(fs::read(&file).unwrap() == body);
+
+    // The fallback is remembered: the next resume goes straight to a plain Range.
+    fs::remove_file(&file).unwrap();
+    interrupt(&server, "/f", &file, CUT);
+    server.clear_requests();
+    // The first call of `interrupt` wrote a fresh control file (ETag mode); abort a
+    // resume after its first write so the control file carries the fallback.
+    let _ = dl(&server.url("/f"))
+        .progress(|done, _| {
+            if done > CUT {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .to_path(&file);
+    let kept = file_len(&file);
+    assert!(kept > CUT && (kept as usize) < SIZE, "{kept}");
+    server.clear_requests();
+    let out = dl(&server.url("/f")).to_path(&file).unwrap();
+    let log = gets(&server);
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_asked(&log[0], kept, None, "remembered plain Range");
+    assert_eq!(out.kind, OutcomeKind::Resumed);
+    assert!(fs::read(&file).unwrap() == body);
+}
+
+#[test]
+fn a_server_trickling_bytes_cannot_keep_one_call_alive() {
+    let server = TestServer::start();
+    server.put("/f", pattern(4_000_000, 51));
+    let scratch = Scratch::new("trickle");
+
+    // 100 bytes per connection is no progress: retries run out.
+    server.set_fault("/f", Fault::CloseAfter(100));
+    let err = dl(&server.url("/f"))
+        .retries(2)
+        .to_path(scratch.join("a"))
+        .expect_err("trickle");
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(gets(&server).len(), 3);
+
+    // 20 kB per connection is progress, but one call still has a hard bound:
+    // 20 attempts per allowed retry.
+    server.clear_requests();
+    server.set_fault("/f", Fault::CloseAfter(20_000));
+    let err = dl(&server.url("/f"))
+        .retries(1)
+        .to_path(scratch.join("b"))
+        .expect_err("bounded");
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(gets(&server).len(), 40);
+    assert_eq!(file_len(&scratch.join("b")), 40 * 20_000);
+}
+
+#[test]
+fn sha256_holds_across_retries_within_a_call() {
+    let server = TestServer::start();
+    let body = pattern(300_000, 52);
+    server.put("/f", body.clone());
+    let scratch = Scratch::new("sha-retries");
+    let file = scratch.join("f");
+    fs::write(&file, &body[..40_000]).unwrap();
+    server.push_fault("/f", Fault::CloseAfter(70_000));
+    server.push_fault("/f", Fault::CloseAfter(90_000));
+
+    let out = dl(&server.url("/f"))
+        .sha256(sha256_hex(&body))
+        .to_path(&file)
+        .unwrap();
+    assert_eq!(out.attempts, 3);
+    assert!(fs::read(&file).unwrap() == body);
+
+    // A wrong sum over the same retries is still caught.
+    fs::write(&file, &body[..40_000]).unwrap();
+    server.push_fault("/f", Fault::CloseAfter(70_000));
+    let err = dl(&server.url("/f"))
+        .sha256(sha256_hex(b"other"))
+        .to_path(&file)
+        .expect_err("wrong sum");
+    assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
+}
+
+#[test]
+fn same_length_replacement_is_caught_on_a_416() {
+    const SIZE: usize = 100_000;
+    const CUT: u64 = 30_000;
+    let server = TestServer::start();
+    let old = pattern(SIZE, 53);
+    server.put("/f", old.clone());
+    let scratch = Scratch::new("416-replaced");
+    let file = scratch.join("f");
+    // A run that wrote every byte but stopped before removing its control file, and
+    // that had fallen back to plain Ranges (so no If-Range guards the next request).
+    interrupt(&server, "/f", &file, CUT);
+    OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .write_all(&old[CUT as usize..])
+        .unwrap();
+    rewrite_control(&file, &[("if-range", "plain".into())]);
+    let new = pattern(SIZE, 54);
+    server.put("/f", new.clone());
+
+    server.clear_requests();
+    let out = dl(&server.url("/f")).to_path(&file).unwrap();
+    let log = gets(&server);
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_asked(&log[0], SIZE as u64, None, "plain Range at the end");
+    assert_asked(&log[1], 0, None, "restart");
+    assert_eq!(out.kind, OutcomeKind::Restarted);
+    assert!(
+        fs::read(&file).unwrap() == new,
+        "the new content, not the old file"
+    );
+}
+
+#[test]
+fn a_control_temp_file_left_by_a_crash_is_cleaned_up() {
+    let server = TestServer::start();
+    let body = pattern(10_000, 55);
+    server.put("/f", body.clone());
+    let scratch = Scratch::new("tmp-left");
+    let file = scratch.join("f");
+    // A crash between writing the control file's temp copy and renaming it, after every
+    // byte was written: the next call finds the file complete (416) and saves nothing,
+    // so only the clean-up on success can remove the temp file.
+    fs::write(&file, &body).unwrap();
+    let mut tmp = control_path(&file).into_os_string();
+    tmp.push(".tmp");
+    fs::write(&tmp, "half a control file").unwrap();
+
+    let out = dl(&server.url("/f")).to_path(&file).unwrap();
+    assert_eq!(out.kind, OutcomeKind::AlreadyComplete);
+    assert_eq!(scratch.entries(), ["f"]);
 }

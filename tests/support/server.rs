@@ -70,6 +70,12 @@ pub enum Fault {
     StallAfter(u64, Duration),
     Status(u16, Vec<(String, String)>),
     IfRangeEtagAlways200,
+    /// Broken CDN: any If-Range (ETag or date) gets a 200 with the full body.
+    IfRangeAlways200,
+    /// Chunked body cut after N payload bytes, without the terminating chunk.
+    ChunkedCut(u64),
+    /// A Range request gets a 206 of at most N bytes whose Content-Range total is `*`.
+    ShortRangeUnknownTotal(u64),
     Chunked,
     NoLength,
 }
@@ -435,6 +441,8 @@ struct Reply {
     declared_len: Option<u64>,
     /// Send only this many payload bytes.
     cut_after: Option<u64>,
+    /// Chunked body sent without its terminating zero-length chunk.
+    unterminated: bool,
     stall: Option<Duration>,
     rate: Option<u64>,
     close: bool,
@@ -528,6 +536,7 @@ fn build(
     };
     let if_range_ok = match req.header("if-range") {
         None => true,
+        Some(_) if matches!(fault, Some(Fault::IfRangeAlways200)) => false,
         Some(v) if v.starts_with('"') || v.starts_with("W/") => {
             // Strong comparison: a weak validator on either side never matches.
             v.starts_with('"')
@@ -542,6 +551,10 @@ fn build(
             Sel::Unsatisfiable
         }
         (Some(Fault::WrongRangeStart(s)), _) => Sel::Part(*s, len.saturating_sub(1)),
+        (Some(Fault::ShortRangeUnknownTotal(n)), Some(v)) => match parse_range(v, len) {
+            Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
+            other => other,
+        },
         (_, Some(_)) if !if_range_ok => Sel::Full,
         (_, Some(v)) => parse_range(v, len),
     };
@@ -552,6 +565,10 @@ fn build(
                 r.headers
                     .push(("Content-Range".into(), format!("bytes */{len}")));
             }
+            // Validators on a 416 let a client notice a same-length replacement.
+            r.headers.extend(res.etag.map(|v| ("ETag".into(), v)));
+            r.headers
+                .extend(res.last_modified.map(|v| ("Last-Modified".into(), v)));
             return r;
         }
         Sel::Full => Reply::new(200, Arc::clone(&res.body), (0, len as usize)),
@@ -559,8 +576,12 @@ fn build(
             let from = s.min(len) as usize;
             let to = (e.saturating_add(1).min(len) as usize).max(from);
             let mut r = Reply::new(206, Arc::clone(&res.body), (from, to));
+            let total = match fault {
+                Some(Fault::ShortRangeUnknownTotal(_)) => "*".to_string(),
+                _ => len.to_string(),
+            };
             r.headers
-                .push(("Content-Range".into(), format!("bytes {s}-{e}/{len}")));
+                .push(("Content-Range".into(), format!("bytes {s}-{e}/{total}")));
             r
         }
     };
@@ -580,6 +601,12 @@ fn build(
             r.headers.push(("Content-Encoding".into(), "gzip".into()));
         }
         Some(Fault::Chunked) => r.framing = Framing::Chunked,
+        Some(Fault::ChunkedCut(n)) => {
+            r.framing = Framing::Chunked;
+            r.cut_after = Some(n);
+            r.unterminated = true;
+            r.close = true;
+        }
         Some(Fault::NoLength) => {
             r.framing = Framing::Close;
             r.close = true;
@@ -637,7 +664,7 @@ fn send(
     write_body(
         s,
         &payload[..n],
-        r.framing == Framing::Chunked,
+        (r.framing == Framing::Chunked).then_some(!r.unterminated),
         r.rate,
         stop,
     )?;
@@ -647,10 +674,12 @@ fn send(
     Ok(())
 }
 
+/// `chunked`: `None` for a plain body, `Some(terminate)` for chunked framing, with or
+/// without the final zero-length chunk.
 fn write_body(
     s: &mut TcpStream,
     data: &[u8],
-    chunked: bool,
+    chunked: Option<bool>,
     rate: Option<u64>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
@@ -659,7 +688,7 @@ fn write_body(
     let started = Instant::now();
     let mut sent = 0u64;
     for piece in data.chunks(step) {
-        if chunked {
+        if chunked.is_some() {
             let mut framed = format!("{:x}\r\n", piece.len()).into_bytes();
             framed.extend_from_slice(piece);
             framed.extend_from_slice(b"\r\n");
@@ -674,7 +703,7 @@ fn write_body(
             sleep_unless_stopped(due.saturating_sub(started.elapsed()), stop)?;
         }
     }
-    if chunked {
+    if chunked == Some(true) {
         write_all(s, b"0\r\n\r\n", stop)?;
     }
     Ok(())
