@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderName, HeaderValue, Response, Uri};
-use ureq::{Agent, Body};
+use ureq::typestate::WithoutBody;
+use ureq::{Agent, Body, RequestBuilder};
 
 use crate::control::{boot_id, ControlFile, IfRangeMode, Segment};
 use crate::error::{from_body_io, from_ureq, Error};
@@ -418,11 +419,11 @@ impl Job<'_, '_> {
             let decision = classify(&resp, offset, control.as_ref(), sent_validator)
                 .or_else(|e| self.head_decides(e, &resp, offset))?;
             match decision {
+                // if_range_value() skips a step whose validator the control file lacks.
                 Decision::NextValidator => {
-                    mode = if mode == IfRangeMode::Etag && control_has_date(&control) {
-                        IfRangeMode::Date
-                    } else {
-                        IfRangeMode::Plain
+                    mode = match mode {
+                        IfRangeMode::Etag => IfRangeMode::Date,
+                        _ => IfRangeMode::Plain,
                     };
                 }
                 Decision::Restart => {
@@ -513,12 +514,16 @@ impl Job<'_, '_> {
         Ok((offset, Some(control)))
     }
 
-    fn send(&self, offset: u64, if_range: Option<&str>) -> Result<Response<Body>, Error> {
-        let mut req = self.req.agent.get(&self.req.url);
+    /// The user's headers and ours, on a GET or a HEAD.
+    fn with_headers(&self, mut req: RequestBuilder<WithoutBody>) -> RequestBuilder<WithoutBody> {
         for (n, v) in &self.req.headers {
             req = req.header(n, v);
         }
-        req = req.header("Accept-Encoding", "identity");
+        req.header("Accept-Encoding", "identity")
+    }
+
+    fn send(&self, offset: u64, if_range: Option<&str>) -> Result<Response<Body>, Error> {
+        let mut req = self.with_headers(self.req.agent.get(&self.req.url));
         if offset > 0 {
             req = req.header("Range", format!("bytes={offset}-"));
             if let Some(v) = if_range {
@@ -540,12 +545,8 @@ impl Job<'_, '_> {
         if resp.status().as_u16() != 416 || offset == 0 {
             return Err(e);
         }
-        let mut req = self.req.agent.head(&self.req.url);
-        for (n, v) in &self.req.headers {
-            req = req.header(n, v);
-        }
-        let head = req
-            .header("Accept-Encoding", "identity")
+        let head = self
+            .with_headers(self.req.agent.head(&self.req.url))
             .call()
             .map_err(|e| from_ureq(e, &self.req.url))?;
         let len = match (head.status().as_u16(), content_length(&head)?) {
@@ -868,10 +869,6 @@ fn if_range_value(c: &ControlFile, mode: &mut IfRangeMode) -> Option<String> {
     None
 }
 
-fn control_has_date(c: &Option<ControlFile>) -> bool {
-    c.as_ref().is_some_and(|c| c.last_modified.is_some())
-}
-
 fn verify(path: &Path, expected: &str, digest: Option<String>) -> Result<(), Error> {
     let actual = match digest {
         Some(d) => d,
@@ -929,4 +926,35 @@ fn content_length(resp: &Response<Body>) -> Result<Option<u64>, Error> {
 fn resp_url(resp: &Response<Body>) -> String {
     use ureq::ResponseExt;
     resp.get_uri().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let status = |retry_after| Error::HttpStatus {
+            status: 503,
+            url: "u".into(),
+            retry_after,
+        };
+        let base = Duration::from_secs(1);
+        assert_eq!(
+            retry_wait(&status(Some(3)), base, 1),
+            Duration::from_secs(3)
+        );
+        assert_eq!(retry_wait(&status(Some(3600)), base, 1), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn backoff_is_jittered_by_half_either_way_and_capped() {
+        let e = Error::Network { reason: "x".into() };
+        let base = Duration::from_millis(800);
+        for attempt in 1..200 {
+            let w = retry_wait(&e, base, attempt);
+            assert!(w >= base / 2 && w < base * 3 / 2, "{w:?}");
+        }
+        assert!(retry_wait(&e, MAX_BACKOFF * 4, 1) <= MAX_BACKOFF);
+    }
 }
