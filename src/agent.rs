@@ -7,7 +7,6 @@ use ureq::http::Uri;
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
 use ureq::{Agent, Proxy};
 
-use crate::download::MAX_REDIRECTS;
 use crate::error::Error;
 
 pub(crate) struct AgentOptions<'a> {
@@ -33,7 +32,9 @@ pub(crate) fn build(o: &AgentOptions) -> Result<Agent, Error> {
     let config = Agent::config_builder()
         // Statuses are classified by us: a 416 is an answer, not a failure.
         .http_status_as_error(false)
-        .max_redirects(MAX_REDIRECTS)
+        // Redirects are followed by request.rs, which applies the credential and
+        // downgrade rules ureq does not know.
+        .max_redirects(0)
         .timeout_connect(o.connect_timeout)
         // A stall timer: restarts at every read. `timeout_recv_body` would be a deadline
         // for the whole body and kill large downloads.

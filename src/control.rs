@@ -1,23 +1,29 @@
 //! The sidecar control file `<target>.rdl`: what we know about an unfinished download.
 //!
 //! It exists so that a resume can prove it is continuing the *same* resource (validators,
-//! total length) and so that, after a power loss, we never trust bytes the disk may not
-//! hold. Rules:
-//! - it is replaced atomically (temp file, fsync, rename, fsync the directory), and only
-//!   after the data it describes was synced, so `done` never exceeds what is durable;
-//! - anything we cannot parse exactly (truncated, corrupted, another program's file, a
-//!   future version) is treated as absent, never trusted;
+//! content coding, total length) and so that, after a power loss, we never trust bytes the
+//! disk may not hold. Rules:
+//! - it is replaced atomically (a new temp file created exclusively, fsync, rename, fsync
+//!   the directory), and only after the data it describes was synced, so `done` never
+//!   exceeds what is durable;
+//! - anything we cannot parse exactly (truncated, corrupted, a future version) is treated
+//!   as absent, never trusted;
+//! - a file at the sidecar's name that we did not write is never overwritten or removed;
+//! - it holds no credentials (the URL is stored without userinfo) and is mode 0600;
 //! - it is removed when the download completes.
 //!
-//! Format, version 1: UTF-8 lines `key value`, in this order, the last line a checksum of
-//! everything before it. Segments give room for parallel downloads: one line per segment
-//! `segment <start> <end|-> <done>` (bytes `start..start+done` are durable).
+//! Format, version 2: UTF-8 lines `key value`, in this order, the last line a checksum of
+//! everything before it. Values are escaped so that any string round-trips: `%` and
+//! control characters as `%XX`; an absent optional value is `-` (a value that is `-`
+//! itself is written `%2D`). Segments give room for parallel downloads: one line per
+//! segment `segment <start> <end|-> <done>` (bytes `start..start+done` are durable).
 //!
 //! ```text
-//! resumedl-control 1
+//! resumedl-control 2
 //! url http://example.com/f.iso
 //! etag "abc"
 //! last-modified Tue, 01 Jan 2030 00:00:00 GMT
+//! encoding -
 //! total 1048576
 //! if-range etag
 //! boot-id 0b6e…
@@ -26,13 +32,15 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 
 const MAGIC: &str = "resumedl-control";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Which validator to put in `If-Range` on the next resume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +86,8 @@ pub(crate) struct ControlFile {
     pub url: String,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// Content-Encoding of the bytes on disk (`None` for identity).
+    pub encoding: Option<String>,
     pub total: Option<u64>,
     pub if_range: IfRangeMode,
     /// Kernel boot id when `done` was written: same boot means the page cache still
@@ -94,10 +104,37 @@ impl ControlFile {
         PathBuf::from(s)
     }
 
+    /// A fresh name beside the sidecar for the next version of it: unique per process
+    /// and call, and created exclusively, so a planted file or symlink is never written.
     fn tmp_path(control: &Path) -> PathBuf {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         let mut tmp = control.as_os_str().to_owned();
-        tmp.push(".tmp");
+        tmp.push(format!(".{}-{n}-{nanos}.tmp", std::process::id()));
         PathBuf::from(tmp)
+    }
+
+    /// Fails when something that is not one of our control files sits at the sidecar's
+    /// name (a user's `pkg.rdl` beside `pkg`, a directory, a symlink): it must not be
+    /// overwritten or removed. A damaged control file of ours is fine to replace.
+    pub(crate) fn check_sidecar(target: &Path) -> Result<(), Error> {
+        let path = Self::path_for(target);
+        match is_ours(&path) {
+            Ok(Some(true)) | Ok(None) => Ok(()),
+            Ok(Some(false)) => Err(Error::io(
+                "use control file",
+                &path,
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "it exists and resumedl did not write it; move it away or choose \
+                     another output name",
+                ),
+            )),
+            Err(e) => Err(Error::io("use control file", &path, e)),
+        }
     }
 
     /// Durable bytes from the start of the file (segment 0).
@@ -127,12 +164,13 @@ impl ControlFile {
         if field(MAGIC)?.parse::<u32>().ok()? != VERSION {
             return None;
         }
-        let url = field("url")?;
-        let etag = Some(field("etag")?).filter(|s| !s.is_empty());
-        let last_modified = Some(field("last-modified")?).filter(|s| !s.is_empty());
+        let url = unescape(&field("url")?)?;
+        let etag = unescape_opt(&field("etag")?)?;
+        let last_modified = unescape_opt(&field("last-modified")?)?;
+        let encoding = unescape_opt(&field("encoding")?)?;
         let total = opt_u64(&field("total")?)?;
         let if_range = IfRangeMode::parse(&field("if-range")?)?;
-        let boot_id = field("boot-id")?;
+        let boot_id = unescape(&field("boot-id")?)?;
         let mut segments = Vec::new();
         while let Some(seg) = field("segment") {
             let mut parts = seg.split(' ');
@@ -151,6 +189,7 @@ impl ControlFile {
             url,
             etag,
             last_modified,
+            encoding,
             total,
             if_range,
             boot_id,
@@ -160,15 +199,13 @@ impl ControlFile {
 
     fn render(&self) -> String {
         let mut s = format!("{MAGIC} {VERSION}\n");
-        s += &format!("url {}\n", self.url);
-        s += &format!("etag {}\n", self.etag.as_deref().unwrap_or(""));
-        s += &format!(
-            "last-modified {}\n",
-            self.last_modified.as_deref().unwrap_or("")
-        );
+        s += &format!("url {}\n", escape(&self.url));
+        s += &format!("etag {}\n", escape_opt(&self.etag));
+        s += &format!("last-modified {}\n", escape_opt(&self.last_modified));
+        s += &format!("encoding {}\n", escape_opt(&self.encoding));
         s += &format!("total {}\n", fmt_opt(self.total));
         s += &format!("if-range {}\n", self.if_range.as_str());
-        s += &format!("boot-id {}\n", self.boot_id);
+        s += &format!("boot-id {}\n", escape(&self.boot_id));
         for seg in &self.segments {
             s += &format!("segment {} {} {}\n", seg.start, fmt_opt(seg.end), seg.done);
         }
@@ -184,8 +221,8 @@ impl ControlFile {
         let write = || -> io::Result<()> {
             let mut f = OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
+                .mode(0o600)
                 .open(&tmp)?;
             f.write_all(self.render().as_bytes())?;
             f.sync_all()?;
@@ -198,15 +235,20 @@ impl ControlFile {
         })
     }
 
-    /// Removes the sidecar of `target`; a missing one is fine.
+    /// Removes the sidecar of `target` when it is ours; a missing one, or someone else's
+    /// file at its name, is left alone.
     ///
     /// Not followed by a directory fsync: if a power cut undoes the removal, the old
     /// sidecar claims less than the file holds, which only costs a re-download. The fsync
     /// would commit the journal and, on ext4, wait for the just-written data.
     pub(crate) fn remove(target: &Path) -> Result<(), Error> {
         let path = Self::path_for(target);
-        // A temp file left by a crash in the middle of `save` goes too.
-        let _ = fs::remove_file(Self::tmp_path(&path));
+        remove_stale_temps(&path);
+        match is_ours(&path) {
+            Ok(Some(true)) => {}
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(Error::io("remove control file", &path, e)),
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -229,6 +271,106 @@ fn sync_dir(path: &Path) -> io::Result<()> {
         _ => Path::new("."),
     };
     File::open(dir)?.sync_all()
+}
+
+/// Removes temp files a crash in the middle of `save` left beside `control`: names of
+/// exactly the form `tmp_path` makes, which nothing but us creates.
+fn remove_stale_temps(control: &Path) {
+    let (Some(dir), Some(name)) = (control.parent(), control.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(middle) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let parts: Vec<&str> = middle.split('-').collect();
+        let ours = parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `None` when nothing is at `path`; whether it is a regular file (not a symlink) that
+/// starts like one of our control files, of any version.
+fn is_ours(path: &Path) -> io::Result<Option<bool>> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+        Ok(m) if !m.file_type().is_file() => Ok(Some(false)),
+        Ok(_) => {
+            let mut head = Vec::with_capacity(MAGIC.len() + 1);
+            File::open(path)?
+                .take(MAGIC.len() as u64 + 1)
+                .read_to_end(&mut head)?;
+            Ok(Some(head == format!("{MAGIC} ").as_bytes()))
+        }
+    }
+}
+
+/// `%` and control characters as `%XX`, so a value can never break its line.
+fn escape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if c == '%' || c.is_ascii_control() {
+            out += &format!("%{:02X}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape_opt(v: &Option<String>) -> String {
+    match v.as_deref() {
+        None => "-".into(),
+        Some("-") => "%2D".into(),
+        Some(s) => escape(s),
+    }
+}
+
+fn unescape(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = v.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn unescape_opt(v: &str) -> Option<Option<String>> {
+    match v {
+        "-" => Some(None),
+        s => unescape(s).map(Some),
+    }
 }
 
 fn fmt_opt(v: Option<u64>) -> String {
@@ -260,6 +402,7 @@ mod tests {
             url: "http://127.0.0.1:1/x".into(),
             etag: Some("\"v1\"".into()),
             last_modified: None,
+            encoding: Some("gzip".into()),
             total: Some(1000),
             if_range: IfRangeMode::Etag,
             boot_id: "abc".into(),
@@ -275,6 +418,109 @@ mod tests {
     fn round_trips() {
         let c = sample();
         assert_eq!(ControlFile::parse(&c.render()), Some(c));
+    }
+
+    /// Deterministic xorshift, so a failure names a reproducible case.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// A string mixing what breaks line formats: separators, control characters,
+        /// `%`, `-`, spaces at either end, multi-byte characters.
+        fn string(&mut self) -> String {
+            const PIECES: &[&str] = &[
+                "a",
+                "Z",
+                "0",
+                " ",
+                "-",
+                "%",
+                "%2D",
+                "%%",
+                "\r",
+                "\n",
+                "\r\n",
+                "\t",
+                "\0",
+                "\u{7f}",
+                "\u{85}",
+                "\u{2028}",
+                "é",
+                "😀",
+                "fnv1a64 ",
+                "segment 0 - 1",
+                "\"",
+                "#",
+                "=",
+            ];
+            let len = self.next() % 12;
+            (0..len)
+                .map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize])
+                .collect()
+        }
+        fn opt(&mut self) -> Option<String> {
+            (self.next() % 4 != 0).then(|| self.string())
+        }
+    }
+
+    #[test]
+    fn any_value_round_trips() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for case in 0..20_000 {
+            let mut c = sample();
+            c.url = rng.string();
+            if c.url.is_empty() {
+                c.url = "u".into();
+            }
+            c.etag = rng.opt();
+            c.last_modified = rng.opt();
+            c.encoding = rng.opt();
+            c.boot_id = rng.string();
+            c.total = (rng.next() % 3 != 0).then(|| rng.next());
+            let text = c.render();
+            assert_eq!(
+                ControlFile::parse(&text),
+                Some(c.clone()),
+                "case {case}: {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sidecars_that_are_not_ours_are_never_replaced_or_removed() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("pkg");
+        let side = ControlFile::path_for(&target);
+        fs::write(&side, b"a user's own file\n").unwrap();
+        assert!(ControlFile::check_sidecar(&target).is_err());
+        ControlFile::remove(&target).unwrap();
+        assert_eq!(fs::read(&side).unwrap(), b"a user's own file\n");
+        fs::remove_file(&side).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &side).unwrap();
+        assert!(ControlFile::check_sidecar(&target).is_err());
+        ControlFile::remove(&target).unwrap();
+        assert!(fs::symlink_metadata(&side).is_ok());
+        fs::remove_file(&side).unwrap();
+        // Ours (even damaged) may be replaced and is removed.
+        assert!(ControlFile::check_sidecar(&target).is_ok());
+        sample().save(&target).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&side).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(ControlFile::check_sidecar(&target).is_ok());
+        assert_eq!(ControlFile::load(&target), Some(sample()));
+        ControlFile::remove(&target).unwrap();
+        assert!(fs::symlink_metadata(&side).is_err());
+        let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
+        assert!(left.is_empty(), "temp files left: {left:?}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -297,7 +543,7 @@ mod tests {
     fn rejects_other_versions_and_foreign_files() {
         let text = sample()
             .render()
-            .replace("resumedl-control 1", "resumedl-control 2");
+            .replace("resumedl-control 2", "resumedl-control 3");
         assert_eq!(ControlFile::parse(&text), None);
         assert_eq!(ControlFile::parse("[aria2 control]\n"), None);
     }

@@ -187,7 +187,7 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
             reason: format!("host not found for {url}"),
         },
         U::TooManyRedirects => Error::TooManyRedirects {
-            limit: crate::download::MAX_REDIRECTS,
+            limit: crate::request::MAX_REDIRECTS,
         },
         U::Tls(reason) => Error::Tls {
             reason: reason.to_string(),

@@ -16,19 +16,25 @@
 #![deny(unsafe_code, missing_docs)]
 
 mod agent;
+mod answer;
 mod control;
 mod download;
 mod error;
 pub mod ffi;
+mod job;
 mod range;
+mod request;
 mod sink;
+mod target;
+mod url;
 
 pub use download::{
     Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES,
-    DEFAULT_STALL_TIMEOUT, MAX_REDIRECTS,
+    DEFAULT_STALL_TIMEOUT,
 };
 pub use error::Error;
 pub use range::ContentRange;
+pub use request::MAX_REDIRECTS;
 
 /// Compiles and runs the README's Rust example as a doctest.
 #[cfg(doctest)]

@@ -7,17 +7,21 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::target::Target;
 
-/// The target file opened for writing from `pos`.
+/// The target opened for writing from `pos`.
 ///
-/// Opening truncates the file at the write position: for an append that is a no-op, for
-/// an overwrite it drops the old bytes, but only once a usable answer has arrived, so a
-/// failed request never costs what was already on disk.
+/// Opening a regular file truncates it at the write position: for an append that is a
+/// no-op, for an overwrite it drops the old bytes, but only once a usable answer has
+/// arrived (and the caller recorded the new state), so a failed request never costs what
+/// was already on disk. A stream target (FIFO, device) is opened as it is, from 0.
 pub(crate) struct Sink {
     file: File,
     path: PathBuf,
     pos: u64,
     hashed: Option<Hashed>,
+    /// Not a regular file: nothing to sync (fdatasync fails on a FIFO).
+    stream: bool,
 }
 
 /// A SHA-256 state over the first `len` bytes of the file.
@@ -38,10 +42,29 @@ impl Sink {
     /// file: a carried state that covers exactly `0..from` is continued, otherwise the
     /// bytes already in `0..from` are read and hashed first.
     pub(crate) fn open(
-        path: &Path,
+        target: &Target,
         from: u64,
         hashing: Option<Option<Hashed>>,
     ) -> Result<Sink, Error> {
+        let path = match target {
+            Target::File(p) => p,
+            Target::Stream(p) => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| Error::io("open", p, e))?;
+                return Ok(Sink {
+                    file,
+                    path: p.clone(),
+                    pos: 0,
+                    hashed: hashing.map(|_| Hashed {
+                        hasher: Sha256::new(),
+                        len: 0,
+                    }),
+                    stream: true,
+                });
+            }
+        };
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -75,6 +98,7 @@ impl Sink {
             path: path.to_path_buf(),
             pos: from,
             hashed,
+            stream: false,
         })
     }
 
@@ -98,6 +122,9 @@ impl Sink {
 
     /// Forces the written bytes to stable storage, so a checkpoint may claim them.
     pub(crate) fn sync(&self) -> Result<(), Error> {
+        if self.stream {
+            return Ok(());
+        }
         self.file
             .sync_data()
             .map_err(|e| Error::io("sync", &self.path, e))
@@ -141,19 +168,4 @@ fn hash_prefix(file: &mut File, path: &Path, len: u64) -> Result<Sha256, Error> 
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Length of the file at `path`; 0 when it does not exist. A directory is an error
-/// now rather than a confusing one later.
-pub(crate) fn existing_len(path: &Path) -> Result<u64, Error> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => Err(Error::io(
-            "write",
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        )),
-        Ok(m) => Ok(m.len()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(Error::io("stat", path, e)),
-    }
 }

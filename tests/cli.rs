@@ -6,6 +6,7 @@ mod support;
 use std::fs;
 use std::io::Read;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -754,4 +755,73 @@ fn sigkill_at_many_points_then_rerun_fetches_only_the_rest() {
         kill_lengths.len() >= 3,
         "kill points too alike: {kill_lengths:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 7, point 7: a restart never drops the old bytes before it can record the new state
+// ---------------------------------------------------------------------------------------
+
+/// Runs the CLI as a user who may write `file` but not create anything beside it (the
+/// control file): `nobody` through setpriv when we are root (root ignores directory
+/// modes), else ourselves with the directory made read-only.
+fn cli_in_read_only_dir(dir: &Scratch, args: &[&str]) -> Run {
+    let root = unsafe { libc::geteuid() } == 0;
+    // A copy beside the files: the checkout may sit where `nobody` cannot enter.
+    let bin = dir.join("resumedl-bin");
+    fs::copy(env!("CARGO_BIN_EXE_resumedl"), &bin).expect("copy the CLI");
+    let mut cmd = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    for v in support::host::PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.args(args).current_dir(dir.path());
+    let mode = |m| fs::set_permissions(dir.path(), fs::Permissions::from_mode(m)).unwrap();
+    if !root {
+        mode(0o555);
+    }
+    let r = run(&mut cmd, RUN_LIMIT);
+    mode(0o755);
+    r
+}
+
+#[test]
+fn no_resume_and_restarts_keep_the_old_file_when_the_control_file_cannot_be_written() {
+    let server = TestServer::start();
+    let body = pattern(200_000, 71);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("cli-keep-old");
+    let file = dir.join("f");
+    let old = pattern(120_000, 72);
+    fs::write(&file, &old).unwrap();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let url = server.url("/f");
+
+    let r = cli_in_read_only_dir(&dir, &["--no-resume", "-o", "f", &url]);
+    r.assert_error(3, "f.rdl");
+    assert!(
+        fs::read(&file).unwrap() == old,
+        "--no-resume lost the old bytes"
+    );
+
+    // A restart: the resource behind the control file changed.
+    fs::remove_file(&file).unwrap();
+    server.push_fault("/f", Fault::CloseAfter(50_000));
+    cli(dir.path(), &["--retries", "0", "-o", "f", &url]).assert_error(4, "");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    let kept = fs::read(&file).unwrap();
+    assert_eq!(kept.len(), 50_000);
+    server.put("/f", pattern(200_000, 73));
+    let r = cli_in_read_only_dir(&dir, &["-o", "f", &url]);
+    r.assert_error(3, "f.rdl");
+    assert!(
+        fs::read(&file).unwrap() == kept,
+        "the restart lost the old bytes"
+    );
+    assert!(gets(&server).len() >= 2);
 }

@@ -289,7 +289,10 @@ fn rule2_resume_owned_headers_cannot_be_set() {
 }
 
 #[test]
-fn rule2_gzip_on_206_is_refused_and_partial_file_untouched() {
+fn rule2_206_compressed_on_the_fly_is_refused_and_partial_file_untouched() {
+    // The fault gzips each answer as it goes: the 206's Content-Length is the coded
+    // length, which disagrees with its Content-Range. (Ranges of a resource *stored*
+    // coded are appended: tests/round2.rs, point 3.)
     let (server, body, _dir, out) = serve_file("r2-gzip206", 100_000, 9);
     let prefix = body[..30_000].to_vec();
     fs::write(&out, &prefix).unwrap();
@@ -298,7 +301,7 @@ fn rule2_gzip_on_206_is_refused_and_partial_file_untouched() {
     let err = quick(server.url("/f.bin"))
         .retries(0)
         .to_path(&out)
-        .expect_err("an encoded 206 must be refused");
+        .expect_err("a 206 whose length disagrees with its range must be refused");
 
     assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
     assert_bytes(&read(&out), &prefix, "partial file untouched");

@@ -607,7 +607,7 @@ fn partial_file_without_control_file_is_continued_with_a_plain_range() {
 }
 
 #[test]
-fn corrupted_control_file_is_treated_as_absent() {
+fn corrupted_control_file_is_treated_as_absent_and_foreign_ones_are_refused() {
     const SIZE: usize = 150_000;
     const CUT: u64 = 61_000;
     let server = TestServer::start();
@@ -659,15 +659,30 @@ fn corrupted_control_file_is_treated_as_absent() {
     ));
     cases.push((
         "a future version".into(),
-        Box::new(|f: &Path| rewrite_control(f, &[("resumedl-control", "2".into())])),
+        Box::new(|f: &Path| rewrite_control(f, &[("resumedl-control", "3".into())])),
     ));
 
     for (name, corrupt) in &cases {
         let file = scratch.join("f");
         let _ = fs::remove_file(&file);
+        let _ = fs::remove_file(control_path(&file));
         interrupt(&server, "/f", &file, CUT);
         corrupt(&file);
         server.clear_requests();
+        // Without our magic line it may be anyone's file: refused, never replaced.
+        let sidecar = fs::read(control_path(&file)).unwrap();
+        if !sidecar.starts_with(b"resumedl-control ") {
+            let e = dl(&url).to_path(&file).expect_err(name);
+            assert!(matches!(e, Error::Io { .. }), "{name}: {e:?}");
+            assert!(e.to_string().contains("f.rdl"), "{name}: {e}");
+            assert!(
+                gets(&server).is_empty(),
+                "{name}: refused before any request"
+            );
+            assert_eq!(fs::read(control_path(&file)).unwrap(), sidecar, "{name}");
+            assert_eq!(file_len(&file), CUT, "{name}");
+            continue;
+        }
         let out = dl(&url)
             .to_path(&file)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -1686,10 +1701,14 @@ fn a_control_temp_file_left_by_a_crash_is_cleaned_up() {
     // so only the clean-up on success can remove the temp file.
     fs::write(&file, &body).unwrap();
     let mut tmp = control_path(&file).into_os_string();
-    tmp.push(".tmp");
+    tmp.push(".4242-0-123456789.tmp");
     fs::write(&tmp, "half a control file").unwrap();
+    // Not of the form resumedl makes: someone else's, left alone.
+    let mut foreign = control_path(&file).into_os_string();
+    foreign.push(".notes.tmp");
+    fs::write(&foreign, "mine").unwrap();
 
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
     assert_eq!(out.kind, OutcomeKind::AlreadyComplete);
-    assert_eq!(scratch.entries(), ["f"]);
+    assert_eq!(scratch.entries(), ["f", "f.rdl.notes.tmp"]);
 }

@@ -78,6 +78,15 @@ pub enum Fault {
     ShortRangeUnknownTotal(u64),
     Chunked,
     NoLength,
+    /// A 416 with neither Content-Range nor validators.
+    Answer416Bare,
+    /// If-Range is not evaluated: a Range is served whatever validator came with it.
+    IgnoreIfRange,
+    /// The body (chunked, so no length stops the client) goes on for N bytes past what
+    /// its Content-Range announced.
+    ExtraBytes(u64),
+    /// Range ignored (200) and the body cut after N bytes.
+    IgnoreRangeCloseAfter(u64),
 }
 
 /// Body kept behind an Arc so a request can snapshot it without holding the lock or copying.
@@ -86,6 +95,8 @@ struct Stored {
     body: Arc<Vec<u8>>,
     etag: Option<String>,
     last_modified: Option<String>,
+    /// Sent as Content-Encoding with every answer: the stored bytes *are* coded.
+    encoding: Option<String>,
 }
 
 #[derive(Default)]
@@ -102,6 +113,10 @@ struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
     connections: AtomicUsize,
+    /// One connection at a time, kept alive until the client closes it (embedded devices,
+    /// one-threaded servers): a client that holds one answer while it opens a second
+    /// connection waits forever.
+    serial: bool,
 }
 
 impl Shared {
@@ -125,12 +140,22 @@ pub struct TestServer {
 #[allow(dead_code)]
 impl TestServer {
     pub fn start() -> TestServer {
+        Self::start_with(false)
+    }
+
+    /// A server that serves one connection at a time (see `Shared::serial`).
+    pub fn start_serial() -> TestServer {
+        Self::start_with(true)
+    }
+
+    fn start_with(serial: bool) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            serial,
         });
         let s = Arc::clone(&shared);
         let accept = thread::spawn(move || accept_loop(listener, s));
@@ -157,6 +182,7 @@ impl TestServer {
             etag: Some(format!("\"v{n}-{}\"", body.len())),
             last_modified: Some(http_date(BASE_TIME + n)),
             body: Arc::new(body),
+            encoding: None,
         };
         st.resources.insert(norm(path), stored);
     }
@@ -166,6 +192,19 @@ impl TestServer {
             body: Arc::new(r.body),
             etag: r.etag,
             last_modified: r.last_modified,
+            encoding: None,
+        };
+        self.shared.lock().resources.insert(norm(path), stored);
+    }
+
+    /// Serves `r` as bytes stored with a content coding (Apache's `.tar.gz` with
+    /// `AddEncoding`): ranges are ranges of the coded bytes.
+    pub fn put_coded(&self, path: &str, r: Resource, encoding: Option<&str>) {
+        let stored = Stored {
+            body: Arc::new(r.body),
+            etag: r.etag,
+            last_modified: r.last_modified,
+            encoding: encoding.map(str::to_string),
         };
         self.shared.lock().resources.insert(norm(path), stored);
     }
@@ -271,6 +310,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         match conn {
             Ok(stream) => {
                 shared.connections.fetch_add(1, Ordering::SeqCst);
+                if shared.serial {
+                    serve(stream, &shared);
+                    continue;
+                }
                 let s = Arc::clone(&shared);
                 thread::spawn(move || serve(stream, &s));
             }
@@ -536,6 +579,7 @@ fn build(
     };
     let if_range_ok = match req.header("if-range") {
         None => true,
+        Some(_) if matches!(fault, Some(Fault::IgnoreIfRange)) => true,
         Some(_) if matches!(fault, Some(Fault::IfRangeAlways200)) => false,
         Some(v) if v.starts_with('"') || v.starts_with("W/") => {
             // Strong comparison: a weak validator on either side never matches.
@@ -546,10 +590,15 @@ fn build(
         Some(v) => res.last_modified.as_deref() == Some(v),
     };
     let sel = match (&fault, asked) {
-        (_, None) | (Some(Fault::IgnoreRange), _) => Sel::Full,
-        (Some(Fault::Answer416WithContentRange | Fault::Answer416NoContentRange), _) => {
-            Sel::Unsatisfiable
-        }
+        (_, None) | (Some(Fault::IgnoreRange | Fault::IgnoreRangeCloseAfter(_)), _) => Sel::Full,
+        (
+            Some(
+                Fault::Answer416WithContentRange
+                | Fault::Answer416NoContentRange
+                | Fault::Answer416Bare,
+            ),
+            _,
+        ) => Sel::Unsatisfiable,
         (Some(Fault::WrongRangeStart(s)), _) => Sel::Part(*s, len.saturating_sub(1)),
         (Some(Fault::ShortRangeUnknownTotal(n)), Some(v)) => match parse_range(v, len) {
             Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
@@ -561,6 +610,9 @@ fn build(
     let mut r = match sel {
         Sel::Unsatisfiable => {
             let mut r = Reply::text(416, "");
+            if matches!(fault, Some(Fault::Answer416Bare)) {
+                return r;
+            }
             if !matches!(fault, Some(Fault::Answer416NoContentRange)) {
                 r.headers
                     .push(("Content-Range".into(), format!("bytes */{len}")));
@@ -592,6 +644,9 @@ fn build(
     if let Some(lm) = res.last_modified {
         r.headers.push(("Last-Modified".into(), lm));
     }
+    if let Some(coding) = res.encoding {
+        r.headers.push(("Content-Encoding".into(), coding));
+    }
     let payload_len = (r.span.1 - r.span.0) as u64;
     match fault {
         Some(Fault::Gzip) => {
@@ -615,9 +670,17 @@ fn build(
             r.declared_len = Some(payload_len + n);
             r.close = true;
         }
-        Some(Fault::CloseAfter(n)) => {
+        Some(Fault::CloseAfter(n) | Fault::IgnoreRangeCloseAfter(n)) => {
             r.cut_after = Some(n);
             r.close = true;
+        }
+        Some(Fault::ExtraBytes(n)) => {
+            // The payload span reaches n bytes further into a padded copy of the body.
+            let mut padded = r.body[r.span.0..r.span.1].to_vec();
+            padded.extend((0..n).map(|i| (i % 251) as u8));
+            r.span = (0, padded.len());
+            r.body = Arc::new(padded);
+            r.framing = Framing::Chunked;
         }
         Some(Fault::StallAfter(n, d)) => {
             r.cut_after = Some(n);
@@ -760,7 +823,8 @@ fn reason(code: u16) -> &'static str {
 }
 
 /// IMF-fixdate (RFC 9110 §5.6.7) from Unix seconds, via Hinnant's days-to-civil.
-fn http_date(secs: u64) -> String {
+#[allow(dead_code)]
+pub fn http_date(secs: u64) -> String {
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

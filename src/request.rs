@@ -1,0 +1,121 @@
+//! Sends one request and follows its redirects, with the credential rules of curl: the
+//! user's `Authorization` and `Cookie` go only to the origin that was asked, an https →
+//! http downgrade is refused unless allowed, and a redirect answer is released before the
+//! next request goes out (a one-connection server would wait forever otherwise).
+
+use std::io::Read;
+
+use ureq::http::{HeaderName, HeaderValue, Method, Response};
+use ureq::{Agent, Body};
+
+use crate::answer::header;
+use crate::error::{from_ureq, Error};
+use crate::url::{resolve, same_origin, RequestUrl};
+
+/// Redirects followed before giving up (curl's and wget's limits are 50 and 20; 10 is
+/// plenty for real mirrors and stops loops quickly).
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// A body up to this size is read to its end before the connection is used again, so
+/// the connection can be reused; a longer one is dropped, which closes the connection.
+const DRAIN_LIMIT: u64 = 64 * 1024;
+
+/// Everything needed to send the requests of one download.
+pub(crate) struct Requester {
+    pub agent: Agent,
+    /// The URL asked for (no fragment, no userinfo).
+    pub url: RequestUrl,
+    /// The user's headers, checked.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `Authorization` from the URL's userinfo, unless the user set one.
+    pub url_auth: Option<HeaderValue>,
+    pub allow_https_downgrade: bool,
+}
+
+/// An answer and the URL that gave it.
+pub(crate) struct Answer {
+    pub resp: Response<Body>,
+    pub url: RequestUrl,
+}
+
+impl Requester {
+    /// A GET of the resource from `offset` (a Range only when > 0), with If-Range.
+    pub(crate) fn get(&self, offset: u64, if_range: Option<&str>) -> Result<Answer, Error> {
+        let mut extra = Vec::new();
+        if offset > 0 {
+            extra.push(("Range", format!("bytes={offset}-")));
+            if let Some(v) = if_range {
+                extra.push(("If-Range", v.to_string()));
+            }
+        }
+        self.send(Method::GET, &extra)
+    }
+
+    /// A HEAD of the resource.
+    pub(crate) fn head(&self) -> Result<Answer, Error> {
+        self.send(Method::HEAD, &[])
+    }
+
+    fn send(&self, method: Method, extra: &[(&str, String)]) -> Result<Answer, Error> {
+        let mut url = self.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let trusted = same_origin(&self.url.uri, &url.uri);
+            let mut req = ureq::http::Request::builder()
+                .method(method.clone())
+                .uri(url.uri.clone());
+            for (n, v) in &self.headers {
+                // Credentials and cookies are the asked origin's business only (curl -L).
+                if trusted || !matches!(n.as_str(), "authorization" | "cookie") {
+                    req = req.header(n, v);
+                }
+            }
+            if let (true, Some(auth)) = (trusted, &self.url_auth) {
+                req = req.header("Authorization", auth);
+            }
+            for (n, v) in extra {
+                req = req.header(*n, v.as_str());
+            }
+            req = req.header("Accept-Encoding", "identity");
+            let req = req.body(()).map_err(|e| {
+                Error::protocol(format!("cannot build a request for {}: {e}", url.shown))
+            })?;
+            let resp = self.agent.run(req).map_err(|e| from_ureq(e, &url.shown))?;
+            let status = resp.status().as_u16();
+            let location = match (status, header(&resp, "location")) {
+                (301 | 302 | 303 | 307 | 308, Some(l)) => l.to_string(),
+                _ => return Ok(Answer { resp, url }),
+            };
+            let next = resolve(&url, &location)?;
+            if url.uri.scheme_str() == Some("https")
+                && next.uri.scheme_str() == Some("http")
+                && !self.allow_https_downgrade
+            {
+                return Err(Error::protocol(format!(
+                    "refused the redirect from {} to {}: it leaves https for plain http \
+                     (allow_https_downgrade allows it)",
+                    url.shown, next.shown
+                )));
+            }
+            release(resp);
+            url = next;
+        }
+        Err(Error::TooManyRedirects {
+            limit: MAX_REDIRECTS,
+        })
+    }
+}
+
+/// Lets go of an answer before the next request: a small body is read to its end (the
+/// connection goes back to the pool), a larger one is dropped (the connection closes).
+/// Either way no request is ever sent while a response holds a connection open.
+pub(crate) fn release(resp: Response<Body>) {
+    let mut reader = resp.into_body().into_reader();
+    let mut sink = [0u8; 8192];
+    let mut left = DRAIN_LIMIT;
+    while left > 0 {
+        match reader.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n as u64),
+        }
+    }
+}
