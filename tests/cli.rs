@@ -825,3 +825,12 @@ fn no_resume_and_restarts_keep_the_old_file_when_the_control_file_cannot_be_writ
     );
     assert!(gets(&server).len() >= 2);
 }
+
+#[test]
+fn a_redirect_to_another_scheme_exits_7_not_2() {
+    let server = TestServer::start();
+    server.redirect("/f", "ftp://127.0.0.1/f");
+    let dir = Scratch::new("cli-redirect-ftp");
+    cli(dir.path(), &["-o", "f", &server.url("/f")]).assert_error(7, "ftp");
+    assert!(dir.entries().is_empty());
+}

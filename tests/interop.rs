@@ -371,6 +371,42 @@ fn https_rejects_a_server_cert_given_as_ca_file() {
     assert!(matches!(err, Error::Tls { .. }), "{err:?}");
 }
 
+#[test]
+fn https_to_http_redirect_is_refused_unless_allowed() {
+    let plain = support::server::TestServer::start();
+    let body = pattern(5000, 40);
+    plain.put("/f.bin", body.clone());
+    let Some(ca) = TestCa::generate() else {
+        return;
+    };
+    let extra = format!("location = /down {{ return 302 {}; }}", plain.url("/f.bin"));
+    let Some(server) = nginx_with(&NginxOptions {
+        tls: Some(&ca),
+        extra: Some(&extra),
+        ..NginxOptions::default()
+    }) else {
+        return;
+    };
+    let url = server.url("down");
+    let path = server.scratch().join("f.bin");
+    let e = dl(&url)
+        .ca_file(&ca.ca_pem)
+        .retries(0)
+        .to_path(&path)
+        .unwrap_err();
+    assert!(matches!(e, Error::Protocol { .. }), "{e:?}");
+    assert!(e.to_string().contains("plain http"), "{e}");
+    assert!(plain.requests().is_empty(), "nothing sent in the clear");
+    assert!(!path.exists());
+    let o = dl(&url)
+        .ca_file(&ca.ca_pem)
+        .allow_https_downgrade(true)
+        .to_path(&path)
+        .unwrap();
+    assert_eq!(o.final_url, plain.url("/f.bin"));
+    assert_file(&path, &body);
+}
+
 // ---- proxies ----------------------------------------------------------------------------
 
 fn proxy_and_origin() -> Option<(TinyProxy, Served)> {

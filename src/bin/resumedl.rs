@@ -42,6 +42,8 @@ Options:
       --cacert FILE          trust the CA certificates in this PEM file
       --proxy URL            use this proxy (default: http_proxy, https_proxy,
                              all_proxy and no_proxy from the environment)
+      --allow-https-downgrade  follow a redirect from https to plain http
+                             (refused by default)
   -q, --quiet                print nothing on success
   -h, --help                 print this help and exit
   -V, --version              print the version and exit
@@ -148,7 +150,7 @@ fn configure(opts: &Options) -> Download<'_> {
     if let Some(url) = &opts.proxy {
         dl = dl.proxy(url.as_str());
     }
-    dl
+    dl.allow_https_downgrade(opts.allow_https_downgrade)
 }
 
 /// The single mapping from library errors to wget's documented exit codes.
@@ -230,6 +232,7 @@ struct Options {
     sha256: Option<String>,
     cacert: Option<PathBuf>,
     proxy: Option<String>,
+    allow_https_downgrade: bool,
     quiet: bool,
 }
 
@@ -247,6 +250,7 @@ enum Opt {
     Sha256,
     Cacert,
     Proxy,
+    AllowHttpsDowngrade,
     Quiet,
     Help,
     Version,
@@ -266,6 +270,12 @@ const OPTIONS: &[(Option<char>, &str, Opt, bool)] = &[
     (None, "sha256", Opt::Sha256, true),
     (None, "cacert", Opt::Cacert, true),
     (None, "proxy", Opt::Proxy, true),
+    (
+        None,
+        "allow-https-downgrade",
+        Opt::AllowHttpsDowngrade,
+        false,
+    ),
     (Some('q'), "quiet", Opt::Quiet, false),
     (Some('h'), "help", Opt::Help, false),
     (Some('V'), "version", Opt::Version, false),
@@ -394,6 +404,7 @@ fn apply(opts: &mut Options, opt: Opt, value: Option<OsString>) -> Result<Option
         Opt::Sha256 => opts.sha256 = Some(text()?),
         Opt::Cacert => opts.cacert = Some(path()?),
         Opt::Proxy => opts.proxy = Some(text()?),
+        Opt::AllowHttpsDowngrade => opts.allow_https_downgrade = true,
         Opt::Quiet => opts.quiet = true,
         Opt::Help => return Ok(Some(Action::Help)),
         Opt::Version => return Ok(Some(Action::Version)),
@@ -670,6 +681,7 @@ mod tests {
             "ca.pem",
             "--proxy",
             "http://p:1",
+            "--allow-https-downgrade",
             "http://h/",
         ]);
         assert_eq!(
@@ -690,6 +702,8 @@ mod tests {
         assert_eq!(o.sha256.as_deref(), Some("ab"));
         assert_eq!(o.cacert, Some(PathBuf::from("ca.pem")));
         assert_eq!(o.proxy.as_deref(), Some("http://p:1"));
+        assert!(o.allow_https_downgrade);
+        assert!(!run_opts(&["http://h/"]).allow_https_downgrade);
     }
 
     #[test]
