@@ -609,7 +609,9 @@ fn build(
     };
     let mut r = match sel {
         Sel::Unsatisfiable => {
-            let mut r = Reply::text(416, "");
+            // A body, as real servers send (nginx: an HTML page): a client that holds the
+            // answer unread keeps the connection busy.
+            let mut r = Reply::text(416, "416 Range Not Satisfiable\n");
             if matches!(fault, Some(Fault::Answer416Bare)) {
                 return r;
             }
