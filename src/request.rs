@@ -106,9 +106,14 @@ impl Requester {
 }
 
 /// Lets go of an answer before the next request: a small body is read to its end (the
-/// connection goes back to the pool), a larger one is dropped (the connection closes).
-/// Either way no request is ever sent while a response holds a connection open.
+/// connection goes back to the pool), a larger one is dropped unread (the connection
+/// closes; reading it would waste the transfer). Either way no request is ever sent
+/// while a response holds a connection open.
 pub(crate) fn release(resp: Response<Body>) {
+    let announced = header(&resp, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > DRAIN_LIMIT) {
+        return;
+    }
     let mut reader = resp.into_body().into_reader();
     let mut sink = [0u8; 8192];
     let mut left = DRAIN_LIMIT;
