@@ -115,7 +115,7 @@ impl fmt::Display for Error {
 }
 
 /// `io::Error`'s Display appends "(os error 28)"; users want just the words.
-fn io_reason(e: &io::Error) -> String {
+pub(crate) fn io_reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_lowercase(),

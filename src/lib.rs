@@ -20,6 +20,7 @@ mod control;
 mod download;
 mod error;
 pub mod ffi;
+mod proxy;
 mod range;
 mod sink;
 
