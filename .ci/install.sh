@@ -8,7 +8,8 @@
 #   squid                  an HTTP proxy with Debian's default rules: CONNECT to 443 only,
 #                          so plain http must go in absolute form (tests/proxy.rs)
 #   dante-server           danted, a SOCKS 4/5 server for the SOCKS tests (tests/proxy.rs)
-#   openssl                makes the test CA and server certificate
+#   openssl                makes the test CA and the server certificates (self-signed,
+#                          expired, for other names)
 #   curl wget aria2 time   the benchmark's peers and /usr/bin/time
 set -euo pipefail
 

@@ -23,6 +23,7 @@ pub mod ffi;
 mod proxy;
 mod range;
 mod sink;
+mod tls;
 
 pub use download::{
     Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES,

@@ -1,6 +1,6 @@
 //! Real servers from Debian packages, started by the tests on loopback: nginx (plain and
 //! TLS), Apache httpd, `python3 -m http.server`, the proxies tinyproxy, squid and Dante
-//! (SOCKS), plus a test CA made with openssl.
+//! (SOCKS), plus a test CA and other certificates made with openssl.
 //!
 //! Every server runs as a child process with a config written into its own temp dir: pid,
 //! logs and temp paths all live there, so no system service, `/etc` config or default
@@ -392,6 +392,8 @@ impl Drop for Served {
 pub struct NginxOptions<'a> {
     /// Serve HTTPS with this CA's server certificate (valid for 127.0.0.1 and localhost).
     pub tls: Option<&'a TestCa>,
+    /// Serve HTTPS with this certificate instead (self-signed, expired, another CA's leaf).
+    pub cert: Option<&'a ServerCert>,
     /// `limit_rate` per connection, in nginx syntax ("1m", "500k").
     pub limit_rate: Option<&'a str>,
     /// More directives for the `server` block (e.g. "etag off;").
@@ -421,11 +423,16 @@ pub fn nginx_with(o: &NginxOptions) -> Option<Served> {
     fs::create_dir_all(&docroot).expect("create docroot");
     let d = dir.path().display().to_string();
     let log = dir.join("access.log");
-    let tls = match o.tls {
-        Some(ca) => format!(
+    let pair = match (o.cert, o.tls) {
+        (Some(c), _) => Some((&c.cert, &c.key)),
+        (None, Some(ca)) => Some((&ca.server_cert, &ca.server_key)),
+        (None, None) => None,
+    };
+    let tls = match pair {
+        Some((cert, key)) => format!(
             "ssl_certificate {};\n    ssl_certificate_key {};",
-            ca.server_cert.display(),
-            ca.server_key.display()
+            cert.display(),
+            key.display()
         ),
         None => String::new(),
     };
@@ -433,7 +440,7 @@ pub fn nginx_with(o: &NginxOptions) -> Option<Served> {
         .limit_rate
         .map(|r| format!("limit_rate {r};"))
         .unwrap_or_default();
-    let ssl = if o.tls.is_some() { " ssl" } else { "" };
+    let ssl = if pair.is_some() { " ssl" } else { "" };
     let extra = o.extra.unwrap_or_default();
     let (child, port) = spawn_listening("nginx", &dir, |port| {
         // master_process off: one process that the test can kill, running as the test's
@@ -482,7 +489,7 @@ http {{
         child,
         port,
         flavor: Flavor::Nginx,
-        tls: o.tls.is_some(),
+        tls: pair.is_some(),
         docroot,
         log,
         dir,
@@ -957,51 +964,82 @@ pub struct TestCa {
     pub other_ca_pem: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
-    _dir: Scratch,
+    openssl: PathBuf,
+    dir: Scratch,
 }
 
 impl TestCa {
     pub fn generate() -> Option<TestCa> {
-        let Some(openssl) = find_program(&["/usr/bin/openssl", "openssl"]) else {
-            skip("openssl", "openssl");
-            return None;
-        };
+        let openssl = openssl()?;
         let dir = Scratch::new("ca");
-        let run = |args: &[&str]| {
-            let out = Command::new(&openssl)
-                .args(args)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .output()
-                .expect("run openssl");
-            assert_ok("openssl", args, &out);
-        };
         let ca = |name: &str, cn: &str| {
-            run(&[
-                "req",
-                "-x509",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ])
+            run_openssl(
+                &openssl,
+                &dir,
+                &[
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-nodes",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                    "-days",
+                    "30",
+                    "-subj",
+                    &format!("/CN={cn}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            )
         };
         ca("ca", "resumedl test CA");
         ca("other-ca", "resumedl unrelated CA");
+        let mut ca = TestCa {
+            ca_pem: dir.join("ca.pem"),
+            other_ca_pem: dir.join("other-ca.pem"),
+            server_cert: PathBuf::new(),
+            server_key: PathBuf::new(),
+            openssl,
+            dir,
+        };
+        let (cert, key) = ca.issue_into("server", "IP:127.0.0.1,DNS:localhost");
+        ca.server_cert = cert;
+        ca.server_key = key;
+        Some(ca)
+    }
+
+    /// Another server certificate signed by this CA, for the names in `san`
+    /// (`IP:127.0.0.1,DNS:localhost`).
+    pub fn issue(&self, name: &str, san: &str) -> ServerCert {
+        let dir = Scratch::new("cert");
+        let (cert, key) = self.issue_into(name, san);
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        fs::copy(cert, &c).expect("copy cert");
+        fs::copy(key, &k).expect("copy key");
+        ServerCert {
+            cert: c,
+            key: k,
+            _dir: dir,
+        }
+    }
+
+    fn issue_into(&self, name: &str, san: &str) -> (PathBuf, PathBuf) {
+        static SERIAL: AtomicU64 = AtomicU64::new(2);
+        let serial = SERIAL.fetch_add(1, Ordering::SeqCst).to_string();
+        let run = |args: &[&str]| run_openssl(&self.openssl, &self.dir, args);
+        let (key, csr, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+        );
         run(&[
             "req",
             "-new",
@@ -1011,43 +1049,144 @@ impl TestCa {
             "-pkeyopt",
             "ec_paramgen_curve:P-256",
             "-keyout",
-            "server.key",
+            &key,
             "-out",
-            "server.csr",
+            &csr,
             "-subj",
             "/CN=localhost",
         ]);
-        fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-             basicConstraints=critical,CA:FALSE\n\
-             keyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=serverAuth\n",
-        )
-        .expect("write server.ext");
+        fs::write(self.dir.join(&ext), server_extensions(san)).expect("write extensions");
         run(&[
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            &csr,
             "-CA",
             "ca.pem",
             "-CAkey",
             "ca.key",
             "-set_serial",
-            "2",
+            &serial,
             "-days",
             "30",
             "-extfile",
-            "server.ext",
+            &ext,
             "-out",
-            "server.pem",
+            &format!("{name}.pem"),
         ]);
-        Some(TestCa {
-            ca_pem: dir.join("ca.pem"),
-            other_ca_pem: dir.join("other-ca.pem"),
-            server_cert: dir.join("server.pem"),
-            server_key: dir.join("server.key"),
+        (self.dir.join(&format!("{name}.pem")), self.dir.join(&key))
+    }
+}
+
+fn server_extensions(san: &str) -> String {
+    format!(
+        "subjectAltName={san}\n\
+         basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n"
+    )
+}
+
+/// A server certificate and its key, outside any test CA.
+pub struct ServerCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: Scratch,
+}
+
+impl ServerCert {
+    /// Self-signed the way people make one for a test server, `openssl req -x509 -addext
+    /// subjectAltName=…`: openssl's default config marks it CA:TRUE, which is what made
+    /// webpki refuse it as an end entity.
+    pub fn self_signed(san: &str) -> Option<ServerCert> {
+        let openssl = openssl()?;
+        let dir = Scratch::new("selfsigned");
+        run_openssl(
+            &openssl,
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=resumedl self-signed",
+                "-addext",
+                &format!("subjectAltName={san}"),
+            ],
+        );
+        Some(ServerCert {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            _dir: dir,
+        })
+    }
+
+    /// Self-signed for `san`, valid from 2024-01-01 to 2025-01-01 (00:00 UTC). `openssl req`
+    /// takes no dates, `openssl ca` does, with a throwaway database.
+    pub fn expired(san: &str) -> Option<ServerCert> {
+        let openssl = openssl()?;
+        let dir = Scratch::new("expired");
+        fs::write(
+            dir.join("ca.cnf"),
+            "[ca]\ndefault_ca = test\n\
+             [test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+             default_md = sha256\npolicy = any\nunique_subject = no\n\
+             [any]\ncommonName = supplied\n",
+        )
+        .expect("write ca.cnf");
+        fs::write(dir.join("index.txt"), "").expect("write index.txt");
+        fs::write(dir.join("serial"), "01\n").expect("write serial");
+        fs::write(dir.join("ext"), server_extensions(san)).expect("write ext");
+        let run = |args: &[&str]| run_openssl(&openssl, &dir, args);
+        run(&[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "csr.pem",
+            "-subj",
+            "/CN=resumedl expired",
+        ]);
+        run(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-selfsign",
+            "-keyfile",
+            "key.pem",
+            "-in",
+            "csr.pem",
+            "-out",
+            "cert.pem",
+            "-startdate",
+            "20240101000000Z",
+            "-enddate",
+            "20250101000000Z",
+            "-extfile",
+            "ext",
+            "-notext",
+        ]);
+        Some(ServerCert {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
             _dir: dir,
         })
     }
@@ -1059,6 +1198,16 @@ fn openssl() -> Option<PathBuf> {
         skip("openssl", "openssl");
     }
     found
+}
+
+fn run_openssl(openssl: &Path, dir: &Scratch, args: &[&str]) {
+    let out = Command::new(openssl)
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert_ok("openssl", args, &out);
 }
 
 fn assert_ok(what: &str, args: &[&str], out: &Output) {
