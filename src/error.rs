@@ -115,7 +115,7 @@ impl fmt::Display for Error {
 }
 
 /// `io::Error`'s Display appends "(os error 28)"; users want just the words.
-fn io_reason(e: &io::Error) -> String {
+pub(crate) fn io_reason(e: &io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_lowercase(),
@@ -193,7 +193,7 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
             reason: reason.to_string(),
         },
         U::Rustls(e) => Error::Tls {
-            reason: format!("{url}: {e}"),
+            reason: format!("{url}: {}", tls_sentence(&e)),
         },
         U::Io(e) => io_to_error(e, url),
         U::ConnectionFailed => Error::Network {
@@ -227,7 +227,7 @@ fn timeout_phase(t: ureq::Timeout) -> String {
 fn io_to_error(e: io::Error, url: &str) -> Error {
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         return Error::Tls {
-            reason: format!("{url}: {tls}"),
+            reason: format!("{url}: {}", tls_sentence(tls)),
         };
     }
     match e.kind() {
@@ -240,8 +240,159 @@ fn io_to_error(e: io::Error, url: &str) -> Error {
     }
 }
 
+/// A TLS failure as one plain sentence ("certificate expired on 2025-01-01"), where
+/// rustls' Display would give its debug forms (`NotValidForNameContext { expected: … }`).
+pub(crate) fn tls_sentence(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    use rustls::Error as E;
+    let cert = |c: &C| -> String {
+        match c {
+            C::NotValidForNameContext { expected, .. } => {
+                format!("certificate is not valid for {}", server_name(expected))
+            }
+            C::NotValidForName => "certificate is not valid for this host name".into(),
+            C::ExpiredContext { not_after, .. } => {
+                format!("certificate expired on {}", date(not_after.as_secs()))
+            }
+            C::Expired => "certificate has expired".into(),
+            C::NotValidYetContext { not_before, .. } => {
+                format!(
+                    "certificate is not valid before {}",
+                    date(not_before.as_secs())
+                )
+            }
+            C::NotValidYet => "certificate is not valid yet".into(),
+            C::UnknownIssuer => "certificate is signed by an unknown issuer".into(),
+            C::BadSignature => "certificate has a bad signature".into(),
+            C::BadEncoding => "certificate is malformed".into(),
+            C::Revoked => "certificate was revoked".into(),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "certificate is not meant for tls servers".into()
+            }
+            C::UnhandledCriticalExtension => {
+                "certificate has a critical extension we do not know".into()
+            }
+            C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                "certificate is signed with an algorithm we do not support".into()
+            }
+            // webpki's own error names (CaUsedAsEndEntity…): a name, not debug output.
+            C::Other(other) => format!("certificate was rejected ({other})"),
+            _ => "certificate was rejected".into(),
+        }
+    };
+    match e {
+        E::InvalidCertificate(c) => cert(c),
+        E::NoCertificatesPresented => "the server sent no certificate".into(),
+        E::AlertReceived(alert) => format!("the server sent the tls alert {}", words(alert)),
+        E::PeerIncompatible(_) => {
+            "the server offers no tls version or cipher suite we accept".into()
+        }
+        E::PeerMisbehaved(_) | E::InvalidMessage(_) | E::InappropriateMessage { .. } => {
+            "the server broke the tls protocol".into()
+        }
+        E::InappropriateHandshakeMessage { .. } => "the server broke the tls protocol".into(),
+        E::DecryptError => "a tls record could not be decrypted".into(),
+        other => other.to_string(),
+    }
+}
+
+fn server_name(name: &rustls::pki_types::ServerName<'_>) -> String {
+    use rustls::pki_types::ServerName as N;
+    match name {
+        N::DnsName(d) => d.as_ref().to_string(),
+        N::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of seconds since the epoch (Howard Hinnant's civil_from_days).
+fn date(secs: u64) -> String {
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// `HandshakeFailure` → "handshake failure": rustls names alerts in CamelCase only.
+fn words(name: &impl fmt::Debug) -> String {
+    let mut out = String::new();
+    for (i, ch) in format!("{name:?}").chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
 /// Errors met while reading the body: ureq wraps its own errors in `io::Error`, and
 /// `ureq::Error::from` unwraps them again.
 pub(crate) fn from_body_io(e: io::Error, url: &str) -> Error {
     from_ureq(ureq::Error::from(e), url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::{ServerName, UnixTime};
+    use rustls::{AlertDescription, CertificateError as C};
+    use std::time::Duration;
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(secs))
+    }
+
+    #[test]
+    fn tls_failures_read_as_sentences() {
+        let s = |e: rustls::Error| tls_sentence(&e);
+        let name = C::NotValidForNameContext {
+            expected: ServerName::try_from("127.0.0.2").unwrap(),
+            presented: vec!["IpAddress(127.0.0.1)".into()],
+        };
+        assert_eq!(s(name.into()), "certificate is not valid for 127.0.0.2");
+        let dns = C::NotValidForNameContext {
+            expected: ServerName::try_from("example.org").unwrap(),
+            presented: vec![],
+        };
+        assert_eq!(s(dns.into()), "certificate is not valid for example.org");
+        let expired = C::ExpiredContext {
+            time: at(1_750_000_000),
+            not_after: at(1_735_689_600),
+        };
+        assert_eq!(s(expired.into()), "certificate expired on 2025-01-01");
+        let early = C::NotValidYetContext {
+            time: at(0),
+            not_before: at(951_782_400),
+        };
+        assert_eq!(
+            s(early.into()),
+            "certificate is not valid before 2000-02-29"
+        );
+        assert_eq!(
+            s(C::UnknownIssuer.into()),
+            "certificate is signed by an unknown issuer"
+        );
+        assert_eq!(
+            s(rustls::Error::AlertReceived(
+                AlertDescription::HandshakeFailure
+            )),
+            "the server sent the tls alert handshake failure"
+        );
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(86_399), "1970-01-01");
+        assert_eq!(date(1_735_689_600), "2025-01-01");
+        assert_eq!(date(1_709_164_800), "2024-02-29");
+        assert_eq!(date(2_524_608_000), "2050-01-01");
+    }
 }

@@ -22,10 +22,12 @@ mod download;
 mod error;
 pub mod ffi;
 mod job;
+mod proxy;
 mod range;
 mod request;
 mod sink;
 mod target;
+mod tls;
 mod url;
 
 pub use download::{

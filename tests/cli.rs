@@ -191,9 +191,10 @@ fn accept_within(listener: &TcpListener, limit: Duration) -> Option<std::net::Tc
     }
 }
 
-/// A one-connection HTTP CONNECT proxy on loopback (ureq tunnels every proxied request,
-/// http too). Returns its address and a handle yielding the CONNECT target it was asked for.
-fn connect_proxy() -> (std::net::SocketAddr, thread::JoinHandle<String>) {
+/// A one-connection HTTP proxy on loopback for plain-http URLs, which a client sends in
+/// absolute form (`GET http://host:port/path HTTP/1.1`); it forwards the request in origin
+/// form. Returns its address and a handle yielding the `host:port` it was asked for.
+fn forwarding_proxy() -> (std::net::SocketAddr, thread::JoinHandle<String>) {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpStream;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -209,30 +210,25 @@ fn connect_proxy() -> (std::net::SocketAddr, thread::JoinHandle<String>) {
         let mut reader = BufReader::new(client.try_clone().unwrap());
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
-        let target = line
-            .strip_prefix("CONNECT ")
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap_or_else(|| panic!("not a CONNECT: {line:?}"))
-            .to_string();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
-                break;
-            }
-        }
-        let upstream = TcpStream::connect(&target).expect("proxy upstream");
-        let mut to_client = client.try_clone().unwrap();
-        to_client
-            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            .unwrap();
+        let (method, rest) = line.split_once(' ').unwrap_or(("", ""));
+        let (authority, path) = rest
+            .strip_prefix("http://")
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|url| url.split_once('/'))
+            .unwrap_or_else(|| panic!("not an absolute-form request: {line:?}"));
+        let target = authority.to_string();
+        let mut upstream = TcpStream::connect(&target).expect("proxy upstream");
+        write!(upstream, "{method} /{path} HTTP/1.1\r\n").unwrap();
         let mut up_w = upstream.try_clone().unwrap();
         let up = thread::spawn(move || {
-            // The request bytes the BufReader already holds go first.
+            // The header lines the BufReader already holds go first.
             let _ = std::io::copy(&mut reader, &mut up_w);
             let _ = up_w.shutdown(std::net::Shutdown::Write);
         });
+        let mut to_client = client.try_clone().unwrap();
         let mut up_r = upstream;
         let _ = std::io::copy(&mut up_r, &mut to_client);
+        let _ = to_client.flush();
         let _ = to_client.shutdown(std::net::Shutdown::Both);
         let _ = up.join();
         target
@@ -245,7 +241,7 @@ fn proxy_option_sends_the_request_through_the_proxy() {
     let server = TestServer::start();
     let body = pattern(40_000, 4);
     server.put("/via.bin", body.clone());
-    let (proxy, seen) = connect_proxy();
+    let (proxy, seen) = forwarding_proxy();
     let dir = Scratch::new("proxy");
     let run = cli(
         dir.path(),

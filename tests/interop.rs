@@ -1,6 +1,7 @@
 //! Interop with real servers and peers from Debian packages (issue 4): nginx, Apache httpd
 //! and python's http.server for the resume paths, nginx with a test CA for HTTPS, and
-//! tinyproxy for proxies, through the Rust API and the CLI.
+//! tinyproxy for proxies, through the Rust API and the CLI. squid and SOCKS: tests/proxy.rs;
+//! certificates beyond the test CA: tests/tls.rs.
 //!
 //! Each test starts its own servers on 127.0.0.1 with configs in a temp dir (see
 //! `support::realserver`). A test whose server software is missing prints a loud
@@ -360,16 +361,8 @@ fn https_with_the_wrong_ca_fails_clearly() {
     assert!(server.requests().is_empty(), "{}", server.log_text());
 }
 
-#[test]
-fn https_rejects_a_server_cert_given_as_ca_file() {
-    // A leaf is not a CA: trusting it as a root must not make the chain valid.
-    let Some((ca, server)) = tls_server() else {
-        return;
-    };
-    let (result, _) = tls_attempt(&server, Some(&ca.server_cert), 14);
-    let err = result.expect_err("leaf as root");
-    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
-}
+// A server certificate given as the CA file is trusted as itself (as curl and wget do),
+// and only itself: tests/tls.rs.
 
 #[test]
 fn https_to_http_redirect_is_refused_unless_allowed() {

@@ -1,6 +1,6 @@
 //! Real servers from Debian packages, started by the tests on loopback: nginx (plain and
-//! TLS), Apache httpd, `python3 -m http.server` and tinyproxy, plus a test CA made with
-//! openssl.
+//! TLS), Apache httpd, `python3 -m http.server`, the proxies tinyproxy, squid and Dante
+//! (SOCKS), plus a test CA and other certificates made with openssl.
 //!
 //! Every server runs as a child process with a config written into its own temp dir: pid,
 //! logs and temp paths all live there, so no system service, `/etc` config or default
@@ -11,6 +11,7 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,8 +111,7 @@ fn spawn_listening(
         if wait_listening(&mut child, port) {
             return (child, port);
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        kill_group(&mut child);
         last_output = fs::read_to_string(&out).unwrap_or_default();
         let _ = writeln!(
             io::stderr(),
@@ -170,6 +170,21 @@ fn owns_listener(pid: u32, port: u16) -> Option<bool> {
             .map(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
             .unwrap_or(false)
     }))
+}
+
+/// Kills `child` and, when it was spawned as the leader of its own process group
+/// (`process_group(0)`), every helper it forked: squid's auth helpers and Dante's
+/// children would outlive a kill of the parent alone.
+fn kill_group(child: &mut Child) {
+    let pgid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with a negative pid signals that process group; for a child that
+    // leads no group of its own it fails with ESRCH and does nothing. The group still
+    // exists here: the leader is not reaped before `wait` below.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Which server software serves the files.
@@ -377,6 +392,8 @@ impl Drop for Served {
 pub struct NginxOptions<'a> {
     /// Serve HTTPS with this CA's server certificate (valid for 127.0.0.1 and localhost).
     pub tls: Option<&'a TestCa>,
+    /// Serve HTTPS with this certificate instead (self-signed, expired, another CA's leaf).
+    pub cert: Option<&'a ServerCert>,
     /// `limit_rate` per connection, in nginx syntax ("1m", "500k").
     pub limit_rate: Option<&'a str>,
     /// More directives for the `server` block (e.g. "etag off;").
@@ -406,11 +423,16 @@ pub fn nginx_with(o: &NginxOptions) -> Option<Served> {
     fs::create_dir_all(&docroot).expect("create docroot");
     let d = dir.path().display().to_string();
     let log = dir.join("access.log");
-    let tls = match o.tls {
-        Some(ca) => format!(
+    let pair = match (o.cert, o.tls) {
+        (Some(c), _) => Some((&c.cert, &c.key)),
+        (None, Some(ca)) => Some((&ca.server_cert, &ca.server_key)),
+        (None, None) => None,
+    };
+    let tls = match pair {
+        Some((cert, key)) => format!(
             "ssl_certificate {};\n    ssl_certificate_key {};",
-            ca.server_cert.display(),
-            ca.server_key.display()
+            cert.display(),
+            key.display()
         ),
         None => String::new(),
     };
@@ -418,7 +440,7 @@ pub fn nginx_with(o: &NginxOptions) -> Option<Served> {
         .limit_rate
         .map(|r| format!("limit_rate {r};"))
         .unwrap_or_default();
-    let ssl = if o.tls.is_some() { " ssl" } else { "" };
+    let ssl = if pair.is_some() { " ssl" } else { "" };
     let extra = o.extra.unwrap_or_default();
     let (child, port) = spawn_listening("nginx", &dir, |port| {
         // master_process off: one process that the test can kill, running as the test's
@@ -467,7 +489,7 @@ http {{
         child,
         port,
         flavor: Flavor::Nginx,
-        tls: o.tls.is_some(),
+        tls: pair.is_some(),
         docroot,
         log,
         dir,
@@ -580,8 +602,7 @@ fn python3() -> Option<PathBuf> {
     })
 }
 
-/// tinyproxy on 127.0.0.1, allowing CONNECT to any port (ureq tunnels plain http through
-/// CONNECT too).
+/// tinyproxy on 127.0.0.1, allowing CONNECT to any port (https origins on test ports).
 pub struct TinyProxy {
     child: Child,
     port: u16,
@@ -661,6 +682,281 @@ impl Drop for TinyProxy {
     }
 }
 
+/// Where squid's basic-auth helper lives on Debian.
+const SQUID_NCSA_AUTH: &str = "/usr/lib/squid/basic_ncsa_auth";
+
+/// squid options beyond Debian's defaults.
+#[derive(Default)]
+pub struct SquidOptions<'a> {
+    /// Require proxy authentication (Basic) with this user and password.
+    pub basic_auth: Option<(&'a str, &'a str)>,
+}
+
+/// One line of squid's access log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SquidLogged {
+    /// `GET`, `HEAD`, `CONNECT`.
+    pub method: String,
+    /// `http://127.0.0.1:8080/f.bin`, or `127.0.0.1:8443` for CONNECT.
+    pub url: String,
+    /// The status squid answered (403 for a denied CONNECT, 407 without credentials).
+    pub status: u16,
+}
+
+/// squid on 127.0.0.1 with the access rules of Debian's default squid.conf: CONNECT only
+/// to port 443, plain requests to the "safe" ports (80, 1025-65535…), clients on localhost
+/// allowed. Nothing is cached (`cache deny all`), logs go to its temp dir.
+pub struct Squid {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: Scratch,
+}
+
+impl Squid {
+    pub fn start() -> Option<Squid> {
+        Squid::start_with(&SquidOptions::default())
+    }
+
+    pub fn start_with(o: &SquidOptions) -> Option<Squid> {
+        let Some(bin) = find_program(&["/usr/sbin/squid", "squid"]) else {
+            skip("squid", "squid");
+            return None;
+        };
+        let dir = Scratch::new("squid");
+        // Started as root, squid writes its logs as the user `proxy`.
+        set_mode(dir.path(), 0o777);
+        let d = dir.path().display().to_string();
+        let auth = match o.basic_auth {
+            Some((user, password)) => {
+                if !Path::new(SQUID_NCSA_AUTH).is_file() {
+                    skip(SQUID_NCSA_AUTH, "squid");
+                    return None;
+                }
+                let openssl = openssl()?;
+                let out = Command::new(openssl)
+                    .args(["passwd", "-apr1", password])
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("run openssl passwd");
+                assert_ok("openssl", &["passwd"], &out);
+                let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                fs::write(dir.join("passwd"), format!("{user}:{hash}\n")).expect("write passwd");
+                set_mode(&dir.join("passwd"), 0o644);
+                format!(
+                    "auth_param basic program {SQUID_NCSA_AUTH} {d}/passwd
+auth_param basic children 1 startup=1 idle=1
+auth_param basic realm resumedl-test
+acl authenticated proxy_auth REQUIRED
+http_access deny !authenticated
+"
+                )
+            }
+            None => String::new(),
+        };
+        let (child, port) = spawn_listening("squid", &dir, |port| {
+            // The ACLs and http_access lines are Debian's squid.conf as shipped (its
+            // conf.d include is where the auth rule goes).
+            let conf = format!(
+                "http_port 127.0.0.1:{port}
+acl localnet src 0.0.0.1-0.255.255.255
+acl localnet src 10.0.0.0/8
+acl localnet src 100.64.0.0/10
+acl localnet src 169.254.0.0/16
+acl localnet src 172.16.0.0/12
+acl localnet src 192.168.0.0/16
+acl localnet src fc00::/7
+acl localnet src fe80::/10
+acl SSL_ports port 443
+acl Safe_ports port 80
+acl Safe_ports port 21
+acl Safe_ports port 443
+acl Safe_ports port 70
+acl Safe_ports port 210
+acl Safe_ports port 1025-65535
+acl Safe_ports port 280
+acl Safe_ports port 488
+acl Safe_ports port 591
+acl Safe_ports port 777
+http_access deny !Safe_ports
+http_access deny CONNECT !SSL_ports
+http_access allow localhost manager
+http_access deny manager
+{auth}http_access allow localhost
+http_access deny all
+cache deny all
+access_log stdio:{d}/access.log
+cache_log {d}/cache.log
+cache_store_log none
+pid_filename {d}/squid.pid
+coredump_dir {d}
+netdb_filename none
+pinger_enable off
+logfile_rotate 0
+shutdown_lifetime 0 seconds
+"
+            );
+            fs::write(dir.join("squid.conf"), conf).expect("write squid.conf");
+            let mut cmd = Command::new(&bin);
+            // -N: no daemon, one process; its own process group for the auth helpers.
+            cmd.arg("-N").arg("-f").arg(dir.join("squid.conf"));
+            cmd.process_group(0);
+            cmd
+        });
+        Some(Squid {
+            child,
+            port,
+            log: dir.join("access.log"),
+            _dir: dir,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The proxy URL with credentials in it.
+    pub fn url_with(&self, user: &str, password: &str) -> String {
+        format!("http://{user}:{password}@127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Requests squid logged so far.
+    pub fn requests(&self) -> Vec<SquidLogged> {
+        // time elapsed client code/status bytes method url user hierarchy type
+        self.log_text()
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let status = f.get(3)?.split_once('/')?.1.parse().ok()?;
+                Some(SquidLogged {
+                    method: f.get(5)?.to_string(),
+                    url: f.get(6)?.to_string(),
+                    status,
+                })
+            })
+            .collect()
+    }
+
+    /// Requests logged, after waiting (bounded) until there are at least `n`.
+    pub fn wait_requests(&self, n: usize) -> Vec<SquidLogged> {
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            let got = self.requests();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
+/// Dante (`danted`), a SOCKS 4 and 5 server, on 127.0.0.1 without authentication.
+/// (It does not speak SOCKS4a.)
+pub struct Dante {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: Scratch,
+}
+
+impl Dante {
+    pub fn start() -> Option<Dante> {
+        let Some(bin) = find_program(&["/usr/sbin/danted", "danted"]) else {
+            skip("danted", "dante-server");
+            return None;
+        };
+        let dir = Scratch::new("dante");
+        // Its children run as `nobody` and append to the log.
+        set_mode(dir.path(), 0o777);
+        let d = dir.path().display().to_string();
+        let (child, port) = spawn_listening("danted", &dir, |port| {
+            let conf = format!(
+                "logoutput: {d}/danted.log
+internal: 127.0.0.1 port = {port}
+external: 127.0.0.1
+socksmethod: none
+clientmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+    log: error connect
+}}
+socks pass {{
+    from: 127.0.0.0/8 to: 0.0.0.0/0
+    command: connect
+    log: error connect
+}}
+"
+            );
+            fs::write(dir.join("danted.conf"), conf).expect("write danted.conf");
+            let mut cmd = Command::new(&bin);
+            // Foreground (no -D), one mother process; its children share its group.
+            cmd.arg("-f")
+                .arg(dir.join("danted.conf"))
+                .arg("-p")
+                .arg(dir.join("danted.pid"))
+                .args(["-N", "1"]);
+            cmd.process_group(0);
+            cmd
+        });
+        Some(Dante {
+            child,
+            port,
+            log: dir.join("danted.log"),
+            _dir: dir,
+        })
+    }
+
+    /// `scheme://127.0.0.1:port` (`socks4`, `socks5`, `socks5h`).
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Connections Dante opened to 127.0.0.1:`port` for its clients, after waiting
+    /// (bounded) until there are at least `n`.
+    pub fn wait_connects_to(&self, port: u16, n: usize) -> usize {
+        let target = format!("127.0.0.1.{port}");
+        let deadline = Instant::now() + LOG_WAIT;
+        loop {
+            // "pass(1): tcp/connect [: client proxy -> out target"
+            let got = self
+                .log_text()
+                .lines()
+                .filter(|l| l.contains("tcp/connect [") && l.trim_end().ends_with(&target))
+                .count();
+            if got >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Dante {
+    fn drop(&mut self) {
+        kill_group(&mut self.child);
+    }
+}
+
 /// A CA made with openssl, a server certificate it signed for `127.0.0.1` (IP SAN) and
 /// `localhost`, and a second, unrelated CA for wrong-CA tests.
 pub struct TestCa {
@@ -668,51 +964,82 @@ pub struct TestCa {
     pub other_ca_pem: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
-    _dir: Scratch,
+    openssl: PathBuf,
+    dir: Scratch,
 }
 
 impl TestCa {
     pub fn generate() -> Option<TestCa> {
-        let Some(openssl) = find_program(&["/usr/bin/openssl", "openssl"]) else {
-            skip("openssl", "openssl");
-            return None;
-        };
+        let openssl = openssl()?;
         let dir = Scratch::new("ca");
-        let run = |args: &[&str]| {
-            let out = Command::new(&openssl)
-                .args(args)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .output()
-                .expect("run openssl");
-            assert_ok("openssl", args, &out);
-        };
         let ca = |name: &str, cn: &str| {
-            run(&[
-                "req",
-                "-x509",
-                "-new",
-                "-nodes",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ])
+            run_openssl(
+                &openssl,
+                &dir,
+                &[
+                    "req",
+                    "-x509",
+                    "-new",
+                    "-nodes",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:P-256",
+                    "-keyout",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                    "-days",
+                    "30",
+                    "-subj",
+                    &format!("/CN={cn}"),
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            )
         };
         ca("ca", "resumedl test CA");
         ca("other-ca", "resumedl unrelated CA");
+        let mut ca = TestCa {
+            ca_pem: dir.join("ca.pem"),
+            other_ca_pem: dir.join("other-ca.pem"),
+            server_cert: PathBuf::new(),
+            server_key: PathBuf::new(),
+            openssl,
+            dir,
+        };
+        let (cert, key) = ca.issue_into("server", "IP:127.0.0.1,DNS:localhost");
+        ca.server_cert = cert;
+        ca.server_key = key;
+        Some(ca)
+    }
+
+    /// Another server certificate signed by this CA, for the names in `san`
+    /// (`IP:127.0.0.1,DNS:localhost`).
+    pub fn issue(&self, name: &str, san: &str) -> ServerCert {
+        let dir = Scratch::new("cert");
+        let (cert, key) = self.issue_into(name, san);
+        let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
+        fs::copy(cert, &c).expect("copy cert");
+        fs::copy(key, &k).expect("copy key");
+        ServerCert {
+            cert: c,
+            key: k,
+            _dir: dir,
+        }
+    }
+
+    fn issue_into(&self, name: &str, san: &str) -> (PathBuf, PathBuf) {
+        static SERIAL: AtomicU64 = AtomicU64::new(2);
+        let serial = SERIAL.fetch_add(1, Ordering::SeqCst).to_string();
+        let run = |args: &[&str]| run_openssl(&self.openssl, &self.dir, args);
+        let (key, csr, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.ext"),
+        );
         run(&[
             "req",
             "-new",
@@ -722,46 +1049,165 @@ impl TestCa {
             "-pkeyopt",
             "ec_paramgen_curve:P-256",
             "-keyout",
-            "server.key",
+            &key,
             "-out",
-            "server.csr",
+            &csr,
             "-subj",
             "/CN=localhost",
         ]);
-        fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
-             basicConstraints=critical,CA:FALSE\n\
-             keyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=serverAuth\n",
-        )
-        .expect("write server.ext");
+        fs::write(self.dir.join(&ext), server_extensions(san)).expect("write extensions");
         run(&[
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            &csr,
             "-CA",
             "ca.pem",
             "-CAkey",
             "ca.key",
             "-set_serial",
-            "2",
+            &serial,
             "-days",
             "30",
             "-extfile",
-            "server.ext",
+            &ext,
             "-out",
-            "server.pem",
+            &format!("{name}.pem"),
         ]);
-        Some(TestCa {
-            ca_pem: dir.join("ca.pem"),
-            other_ca_pem: dir.join("other-ca.pem"),
-            server_cert: dir.join("server.pem"),
-            server_key: dir.join("server.key"),
+        (self.dir.join(&format!("{name}.pem")), self.dir.join(&key))
+    }
+}
+
+fn server_extensions(san: &str) -> String {
+    format!(
+        "subjectAltName={san}\n\
+         basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n"
+    )
+}
+
+/// A server certificate and its key, outside any test CA.
+pub struct ServerCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: Scratch,
+}
+
+impl ServerCert {
+    /// Self-signed the way people make one for a test server, `openssl req -x509 -addext
+    /// subjectAltName=…`: openssl's default config marks it CA:TRUE, which is what made
+    /// webpki refuse it as an end entity.
+    pub fn self_signed(san: &str) -> Option<ServerCert> {
+        let openssl = openssl()?;
+        let dir = Scratch::new("selfsigned");
+        run_openssl(
+            &openssl,
+            &dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-nodes",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.pem",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=resumedl self-signed",
+                "-addext",
+                &format!("subjectAltName={san}"),
+            ],
+        );
+        Some(ServerCert {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
             _dir: dir,
         })
     }
+
+    /// Self-signed for `san`, valid from 2024-01-01 to 2025-01-01 (00:00 UTC). `openssl req`
+    /// takes no dates, `openssl ca` does, with a throwaway database.
+    pub fn expired(san: &str) -> Option<ServerCert> {
+        let openssl = openssl()?;
+        let dir = Scratch::new("expired");
+        fs::write(
+            dir.join("ca.cnf"),
+            "[ca]\ndefault_ca = test\n\
+             [test]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+             default_md = sha256\npolicy = any\nunique_subject = no\n\
+             [any]\ncommonName = supplied\n",
+        )
+        .expect("write ca.cnf");
+        fs::write(dir.join("index.txt"), "").expect("write index.txt");
+        fs::write(dir.join("serial"), "01\n").expect("write serial");
+        fs::write(dir.join("ext"), server_extensions(san)).expect("write ext");
+        let run = |args: &[&str]| run_openssl(&openssl, &dir, args);
+        run(&[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "csr.pem",
+            "-subj",
+            "/CN=resumedl expired",
+        ]);
+        run(&[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-selfsign",
+            "-keyfile",
+            "key.pem",
+            "-in",
+            "csr.pem",
+            "-out",
+            "cert.pem",
+            "-startdate",
+            "20240101000000Z",
+            "-enddate",
+            "20250101000000Z",
+            "-extfile",
+            "ext",
+            "-notext",
+        ]);
+        Some(ServerCert {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+            _dir: dir,
+        })
+    }
+}
+
+fn openssl() -> Option<PathBuf> {
+    let found = find_program(&["/usr/bin/openssl", "openssl"]);
+    if found.is_none() {
+        skip("openssl", "openssl");
+    }
+    found
+}
+
+fn run_openssl(openssl: &Path, dir: &Scratch, args: &[&str]) {
+    let out = Command::new(openssl)
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run openssl");
+    assert_ok("openssl", args, &out);
 }
 
 fn assert_ok(what: &str, args: &[&str], out: &Output) {
