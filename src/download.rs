@@ -185,14 +185,19 @@ impl<'a> Download<'a> {
         self
     }
 
-    /// PEM file of CA certificates to trust instead of the bundled web roots.
+    /// PEM file of CA certificates to trust instead of the bundled web roots. A server
+    /// certificate in it (a self-signed one) is trusted as itself, as curl and wget do;
+    /// its names and dates are still checked.
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.ca_file = Some(path.into());
         self
     }
 
-    /// Proxy URL (`http://host:port`) for every request, overriding the environment.
-    /// By default `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` are honoured.
+    /// Proxy URL for every request, overriding the environment: `http://`, `https://`,
+    /// `socks4://`, `socks4a://`, `socks5://` or `socks5h://` (curl's schemes). Plain-http
+    /// URLs go to an HTTP proxy in absolute form, https ones through CONNECT. By default
+    /// `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` (hosts, subdomains, CIDR
+    /// ranges) are honoured as curl does.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
