@@ -1372,9 +1372,8 @@ fn permission_denied_names_the_path() {
     server.put("/f", pattern(10_000, 33));
     let scratch = Scratch::new("eacces");
     let Some(target) = unwritable_target(&scratch) else {
-        eprintln!(
-            "\n*** SKIPPED permission_denied_names_the_path: no unwritable path here \
-             (running as root, chmod does not stop writes, and /sys accepted a file) ***\n"
+        support::skip(
+            "no unwritable path here (chmod does not stop writes, and /sys accepted a file)",
         );
         return;
     };
@@ -1439,11 +1438,8 @@ impl Drop for Tmpfs {
     }
 }
 
-fn skip_no_mount(test: &str) {
-    eprintln!(
-        "\n*** SKIPPED {test}: cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN; \
-         CI runs as root) ***\n"
-    );
+fn skip_no_mount() {
+    support::skip("cannot mount a tmpfs here (needs root and CAP_SYS_ADMIN; CI runs as root)");
 }
 
 #[test]
@@ -1455,7 +1451,7 @@ fn no_space_left_keeps_a_correct_prefix_and_an_honest_control_file() {
     let scratch = Scratch::new("enospc");
     let mnt = scratch.join("mnt");
     let Some(tmpfs) = Tmpfs::mount(&mnt, "size=1m") else {
-        skip_no_mount("no_space_left_keeps_a_correct_prefix_and_an_honest_control_file");
+        skip_no_mount();
         return;
     };
     let file = mnt.join("f");
@@ -1503,7 +1499,7 @@ fn read_only_filesystem_names_the_path_and_loses_nothing() {
     // Mounted read-only from the start.
     let ro = scratch.join("ro");
     let Some(_ro_mount) = Tmpfs::mount(&ro, "ro,size=1m") else {
-        skip_no_mount("read_only_filesystem_names_the_path_and_loses_nothing");
+        skip_no_mount();
         return;
     };
     let target = ro.join("f");

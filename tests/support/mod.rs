@@ -5,11 +5,25 @@ pub mod realserver;
 pub mod scratch;
 pub mod server;
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use server::{Request, TestServer};
+
+/// Says loudly that the running test is skipped, and why, then lets it return (and pass).
+/// The notice goes to the real stderr: `eprintln!` is captured by the test harness and
+/// only shown for failing tests, and a skip must be seen. With `RESUMEDL_NO_SKIP` set in
+/// the environment (a CI machine that has everything) a skip is a failure instead.
+pub fn skip(reason: &str) {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    if std::env::var_os("RESUMEDL_NO_SKIP").is_some() {
+        panic!("{test} would be skipped ({reason}) and RESUMEDL_NO_SKIP is set");
+    }
+    let _ = writeln!(io::stderr(), "\n*** SKIPPED {test}: {reason} ***\n");
+}
 
 /// Deterministic pseudo-random bytes (xorshift64), so tests can verify content byte-for-byte
 /// without fixtures. Different seeds give unrelated streams.

@@ -31,13 +31,10 @@ const LOG_WAIT: Duration = Duration::from_secs(5);
 const APACHE_BIN: &str = "/usr/sbin/apache2";
 const APACHE_MODULES: &str = "/usr/lib/apache2/modules";
 
-/// Prints a skip notice on the real stderr: `eprintln!` is captured by the test harness and
-/// only shown for failing tests, and a skip must be seen.
+/// The loud skip of [`super::skip`] for a server or tool that is not installed, naming the
+/// Debian package that brings it.
 pub fn skip(what: &str, package: &str) {
-    let _ = writeln!(
-        io::stderr(),
-        "\n*** SKIPPED: {what} not installed: apt-get install {package} ***\n"
-    );
+    super::skip(&format!("{what} not installed: apt-get install {package}"));
 }
 
 /// Looks a program up like a shell: absolute candidates as they are, bare names in PATH.
