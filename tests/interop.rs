@@ -22,7 +22,7 @@ use support::realserver::{
     apache, dead_port, nginx, nginx_tls, nginx_with, python_http, Flavor, Logged, NginxOptions,
     Served, TestCa, TinyProxy,
 };
-use support::{control_path, pattern};
+use support::{control_path, pattern, remove_if_exists};
 
 /// Large enough for several 256 KiB reads, odd so no boundary lines up by luck.
 const SIZE: usize = 2 * 1024 * 1024 + 12_345;
@@ -634,7 +634,7 @@ fn cli_no_proxy_bypasses_the_proxy() {
         ("no_proxy", "127.0.0.1"),
         ("NO_PROXY", "localhost,127.0.0.1"),
     ] {
-        let _ = fs::remove_file(&path);
+        remove_if_exists(&path);
         let out = run_cli(
             resumedl_cli()
                 .env("http_proxy", &dead)

@@ -56,6 +56,17 @@ pub fn control_path(target: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Removes `path` when it is there; any failure other than its absence fails the test
+/// (a setup step whose result is ignored can leave the test checking something else).
+pub fn remove_if_exists(path: &Path) {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            panic!("remove {}: {e}", path.display())
+        }
+        _ => {}
+    }
+}
+
 /// The GET requests in the server's log.
 pub fn gets(server: &TestServer) -> Vec<Request> {
     server
