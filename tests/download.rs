@@ -253,8 +253,8 @@ fn rule2_accept_encoding_identity_is_always_sent() {
         .expect("already complete");
 
     let reqs = server.requests();
-    assert!(reqs.len() >= 4, "{reqs:?}");
-    assert!(reqs.iter().any(|r| r.method == "HEAD"), "{reqs:?}");
+    let methods: Vec<&str> = reqs.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(methods, ["GET", "GET", "GET", "HEAD"], "{reqs:?}");
     for r in &reqs {
         assert_eq!(r.header("accept-encoding"), Some("identity"), "{r:?}");
         assert_eq!(header_count(r, "accept-encoding"), 1, "{r:?}");
@@ -666,10 +666,13 @@ fn rule6_redirect_loop_is_bounded() {
         matches!(err, Error::TooManyRedirects { limit } if limit == MAX_REDIRECTS),
         "{err:?}"
     );
-    let n = gets(&server).len();
-    assert!(
-        n > MAX_REDIRECTS as usize && n <= MAX_REDIRECTS as usize + 2,
-        "{n} requests for a limit of {MAX_REDIRECTS}"
+    // The first request and MAX_REDIRECTS redirects followed; the one past the limit is
+    // not requested.
+    let paths: Vec<String> = gets(&server).into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths.len(),
+        MAX_REDIRECTS as usize + 1,
+        "limit {MAX_REDIRECTS}: {paths:?}"
     );
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
 }
@@ -809,7 +812,7 @@ fn rule7_chunked_body_completes() {
     assert_bytes(&read(&out), &body, "file");
     assert_eq!(o.status, 200);
     assert_eq!(o.received, 300_000);
-    assert!(o.total.is_none_or(|t| t == 300_000), "{o:?}");
+    assert_eq!(o.total, None, "a chunked 200 does not say the length");
 }
 
 #[test]
@@ -837,7 +840,10 @@ fn rule7_close_delimited_body_completes() {
     assert_bytes(&read(&out), &body, "file");
     assert_eq!(o.status, 200);
     assert_eq!(o.received, 300_000);
-    assert!(o.total.is_none_or(|t| t == 300_000), "{o:?}");
+    assert_eq!(
+        o.total, None,
+        "a close-delimited 200 does not say the length"
+    );
     assert!(!control_path(&out).exists());
 }
 
@@ -1324,23 +1330,22 @@ fn rule7_chunked_body_cut_mid_stream_is_an_error_then_resumes() {
     server.push_fault("/f.bin", Fault::ChunkedCut(70_000));
 
     // A 200 without a length: only the missing terminating chunk tells that it was cut,
-    // and ureq reports that once. It must not become a success.
+    // and ureq reports that once. It must not become a success. With no announced length
+    // there is nothing for a `Truncated` to compare with: the connection broke, a
+    // network error (and so retried).
     let err = quick(server.url("/f.bin"))
         .retries(0)
         .to_path(&out)
         .expect_err("a cut chunked body is not a complete file");
-    assert!(
-        matches!(err, Error::Network { .. } | Error::Truncated { .. }),
-        "{err:?}"
-    );
-    let kept = read(&out);
-    assert!(!kept.is_empty() && kept.len() <= 70_000, "{}", kept.len());
-    assert_bytes(&kept, &body[..kept.len()], "kept prefix");
+    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert!(err.is_transient(), "{err:?}");
+    // The server sent whole chunks up to the cut: every byte of them is kept.
+    assert_bytes(&read(&out), &body[..70_000], "kept prefix");
 
     let o = quick(server.url("/f.bin")).to_path(&out).expect("resume");
     assert_bytes(&read(&out), &body, "file");
     assert_eq!(o.kind, OutcomeKind::Resumed);
-    assert_eq!(gets(&server)[1].range_start(), Some(kept.len() as u64));
+    assert_eq!(gets(&server)[1].range(), Some("bytes=70000-"));
 }
 
 #[test]

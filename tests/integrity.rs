@@ -459,9 +459,16 @@ fn retries_zero_makes_the_first_transient_failure_final() {
     );
     let err = res.unwrap_err();
     assert!(
-        err.is_transient(),
-        "a dropped connection is transient: {err:?}"
+        matches!(
+            err,
+            Error::Truncated {
+                received: 30_000,
+                expected: 100_000
+            }
+        ),
+        "{err:?}"
     );
+    assert!(err.is_transient(), "a cut body is transient: {err:?}");
     assert_eq!(log.len(), 1, "exactly one GET");
     assert_eq!(file_len(&file), 30_000, "the bytes that arrived are kept");
     assert!(control_path(&file).exists());
@@ -481,7 +488,16 @@ fn persistent_failures_without_progress_give_up_after_retries_plus_one() {
             .retries(retries)
             .to_path(&file)
             .expect_err("never any byte");
-        assert!(err.is_transient(), "{retries}: {err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::Truncated {
+                    received: 0,
+                    expected: 60_000
+                }
+            ),
+            "{retries}: {err:?}"
+        );
         assert_eq!(
             gets(&server).len() as u32,
             retries + 1,
@@ -497,7 +513,16 @@ fn persistent_failures_without_progress_give_up_after_retries_plus_one() {
         .retries(2)
         .to_path(&file)
         .expect_err("never any byte");
-    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 0,
+                expected: 50_000
+            }
+        ),
+        "{err:?}"
+    );
     let log = gets(&server);
     assert_eq!(log.len(), 3);
     for r in &log {
@@ -538,7 +563,16 @@ fn control_file_exists_while_incomplete_and_is_removed_on_success() {
     server.push_fault("/f", Fault::CloseAfter(45_000));
     server.set_fault("/f", Fault::CloseAfter(0));
     let err = dl(&url).retries(0).to_path(&file).expect_err("broken");
-    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 45_000,
+                expected: 120_000
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(file_len(&file), 45_000);
     let text = fs::read_to_string(control_path(&file)).expect("control file while incomplete");
     assert!(text.contains(&url), "control file names the URL:\n{text}");
@@ -578,7 +612,8 @@ fn aborted_progress_keeps_control_file_and_next_call_sends_if_range() {
     assert!(body[..kept as usize] == fs::read(&file).unwrap()[..]);
     let text = fs::read_to_string(control_path(&file)).expect("control file after abort");
     assert!(text.contains(&etag) && text.contains(&url), "{text}");
-    assert!(control_done(&text) <= kept);
+    // A failed attempt (a cancel too) ends with a checkpoint of what is on disk.
+    assert_eq!(control_done(&text), kept, "{text}");
 
     server.clear_requests();
     let out = dl(&url).to_path(&file).unwrap();
@@ -1623,7 +1658,17 @@ fn a_server_trickling_bytes_cannot_keep_one_call_alive() {
         .retries(2)
         .to_path(scratch.join("a"))
         .expect_err("trickle");
-    assert!(err.is_transient(), "{err:?}");
+    // The third attempt asked from 200 and got its 100 bytes.
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 100,
+                expected: 3_999_800
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(gets(&server).len(), 3);
 
     // 20 kB per connection is progress, but one call still has a hard bound:
@@ -1634,7 +1679,17 @@ fn a_server_trickling_bytes_cannot_keep_one_call_alive() {
         .retries(1)
         .to_path(scratch.join("b"))
         .expect_err("bounded");
-    assert!(err.is_transient(), "{err:?}");
+    // The 40th attempt asked from 39 × 20 000.
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                received: 20_000,
+                expected: 3_220_000
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(gets(&server).len(), 40);
     assert_eq!(file_len(&scratch.join("b")), 40 * 20_000);
 }
