@@ -428,10 +428,10 @@ fn network_errors_exit_4() {
     // A stall longer than --timeout: proves the option reaches the stall timer.
     let server = TestServer::start();
     server.put("/s.bin", pattern(50_000, 12));
-    server.set_fault("/s.bin", Fault::StallAfter(1000, Duration::from_secs(10)));
+    server.set_fault("/s.bin", Fault::StallAfter(1000, Duration::from_secs(60)));
     let run = cli(
         dir.path(),
-        &["--timeout", "0.3", "--retries", "0", &server.url("/s.bin")],
+        &["--timeout", "1", "--retries", "0", &server.url("/s.bin")],
     );
     run.assert_error(4, "timed out");
 }

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use resumedl::{Download, Error, Outcome, OutcomeKind, MAX_REDIRECTS};
 use support::scratch::Scratch;
@@ -951,15 +951,18 @@ fn interrupt_is_resumed_by_a_retry_within_the_call() {
 #[test]
 fn stall_timeout_fails_and_keeps_the_bytes() {
     let (server, body, _dir, out) = serve_file("r8-stall", 200_000, 35);
-    server.push_fault("/f.bin", Fault::StallAfter(50_000, Duration::from_secs(5)));
+    server.push_fault("/f.bin", Fault::StallAfter(50_000, Duration::from_secs(60)));
 
+    // A second without a byte, against a server silent for a minute (and stopped with
+    // the test): a timer that fires is the only way to end this attempt in time.
     let err = quick(server.url("/f.bin"))
-        .stall_timeout(Duration::from_millis(300))
+        .stall_timeout(Duration::from_secs(1))
         .retries(0)
         .to_path(&out)
         .expect_err("stalled");
 
-    // The server closes after 5 s; a Timeout (not Truncated) shows the stall timer fired.
+    // The server would close after 60 s; a Timeout (not Truncated) shows the stall timer
+    // fired.
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(err.is_transient());
     assert_bytes(&read(&out), &body[..50_000], "bytes before the stall kept");
@@ -1062,19 +1065,27 @@ fn rule9_bad_header_is_an_invalid_option() {
 
 #[test]
 fn rule9_slow_but_moving_transfer_does_not_hit_the_stall_timeout() {
-    // ~1.2 s of body at a steady pace, four times the stall timeout: a deadline for the
-    // whole body would fail here, a stall timer must not.
-    let (server, body, _dir, out) = serve_file("r9-slow", 60_000, 40);
-    server.set_fault("/f.bin", Fault::Throttle(50_000));
+    // 2.5 s of body (the server paces itself: never faster, whatever the load), more than
+    // twice the stall timeout, in pieces 50 ms apart, a twentieth of it: a deadline for the
+    // whole body would fail here, a stall timer must not, even on a loaded machine.
+    const STALL: Duration = Duration::from_secs(1);
+    let (server, body, _dir, out) = serve_file("r9-slow", 50_000, 40);
+    server.set_fault("/f.bin", Fault::Throttle(20_000));
 
+    let started = Instant::now();
     quick(server.url("/f.bin"))
-        .stall_timeout(Duration::from_millis(300))
+        .stall_timeout(STALL)
         .retries(0)
         .to_path(&out)
         .expect("a moving transfer must not time out");
+    let took = started.elapsed();
 
     assert_bytes(&read(&out), &body, "file");
     assert_eq!(gets(&server).len(), 1, "no retry was needed");
+    assert!(
+        took > 2 * STALL,
+        "the body took only {took:?}: proves nothing"
+    );
 }
 
 #[test]
@@ -1110,18 +1121,40 @@ fn rule9_progress_on_fresh_and_already_complete() {
 
 #[test]
 fn rule9_progress_rate_is_bounded() {
-    // 12 MiB over ~1.5 s, written by the server in 64 KiB pieces (~190 writes): an
-    // unthrottled callback would fire far more than 40 times.
+    // 12 MiB over at least 1.5 s, written by the server in 64 KiB pieces: the library's
+    // 256 KiB reads fill every ~30 ms, so a callback per read would come ~48 times, three
+    // times what the 100 ms interval allows. The bound is taken from the calls' own
+    // times, so a slow or loaded machine (a longer transfer) cannot make it fail.
     let len = 12 * 1024 * 1024;
     let (server, body, _dir, out) = serve_file("r9-progress-rate", len, 43);
     server.set_fault("/f.bin", Fault::Throttle(8 * 1024 * 1024));
 
-    let (_, calls) = download_logging_progress(&server, &out, "download");
+    let mut calls: Vec<(Instant, u64)> = Vec::new();
+    quick(server.url("/f.bin"))
+        .progress(|done, _| {
+            calls.push((Instant::now(), done));
+            ControlFlow::Continue(())
+        })
+        .to_path(&out)
+        .expect("download");
 
     assert_bytes(&read(&out), &body, "file");
-    assert!(calls.len() <= 40, "{} calls", calls.len());
-    assert!(calls.len() >= 2, "called during the transfer: {calls:?}");
-    assert_eq!(calls.last(), Some(&(len as u64, Some(len as u64))));
+    let done: Vec<u64> = calls.iter().map(|&(_, d)| d).collect();
+    assert_eq!(done.last(), Some(&(len as u64)), "{done:?}");
+    assert!(
+        done.iter().any(|&d| d > 0 && d < len as u64),
+        "called during the transfer: {done:?}"
+    );
+    // Every call but the final one is at least 100 ms after the one before, so between
+    // the first and the last of them lie (n - 2) intervals. One more is allowed for the
+    // moment between the library reading its clock and the callback reading ours.
+    let n = calls.len();
+    let span = calls[n - 2].0 - calls[0].0;
+    let allowed = (span.as_millis() / 100) as usize + 1;
+    assert!(
+        n - 2 <= allowed,
+        "{n} calls within {span:?}: more than one per 100 ms ({done:?})"
+    );
 }
 
 #[test]

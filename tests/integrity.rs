@@ -271,11 +271,13 @@ fn a_stalled_transfer_is_retried_from_where_it_stopped() {
     let body = pattern(150_000, 37);
     server.put("/f", body.clone());
     let etag = server.etag("/f").unwrap();
-    server.push_fault("/f", Fault::StallAfter(50_000, Duration::from_secs(3)));
+    // Silent for a minute after 50 000 bytes (the server stops with the test); a second
+    // of stall timer leaves room for a loaded machine to deliver those bytes.
+    server.push_fault("/f", Fault::StallAfter(50_000, Duration::from_secs(60)));
     let scratch = Scratch::new("stall");
     let file = scratch.join("f");
     let out = dl(&server.url("/f"))
-        .stall_timeout(Duration::from_millis(300))
+        .stall_timeout(Duration::from_secs(1))
         .retries(2)
         .to_path(&file)
         .unwrap();
