@@ -12,10 +12,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::host::{drain, resumedl_cli, run, wait_within, Run};
+use support::host::{drain, resumedl_cli, run, wait_within, Run, DRAIN_LIMIT};
 use support::scratch::Scratch;
-use support::server::{Fault, TestServer};
-use support::{control_path, gets, pattern, sha256_hex};
+use support::server::{join_within, Fault, TestServer};
+use support::{control_path, gets, pattern, sha256_hex, ClosedPort};
 
 /// Longest any single CLI run may take before the test kills it and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -66,12 +66,6 @@ fn command(dir: &Path, args: &[&str]) -> Command {
 /// Runs the CLI in `dir` with stdout and stderr captured (so stderr is not a terminal).
 fn cli(dir: &Path, args: &[&str]) -> Run {
     run(&mut command(dir, args), RUN_LIMIT)
-}
-
-/// A loopback port with nothing listening on it.
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -230,7 +224,12 @@ fn forwarding_proxy() -> (std::net::SocketAddr, thread::JoinHandle<String>) {
         let _ = std::io::copy(&mut up_r, &mut to_client);
         let _ = to_client.flush();
         let _ = to_client.shutdown(std::net::Shutdown::Both);
-        let _ = up.join();
+        // The client's side ends with the client's socket (a read timeout bounds it).
+        join_within(
+            up,
+            Duration::from_secs(30),
+            "the proxy's client-to-origin copy",
+        );
         target
     });
     (addr, handle)
@@ -255,7 +254,8 @@ fn proxy_option_sends_the_request_through_the_proxy() {
     );
     run.assert_summary(&["saved 'via.bin'"]);
     assert_eq!(fs::read(dir.join("via.bin")).unwrap(), body);
-    assert_eq!(seen.join().unwrap(), server.addr().to_string());
+    let seen = join_within(seen, Duration::from_secs(30), "the proxy");
+    assert_eq!(seen, server.addr().to_string());
     assert_eq!(gets(&server).len(), 1);
 }
 
@@ -421,7 +421,8 @@ fn file_error_exits_3() {
 #[test]
 fn network_errors_exit_4() {
     let dir = Scratch::new("net");
-    let url = format!("http://127.0.0.1:{}/x.bin", closed_port());
+    let closed = ClosedPort::new();
+    let url = format!("http://{}/x.bin", closed.addr());
     let run = cli(dir.path(), &["--retries", "0", &url]);
     run.assert_error(4, "connection refused");
 
@@ -464,7 +465,7 @@ fn tls_failure_exits_5() {
             &url,
         ],
     );
-    peer.join().unwrap();
+    join_within(peer, Duration::from_secs(30), "the plain-HTTP peer");
     run.assert_error(5, "tls");
 }
 
@@ -625,7 +626,7 @@ fn progress_line_only_on_a_terminal() {
     };
     let screen = drain(master);
     let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
-    let screen = screen.join().expect("pty reader");
+    let screen = join_within(screen, DRAIN_LIMIT, "the pty reader");
     assert!(status.success(), "{screen:?}");
     assert_eq!(fs::read(dir.join("tty.bin")).unwrap(), body);
     let redraws = screen.matches('\r').count();
@@ -654,7 +655,7 @@ fn progress_line_only_on_a_terminal() {
     let screen = drain(master);
     let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
     assert!(status.success());
-    assert_eq!(screen.join().expect("pty reader"), "");
+    assert_eq!(join_within(screen, DRAIN_LIMIT, "the pty reader"), "");
 }
 
 // ---------------------------------------------------------------------------------------

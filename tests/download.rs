@@ -8,7 +8,7 @@ mod support;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use resumedl::{Download, Error, Outcome, OutcomeKind, MAX_REDIRECTS};
 use support::scratch::Scratch;
 use support::server::{Fault, Request, TestServer};
-use support::{control_path, gets, pattern};
+use support::{control_path, gets, pattern, ClosedPort};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -679,15 +679,11 @@ fn rule6_redirect_loop_is_bounded() {
 
 #[test]
 fn rule6_refused_connection_is_a_network_error() {
-    // A port that was just free: nothing listens there.
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = ClosedPort::new();
     let dir = Scratch::new("r6-refused");
     let out = dir.join("f.bin");
 
-    let err = quick(format!("http://127.0.0.1:{port}/f.bin"))
+    let err = quick(format!("http://{}/f.bin", closed.addr()))
         .retries(0)
         .to_path(&out)
         .expect_err("nothing listens");

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use resumedl::{Download, Error, OutcomeKind};
 use support::scratch::{entries, Scratch};
 use support::server::{Fault, Request, Resource, TestServer};
-use support::{control_path, gets, pattern, remove_if_exists, sha256_hex};
+use support::{control_name, control_path, gets, pattern, remove_if_exists, sha256_hex};
 
 /// Small so that retry loops stay fast; the value itself is never asserted.
 const BACKOFF: Duration = Duration::from_millis(5);
@@ -585,7 +585,7 @@ fn control_file_exists_while_incomplete_and_is_removed_on_success() {
         45_000,
         "claims what is on disk:\n{text}"
     );
-    assert_eq!(scratch.entries(), ["f", "f.rdl"]);
+    assert_eq!(scratch.entries(), ["f".to_string(), control_name(&file)]);
 
     server.clear_faults("/f");
     server.clear_requests();
@@ -717,7 +717,8 @@ fn corrupted_control_file_is_treated_as_absent_and_foreign_ones_are_refused() {
         if !sidecar.starts_with(b"resumedl-control ") {
             let e = dl(&url).to_path(&file).expect_err(name);
             assert!(matches!(e, Error::Io { .. }), "{name}: {e:?}");
-            assert!(e.to_string().contains("f.rdl"), "{name}: {e}");
+            let named = control_path(&file).display().to_string();
+            assert!(e.to_string().contains(&named), "{name}: {e}");
             assert!(
                 gets(&server).is_empty(),
                 "{name}: refused before any request"
@@ -1774,11 +1775,10 @@ fn a_control_temp_file_left_by_a_crash_is_cleaned_up() {
     tmp.push(".4242-0-123456789.tmp");
     fs::write(&tmp, "half a control file").unwrap();
     // Not of the form resumedl makes: someone else's, left alone.
-    let mut foreign = control_path(&file).into_os_string();
-    foreign.push(".notes.tmp");
-    fs::write(&foreign, "mine").unwrap();
+    let foreign = format!("{}.notes.tmp", control_name(&file));
+    fs::write(scratch.join(&foreign), "mine").unwrap();
 
     let out = dl(&server.url("/f")).to_path(&file).unwrap();
     assert_eq!(out.kind, OutcomeKind::AlreadyComplete);
-    assert_eq!(scratch.entries(), ["f", "f.rdl.notes.tmp"]);
+    assert_eq!(scratch.entries(), ["f".to_string(), foreign]);
 }

@@ -19,10 +19,10 @@ use std::time::Duration;
 use resumedl::{Download, Error, Outcome, OutcomeKind};
 use support::host::{resumedl_cli, run, Run};
 use support::realserver::{
-    apache, dead_port, nginx, nginx_tls, nginx_with, python_http, Flavor, Logged, NginxOptions,
-    Served, TestCa, TinyProxy,
+    apache, nginx, nginx_tls, nginx_with, python_http, Flavor, Logged, NginxOptions, Served,
+    TestCa, TinyProxy,
 };
-use support::{control_path, pattern, remove_if_exists};
+use support::{control_path, pattern, remove_if_exists, ClosedPort};
 
 /// Large enough for several 256 KiB reads, odd so no boundary lines up by luck.
 const SIZE: usize = 2 * 1024 * 1024 + 12_345;
@@ -478,8 +478,9 @@ fn proxy_option_is_not_bypassed() {
     };
     origin.put("f.bin", &pattern(1000, 22));
     let path = origin.scratch().join("f.bin");
+    let dead = ClosedPort::new();
     let err = dl(&origin.url("f.bin"))
-        .proxy(format!("http://127.0.0.1:{}", dead_port()))
+        .proxy(format!("http://{}", dead.addr()))
         .retries(0)
         .to_path(&path)
         .expect_err("dead proxy");
@@ -609,9 +610,10 @@ fn cli_http_proxy_env_pointing_nowhere_fails() {
     };
     origin.put("f.bin", &pattern(1000, 34));
     let path = origin.scratch().join("f.bin");
+    let dead = ClosedPort::new();
     let out = run_cli(
         resumedl_cli()
-            .env("http_proxy", format!("http://127.0.0.1:{}", dead_port()))
+            .env("http_proxy", format!("http://{}", dead.addr()))
             .args(["-q", "--retries", "0"]),
         &path,
         &origin.url("f.bin"),
@@ -629,7 +631,8 @@ fn cli_no_proxy_bypasses_the_proxy() {
     let data = pattern(SIZE, 35);
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
-    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let dead_port = ClosedPort::new();
+    let dead = format!("http://{}", dead_port.addr());
     for (var, value) in [
         ("no_proxy", "127.0.0.1"),
         ("NO_PROXY", "localhost,127.0.0.1"),
@@ -658,9 +661,10 @@ fn cli_upper_case_http_proxy_is_ignored_like_curl() {
     let data = pattern(1000, 36);
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
+    let dead = ClosedPort::new();
     let out = run_cli(
         resumedl_cli()
-            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", dead_port()))
+            .env("HTTP_PROXY", format!("http://{}", dead.addr()))
             .args(["-q", "--retries", "0"]),
         &path,
         &origin.url("f.bin"),
@@ -680,10 +684,11 @@ fn cli_https_proxy_env_for_https() {
     let data = pattern(SIZE, 37);
     origin.put("f.bin", &data);
     let path = origin.scratch().join("f.bin");
+    let dead = ClosedPort::new();
     let out = run_cli(
         resumedl_cli()
             // http_proxy is for http URLs only; https goes through https_proxy.
-            .env("http_proxy", format!("http://127.0.0.1:{}", dead_port()))
+            .env("http_proxy", format!("http://{}", dead.addr()))
             .env("https_proxy", proxy.url())
             .args(["-q", "--retries", "0", "--cacert"])
             .arg(&ca.ca_pem),

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use resumedl::{Download, Error, OutcomeKind};
 use support::scratch::Scratch;
-use support::server::{http_date, Fault, Resource, TestServer};
-use support::{control_path, gets, pattern, sha256_hex};
+use support::server::{http_date, join_within, Fault, Resource, TestServer};
+use support::{control_name, control_path, gets, pattern, sha256_hex};
+
+/// How long a FIFO's reader may take after the download returned. It blocks in `open`
+/// until a writer comes: a download that never opens the FIFO leaves it there for good.
+const READER_LIMIT: Duration = Duration::from_secs(10);
 
 fn dl<'a>(url: &str) -> Download<'a> {
     Download::new(url)
@@ -328,18 +332,18 @@ fn p9_a_user_file_at_the_sidecar_name_is_never_touched() {
     server.put("/pkg", pkg.clone());
     server.put("/pkg.rdl", pkg_rdl.clone());
     let dir = Scratch::new("p9");
-    dl(&server.url("/pkg.rdl"))
-        .to_path(dir.join("pkg.rdl"))
-        .unwrap();
+    // The user's own file that happens to sit at the sidecar's name of `pkg`.
+    let users = control_path(&dir.join("pkg"));
+    dl(&server.url("/pkg.rdl")).to_path(&users).unwrap();
     server.clear_requests();
     let e = dl(&server.url("/pkg"))
         .to_path(dir.join("pkg"))
         .unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
-    assert!(e.to_string().contains("pkg.rdl"), "{e}");
+    assert!(e.to_string().contains(&users.display().to_string()), "{e}");
     assert!(server.requests().is_empty(), "refused before any request");
-    assert_file(&dir.join("pkg.rdl"), &pkg_rdl, "the user's pkg.rdl");
-    assert_eq!(dir.entries(), ["pkg.rdl"]);
+    assert_file(&users, &pkg_rdl, "the user's pkg.rdl");
+    assert_eq!(dir.entries(), [control_name(&dir.join("pkg"))]);
 }
 
 #[test]
@@ -349,11 +353,15 @@ fn p9_a_symlink_planted_at_the_sidecar_name_is_refused() {
     let dir = Scratch::new("p9-link");
     let victim = dir.join("victim");
     fs::write(&victim, b"precious").unwrap();
-    std::os::unix::fs::symlink(&victim, dir.join("f.rdl")).unwrap();
+    let sidecar = control_path(&dir.join("f"));
+    std::os::unix::fs::symlink(&victim, &sidecar).unwrap();
     let e = dl(&server.url("/f")).to_path(dir.join("f")).unwrap_err();
-    assert!(e.to_string().contains("f.rdl"), "{e}");
+    assert!(
+        e.to_string().contains(&sidecar.display().to_string()),
+        "{e}"
+    );
     assert_eq!(fs::read(&victim).unwrap(), b"precious");
-    assert!(fs::symlink_metadata(dir.join("f.rdl"))
+    assert!(fs::symlink_metadata(&sidecar)
         .unwrap()
         .file_type()
         .is_symlink());
@@ -382,7 +390,7 @@ fn p10_a_fifo_is_streamed_never_renamed_and_gets_no_control_file() {
         .to_path(&fifo)
         .unwrap_err();
     assert!(matches!(e, Error::ChecksumMismatch { .. }), "{e:?}");
-    let got = reader.join().unwrap();
+    let got = join_within(reader, READER_LIMIT, "the FIFO reader");
     assert!(got == body, "the reader got every byte once");
     assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
     assert_eq!(
@@ -399,7 +407,7 @@ fn p10_a_fifo_is_streamed_never_renamed_and_gets_no_control_file() {
         .sha256(sha256_hex(&body))
         .to_path(&fifo)
         .unwrap();
-    assert!(reader.join().unwrap() == body);
+    assert!(join_within(reader, READER_LIMIT, "the FIFO reader") == body);
     assert!(gets(&server).iter().all(|r| r.range().is_none()));
     assert_eq!(dir.entries(), ["pipe"]);
 }
@@ -411,7 +419,7 @@ fn p10_dev_null_gets_no_control_file() {
     server.put("/f", body.clone());
     let o = dl(&server.url("/f")).to_path("/dev/null").unwrap();
     assert_eq!(o.received, body.len() as u64);
-    assert!(!Path::new("/dev/null.rdl").exists());
+    assert!(!control_path(Path::new("/dev/null")).exists());
     assert!(fs::metadata("/dev/null")
         .unwrap()
         .file_type()

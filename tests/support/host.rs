@@ -10,6 +10,12 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::server::join_within;
+
+/// How long the threads reading a finished child's output may take to see the end of it:
+/// only a grandchild that kept the pipe open makes them wait at all.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
 /// Proxy variables of the machine running the tests must not reroute loopback requests.
 pub const PROXY_VARS: [&str; 8] = [
     "http_proxy",
@@ -118,10 +124,10 @@ pub fn run(cmd: &mut Command, limit: Duration) -> Run {
     let err = drain(child.stderr.take().expect("piped stderr"));
     let status = wait_within(&mut child, limit);
     let run = Run {
-        what,
         code: status.and_then(|s| s.code()),
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
+        stdout: join_within(out, DRAIN_LIMIT, &format!("reading the stdout of {what}")),
+        stderr: join_within(err, DRAIN_LIMIT, &format!("reading the stderr of {what}")),
+        what,
     };
     assert!(status.is_some(), "killed after {limit:?}: {run}");
     run

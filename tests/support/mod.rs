@@ -6,6 +6,8 @@ pub mod scratch;
 pub mod server;
 
 use std::io::{self, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -56,6 +58,15 @@ pub fn control_path(target: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The file name of [`control_path`], as directory listings show it.
+pub fn control_name(target: &Path) -> String {
+    control_path(target)
+        .file_name()
+        .expect("a target has a file name")
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Removes `path` when it is there; any failure other than its absence fails the test
 /// (a setup step whose result is ignored can leave the test checking something else).
 pub fn remove_if_exists(path: &Path) {
@@ -64,6 +75,64 @@ pub fn remove_if_exists(path: &Path) {
             panic!("remove {}: {e}", path.display())
         }
         _ => {}
+    }
+}
+
+/// A loopback port where nothing listens, for "connection refused" and "this proxy must
+/// be used" checks, held for as long as the value lives.
+///
+/// A socket is bound to 127.0.0.1:0 and never listens: a connection to it is refused, yet
+/// the port stays taken. Binding and releasing a listener (what `bind(0)` then `drop`
+/// gives) hands out a port that a test server starting at the same moment, or the local
+/// end of an outgoing connection, may take before the test uses it; the kernel gives
+/// neither a port that a socket is bound to.
+pub struct ClosedPort {
+    _socket: OwnedFd,
+    port: u16,
+}
+
+impl ClosedPort {
+    pub fn new() -> ClosedPort {
+        let last = || io::Error::last_os_error();
+        // SAFETY: plain socket calls; `addr` and `got` are sockaddr_in values whose sizes
+        // are passed with them, and the descriptor is owned by the OwnedFd from here on.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", last());
+            let socket = OwnedFd::from_raw_fd(fd);
+            let mut addr: libc::sockaddr_in = std::mem::zeroed();
+            addr.sin_family = libc::AF_INET as libc::sa_family_t;
+            addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let sa = (&addr as *const libc::sockaddr_in).cast::<libc::sockaddr>();
+            assert_eq!(
+                libc::bind(socket.as_raw_fd(), sa, len),
+                0,
+                "bind: {}",
+                last()
+            );
+            let mut got: libc::sockaddr_in = std::mem::zeroed();
+            let mut got_len = len;
+            let sa = (&mut got as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
+            assert_eq!(
+                libc::getsockname(socket.as_raw_fd(), sa, &mut got_len),
+                0,
+                "getsockname: {}",
+                last()
+            );
+            ClosedPort {
+                _socket: socket,
+                port: u16::from_be(got.sin_port),
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
 }
 

@@ -63,10 +63,14 @@ fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-/// A port that was free a moment ago and that no other caller in this test process got.
-/// Another process may still take it before the server binds; `spawn_listening` notices
-/// (the server does not own the listener) and tries another.
-pub fn free_port() -> u16 {
+/// A port for a server that must be told its port (nginx, Apache and tinyproxy cannot bind
+/// port 0 and say which one they got): free a moment ago, and handed to no other server of
+/// this process. Racy on its own: between the release here and the server's bind, a test
+/// server binding port 0 or another process may take it. Safe enough because its only
+/// caller, `spawn_listening`, checks that the child itself owns the listener and tries
+/// another port when it does not. Nothing else should use it; a port where nothing must
+/// listen is `support::ClosedPort`, which holds its port.
+fn free_port() -> u16 {
     static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     for _ in 0..100 {
@@ -78,12 +82,6 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no fresh ephemeral port after 100 binds");
-}
-
-/// A port where nothing listens, for "this proxy must be used" checks. Never handed to a
-/// server of this process.
-pub fn dead_port() -> u16 {
-    free_port()
 }
 
 /// Spawns `make(port)` until one of them accepts connections on its port.

@@ -18,6 +18,9 @@ const CHUNK: usize = 64 * 1024;
 const POLL: Duration = Duration::from_millis(200);
 /// Last-Modified of the N-th `put` is this + N seconds (2023-11-14T22:13:20Z), so every put differs.
 const BASE_TIME: u64 = 1_700_000_000;
+/// How long dropping the server waits for its accept thread: a connection being served
+/// notices the stop flag within `POLL`, then drains for at most a second.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[allow(dead_code)]
 pub struct Resource {
@@ -278,10 +281,40 @@ impl Drop for TestServer {
         self.shared.stop.store(true, Ordering::SeqCst);
         // accept() has no timeout; a throwaway connection is the portable way to wake it.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.accept.take() {
+        let Some(h) = self.accept.take() else { return };
+        // A test that already fails must not abort the process with a second panic.
+        if finished_within(&h, STOP_TIMEOUT) {
             let _ = h.join();
+        } else if !thread::panicking() {
+            panic!("the test server's accept thread did not stop within {STOP_TIMEOUT:?}");
         }
     }
+}
+
+/// Whether thread `h` ends within `limit`; a thread that does not is left running (a
+/// thread cannot be stopped from outside), so the caller can fail instead of hanging.
+#[allow(dead_code)]
+pub fn finished_within<T>(h: &JoinHandle<T>, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while !h.is_finished() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// Joins thread `h`, `what` it does, failing the test if it is not done within `limit`
+/// or panicked.
+#[allow(dead_code)]
+pub fn join_within<T>(h: JoinHandle<T>, limit: Duration, what: &str) -> T {
+    assert!(
+        finished_within(&h, limit),
+        "{what} still running after {limit:?}"
+    );
+    h.join()
+        .unwrap_or_else(|_| panic!("{what} panicked (its message is above)"))
 }
 
 fn norm(path: &str) -> String {
