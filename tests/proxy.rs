@@ -15,10 +15,10 @@ use std::time::Duration;
 use resumedl::{Download, Error, OutcomeKind};
 use support::host::{resumedl_cli, run, Run};
 use support::realserver::{
-    dead_port, nginx, nginx_tls, nginx_with, Dante, NginxOptions, Served, Squid, SquidLogged,
-    SquidOptions, TestCa,
+    nginx, nginx_tls, nginx_with, Dante, NginxOptions, Served, Squid, SquidLogged, SquidOptions,
+    TestCa,
 };
-use support::{control_path, pattern};
+use support::{control_path, pattern, remove_if_exists, ClosedPort};
 
 /// Several 256 KiB reads, odd so no boundary lines up by luck.
 const SIZE: usize = 1024 * 1024 + 4321;
@@ -251,12 +251,13 @@ fn cli_no_proxy_cidr_bypasses_the_proxy() {
     let Some((origin, data, path)) = origin_with_file(5) else {
         return;
     };
-    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let dead_port = ClosedPort::new();
+    let dead = format!("http://{}", dead_port.addr());
     for (var, value) in [
         ("no_proxy", "127.0.0.0/8"),
         ("NO_PROXY", "10.0.0.0/8, 127.0.0.1/32"),
     ] {
-        let _ = fs::remove_file(&path);
+        remove_if_exists(&path);
         let out = run_cli(
             resumedl_cli()
                 .env("http_proxy", &dead)
@@ -273,7 +274,7 @@ fn cli_no_proxy_cidr_bypasses_the_proxy() {
         assert_file(&path, &data);
     }
     // A network that does not hold the host leaves the (dead) proxy in use.
-    let _ = fs::remove_file(&path);
+    remove_if_exists(&path);
     let out = run_cli(
         resumedl_cli()
             .env("http_proxy", &dead)
@@ -304,7 +305,7 @@ fn socks4_socks5_and_socks5h_through_dante() {
             "127.0.0.1"
         };
         let url = format!("http://{host}:{}/f.bin", origin.port());
-        let _ = fs::remove_file(&path);
+        remove_if_exists(&path);
         let o = dl(&url)
             .proxy(dante.url(scheme))
             .retries(0)
@@ -380,13 +381,14 @@ fn cli_all_proxy_socks5_from_the_environment() {
 
 #[test]
 fn a_socks_proxy_that_is_down_is_a_network_error() {
-    // No server needed: nothing listens on the port.
-    let url = format!("http://127.0.0.1:{}/f.bin", dead_port());
+    // No server needed: nothing listens on either port.
+    let (origin, dead_proxy) = (ClosedPort::new(), ClosedPort::new());
+    let url = format!("http://{}/f.bin", origin.addr());
     let dir = std::env::temp_dir().join(format!("resumedl-socksdown-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let path = dir.join("f.bin");
     for scheme in ["socks4", "socks4a", "socks5", "socks5h"] {
-        let proxy = format!("{scheme}://127.0.0.1:{}", dead_port());
+        let proxy = format!("{scheme}://{}", dead_proxy.addr());
         let err = dl(&url)
             .proxy(proxy)
             .retries(0)

@@ -73,7 +73,7 @@ fn a_self_signed_certificate_as_ca_file_is_trusted() {
     assert_eq!(fs::read(&path).unwrap(), data);
 
     // The CLI's --cacert, by the host name this time.
-    let _ = fs::remove_file(&path);
+    fs::remove_file(&path).unwrap();
     let url = format!("https://localhost:{}/f.bin", server.port());
     let out = run(
         resumedl_cli()
