@@ -60,6 +60,9 @@
 // A bug in resumedl panicked; the panic was caught at the C boundary.
 #define RDL_ERR_PANIC 13
 
+// Another process is downloading to the same file (it holds the file's lock).
+#define RDL_ERR_LOCKED 14
+
 // `rdl_outcome.kind`: downloaded from offset 0.
 #define RDL_KIND_FRESH 0
 

@@ -168,6 +168,72 @@ pub(crate) fn classify(
     }
 }
 
+/// What the answer to one part of a segmented download means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PartAnswer {
+    /// The body is bytes `first..=last` of the resource, the version on disk.
+    Bytes { first: u64, last: u64 },
+    /// Another version of the resource, or ranges no longer honoured: nothing of this
+    /// answer may be written next to what is on disk.
+    Changed,
+}
+
+/// Classifies the answer to a request for bytes `start..end` of the resource that
+/// `expected` describes (its validators, coding and total). As strict as a resume: a
+/// 206 for exactly the start asked, ending within the range asked, with the same total,
+/// validators and coding; a 200 or a 416 to a later range means the resource changed.
+pub(crate) fn classify_part(
+    resp: &Response<Body>,
+    start: u64,
+    end: u64,
+    expected: &ControlFile,
+    url: &str,
+) -> Result<PartAnswer, Error> {
+    let status = resp.status().as_u16();
+    match status {
+        206 => {
+            let validators = Validators::of(resp);
+            let raw = header(resp, "content-range").ok_or_else(|| {
+                Error::protocol(format!("{url} answered 206 without a Content-Range"))
+            })?;
+            let ContentRange::Bytes {
+                first,
+                last,
+                complete,
+            } = ContentRange::parse(raw).map_err(Error::protocol)?
+            else {
+                return Err(Error::protocol(format!("206 with Content-Range {raw:?}")));
+            };
+            if let Some(len) = content_length(resp)? {
+                if len != last - first + 1 {
+                    return Err(Error::protocol(format!(
+                        "Content-Length {len} disagrees with Content-Range {raw:?}"
+                    )));
+                }
+            }
+            if complete != expected.total
+                || changed(expected, &validators, complete, Describes::Representation)
+            {
+                return Ok(PartAnswer::Changed);
+            }
+            if first != start || last >= end {
+                return Err(Error::protocol(format!(
+                    "{url} answered {raw:?} to a request for bytes {start}-{}",
+                    end - 1
+                )));
+            }
+            Ok(PartAnswer::Bytes { first, last })
+        }
+        200 | 416 => Ok(PartAnswer::Changed),
+        _ => Err(Error::HttpStatus {
+            status,
+            url: url.to_string(),
+            retry_after: header(resp, "retry-after")
+                .and_then(|v| retry_after(v, SystemTime::now())),
+        }),
+    }
+}
+
 /// Classifies the HEAD asked after a 416 without Content-Range: its length decides, once
 /// its validators agree with the control file.
 pub(crate) fn classify_head(
@@ -361,6 +427,7 @@ mod tests {
                 start: 0,
                 end: None,
                 done: 10,
+                durable: 10,
             }],
         }
     }
@@ -482,6 +549,60 @@ mod tests {
             classify(&r, 10, Some(&c), true, "u").unwrap(),
             Decision::AskHead
         );
+    }
+
+    #[test]
+    fn a_part_must_match_the_first_answer_exactly() {
+        let c = control(Some("\"a\""), 100);
+        let part = |h: &[(&str, &str)]| classify_part(&answer(206, h), 10, 20, &c, "u");
+        let ok = [("content-range", "bytes 10-19/100"), ("etag", "\"a\"")];
+        assert_eq!(
+            part(&ok).unwrap(),
+            PartAnswer::Bytes {
+                first: 10,
+                last: 19
+            }
+        );
+        let shorter = [("content-range", "bytes 10-14/100"), ("etag", "\"a\"")];
+        assert_eq!(
+            part(&shorter).unwrap(),
+            PartAnswer::Bytes {
+                first: 10,
+                last: 14
+            }
+        );
+        for changed in [
+            &[("content-range", "bytes 10-19/101"), ("etag", "\"a\"")][..],
+            &[("content-range", "bytes 10-19/100"), ("etag", "\"b\"")][..],
+            &[("content-range", "bytes 10-19/100")][..],
+            &[("content-range", "bytes 10-19/*"), ("etag", "\"a\"")][..],
+        ] {
+            assert_eq!(part(changed).unwrap(), PartAnswer::Changed, "{changed:?}");
+        }
+        for wrong in [
+            &[("content-range", "bytes 11-19/100"), ("etag", "\"a\"")][..],
+            &[("content-range", "bytes 10-20/100"), ("etag", "\"a\"")][..],
+            &[("etag", "\"a\"")][..],
+        ] {
+            assert!(
+                matches!(part(wrong), Err(Error::Protocol { .. })),
+                "{wrong:?}"
+            );
+        }
+        let whole = answer(200, &[("etag", "\"a\"")]);
+        assert_eq!(
+            classify_part(&whole, 10, 20, &c, "u").unwrap(),
+            PartAnswer::Changed
+        );
+        let busy = answer(503, &[("retry-after", "7")]);
+        assert!(matches!(
+            classify_part(&busy, 10, 20, &c, "u"),
+            Err(Error::HttpStatus {
+                status: 503,
+                retry_after: Some(7),
+                ..
+            })
+        ));
     }
 
     #[test]

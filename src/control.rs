@@ -15,8 +15,9 @@
 //! Format, version 2: UTF-8 lines `key value`, in this order, the last line a checksum of
 //! everything before it. Values are escaped so that any string round-trips: `%` and
 //! control characters as `%XX`; an absent optional value is `-` (a value that is `-`
-//! itself is written `%2D`). Segments give room for parallel downloads: one line per
-//! segment `segment <start> <end|-> <done>` (bytes `start..start+done` are durable).
+//! itself is written `%2D`). One line per segment `segment <start> <end|-> <done>
+//! <durable>`: bytes `start..start+done` were written, `start..start+durable` of them
+//! synced; a single stream has one open-ended segment, a segmented download one per part.
 //!
 //! ```text
 //! resumedl-control 2
@@ -27,7 +28,7 @@
 //! total 1048576
 //! if-range etag
 //! boot-id 0b6e…
-//! segment 0 - 65536
+//! segment 0 - 65536 65536
 //! fnv1a64 9f3c2a1b0d4e5f60
 //! ```
 
@@ -72,12 +73,16 @@ impl IfRangeMode {
     }
 }
 
-/// One contiguous piece of the target. Version 1 writes exactly one.
+/// One contiguous piece of the target: bytes `start..start + done` are written,
+/// `start..start + durable` of them synced. A single stream has one segment with no end
+/// (its file length is its progress within a boot); a segmented download has one per
+/// part, with ends, covering the whole resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub start: u64,
     pub end: Option<u64>,
     pub done: u64,
+    pub durable: u64,
 }
 
 /// The parsed sidecar.
@@ -137,9 +142,15 @@ impl ControlFile {
         }
     }
 
-    /// Durable bytes from the start of the file (segment 0).
-    pub(crate) fn done(&self) -> u64 {
-        self.segments.first().map_or(0, |s| s.done)
+    /// Synced bytes from the start of the file (segment 0 of a single stream).
+    pub(crate) fn durable(&self) -> u64 {
+        self.segments.first().map_or(0, |s| s.durable)
+    }
+
+    /// Whether this describes a segmented download (parts with ends): the file may
+    /// have holes, and its length proves nothing.
+    pub(crate) fn is_segmented(&self) -> bool {
+        self.segments.len() > 1 || self.segments.iter().any(|s| s.end.is_some())
     }
 
     /// Reads the sidecar; `None` when it is missing or not exactly ours.
@@ -177,10 +188,16 @@ impl ControlFile {
             let start = parts.next()?.parse().ok()?;
             let end = opt_u64(parts.next()?)?;
             let done = parts.next()?.parse().ok()?;
-            if parts.next().is_some() {
+            let durable = parts.next()?.parse().ok()?;
+            if parts.next().is_some() || durable > done {
                 return None;
             }
-            segments.push(Segment { start, end, done });
+            segments.push(Segment {
+                start,
+                end,
+                done,
+                durable,
+            });
         }
         if segments.is_empty() || url.is_empty() {
             return None;
@@ -207,7 +224,13 @@ impl ControlFile {
         s += &format!("if-range {}\n", self.if_range.as_str());
         s += &format!("boot-id {}\n", escape(&self.boot_id));
         for seg in &self.segments {
-            s += &format!("segment {} {} {}\n", seg.start, fmt_opt(seg.end), seg.done);
+            s += &format!(
+                "segment {} {} {} {}\n",
+                seg.start,
+                fmt_opt(seg.end),
+                seg.done,
+                seg.durable
+            );
         }
         let sum = fnv1a64(s.as_bytes());
         s += &format!("fnv1a64 {sum:016x}\n");
@@ -216,6 +239,17 @@ impl ControlFile {
 
     /// Atomically replaces the sidecar of `target`. The caller has synced the data.
     pub(crate) fn save(&self, target: &Path) -> Result<(), Error> {
+        self.write(target, true)
+    }
+
+    /// Atomically replaces the sidecar without waiting for the disk: for progress that
+    /// is only trusted within this boot (its `done`, never its `durable`). A power cut
+    /// may undo it; ext4 and XFS then keep the old version or the new, whole.
+    pub(crate) fn save_unsynced(&self, target: &Path) -> Result<(), Error> {
+        self.write(target, false)
+    }
+
+    fn write(&self, target: &Path, durable: bool) -> Result<(), Error> {
         let path = Self::path_for(target);
         let tmp = Self::tmp_path(&path);
         let write = || -> io::Result<()> {
@@ -225,9 +259,14 @@ impl ControlFile {
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(self.render().as_bytes())?;
-            f.sync_all()?;
+            if durable {
+                f.sync_all()?;
+            }
             fs::rename(&tmp, &path)?;
-            sync_dir(&path)
+            if durable {
+                sync_dir(&path)?;
+            }
+            Ok(())
         };
         write().map_err(|e| {
             let _ = fs::remove_file(&tmp);
@@ -410,6 +449,7 @@ mod tests {
                 start: 0,
                 end: None,
                 done: 500,
+                durable: 400,
             }],
         }
     }
@@ -463,7 +503,7 @@ mod tests {
                 .collect()
         }
         fn opt(&mut self) -> Option<String> {
-            (self.next() % 4 != 0).then(|| self.string())
+            (!self.next().is_multiple_of(4)).then(|| self.string())
         }
     }
 
@@ -480,7 +520,7 @@ mod tests {
             c.last_modified = rng.opt();
             c.encoding = rng.opt();
             c.boot_id = rng.string();
-            c.total = (rng.next() % 3 != 0).then(|| rng.next());
+            c.total = (!rng.next().is_multiple_of(3)).then(|| rng.next());
             let text = c.render();
             assert_eq!(
                 ControlFile::parse(&text),

@@ -10,8 +10,10 @@ use ureq::http::{HeaderName, HeaderValue};
 
 use crate::control::ControlFile;
 use crate::error::Error;
-use crate::job::Job;
+use crate::job::{Job, Split};
 use crate::request::Requester;
+use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
+use crate::target::Lock;
 use crate::target::Target;
 /// Default for [`Download::retries`].
 pub const DEFAULT_RETRIES: u32 = 5;
@@ -21,11 +23,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Longest single wait between retries, also the cap on `Retry-After`.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// An attempt must move the file at least this far past its furthest point to count as
 /// progress (and not use up a retry): a server trickling a few bytes per connection
 /// must not keep a call alive forever.
-const MIN_PROGRESS: u64 = 16 * 1024;
+pub(crate) const MIN_PROGRESS: u64 = 16 * 1024;
 /// Attempts per allowed retry, progress included: the hard bound on one call.
 const ATTEMPTS_PER_RETRY: u32 = 20;
 /// The most a request head may hold (ureq's default output buffer): larger user headers
@@ -106,6 +108,8 @@ pub struct Download<'a> {
     ca_file: Option<PathBuf>,
     proxy: Option<String>,
     allow_https_downgrade: bool,
+    connections: usize,
+    min_split_size: u64,
     progress: Option<ProgressFn<'a>>,
 }
 
@@ -124,6 +128,8 @@ impl<'a> Download<'a> {
             ca_file: None,
             proxy: None,
             allow_https_downgrade: false,
+            connections: 1,
+            min_split_size: DEFAULT_MIN_SPLIT,
             progress: None,
         }
     }
@@ -211,6 +217,26 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// How many connections may fetch parts of the file at once (aria2's `-x`). Defaults
+    /// to 1. At most 32 ([`MAX_CONNECTIONS`]): servers and firewalls ban clients that
+    /// open many. With more than one, the first request asks `bytes=0-` (or continues a
+    /// partial file as usual); when its 206 shows a length of at least twice
+    /// `min_split_size`, the other connections start on the rest, each writing its part
+    /// in place, and a connection that finishes takes the back half of the largest part
+    /// left. A 200, an unknown length or a small file use one connection. Checked when
+    /// the download starts (0 or more than 32 is an invalid option).
+    pub fn connections(mut self, n: usize) -> Self {
+        self.connections = n;
+        self
+    }
+
+    /// No part is split below this many bytes, so small files use fewer connections
+    /// (aria2's `--min-split-size`). Defaults to 1 MiB; 0 is an invalid option.
+    pub fn min_split_size(mut self, bytes: u64) -> Self {
+        self.min_split_size = bytes;
+        self
+    }
+
     /// Called with `(bytes on disk, total)` at most every 100 ms and once at the end.
     /// Returning `ControlFlow::Break(())` cancels with [`Error::Aborted`]; the partial file
     /// stays and the next call resumes it. The final call's answer is ignored: by then the
@@ -229,11 +255,39 @@ impl<'a> Download<'a> {
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
         let requester = self.prepare()?;
         let target = Target::resolve(path.as_ref())?;
-        if let Target::File(p) = &target {
-            ControlFile::check_sidecar(p)?;
+        // Two runs on one file would splice each other's bytes: the second stops here.
+        let lock = match &target {
+            Target::File(p) => {
+                ControlFile::check_sidecar(p)?;
+                Some(Lock::acquire(p)?)
+            }
+            Target::Stream(_) => None,
+        };
+        let result = self.run(&target, &requester);
+        if result.is_err() {
+            if let Some(lock) = &lock {
+                lock.remove_if_untouched();
+            }
         }
+        result
+    }
+
+    /// The attempts of one call, retrying transient failures.
+    fn run(&mut self, target: &Target, requester: &Requester) -> Result<Outcome, Error> {
         let sha256 = self.sha256.take();
-        let mut job = Job::new(&target, &requester, sha256.is_some(), self.progress.take());
+        let split = Split {
+            connections: self.connections,
+            min_split: self.min_split_size,
+            retries: self.retries,
+            backoff: self.retry_backoff,
+        };
+        let mut job = Job::new(
+            target,
+            requester,
+            split,
+            sha256.is_some(),
+            self.progress.take(),
+        );
         let mut fresh_start = !self.resume;
         let mut attempts = 0u32;
         let mut failures = 0u32;
@@ -269,7 +323,7 @@ impl<'a> Download<'a> {
         if let Some(expected) = &sha256 {
             job.verify(expected)?;
         }
-        if let Target::File(p) = &target {
+        if let Target::File(p) = target {
             ControlFile::remove(p)?;
         }
         Ok(job.outcome(attempts))
@@ -278,6 +332,22 @@ impl<'a> Download<'a> {
     /// Validates every option and builds the agent, before anything touches the disk.
     fn prepare(&mut self) -> Result<Requester, Error> {
         let url = crate::url::parse(&self.url)?;
+        if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
+            return Err(Error::InvalidOption {
+                option: "connections",
+                reason: format!(
+                    "{} is not between 1 and {MAX_CONNECTIONS} (servers ban clients that open \
+                     many connections)",
+                    self.connections
+                ),
+            });
+        }
+        if self.min_split_size == 0 {
+            return Err(Error::InvalidOption {
+                option: "min split size",
+                reason: "must be at least 1 byte".into(),
+            });
+        }
         let mut headers = Vec::new();
         let mut head_size = url.text.len();
         for (name, value) in &self.headers {
@@ -329,24 +399,29 @@ impl<'a> Download<'a> {
                 });
             }
         }
-        let agent = crate::agent::build(&crate::agent::AgentOptions {
-            uri: &url.uri,
-            connect_timeout: self.connect_timeout,
-            stall_timeout: self.stall_timeout,
-            ca_file: self.ca_file.as_deref(),
-            proxy: self.proxy.as_deref(),
-        })?;
-        Ok(Requester {
-            agent,
+        let (uri, connect_timeout, stall_timeout) =
+            (url.uri.clone(), self.connect_timeout, self.stall_timeout);
+        let (ca_file, proxy) = (self.ca_file.clone(), self.proxy.clone());
+        let make_agent = move || {
+            crate::agent::build(&crate::agent::AgentOptions {
+                uri: &uri,
+                connect_timeout,
+                stall_timeout,
+                ca_file: ca_file.as_deref(),
+                proxy: proxy.as_deref(),
+            })
+        };
+        Requester::new(
+            Box::new(make_agent),
             url,
             headers,
             url_auth,
-            allow_https_downgrade: self.allow_https_downgrade,
-        })
+            self.allow_https_downgrade,
+        )
     }
 }
 
-fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {
+pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {
     if let Error::HttpStatus {
         retry_after: Some(secs),
         ..

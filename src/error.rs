@@ -79,6 +79,13 @@ pub enum Error {
         /// Digest of the file on disk, lowercase hex.
         actual: String,
     },
+    /// Another process is downloading to the same file (it holds the lock).
+    Locked {
+        /// The target.
+        path: PathBuf,
+        /// The process holding the lock, when the system tells.
+        pid: Option<u32>,
+    },
     /// More redirects than allowed.
     TooManyRedirects {
         /// The limit that was hit.
@@ -110,6 +117,17 @@ impl fmt::Display for Error {
                 write!(f, "sha256 mismatch: expected {expected}, got {actual}")
             }
             Error::TooManyRedirects { limit } => write!(f, "more than {limit} redirects"),
+            Error::Locked { path, pid } => {
+                write!(
+                    f,
+                    "'{}' is being downloaded by another process",
+                    path.display()
+                )?;
+                match pid {
+                    Some(pid) => write!(f, " (pid {pid})"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }

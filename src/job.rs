@@ -12,28 +12,45 @@ use crate::answer::{classify, classify_head, Decision};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Segment};
 use crate::download::{Outcome, OutcomeKind, ProgressFn};
 use crate::error::{from_body_io, Error};
+use crate::plan::Plan;
 use crate::request::{release, Requester};
+use crate::segmented::{self, End, First};
 use crate::sink::{hash_file, Hashed, Sink};
 use crate::target::{existing_len, Target};
 
 /// Size of one read from the body and one write to the file. Writes of 64 KiB and more
 /// cost about half the CPU per GiB of 16 KiB writes.
-const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 /// Minimum time between two progress callbacks.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Minimum time between two durable checkpoints (fdatasync + control file). Only a power
 /// loss rolls back to a checkpoint (see `ControlFile::boot_id`), so this trades at most
 /// 30 s of re-download after a power cut against forcing writeback in the middle of fast
 /// transfers: at 5 s, the fdatasync of a 4 GiB download over loopback made it 60% slower.
 /// (aria2 saves its control file every 60 s.)
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// Requests one attempt may send: validator fallbacks (2), a restart, a HEAD, the last.
 const REQUESTS_PER_ATTEMPT: usize = 5;
+
+/// How a call may use several connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split {
+    pub connections: usize,
+    pub min_split: u64,
+    pub retries: u32,
+    pub backoff: Duration,
+}
 
 /// State of one `to_path` call across its attempts.
 pub(crate) struct Job<'p, 'a> {
     target: &'p Target,
     req: &'p Requester,
+    split: Split,
+    /// The parts recorded by an unfinished segmented download, when the next answer
+    /// continues them.
+    resume_plan: Option<Plan>,
+    /// Times a segmented run found the resource changed: it restarts once, not forever.
+    changes: u32,
     hashing: bool,
     progress: Option<ProgressFn<'a>>,
     received: u64,
@@ -60,12 +77,16 @@ impl<'p, 'a> Job<'p, 'a> {
     pub(crate) fn new(
         target: &'p Target,
         req: &'p Requester,
+        split: Split,
         hashing: bool,
         progress: Option<ProgressFn<'a>>,
     ) -> Job<'p, 'a> {
         Job {
             target,
             req,
+            split,
+            resume_plan: None,
+            changes: 0,
             hashing,
             progress,
             received: 0,
@@ -102,8 +123,35 @@ impl<'p, 'a> Job<'p, 'a> {
     /// One attempt: up to a few requests (validator fallback, restart, HEAD) and one body.
     pub(crate) fn attempt(&mut self, fresh_start: bool) -> Result<(), Error> {
         let (mut offset, mut control) = self.starting_point(fresh_start)?;
+        // An unfinished segmented download goes on where its parts stopped: each part's
+        // request is checked against the control file (validators, coding, total).
+        if let (Some(plan), Some(c)) = (self.resume_plan.take(), control.as_ref()) {
+            if !plan.complete() {
+                self.first_offset.get_or_insert(plan.done());
+                self.kind.get_or_insert(OutcomeKind::Resumed);
+                self.status = 206;
+                self.total = Some(plan.total());
+                let c = ControlFile {
+                    boot_id: boot_id(),
+                    ..c.clone()
+                };
+                match self.segmented(c, plan, None)? {
+                    End::Complete => return Ok(()),
+                    End::Changed => {
+                        self.changes += 1;
+                        self.kind = Some(OutcomeKind::Restarted);
+                        self.first_offset = Some(0);
+                        offset = 0;
+                        control = None;
+                    }
+                }
+            }
+        }
         let mut mode = control.as_ref().map_or(IfRangeMode::Plain, |c| c.if_range);
         let mut restarted = false;
+        // With several connections a fresh download asks `bytes=0-`: a 206 tells that
+        // ranges work, with no extra round trip.
+        let mut ask_range = self.split.connections > 1 && self.target_is_file();
         // Bounded: each turn either returns or moves to a strictly "simpler" request
         // (next validator, or no Range at all).
         for _ in 0..REQUESTS_PER_ATTEMPT {
@@ -112,10 +160,16 @@ impl<'p, 'a> Job<'p, 'a> {
                 .as_ref()
                 .filter(|_| offset > 0)
                 .and_then(|c| if_range_value(c, &mut mode));
-            let answer = self.req.get(offset, if_range.as_deref())?;
+            let answer = self.req.get(offset, if_range.as_deref(), ask_range)?;
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
             let status = answer.resp.status().as_u16();
+            if status == 416 && offset == 0 && ask_range {
+                // `bytes=0-` of an empty resource: ask plainly.
+                release(answer.resp);
+                ask_range = false;
+                continue;
+            }
             let decision = classify(
                 &answer.resp,
                 offset,
@@ -153,6 +207,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     offset = 0;
                     control = None;
                     restarted = true;
+                    self.resume_plan = None;
                 }
                 Decision::Complete { total } => {
                     if let Some(b) = body {
@@ -191,7 +246,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     });
                     self.status = status;
                     self.total = total;
-                    let control = ControlFile {
+                    let new_control = ControlFile {
                         url: self.req.url.text.clone(),
                         etag: validators.etag,
                         last_modified: validators.last_modified,
@@ -208,9 +263,44 @@ impl<'p, 'a> Job<'p, 'a> {
                             start: 0,
                             end: None,
                             done: from,
+                            durable: from,
                         }],
                     };
-                    return self.stream(resp, control, body_start, from, len);
+                    let segmented = status == 206 && body_start == from;
+                    let plan = match (segmented, total) {
+                        (true, Some(t))
+                            if self.split.connections > 1
+                                && t - from >= 2 * self.split.min_split =>
+                        {
+                            Some(Plan::new(t, from, self.split.min_split))
+                        }
+                        _ => None,
+                    };
+                    let Some(plan) = plan else {
+                        return self.stream(resp, new_control, body_start, from, len);
+                    };
+                    let first = Some(First {
+                        resp,
+                        start: from,
+                        body_end: from + len.unwrap_or(0),
+                    });
+                    match self.segmented(new_control, plan, first)? {
+                        End::Complete => return Ok(()),
+                        End::Changed if self.changes == 0 => {
+                            // Never mix two versions: start over once, from 0.
+                            self.changes += 1;
+                            self.kind = None;
+                            offset = 0;
+                            control = None;
+                            restarted = true;
+                        }
+                        End::Changed => {
+                            return Err(Error::protocol(format!(
+                                "{} changed twice during the download",
+                                self.shown_url
+                            )))
+                        }
+                    }
                 }
                 Decision::AskHead => break,
             }
@@ -221,8 +311,48 @@ impl<'p, 'a> Job<'p, 'a> {
         )))
     }
 
-    /// Where to start: the file's length, checked against the control file.
+    fn target_is_file(&self) -> bool {
+        matches!(self.target, Target::File(_))
+    }
+
+    /// Runs the segmented engine from the first answer, and records its outcome.
+    fn segmented(
+        &mut self,
+        mut control: ControlFile,
+        plan: Plan,
+        first: Option<First>,
+    ) -> Result<End, Error> {
+        let path = self.target.path();
+        let total = plan.total();
+        let settings = segmented::Settings {
+            connections: self.split.connections,
+            retries: self.split.retries,
+            backoff: self.split.backoff,
+        };
+        let before = plan.done();
+        let req = self.req;
+        let mut report = |done: u64| self.report(done, Some(total), false);
+        let result = segmented::run(req, path, &mut control, plan, first, &settings, &mut report);
+        let (end, received) = result?;
+        self.received += received;
+        if end == End::Complete {
+            self.furthest = self.furthest.max(total);
+            // The parts are durable before the control file that lists them goes: a
+            // file with holes and no control file would look complete.
+            std::fs::File::open(path)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| Error::io("sync", path, e))?;
+            self.report(total, Some(total), true)?;
+        } else {
+            self.furthest = self.furthest.max(before + received);
+        }
+        Ok(end)
+    }
+
+    /// Where to start: the file's length, checked against the control file; or, for an
+    /// unfinished segmented download, the first byte its parts are missing.
     fn starting_point(&mut self, fresh: bool) -> Result<(u64, Option<ControlFile>), Error> {
+        self.resume_plan = None;
         let Target::File(path) = self.target else {
             return Ok((0, None));
         };
@@ -240,10 +370,32 @@ impl<'p, 'a> Job<'p, 'a> {
         // (or be zeros): only the checkpointed prefix is trusted. Within the same boot the
         // page cache holds everything the killed process wrote.
         let same_boot = !control.boot_id.is_empty() && control.boot_id == boot_id();
+        if control.is_segmented() {
+            // The file has holes: its length proves nothing, the parts are the truth.
+            let recorded: Vec<_> = control
+                .segments
+                .iter()
+                .map(|s| (s.start, s.end.unwrap_or(s.start), s.done, s.durable))
+                .collect();
+            let plan = control.total.and_then(|total| {
+                Plan::from_parts(&recorded, total, self.split.min_split, same_boot)
+            });
+            return Ok(match plan {
+                Some(mut plan) => {
+                    // Never claim past what the file holds (it was cut by someone).
+                    plan.clamp_to(len);
+                    let offset = plan.first_missing();
+                    self.resume_plan = Some(plan);
+                    (offset, Some(control))
+                }
+                // Parts we cannot read say nothing about the holes: start over.
+                None => (0, None),
+            });
+        }
         let offset = if same_boot {
             len
         } else {
-            len.min(control.done())
+            len.min(control.durable())
         };
         Ok((offset, Some(control)))
     }
@@ -415,7 +567,7 @@ impl<'p, 'a> Job<'p, 'a> {
 /// bytes in hand: large writes on fast links, timely progress and cancels on slow ones.
 /// A read error comes back with the bytes read before it: ureq reports a cut body once
 /// and then only end-of-file, so the error must not be dropped.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+pub(crate) fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let deadline = Instant::now() + PROGRESS_INTERVAL;
     let mut n = 0;
     while n < buf.len() {
@@ -438,6 +590,7 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
 fn checkpoint(sink: &Sink, control: &mut ControlFile, path: &std::path::Path) -> Result<(), Error> {
     sink.sync()?;
     control.segments[0].done = sink.pos();
+    control.segments[0].durable = sink.pos();
     control.save(path)
 }
 

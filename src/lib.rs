@@ -22,9 +22,11 @@ mod download;
 mod error;
 pub mod ffi;
 mod job;
+mod plan;
 mod proxy;
 mod range;
 mod request;
+mod segmented;
 mod sink;
 mod target;
 mod tls;
@@ -37,6 +39,7 @@ pub use download::{
 pub use error::Error;
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
+pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
 
 /// Compiles and runs the README's Rust example as a doctest.
 #[cfg(doctest)]

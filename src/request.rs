@@ -4,6 +4,7 @@
 //! next request goes out (a one-connection server would wait forever otherwise).
 
 use std::io::Read;
+use std::sync::Mutex;
 
 use ureq::http::{HeaderName, HeaderValue, Method, Response};
 use ureq::{Agent, Body};
@@ -20,9 +21,12 @@ pub const MAX_REDIRECTS: u32 = 10;
 /// the connection can be reused; a longer one is dropped, which closes the connection.
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
-/// Everything needed to send the requests of one download.
+/// Everything needed to send the requests of one download. Shared by the connections of
+/// a segmented download (each request clones the agent, which shares one pool).
 pub(crate) struct Requester {
-    pub agent: Agent,
+    /// Replaced by `renew` after a shutdown interrupted every connection.
+    agent: Mutex<Agent>,
+    make_agent: Box<dyn Fn() -> Result<Agent, Error> + Send + Sync>,
     /// The URL asked for (no fragment, no userinfo).
     pub url: RequestUrl,
     /// The user's headers, checked.
@@ -39,14 +43,69 @@ pub(crate) struct Answer {
 }
 
 impl Requester {
-    /// A GET of the resource from `offset` (a Range only when > 0), with If-Range.
-    pub(crate) fn get(&self, offset: u64, if_range: Option<&str>) -> Result<Answer, Error> {
+    pub(crate) fn new(
+        make_agent: Box<dyn Fn() -> Result<Agent, Error> + Send + Sync>,
+        url: RequestUrl,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        url_auth: Option<HeaderValue>,
+        allow_https_downgrade: bool,
+    ) -> Result<Requester, Error> {
+        Ok(Requester {
+            agent: Mutex::new(make_agent()?),
+            make_agent,
+            url,
+            headers,
+            url_auth,
+            allow_https_downgrade,
+        })
+    }
+
+    fn agent(&self) -> Agent {
+        self.agent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Interrupts every request in flight and every body being read, at once (a
+    /// cancel, or a segmented download that must stop all its connections).
+    pub(crate) fn interrupt(&self) {
+        self.agent().shutdown();
+    }
+
+    /// A fresh agent after `interrupt`, for the requests that follow.
+    pub(crate) fn renew(&self) -> Result<(), Error> {
+        let fresh = (self.make_agent)()?;
+        *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// A GET of the resource from `offset` (a Range when > 0, or when `ask_range`: the
+    /// first request of a segmented download learns from its 206 that ranges work),
+    /// with If-Range.
+    pub(crate) fn get(
+        &self,
+        offset: u64,
+        if_range: Option<&str>,
+        ask_range: bool,
+    ) -> Result<Answer, Error> {
         let mut extra = Vec::new();
-        if offset > 0 {
+        if offset > 0 || ask_range {
             extra.push(("Range", format!("bytes={offset}-")));
-            if let Some(v) = if_range {
+            if let Some(v) = if_range.filter(|_| offset > 0) {
                 extra.push(("If-Range", v.to_string()));
             }
+        }
+        self.send(Method::GET, &extra)
+    }
+
+    /// A GET of bytes `start..end` of the resource (one part of a segmented download).
+    pub(crate) fn get_part(
+        &self,
+        start: u64,
+        end: u64,
+        if_range: Option<&str>,
+    ) -> Result<Answer, Error> {
+        let mut extra = vec![("Range", format!("bytes={start}-{}", end - 1))];
+        if let Some(v) = if_range {
+            extra.push(("If-Range", v.to_string()));
         }
         self.send(Method::GET, &extra)
     }
@@ -79,7 +138,10 @@ impl Requester {
             let req = req.body(()).map_err(|e| {
                 Error::protocol(format!("cannot build a request for {}: {e}", url.shown))
             })?;
-            let resp = self.agent.run(req).map_err(|e| from_ureq(e, &url.shown))?;
+            let resp = self
+                .agent()
+                .run(req)
+                .map_err(|e| from_ureq(e, &url.shown))?;
             let status = resp.status().as_u16();
             let location = match (status, header(&resp, "location")) {
                 (301 | 302 | 303 | 307 | 308, Some(l)) => l.to_string(),

@@ -3,10 +3,12 @@
 //! can only be streamed into. Symlinks are resolved first, so the real file is resumed
 //! and the link itself is never renamed or replaced.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::control::ControlFile;
 use crate::error::Error;
 
 /// Symlinks followed before giving up (Linux's own limit is 40).
@@ -69,6 +71,96 @@ impl Target {
             Target::File(p) | Target::Stream(p) => p,
         }
     }
+}
+
+/// An advisory lock (`flock`) on the target for the whole of a call: a second process
+/// (two cron jobs, a user running the command twice) fails at once instead of writing
+/// the same file. Released when dropped (or when the process dies).
+pub(crate) struct Lock {
+    file: File,
+    path: PathBuf,
+    /// This call created the (empty) file to lock it.
+    created: bool,
+}
+
+impl Lock {
+    pub(crate) fn acquire(path: &Path) -> Result<Lock, Error> {
+        for _ in 0..3 {
+            // Read-only is enough to lock, and keeps a complete read-only file usable.
+            let (file, created) = match OpenOptions::new().read(true).open(path) {
+                Ok(f) => (f, false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    match OpenOptions::new().write(true).create_new(true).open(path) {
+                        Ok(f) => (f, true),
+                        // Someone made it in between: lock theirs.
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                        Err(e) => return Err(Error::io("create", path, e)),
+                    }
+                }
+                Err(e) => return Err(Error::io("open", path, e)),
+            };
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => {
+                    return Err(Error::Locked {
+                        path: path.to_path_buf(),
+                        pid: holder(&file),
+                    })
+                }
+                Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+            }
+            // The path may name another file by now (the holder before us removed the
+            // empty file it had made): the lock must be on what the path names.
+            let same = match (file.metadata(), fs::metadata(path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if same {
+                return Ok(Lock {
+                    file,
+                    path: path.to_path_buf(),
+                    created,
+                });
+            }
+        }
+        Err(Error::io(
+            "lock",
+            path,
+            io::Error::other("the file keeps being replaced by another process"),
+        ))
+    }
+
+    /// After a failed call: a file this call created and never wrote goes again, so a
+    /// failure before the first byte (a 404, a refused connection) leaves nothing.
+    pub(crate) fn remove_if_untouched(&self) {
+        let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
+        let control = ControlFile::path_for(&self.path);
+        if self.created && empty && fs::symlink_metadata(control).is_err() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The pid holding a lock on `file`, from /proc/locks (`… FLOCK ADVISORY WRITE <pid>
+/// <major>:<minor>:<inode> …`, device numbers in hex).
+fn holder(file: &File) -> Option<u32> {
+    let meta = file.metadata().ok()?;
+    let dev = meta.dev();
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let locks = fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"FLOCK") {
+            return None;
+        }
+        let mut id = fields.get(5)?.split(':');
+        let (ma, mi, ino) = (id.next()?, id.next()?, id.next()?);
+        let same = u64::from_str_radix(ma, 16).ok()? == major
+            && u64::from_str_radix(mi, 16).ok()? == minor
+            && ino.parse::<u64>().ok()? == meta.ino();
+        same.then(|| fields.get(4)?.parse().ok()).flatten()
+    })
 }
 
 /// Length of the regular file at `path`; 0 when it does not exist.

@@ -224,6 +224,7 @@ fn p5_bytes_past_the_announced_range_are_never_written() {
     let done: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("segment 0 - "))
+        .and_then(|rest| rest.split(' ').next())
         .unwrap()
         .parse()
         .unwrap();

@@ -40,6 +40,8 @@ pub const RDL_ERR_CHECKSUM_MISMATCH: c_int = 11;
 pub const RDL_ERR_TOO_MANY_REDIRECTS: c_int = 12;
 /// A bug in resumedl panicked; the panic was caught at the C boundary.
 pub const RDL_ERR_PANIC: c_int = 13;
+/// Another process is downloading to the same file (it holds the file's lock).
+pub const RDL_ERR_LOCKED: c_int = 14;
 
 /// `rdl_outcome.kind`: downloaded from offset 0.
 pub const RDL_KIND_FRESH: c_int = 0;
@@ -69,6 +71,7 @@ pub fn code(e: &Error) -> c_int {
         Error::Aborted => RDL_ERR_ABORTED_BY_CALLBACK,
         Error::ChecksumMismatch { .. } => RDL_ERR_CHECKSUM_MISMATCH,
         Error::TooManyRedirects { .. } => RDL_ERR_TOO_MANY_REDIRECTS,
+        Error::Locked { .. } => RDL_ERR_LOCKED,
     }
 }
 
@@ -564,6 +567,7 @@ pub extern "C" fn rdl_code_name(code: c_int) -> *const c_char {
         RDL_ERR_CHECKSUM_MISMATCH => c"RDL_ERR_CHECKSUM_MISMATCH",
         RDL_ERR_TOO_MANY_REDIRECTS => c"RDL_ERR_TOO_MANY_REDIRECTS",
         RDL_ERR_PANIC => c"RDL_ERR_PANIC",
+        RDL_ERR_LOCKED => c"RDL_ERR_LOCKED",
         _ => c"RDL_UNKNOWN_CODE",
     };
     name.as_ptr()
@@ -655,7 +659,7 @@ mod tests {
 
     #[test]
     fn every_code_has_a_distinct_name() {
-        let names: Vec<String> = (0..=13)
+        let names: Vec<String> = (0..=14)
             .map(|c| {
                 // SAFETY: static strings.
                 unsafe { CStr::from_ptr(rdl_code_name(c)) }

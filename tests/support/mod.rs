@@ -5,6 +5,7 @@ pub mod realserver;
 pub mod scratch;
 pub mod server;
 
+use std::fs;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -152,4 +153,30 @@ pub fn gets_of(server: &TestServer, path: &str) -> Vec<Request> {
         .into_iter()
         .filter(|r| r.method == "GET" && r.path == path)
         .collect()
+}
+
+/// FNV-1a 64, the control file's checksum, so tests can forge well-formed control files.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Rewrites the control file of `target`: `edits` are `(key, new value)` pairs for its
+/// `key value` lines; the checksum is recomputed so the result is well-formed.
+pub fn rewrite_control(target: &Path, edits: &[(&str, String)]) {
+    let text = fs::read_to_string(control_path(target)).expect("read control file");
+    let mut body = String::new();
+    for line in text.lines().filter(|l| !l.starts_with("fnv1a64 ")) {
+        let edit = edits
+            .iter()
+            .find(|(k, _)| line.split(' ').next() == Some(*k));
+        match edit {
+            Some((k, v)) => body += &format!("{k} {v}\n"),
+            None => body += &format!("{line}\n"),
+        }
+    }
+    let sum = fnv1a64(body.as_bytes());
+    body += &format!("fnv1a64 {sum:016x}\n");
+    fs::write(control_path(target), body).expect("write control file");
 }

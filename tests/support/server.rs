@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -109,6 +109,8 @@ struct State {
     faults: HashMap<String, Fault>,
     one_shot: HashMap<String, VecDeque<Fault>>,
     log: Vec<Request>,
+    /// Status of each answer, in the order they were sent.
+    statuses: Vec<u16>,
     puts: u64,
 }
 
@@ -116,6 +118,12 @@ struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
     connections: AtomicUsize,
+    /// GETs being answered right now, and the most allowed (503 above it), as servers
+    /// that limit connections per client do.
+    active: AtomicUsize,
+    max_active: AtomicUsize,
+    /// Body bytes written to sockets, over all answers.
+    body_bytes: AtomicU64,
     /// One connection at a time, kept alive until the client closes it (embedded devices,
     /// one-threaded servers): a client that holds one answer while it opens a second
     /// connection waits forever.
@@ -158,6 +166,9 @@ impl TestServer {
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            max_active: AtomicUsize::new(usize::MAX),
+            body_bytes: AtomicU64::new(0),
             serial,
         });
         let s = Arc::clone(&shared);
@@ -274,6 +285,21 @@ impl TestServer {
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
+
+    /// At most `n` GETs answered at once; the others get a 503.
+    pub fn set_max_active(&self, n: usize) {
+        self.shared.max_active.store(n, Ordering::SeqCst);
+    }
+
+    /// Body bytes sent so far, over all answers.
+    pub fn body_bytes(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Answers with this status so far.
+    pub fn statuses(&self) -> Vec<u16> {
+        self.shared.lock().statuses.clone()
+    }
 }
 
 impl Drop for TestServer {
@@ -377,6 +403,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                     false,
                     true,
                     stop,
+                    &shared.body_bytes,
                 );
                 break;
             }
@@ -410,9 +437,31 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 fault,
             )
         };
-        let reply = build(&req, redirect, res, fault);
+        let is_get = req.method == "GET";
+        let over_cap = is_get
+            && shared.active.fetch_add(1, Ordering::SeqCst)
+                >= shared.max_active.load(Ordering::SeqCst);
+        let reply = if over_cap {
+            let mut r = Reply::text(503, "too many connections\n");
+            r.close = true;
+            r
+        } else {
+            build(&req, redirect, res, fault)
+        };
+        shared.lock().statuses.push(reply.status);
         let close = client_close || reply.close;
-        if send(&mut stream, &reply, req.method == "HEAD", close, stop).is_err() {
+        let sent = send(
+            &mut stream,
+            &reply,
+            req.method == "HEAD",
+            close,
+            stop,
+            &shared.body_bytes,
+        );
+        if is_get {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+        }
+        if sent.is_err() {
             return;
         }
         if close {
@@ -734,6 +783,7 @@ fn send(
     head_only: bool,
     close: bool,
     stop: &AtomicBool,
+    counted: &AtomicU64,
 ) -> io::Result<()> {
     let payload = &r.body[r.span.0..r.span.1];
     let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
@@ -765,6 +815,7 @@ fn send(
         (r.framing == Framing::Chunked).then_some(!r.unterminated),
         r.rate,
         stop,
+        counted,
     )?;
     if let Some(d) = r.stall {
         sleep_unless_stopped(d, stop)?;
@@ -780,6 +831,7 @@ fn write_body(
     chunked: Option<bool>,
     rate: Option<u64>,
     stop: &AtomicBool,
+    counted: &AtomicU64,
 ) -> io::Result<()> {
     // ~20 writes per second keeps a throttled stream smooth without a syscall per byte.
     let step = rate.map_or(CHUNK, |r| (r / 20).clamp(1, CHUNK as u64) as usize);
@@ -794,6 +846,7 @@ fn write_body(
         } else {
             write_all(s, piece, stop)?;
         }
+        counted.fetch_add(piece.len() as u64, Ordering::SeqCst);
         sent += piece.len() as u64;
         if let Some(r) = rate {
             // Pace against the start instant so sleep overshoot does not accumulate.

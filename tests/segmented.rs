@@ -1,0 +1,406 @@
+//! Issue 8: one file over N connections, written in place, with work stealing and
+//! crash-safe per-part resume. Through the Rust API against the loopback server.
+
+mod support;
+
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use resumedl::{Download, Error, OutcomeKind};
+use support::scratch::Scratch;
+use support::server::{Fault, Request, TestServer};
+use support::{control_path, gets, pattern};
+
+/// Small so the size matrix stays quick; the rules are the same at 1 MiB.
+const SPLIT: u64 = 64 * 1024;
+
+fn dl<'a>(url: &str, n: usize) -> Download<'a> {
+    Download::new(url)
+        .connections(n)
+        .min_split_size(SPLIT)
+        .retry_backoff(Duration::from_millis(20))
+        .connect_timeout(Duration::from_secs(5))
+        .stall_timeout(Duration::from_secs(5))
+}
+
+#[track_caller]
+fn assert_file(path: &Path, expected: &[u8], what: &str) {
+    let got = fs::read(path).unwrap_or_else(|e| panic!("{what}: read {}: {e}", path.display()));
+    assert!(
+        got == expected,
+        "{what}: {} bytes, expected {}",
+        got.len(),
+        expected.len()
+    );
+    assert!(!control_path(path).exists(), "{what}: control file left");
+}
+
+/// `(start, end exclusive)` asked by a GET's Range (`bytes=a-` ends at `total`).
+fn asked(r: &Request, total: u64) -> Option<(u64, u64)> {
+    let spec = r.range()?.strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let a: u64 = a.parse().ok()?;
+    let b = if b.is_empty() {
+        total
+    } else {
+        b.parse::<u64>().ok()? + 1
+    };
+    Some((a, b))
+}
+
+/// The segment lines of a control file: `(start, end, done, durable)`.
+fn recorded(path: &Path) -> Vec<(u64, u64, u64, u64)> {
+    let text = fs::read_to_string(control_path(path)).expect("control file");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .map(|l| {
+            let f: Vec<u64> = l.split(' ').map(|x| x.parse().unwrap()).collect();
+            (f[0], f[1], f[2], f[3])
+        })
+        .collect()
+}
+
+#[test]
+fn every_size_with_every_connection_count() {
+    let server = TestServer::start();
+    let sizes = [
+        0,
+        1,
+        3,
+        SPLIT - 1,
+        SPLIT,
+        SPLIT + 1,
+        2 * SPLIT + 1,
+        5 * SPLIT + 12_345,
+        40 * SPLIT + 7,
+    ];
+    let dir = Scratch::new("seg-matrix");
+    for (k, &size) in sizes.iter().enumerate() {
+        let body = pattern(size as usize, 100 + k as u64);
+        let key = format!("/f{k}");
+        server.put(&key, body.clone());
+        for n in [1, 2, 4, 8, 32] {
+            server.clear_requests();
+            let file = dir.join(&format!("f{k}-{n}"));
+            let o = dl(&server.url(&key), n)
+                .to_path(&file)
+                .unwrap_or_else(|e| panic!("size {size}, -x {n}: {e}"));
+            assert_file(&file, &body, &format!("size {size}, -x {n}"));
+            assert_eq!(o.kind, OutcomeKind::Fresh, "size {size} -x {n}");
+            let log = gets(&server);
+            let ranged: Vec<_> = log.iter().filter_map(|r| asked(r, size)).collect();
+            if n == 1 {
+                assert_eq!(log.len(), 1, "one plain GET");
+                assert_eq!(log[0].range(), None);
+            } else if size > 0 {
+                // No extra round trip: the first request is the download.
+                assert_eq!(log[0].range(), Some("bytes=0-"), "size {size} -x {n}");
+            }
+            let parts = ranged.len();
+            if n > 1 && size >= 2 * SPLIT {
+                // Stealing adds ranges, but none below the minimum split.
+                let most = (size / SPLIT) as usize;
+                assert!(parts >= 2, "size {size} -x {n}: {log:?}");
+                assert!(
+                    parts <= most + 1,
+                    "size {size} -x {n}: {parts} ranges: {log:?}"
+                );
+                // Every later range asks a closed range within the resource.
+                for &(a, b) in &ranged[1..] {
+                    assert!(a < b && b <= size, "{a}-{b} of {size}");
+                }
+            } else if n > 1 {
+                assert!(parts <= 1, "small files use one connection: {log:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn parts_are_written_in_place_by_several_connections_at_once() {
+    let server = TestServer::start();
+    let body = pattern(8 * SPLIT as usize, 1);
+    server.put("/f", body.clone());
+    // 400 KB/s per connection: 512 KiB takes ~1.3 s on one, ~0.35 s on four.
+    server.set_fault("/f", Fault::Throttle(400_000));
+    let dir = Scratch::new("seg-parallel");
+    let file = dir.join("f");
+    let mut max_seen = 0;
+    let o = dl(&server.url("/f"), 4)
+        .progress(|_, _| {
+            max_seen = max_seen.max(server.connections());
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert_file(&file, &body, "-x 4");
+    assert_eq!(o.status, 206);
+    assert_eq!(o.received, body.len() as u64);
+    assert!(
+        server.connections() >= 4,
+        "{} connections",
+        server.connections()
+    );
+    let log = gets(&server);
+    assert!(log.len() >= 4, "{log:?}");
+}
+
+#[test]
+fn an_idle_connection_steals_from_the_slowest() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 2);
+    server.put("/f", body.clone());
+    // The first answer crawls; the others are fast: the fast ones must take over the
+    // back of the first part instead of waiting for it.
+    server.push_fault("/f", Fault::Throttle(100_000));
+    let dir = Scratch::new("seg-steal");
+    let file = dir.join("f");
+    let started = Instant::now();
+    dl(&server.url("/f"), 2).to_path(&file).unwrap();
+    assert_file(&file, &body, "stolen");
+    // Without stealing the first connection's half (512 KiB at 100 KB/s) takes 5 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let log = gets(&server);
+    let total = body.len() as u64;
+    let firsts: Vec<u64> = log
+        .iter()
+        .filter_map(|r| asked(r, total))
+        .map(|r| r.0)
+        .collect();
+    assert!(
+        firsts.iter().any(|&a| a > 0 && a < total / 2),
+        "a range inside the first half was fetched by another connection: {firsts:?}"
+    );
+}
+
+#[test]
+fn a_server_that_caps_connections_is_finished_with_the_ones_it_accepts() {
+    let server = TestServer::start();
+    let body = pattern(12 * SPLIT as usize, 3);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::Throttle(2_000_000));
+    server.set_max_active(2);
+    let dir = Scratch::new("seg-cap");
+    let file = dir.join("f");
+    dl(&server.url("/f"), 8).retries(2).to_path(&file).unwrap();
+    assert_file(&file, &body, "capped at 2");
+    assert!(server.statuses().contains(&503), "{:?}", server.statuses());
+}
+
+#[test]
+fn cut_and_stalled_ranges_are_resumed() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 4);
+    server.put("/f", body.clone());
+    // Answers 2 to 4 break in different ways; the parts they were fetching resume.
+    server.push_fault("/f", Fault::Throttle(4_000_000));
+    server.push_fault("/f", Fault::CloseAfter(10_000));
+    server.push_fault("/f", Fault::StallAfter(20_000, Duration::from_secs(30)));
+    server.push_fault("/f", Fault::CloseAfter(0));
+    let dir = Scratch::new("seg-faults");
+    let file = dir.join("f");
+    let o = dl(&server.url("/f"), 4)
+        .stall_timeout(Duration::from_secs(1))
+        .to_path(&file)
+        .unwrap();
+    assert_file(&file, &body, "after cuts and a stall");
+    assert!(o.received >= body.len() as u64);
+}
+
+#[test]
+fn a_resource_that_changes_mid_download_restarts_once_and_is_never_spliced() {
+    let server = TestServer::start();
+    let old = pattern(16 * SPLIT as usize, 5);
+    let new = pattern(16 * SPLIT as usize, 6);
+    server.put("/f", old);
+    server.set_fault("/f", Fault::Throttle(1_000_000));
+    // Only the first answer gets through at first; the other connections back off.
+    server.set_max_active(1);
+    let dir = Scratch::new("seg-change");
+    let file = dir.join("f");
+    let mut swapped = false;
+    let o = dl(&server.url("/f"), 4)
+        .retries(10)
+        .progress(|done, _| {
+            // Once the first answer is flowing, another version appears.
+            if !swapped && done > 0 {
+                server.put("/f", new.clone());
+                server.set_max_active(usize::MAX);
+                swapped = true;
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert!(swapped);
+    assert_file(&file, &new, "only the new version");
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+}
+
+#[test]
+fn range_ignored_falls_back_to_one_stream() {
+    let server = TestServer::start();
+    let body = pattern(8 * SPLIT as usize, 7);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::IgnoreRange);
+    let dir = Scratch::new("seg-200");
+    let file = dir.join("f");
+    let o = dl(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert_file(&file, &body, "200");
+    assert_eq!(o.status, 200);
+    assert_eq!(gets(&server).len(), 1);
+}
+
+/// Cancels a throttled `-x 4` download after about `after` bytes; returns the recorded
+/// parts.
+fn cancel_after(server: &TestServer, file: &Path, after: u64) -> Vec<(u64, u64, u64, u64)> {
+    let started = Instant::now();
+    let mut cancelled_at = None;
+    let e = dl(&server.url("/f"), 4)
+        .progress(|done, _| {
+            if done >= after {
+                cancelled_at.get_or_insert_with(Instant::now);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    let stopped = cancelled_at.expect("cancelled").elapsed();
+    assert!(
+        stopped < Duration::from_secs(1),
+        "stopped {stopped:?} after the cancel"
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    recorded(file)
+}
+
+#[test]
+fn cancel_stops_every_connection_and_any_n_resumes_only_what_is_missing() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 8);
+    let total = body.len() as u64;
+    server.put("/f", body.clone());
+    let dir = Scratch::new("seg-cancel");
+    for rerun_n in [4, 1, 8] {
+        let file = dir.join(&format!("f{rerun_n}"));
+        server.set_fault("/f", Fault::Throttle(500_000));
+        let parts = cancel_after(&server, &file, total / 3);
+        assert!(parts.len() >= 2, "a segmented control file: {parts:?}");
+        let have: u64 = parts.iter().map(|p| p.2).sum();
+        assert!(have >= total / 3 && have < total, "{have} of {total}");
+        // The file holds what the control file claims.
+        let on_disk = fs::read(&file).unwrap();
+        for &(start, _, done, _) in &parts {
+            let (a, b) = (start as usize, (start + done) as usize);
+            assert!(on_disk[a..b] == body[a..b], "part at {start}");
+        }
+        server.clear_requests();
+        let sent_before = server.body_bytes();
+        let o = dl(&server.url("/f"), rerun_n).to_path(&file).unwrap();
+        assert_file(&file, &body, &format!("resumed with -x {rerun_n}"));
+        assert_eq!(o.kind, OutcomeKind::Resumed);
+        // Only the missing bytes, give or take what was cut off when parts were split.
+        let fetched = server.body_bytes() - sent_before;
+        assert!(
+            fetched <= total - have + rerun_n as u64 * 250_000,
+            "-x {rerun_n}: fetched {fetched}, missing {}",
+            total - have
+        );
+        for r in gets(&server) {
+            let (a, b) = asked(&r, total).expect("every resume request is ranged");
+            for &(start, _, done, _) in &parts {
+                let (ha, hb) = (start, start + done);
+                assert!(
+                    b <= ha || a >= hb || done == 0,
+                    "-x {rerun_n}: {a}-{b} re-fetches the recorded {ha}-{hb}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn after_a_reboot_only_durable_progress_is_trusted() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 9);
+    let total = body.len() as u64;
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::Throttle(500_000));
+    let dir = Scratch::new("seg-reboot");
+    let file = dir.join("f");
+    let parts = cancel_after(&server, &file, total / 3);
+    // As after a power cut: another boot id, and garbage where nothing was synced.
+    let text = fs::read_to_string(control_path(&file)).unwrap();
+    let boot = text
+        .lines()
+        .find_map(|l| l.strip_prefix("boot-id "))
+        .unwrap()
+        .to_string();
+    support::rewrite_control(&file, &[("boot-id", "0".repeat(boot.len()))]);
+    let mut bytes = fs::read(&file).unwrap();
+    for &(start, _, done, durable) in &parts {
+        for b in &mut bytes[(start + durable) as usize..(start + done) as usize] {
+            *b = 0xAA;
+        }
+    }
+    fs::write(&file, &bytes).unwrap();
+    server.clear_faults("/f");
+    dl(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert_file(&file, &body, "only durable bytes kept");
+}
+
+#[test]
+fn a_second_download_of_the_same_file_fails_at_once_naming_the_first() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 10);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::Throttle(300_000));
+    let dir = Scratch::new("seg-lock");
+    let file = dir.join("f");
+    std::thread::scope(|s| {
+        let first = s.spawn(|| dl(&server.url("/f"), 2).to_path(&file));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while gets(&server).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let started = Instant::now();
+        let e = dl(&server.url("/f"), 2).to_path(&file).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(matches!(e, Error::Locked { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("is being downloaded by another process")
+                && text.contains(&format!("(pid {})", std::process::id())),
+            "{text}"
+        );
+        first.join().unwrap().unwrap();
+    });
+    assert_file(&file, &body, "the first download");
+}
+
+#[test]
+fn options_out_of_range_are_refused() {
+    let dir = Scratch::new("seg-opts");
+    for n in [0, 33] {
+        let e = Download::new("http://127.0.0.1:9/f")
+            .connections(n)
+            .to_path(dir.join("f"))
+            .unwrap_err();
+        assert!(matches!(e, Error::InvalidOption { .. }), "{e:?}");
+        assert!(e.to_string().contains("32"), "{e}");
+    }
+    let e = Download::new("http://127.0.0.1:9/f")
+        .min_split_size(0)
+        .to_path(dir.join("f"))
+        .unwrap_err();
+    assert!(matches!(e, Error::InvalidOption { .. }), "{e:?}");
+    assert!(dir.entries().is_empty());
+}
