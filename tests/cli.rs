@@ -854,3 +854,128 @@ fn a_redirect_to_another_scheme_exits_7_not_2() {
     cli(dir.path(), &["-o", "f", &server.url("/f")]).assert_error(7, "ftp");
     assert!(dir.entries().is_empty());
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 8: -x, SIGKILL of a segmented download, two processes on one file
+// ---------------------------------------------------------------------------------------
+
+/// The segment lines of a control file: `(start, end, done)`.
+fn recorded_parts(target: &Path) -> Vec<(u64, u64, u64)> {
+    let text = fs::read_to_string(support::control_path(target)).expect("control file");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn sigkill_of_a_segmented_download_then_any_n_refetches_at_most_a_second_per_connection() {
+    use std::os::unix::process::ExitStatusExt;
+
+    const RATE: u64 = 500_000;
+    let len: usize = 8 << 20;
+    let body = pattern(len, 81);
+    let server = TestServer::start();
+    server.put("/s.bin", body.clone());
+    let url = server.url("/s.bin");
+    for (point, rerun_n) in [(1200u64, "4"), (2000, "1"), (2800, "8")] {
+        let dir = Scratch::new("kill-x4");
+        let target = dir.join("s.bin");
+        server.set_fault("/s.bin", Fault::Throttle(RATE));
+        let sent_at_start = server.body_bytes();
+        let mut child = command(
+            dir.path(),
+            &[
+                "-q",
+                "--retries",
+                "0",
+                "-x",
+                "4",
+                "--min-split-size",
+                "256k",
+                &url,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn resumedl");
+        thread::sleep(Duration::from_millis(point));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "point {point}: {status:?}"
+        );
+        let parts = recorded_parts(&target);
+        assert!(parts.len() >= 4, "point {point}: {parts:?}");
+        let on_disk = fs::read(&target).unwrap();
+        let mut have = 0;
+        for &(start, _, done) in &parts {
+            let (a, b) = (start as usize, (start + done) as usize);
+            assert!(
+                on_disk[a..b] == body[a..b],
+                "point {point}: part at {start}"
+            );
+            have += done;
+        }
+        let sent_first = server.body_bytes() - sent_at_start;
+
+        server.set_fault("/s.bin", Fault::Throttle(4 * RATE));
+        let before = server.body_bytes();
+        let run = cli(dir.path(), &["-x", rerun_n, &url]);
+        assert_eq!(run.code, Some(0), "point {point}: {}", run.stderr);
+        assert!(run.stderr.contains("resumed"), "{}", run.stderr);
+        assert!(fs::read(&target).unwrap() == body, "point {point}");
+        assert_eq!(dir.entries(), ["s.bin"], "point {point}");
+        let sent_again = server.body_bytes() - before;
+        // Bytes the server sent twice: at most about a second of transfer per
+        // connection (progress is recorded every second), plus what was in flight.
+        let twice = (sent_first + sent_again).saturating_sub(len as u64);
+        let allowance = 4 * RATE * 3 / 2 + 4 * 256 * 1024;
+        assert!(
+            twice <= allowance,
+            "point {point}, rerun -x {rerun_n}: {twice} bytes fetched twice (had {have})"
+        );
+    }
+}
+
+#[test]
+fn a_second_process_on_the_same_file_fails_at_once_with_the_lock_message() {
+    let server = TestServer::start();
+    let body = pattern(2 << 20, 82);
+    server.put("/l.bin", body.clone());
+    server.set_fault("/l.bin", Fault::Throttle(1 << 20));
+    let dir = Scratch::new("cli-lock");
+    let url = server.url("/l.bin");
+    let mut first = command(dir.path(), &["-q", "-o", "l.bin", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gets(&server).is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let started = Instant::now();
+    let second = cli(dir.path(), &["-o", "l.bin", &url]);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    second.assert_error(
+        1,
+        &format!(
+            "'l.bin' is being downloaded by another process (pid {})",
+            first.id()
+        ),
+    );
+    let status = wait_within(&mut first, Duration::from_secs(30)).expect("first run ends");
+    assert!(status.success(), "{status:?}");
+    assert!(fs::read(dir.join("l.bin")).unwrap() == body);
+}

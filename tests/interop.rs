@@ -223,6 +223,64 @@ fn replaced_with(server: Served, new_len: usize) {
     assert_eq!(get.status, 200);
 }
 
+/// Issue 8 against a real server: `-x 4` fresh, then cancelled and resumed with `-x 4`.
+fn segmented(server: Served) {
+    const SEG: usize = 6 << 20;
+    let data = pattern(SEG, 6);
+    server.put("s.bin", &data);
+    let url = server.url("s.bin");
+    let path = server.scratch().join("s.bin");
+    let x4 = || dl(&url).connections(4).min_split_size(256 * 1024);
+    let o = x4().to_path(&path).expect("fresh -x 4");
+    assert_file(&path, &data);
+    assert_eq!((o.kind, o.status), (OutcomeKind::Fresh, 206), "{o:?}");
+    let fresh = server.wait_requests(4);
+    // Logged as they end, not as they start: the first asked for everything.
+    let open: Vec<_> = fresh
+        .iter()
+        .filter(|r| r.range.as_deref() == Some("bytes=0-"))
+        .collect();
+    assert_eq!(open.len(), 1, "{fresh:?}");
+    let ranged: Vec<_> = fresh.iter().filter(|r| r.status == 206).collect();
+    assert!(ranged.len() >= 4, "four connections: {fresh:?}");
+
+    fs::remove_file(&path).unwrap();
+    let err = x4()
+        .progress(|done, _| {
+            if done > 0 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .to_path(&path)
+        .expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    let control = fs::read_to_string(control_path(&path)).unwrap();
+    assert!(
+        control
+            .lines()
+            .filter(|l| l.starts_with("segment "))
+            .count()
+            >= 2,
+        "{control}"
+    );
+    let logged = server.wait_requests(fresh.len() + 1).len();
+    let o = x4().to_path(&path).expect("resume -x 4");
+    assert_file(&path, &data);
+    assert_eq!(o.kind, OutcomeKind::Resumed, "{o:?}");
+    let all = server.wait_requests(logged + 1);
+    for r in &all[logged..] {
+        assert_eq!(r.status, 206, "{r:?}");
+        let range = r.range.as_deref().expect("ranged");
+        assert!(
+            !range.ends_with('-'),
+            "a resumed part asks a closed range: {r:?}"
+        );
+        assert!(r.if_range.is_some(), "{r:?}");
+    }
+}
+
 macro_rules! suite {
     ($server:ident: $($case:ident),* $(,)?) => {
         mod $server {
@@ -237,7 +295,7 @@ macro_rules! suite {
     };
 }
 
-suite!(nginx: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced, replaced_same_size);
+suite!(nginx: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced, replaced_same_size, segmented);
 /// nginx without ETags: If-Range must fall back to Last-Modified, which nginx compares
 /// exactly.
 fn nginx_no_etag() -> Option<Served> {
@@ -248,7 +306,7 @@ fn nginx_no_etag() -> Option<Served> {
 }
 
 suite!(nginx_no_etag: resume_own_partial, replaced, replaced_same_size);
-suite!(apache: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced, replaced_same_size);
+suite!(apache: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced, replaced_same_size, segmented);
 suite!(python_http: fresh, resume_from_prefix, resume_own_partial, already_complete, replaced);
 
 // ---- HTTPS with a test CA ---------------------------------------------------------------

@@ -404,3 +404,33 @@ fn options_out_of_range_are_refused() {
     assert!(matches!(e, Error::InvalidOption { .. }), "{e:?}");
     assert!(dir.entries().is_empty());
 }
+
+#[test]
+fn a_later_part_with_other_validators_is_caught_even_when_if_range_is_ignored() {
+    let server = TestServer::start();
+    let old = pattern(16 * SPLIT as usize, 11);
+    let new = pattern(16 * SPLIT as usize, 12);
+    server.put("/f", old.clone());
+    // A server (or CDN) that serves ranges of whatever it has now, If-Range or not.
+    server.set_fault("/f", Fault::IgnoreIfRangeThrottled(1_000_000));
+    server.set_max_active(1);
+    let dir = Scratch::new("seg-change-206");
+    let file = dir.join("f");
+    let mut swapped = false;
+    let o = dl(&server.url("/f"), 4)
+        .retries(10)
+        .progress(|done, _| {
+            if !swapped && done > 0 {
+                server.put("/f", new.clone());
+                server.set_max_active(usize::MAX);
+                swapped = true;
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert!(swapped);
+    let got = fs::read(&file).unwrap();
+    assert!(got == new, "one version, the new one: never a mix");
+    assert_eq!(o.kind, OutcomeKind::Restarted);
+}

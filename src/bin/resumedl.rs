@@ -44,6 +44,10 @@ Options:
                              all_proxy and no_proxy from the environment)
       --allow-https-downgrade  follow a redirect from https to plain http
                              (refused by default)
+  -x, --connections N        fetch parts of the file over N connections at once
+                             (1-32, default 1; aria2's flag). For a proxy, as in
+                             curl's -x, use --proxy
+      --min-split-size SIZE  split no part below SIZE (default 1M; e.g. 512k, 4M)
   -q, --quiet                print nothing on success
   -h, --help                 print this help and exit
   -V, --version              print the version and exit
@@ -150,6 +154,12 @@ fn configure(opts: &Options) -> Download<'_> {
     if let Some(url) = &opts.proxy {
         dl = dl.proxy(url.as_str());
     }
+    if let Some(n) = opts.connections {
+        dl = dl.connections(n);
+    }
+    if let Some(size) = opts.min_split_size {
+        dl = dl.min_split_size(size);
+    }
     dl.allow_https_downgrade(opts.allow_https_downgrade)
 }
 
@@ -167,7 +177,8 @@ fn exit_code(e: &Error) -> u8 {
         } => 6,
         Error::Protocol { .. } | Error::TooManyRedirects { .. } => 7,
         Error::HttpStatus { .. } => 8,
-        Error::Aborted | Error::ChecksumMismatch { .. } => 1,
+        // wget has no code for these either.
+        Error::Aborted | Error::ChecksumMismatch { .. } | Error::Locked { .. } => 1,
         // `Error` is non-exhaustive: a variant added later is a generic failure until
         // it gets its own line here.
         _ => 1,
@@ -233,6 +244,8 @@ struct Options {
     cacert: Option<PathBuf>,
     proxy: Option<String>,
     allow_https_downgrade: bool,
+    connections: Option<usize>,
+    min_split_size: Option<u64>,
     quiet: bool,
 }
 
@@ -251,6 +264,8 @@ enum Opt {
     Cacert,
     Proxy,
     AllowHttpsDowngrade,
+    Connections,
+    MinSplitSize,
     Quiet,
     Help,
     Version,
@@ -276,6 +291,8 @@ const OPTIONS: &[(Option<char>, &str, Opt, bool)] = &[
         Opt::AllowHttpsDowngrade,
         false,
     ),
+    (Some('x'), "connections", Opt::Connections, true),
+    (None, "min-split-size", Opt::MinSplitSize, true),
     (Some('q'), "quiet", Opt::Quiet, false),
     (Some('h'), "help", Opt::Help, false),
     (Some('V'), "version", Opt::Version, false),
@@ -405,6 +422,18 @@ fn apply(opts: &mut Options, opt: Opt, value: Option<OsString>) -> Result<Option
         Opt::Cacert => opts.cacert = Some(path()?),
         Opt::Proxy => opts.proxy = Some(text()?),
         Opt::AllowHttpsDowngrade => opts.allow_https_downgrade = true,
+        Opt::Connections => {
+            let t = text()?;
+            let n = t.trim().parse().map_err(|_| {
+                if t.contains(':') || t.contains('.') {
+                    format!("-x {t:?}: -x is the number of connections; for a proxy use --proxy")
+                } else {
+                    format!("-x {t:?}: not a whole number of connections (1-32)")
+                }
+            })?;
+            opts.connections = Some(n);
+        }
+        Opt::MinSplitSize => opts.min_split_size = Some(parse_size("--min-split-size", &text()?)?),
         Opt::Quiet => opts.quiet = true,
         Opt::Help => return Ok(Some(Action::Help)),
         Opt::Version => return Ok(Some(Action::Version)),
@@ -428,6 +457,31 @@ fn parse_header(line: &str) -> Result<(String, String), String> {
 }
 
 /// Seconds, fractions allowed; 0 means no limit (the library's convention).
+/// A size as aria2, curl and wget write them: bytes, or with a binary suffix `k`, `M`,
+/// `G` (`512k`, `1.5M`).
+fn parse_size(option: &str, text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (number, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("{option} {text:?}: unknown unit (use k, M or G)")),
+    };
+    number
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| (n * scale as f64).round())
+        .filter(|n| *n <= u64::MAX as f64)
+        .map(|n| n as u64)
+        .ok_or_else(|| format!("{option} {text:?}: not a size"))
+}
+
 fn parse_secs(option: &str, text: &str) -> Result<Duration, String> {
     text.trim()
         .parse::<f64>()
@@ -682,6 +736,8 @@ mod tests {
             "--proxy",
             "http://p:1",
             "--allow-https-downgrade",
+            "-x8",
+            "--min-split-size=1.5M",
             "http://h/",
         ]);
         assert_eq!(
@@ -703,6 +759,8 @@ mod tests {
         assert_eq!(o.cacert, Some(PathBuf::from("ca.pem")));
         assert_eq!(o.proxy.as_deref(), Some("http://p:1"));
         assert!(o.allow_https_downgrade);
+        assert_eq!(o.connections, Some(8));
+        assert_eq!(o.min_split_size, Some(3 << 19));
         assert!(!run_opts(&["http://h/"]).allow_https_downgrade);
     }
 
@@ -723,6 +781,13 @@ mod tests {
             (&["--retries", "x", "u"], "--retries"),
             (&["-o", "-", "u"], "stdout"),
             (&["-o", "", "u"], "empty path"),
+            (
+                &["-x", "proxy.example:3128", "u"],
+                "for a proxy use --proxy",
+            ),
+            (&["-x", "many", "u"], "number of connections"),
+            (&["--min-split-size", "1Q", "u"], "unit"),
+            (&["--min-split-size", "-1k", "u"], "not a size"),
         ] {
             let err = parse(args).expect_err(&format!("{args:?}"));
             assert!(err.contains(needle), "{args:?}: {err}");

@@ -85,6 +85,8 @@ pub enum Fault {
     Answer416Bare,
     /// If-Range is not evaluated: a Range is served whatever validator came with it.
     IgnoreIfRange,
+    /// IgnoreIfRange, at this many bytes per second.
+    IgnoreIfRangeThrottled(u64),
     /// The body (chunked, so no length stops the client) goes on for N bytes past what
     /// its Content-Range announced.
     ExtraBytes(u64),
@@ -661,7 +663,14 @@ fn build(
     };
     let if_range_ok = match req.header("if-range") {
         None => true,
-        Some(_) if matches!(fault, Some(Fault::IgnoreIfRange)) => true,
+        Some(_)
+            if matches!(
+                fault,
+                Some(Fault::IgnoreIfRange | Fault::IgnoreIfRangeThrottled(_))
+            ) =>
+        {
+            true
+        }
         Some(_) if matches!(fault, Some(Fault::IfRangeAlways200)) => false,
         Some(v) if v.starts_with('"') || v.starts_with("W/") => {
             // Strong comparison: a weak validator on either side never matches.
@@ -771,7 +780,7 @@ fn build(
             r.stall = Some(d);
             r.close = true;
         }
-        Some(Fault::Throttle(rate)) => r.rate = Some(rate),
+        Some(Fault::Throttle(rate) | Fault::IgnoreIfRangeThrottled(rate)) => r.rate = Some(rate),
         _ => {}
     }
     r
