@@ -17,6 +17,13 @@
 #        BENCH_DATA   where generated files are cached, default target/bench-data
 #        BENCH_REFERENCE  1 (default) also measures the machine's ceilings: `curl -o
 #                     /dev/null` (loopback, no file) and `cp` of the cached file (file writes)
+#        BENCH_SEGMENTED  1 (default): the segmented section (issue 8): nginx with
+#                     `limit_rate` per connection, resumedl -x 1/4/8 (and -x 4 with
+#                     --sha256) against aria2c -x4 -s4 -k1M and -x8 -s8 -k1M, curl as the
+#                     single-connection reference; then -x 1 vs -x 4 unthrottled
+#        BENCH_SEG_SIZE   its file size, default 1G;  BENCH_SEG_REPS, default 3
+#        BENCH_SEG_RATE   nginx limit_rate per connection, default 20m
+#        BENCH_ONLY_SEGMENTED  1: skip the single-stream and resume sections
 # Needs: nginx curl wget aria2 time openssl (Debian packages), cargo.
 # Output: a Markdown report on stdout, also written to bench/results-<date>.md.
 set -euo pipefail
@@ -32,6 +39,15 @@ OUT=$ROOT/target/bench-out
 BIN=$ROOT/target/release/resumedl
 RESULTS=$ROOT/bench/results-$(date +%F).md
 TIME=/usr/bin/time
+SEGMENTED=${BENCH_SEGMENTED:-1}
+SEG_SIZE=${BENCH_SEG_SIZE:-1G}
+SEG_REPS=${BENCH_SEG_REPS:-3}
+SEG_RATE=${BENCH_SEG_RATE:-20m}
+ONLY_SEGMENTED=${BENCH_ONLY_SEGMENTED:-0}
+if [[ $ONLY_SEGMENTED == 1 ]]; then
+  SIZES=$SEG_SIZE
+  REFERENCE=0
+fi
 
 # Proxies from the environment would turn a loopback benchmark into a proxy benchmark.
 unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
@@ -85,6 +101,7 @@ make_data() {
   sha256sum "$file" | cut -d' ' -f1 >"$file.sha256"
 }
 for s in $SIZES; do make_data "$s"; done
+[[ $SEGMENTED == 1 ]] && make_data "$SEG_SIZE"
 
 # ---- nginx on loopback ----------------------------------------------------------------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -172,6 +189,11 @@ set_cmd() {
     # Resuming: a partial $OUT/f exists.
     resumedl-resume) CMD=("$BIN" -q -o "$OUT/f" "$url") ;;
     curl-resume) CMD=(curl -q -s -f -C - -o "$OUT/f" "$url") ;;
+    # Segmented: N connections.
+    resumedl-x[0-9]*) CMD=("$BIN" -q -x "${tool#resumedl-x}" -o "$OUT/f" "$url") ;;
+    resumedl-sha-x[0-9]*) CMD=("$BIN" -q -x "${tool#resumedl-sha-x}" --sha256 "$SEG_SHA" -o "$OUT/f" "$url") ;;
+    aria2c-x[0-9]*) CMD=(aria2c --no-conf -q --allow-overwrite=true --auto-file-renaming=false
+      --file-allocation=none -x "${tool#aria2c-x}" -s "${tool#aria2c-x}" -k 1M -d "$OUT" -o f "$url") ;;
     *) die "unknown tool $tool" ;;
   esac
 }
@@ -226,6 +248,7 @@ read -r -a TOOL_LIST <<<"$TOOLS"
 REF_LIST=()
 [[ $REFERENCE == 1 ]] && REF_LIST=(ref-loopback ref-cp)
 RUN_LIST=("${TOOL_LIST[@]}" "${REF_LIST[@]}")
+[[ $ONLY_SEGMENTED == 1 ]] && SIZES=""
 for s in $SIZES; do
   n=$(bytes_of "$s")
   sha=$(cat "$DATA/data-$s.bin.sha256")
@@ -279,14 +302,43 @@ for s in $SIZES; do
 done
 clean_out
 
-# ---- segmented downloads (hook) -------------------------------------------------------
-# >>> SEGMENTED HOOK: once resumedl has a segmented mode (`-x N`), compare
-# >>> `resumedl -x 4` with `aria2c -x4 -s4` against an nginx throttled per connection
-# >>> (start_nginx "limit_rate 20m;"), where 4 connections should be ~4x one.
-# >>> Until then this section only reports that it was skipped.
-SEGMENTED_NOTE="skipped: resumedl has no segmented mode yet"
-if "$BIN" --help 2>&1 | grep -Eq '(^|[[:space:]])-x[ ,]'; then
-  SEGMENTED_NOTE="skipped: resumedl has -x now; fill in the SEGMENTED HOOK in bench/run.sh"
+# ---- segmented downloads ------------------------------------------------------------
+# nginx throttled per connection (servers and networks that cap one connection): N
+# connections should be ~N times one. Then unthrottled loopback, where the CPU is the
+# limit: -x 4 must not cost more than a few percent over -x 1.
+SEG_RAW=$WORK/seg.tsv # label tool rep wall user sys rss_kib
+: >"$SEG_RAW"
+SEG_TOOLS=(resumedl-x1 resumedl-x4 resumedl-x8 aria2c-x4 aria2c-x8 curl resumedl-sha-x4)
+if [[ $SEGMENTED == 1 ]]; then
+  seg_n=$(bytes_of "$SEG_SIZE")
+  SEG_SHA=$(cat "$DATA/data-$SEG_SIZE.bin.sha256")
+  run_rotation() { # label reps tools...
+    local label=$1 reps=$2 rep i k tool m
+    shift 2
+    local list=("$@")
+    k=${#list[@]}
+    for rep in $(seq 1 "$reps"); do
+      for i in $(seq 0 $((k - 1))); do
+        tool=${list[$(((i + rep - 1) % k))]}
+        clean_out
+        set_cmd "$tool" "$URL_BASE/data-$SEG_SIZE.bin"
+        m=$(timed "${CMD[@]}")
+        verify "$OUT/f" "$seg_n" "$([[ $rep == 1 ]] && echo "$SEG_SHA")"
+        log "segmented $label rep $rep $tool: $m"
+        echo "$label $tool $rep $m" >>"$SEG_RAW"
+      done
+    done
+  }
+  stop_nginx
+  start_nginx "limit_rate $SEG_RATE;"
+  URL_BASE=http://127.0.0.1:$PORT
+  curl -s -o /dev/null "$URL_BASE/data-$SEG_SIZE.bin" --limit-rate 0 || true
+  run_rotation throttled "$SEG_REPS" "${SEG_TOOLS[@]}"
+  stop_nginx
+  start_nginx ""
+  URL_BASE=http://127.0.0.1:$PORT
+  run_rotation loopback "$SEG_REPS" resumedl-x1 resumedl-x4
+  clean_out
 fi
 
 stop_nginx
@@ -376,9 +428,44 @@ fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
     done
   done
   echo
-  echo "## Segmented (per-connection throttle)"
+  echo "## Segmented (issue 8)"
   echo
-  echo "$SEGMENTED_NOTE."
+  if [[ $SEGMENTED == 1 ]]; then
+    seg_mib=$(calc '%.6f' "$(bytes_of "$SEG_SIZE") / 1048576")
+    seg_gib=$(calc '%.6f' "$(bytes_of "$SEG_SIZE") / 1073741824")
+    x1=$(median "$SEG_RAW" throttled resumedl-x1 wall)
+    echo "$SEG_SIZE file, nginx \`limit_rate $SEG_RATE\` per connection, $SEG_REPS repetitions, tools alternating."
+    echo "aria2c runs with \`-x N -s N -k 1M --file-allocation=none\`."
+    echo
+    echo "| tool | MiB/s | × resumedl -x 1 | × aria2c same N | CPU s/GiB | peak RSS MiB | wall s |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for tool in "${SEG_TOOLS[@]}"; do
+      wall=$(median "$SEG_RAW" throttled "$tool" wall)
+      cpu=$(median "$SEG_RAW" throttled "$tool" cpu)
+      rss=$(median "$SEG_RAW" throttled "$tool" rss)
+      n=${tool##*-x}
+      aria=-
+      if [[ $tool == resumedl-x* && $n != 1 ]]; then
+        aria=$(calc '%.2f' "$(median "$SEG_RAW" throttled "aria2c-x$n" wall) / $wall")
+      fi
+      label=$tool
+      [[ $tool == resumedl-sha-x4 ]] && label="resumedl -x4 --sha256"
+      echo "| $label | $(calc '%.1f' "$seg_mib / $wall") | $(calc '%.2f' "$x1 / $wall") | $aria | $(calc '%.2f' "$cpu / $seg_gib") | $(calc '%.1f' "$rss / 1024") | $(calc '%.2f' "$wall") |"
+    done
+    echo
+    echo "Unthrottled loopback (the CPU is the limit):"
+    echo
+    echo "| tool | MiB/s | wall s | CPU s/GiB | peak RSS MiB |"
+    echo "|---|---:|---:|---:|---:|"
+    for tool in resumedl-x1 resumedl-x4; do
+      wall=$(median "$SEG_RAW" loopback "$tool" wall)
+      cpu=$(median "$SEG_RAW" loopback "$tool" cpu)
+      rss=$(median "$SEG_RAW" loopback "$tool" rss)
+      echo "| $tool | $(calc '%.0f' "$seg_mib / $wall") | $(calc '%.3f' "$wall") | $(calc '%.2f' "$cpu / $seg_gib") | $(calc '%.1f' "$rss / 1024") |"
+    done
+  else
+    echo "Skipped (BENCH_SEGMENTED=0)."
+  fi
   echo
   echo "Reproduce: \`BENCH_SIZES=\"$SIZES\" BENCH_REPS=$REPS BENCH_RESUME_TAIL=$TAIL bench/run.sh\`"
 } | tee "$RESULTS"

@@ -56,7 +56,7 @@ impl Plan {
             if start != next || end < start || durable > done || done > end - start {
                 return None;
             }
-            let done = if trust_done { done } else { durable };
+            let done = done;
             parts.push(Part {
                 start,
                 end,

@@ -336,21 +336,31 @@ fn after_a_reboot_only_durable_progress_is_trusted() {
     server.set_fault("/f", Fault::Throttle(500_000));
     let dir = Scratch::new("seg-reboot");
     let file = dir.join("f");
-    let parts = cancel_after(&server, &file, total / 3);
-    // As after a power cut: another boot id, and garbage where nothing was synced.
+    cancel_after(&server, &file, total / 3);
+    // As after a power cut: another boot id, only half of each part's progress synced,
+    // and garbage where nothing was.
     let text = fs::read_to_string(control_path(&file)).unwrap();
-    let boot = text
-        .lines()
-        .find_map(|l| l.strip_prefix("boot-id "))
-        .unwrap()
-        .to_string();
-    support::rewrite_control(&file, &[("boot-id", "0".repeat(boot.len()))]);
-    let mut bytes = fs::read(&file).unwrap();
-    for &(start, _, done, durable) in &parts {
-        for b in &mut bytes[(start + durable) as usize..(start + done) as usize] {
-            *b = 0xAA;
+    let mut body_text = String::new();
+    let mut unsynced = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with("fnv1a64 ")) {
+        if let Some(rest) = line.strip_prefix("segment ") {
+            let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap()).collect();
+            let durable = f[2] / 2;
+            unsynced.push((f[0] + durable, f[0] + f[2]));
+            body_text += &format!("segment {} {} {} {durable}\n", f[0], f[1], f[2]);
+        } else if let Some(boot) = line.strip_prefix("boot-id ") {
+            body_text += &format!("boot-id {}\n", "0".repeat(boot.len()));
+        } else {
+            body_text += &format!("{line}\n");
         }
     }
+    body_text += &format!("fnv1a64 {:016x}\n", support::fnv1a64(body_text.as_bytes()));
+    fs::write(control_path(&file), body_text).unwrap();
+    let mut bytes = fs::read(&file).unwrap();
+    for &(a, b) in &unsynced {
+        bytes[a as usize..b as usize].fill(0xAA);
+    }
+    assert!(unsynced.iter().any(|(a, b)| b > a), "{unsynced:?}");
     fs::write(&file, &bytes).unwrap();
     server.clear_faults("/f");
     dl(&server.url("/f"), 4).to_path(&file).unwrap();
@@ -433,4 +443,24 @@ fn a_later_part_with_other_validators_is_caught_even_when_if_range_is_ignored() 
     let got = fs::read(&file).unwrap();
     assert!(got == new, "one version, the new one: never a mix");
     assert_eq!(o.kind, OutcomeKind::Restarted);
+}
+
+#[test]
+fn every_connection_may_fail_a_few_times_and_the_download_still_finishes() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 13);
+    server.put("/f", body.clone());
+    // After the first answer, the next eight answers (whichever connection asks) break
+    // at once: each connection fails several times, within its retries.
+    server.push_fault("/f", Fault::Throttle(2_000_000));
+    for _ in 0..8 {
+        server.push_fault("/f", Fault::CloseAfter(0));
+    }
+    let dir = Scratch::new("seg-retries");
+    let file = dir.join("f");
+    let o = dl(&server.url("/f"), 2).retries(5).to_path(&file).unwrap();
+    assert_file(&file, &body, "after eight broken answers");
+    // Retried part by part inside the one attempt, not by starting over.
+    assert_eq!(o.attempts, 1);
+    assert!(gets(&server).len() >= 10, "{:?}", gets(&server));
 }
