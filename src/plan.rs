@@ -56,7 +56,7 @@ impl Plan {
             if start != next || end < start || durable > done || done > end - start {
                 return None;
             }
-            let done = done;
+            let done = if trust_done { done } else { durable };
             parts.push(Part {
                 start,
                 end,
