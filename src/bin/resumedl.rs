@@ -86,7 +86,7 @@ fn main() -> ExitCode {
             let _ = writeln!(io::stdout(), "resumedl {}", resumedl::VERSION);
             ExitCode::SUCCESS
         }
-        Ok(Action::Run(opts)) => ExitCode::from(run(opts)),
+        Ok(Action::Run(opts)) => ExitCode::from(run(*opts)),
     }
 }
 
@@ -225,7 +225,7 @@ fn summary(path: &Path, o: &Outcome, size: u64, elapsed: Duration) -> String {
 /// What the command line asks for.
 #[derive(Debug, PartialEq)]
 enum Action {
-    Run(Options),
+    Run(Box<Options>),
     Help,
     Version,
 }
@@ -370,7 +370,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Action, String> {
         0 => Err("missing URL".into()),
         1 => {
             opts.url = urls.remove(0);
-            Ok(Action::Run(opts))
+            Ok(Action::Run(Box::new(opts)))
         }
         _ => Err(format!("one URL expected, got {}", urls.len())),
     }
@@ -682,7 +682,7 @@ mod tests {
 
     fn run_opts(args: &[&str]) -> Options {
         match parse(args) {
-            Ok(Action::Run(o)) => o,
+            Ok(Action::Run(o)) => *o,
             other => panic!("{args:?} parsed to {other:?}"),
         }
     }
