@@ -2,13 +2,16 @@
 //!
 //! Serves a generated 8 MiB file from the test server, cuts the transfer halfway,
 //! resumes it (the 206 path), then does the same against a server that ignores Range (the
-//! 200 fallback), and checks the bytes every time.
+//! 200 fallback), then downloads it over 1 and 4 connections from a server that caps
+//! each connection's speed (`-x 4`), cancels one of those halfway and resumes it with 8,
+//! and checks the bytes every time.
 
 #[path = "../tests/support/server.rs"]
 mod server;
 
 use std::ops::ControlFlow;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use resumedl::{Download, Error, OutcomeKind};
 use server::{Fault, TestServer};
@@ -113,6 +116,57 @@ fn run() -> Result<(), String> {
         same_bytes(&path, &data),
         "bytes identical after the 200 fallback",
     )?;
+
+    // 5. Several connections against a server that caps each at 4 MB/s: `-x 4` is about
+    //    four times `-x 1`, written in place, no part files.
+    server.set_fault("/big.bin", Fault::Throttle(4_000_000));
+    let mut seconds = Vec::new();
+    for n in [1, 4] {
+        std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        let outcome = Download::new(&url)
+            .connections(n)
+            .to_path(&path)
+            .map_err(|e| e.to_string())?;
+        let took = started.elapsed().as_secs_f64();
+        println!(
+            "demo: -x {n}: {} in {took:.2} s ({:.1} MB/s)",
+            outcome.kind.as_str(),
+            SIZE as f64 / took / 1e6
+        );
+        check(same_bytes(&path, &data), "bytes identical with -x")?;
+        seconds.push(took);
+    }
+    check(seconds[0] > 2.5 * seconds[1], "-x 4 at least 2.5x faster than -x 1")?;
+
+    // 6. Cancel a -x 4 download halfway, then resume it with 8 connections: only the
+    //    parts the control file says are missing are fetched.
+    std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+    let err = Download::new(&url)
+        .connections(4)
+        .progress(|done, _| {
+            if done >= SIZE as u64 / 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .to_path(&path)
+        .expect_err("cancelled");
+    println!("demo: -x 4 cancelled halfway: {err}");
+    check(matches!(err, Error::Aborted), "cancelled")?;
+    let outcome = Download::new(&url)
+        .connections(8)
+        .to_path(&path)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "demo: resumed with -x 8: {} ({} of {SIZE} bytes fetched this time)",
+        outcome.kind.as_str(),
+        outcome.received
+    );
+    check(outcome.kind == OutcomeKind::Resumed, "resumed")?;
+    check(outcome.received < SIZE as u64 * 3 / 5, "only the missing half fetched")?;
+    check(same_bytes(&path, &data), "bytes identical after the -x resume")?;
 
     std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
     Ok(())
