@@ -116,8 +116,10 @@ pub(crate) fn classify(
                 {
                     return Ok(Decision::Restart);
                 }
-                // Without the total we could not tell a complete file from a short answer.
-                if complete.is_none_or(|c| last + 1 != c) {
+                // Without the total we could not tell a complete file from a short
+                // answer. With it, a short answer (a server that caps the length of a
+                // range) is written, and the rest fetched by the next attempt.
+                if complete.is_none() {
                     return Err(Error::protocol(format!(
                         "server answered {raw:?} to an open-ended Range at {offset}"
                     )));
@@ -139,6 +141,15 @@ pub(crate) fn classify(
                     complete,
                     validators,
                 ))
+            } else if first == 0 && offset == 0 && complete.is_some() {
+                // `bytes=0-` (several connections) answered with a first piece only.
+                Ok(Decision::Write {
+                    body_start: 0,
+                    from: 0,
+                    len: Some(range.len()),
+                    total: complete,
+                    validators,
+                })
             } else {
                 Err(Error::protocol(format!(
                     "server answered 206 at offset {first} but {offset} was asked"
@@ -549,6 +560,32 @@ mod tests {
             classify(&r, 10, Some(&c), true, "u").unwrap(),
             Decision::AskHead
         );
+    }
+
+    #[test]
+    fn a_capped_range_is_written_and_the_rest_fetched_later() {
+        let r = answer(206, &[("content-range", "bytes 0-999/5000")]);
+        assert!(matches!(
+            classify(&r, 0, None, false, "u").unwrap(),
+            Decision::Write {
+                from: 0,
+                len: Some(1000),
+                total: Some(5000),
+                ..
+            }
+        ));
+        let r = answer(206, &[("content-range", "bytes 10-999/5000")]);
+        assert!(matches!(
+            classify(&r, 10, None, false, "u").unwrap(),
+            Decision::Write {
+                from: 10,
+                len: Some(990),
+                total: Some(5000),
+                ..
+            }
+        ));
+        let r = answer(206, &[("content-range", "bytes 10-999/*")]);
+        assert!(classify(&r, 10, None, false, "u").is_err());
     }
 
     #[test]

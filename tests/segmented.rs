@@ -464,3 +464,21 @@ fn every_connection_may_fail_a_few_times_and_the_download_still_finishes() {
     assert_eq!(o.attempts, 1);
     assert!(gets(&server).len() >= 10, "{:?}", gets(&server));
 }
+
+#[test]
+fn a_server_that_caps_the_length_of_a_range_is_followed_piece_by_piece() {
+    let server = TestServer::start();
+    let body = pattern(10 * SPLIT as usize + 5, 14);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::CapRange(100_000));
+    let dir = Scratch::new("seg-capped");
+    for n in [4, 1] {
+        let file = dir.join(&format!("f{n}"));
+        if n == 1 {
+            // A single stream meets the cap when it resumes.
+            std::fs::write(&file, &body[..1000]).unwrap();
+        }
+        dl(&server.url("/f"), n).to_path(&file).unwrap();
+        assert_file(&file, &body, &format!("-x {n}"));
+    }
+}

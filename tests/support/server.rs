@@ -79,6 +79,9 @@ pub enum Fault {
     ChunkedCut(u64),
     /// A Range request gets a 206 of at most N bytes whose Content-Range total is `*`.
     ShortRangeUnknownTotal(u64),
+    /// A Range request gets a 206 of at most N bytes (with the true total): servers and
+    /// CDNs that cap the length of a range.
+    CapRange(u64),
     Chunked,
     NoLength,
     /// A 416 with neither Content-Range nor validators.
@@ -691,10 +694,12 @@ fn build(
             _,
         ) => Sel::Unsatisfiable,
         (Some(Fault::WrongRangeStart(s)), _) => Sel::Part(*s, len.saturating_sub(1)),
-        (Some(Fault::ShortRangeUnknownTotal(n)), Some(v)) => match parse_range(v, len) {
-            Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
-            other => other,
-        },
+        (Some(Fault::ShortRangeUnknownTotal(n) | Fault::CapRange(n)), Some(v)) => {
+            match parse_range(v, len) {
+                Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
+                other => other,
+            }
+        }
         (_, Some(_)) if !if_range_ok => Sel::Full,
         (_, Some(v)) => parse_range(v, len),
     };
