@@ -164,8 +164,13 @@ impl<'p, 'a> Job<'p, 'a> {
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
             let status = answer.resp.status().as_u16();
-            if status == 416 && offset == 0 && ask_range {
-                // `bytes=0-` of an empty resource: ask plainly.
+            let unknown_total = || {
+                crate::answer::header(&answer.resp, "content-range")
+                    .is_some_and(|v| v.trim_end().ends_with("/*"))
+            };
+            if offset == 0 && ask_range && (status == 416 || (status == 206 && unknown_total())) {
+                // `bytes=0-` of an empty resource, or of one whose length the server
+                // does not know: one connection, asked plainly.
                 release(answer.resp);
                 ask_range = false;
                 continue;

@@ -482,3 +482,20 @@ fn a_server_that_caps_the_length_of_a_range_is_followed_piece_by_piece() {
         assert_file(&file, &body, &format!("-x {n}"));
     }
 }
+
+#[test]
+fn an_unknown_length_falls_back_to_one_plain_stream() {
+    let server = TestServer::start();
+    let body = pattern(8 * SPLIT as usize, 15);
+    server.put("/f", body.clone());
+    // `bytes=0-` gets a 206 whose total is `*`: the length is unknown.
+    server.push_fault("/f", Fault::ShortRangeUnknownTotal(1000));
+    let dir = Scratch::new("seg-unknown");
+    let file = dir.join("f");
+    let o = dl(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert_file(&file, &body, "one plain stream");
+    assert_eq!(o.status, 200);
+    let log = gets(&server);
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[1].range(), None);
+}
