@@ -184,9 +184,13 @@ pub(crate) fn classify(
 pub(crate) enum PartAnswer {
     /// The body is bytes `first..=last` of the resource, the version on disk.
     Bytes { first: u64, last: u64 },
-    /// Another version of the resource, or ranges no longer honoured: nothing of this
-    /// answer may be written next to what is on disk.
+    /// Another version of the resource: nothing of this answer may be written next to
+    /// what is on disk.
     Changed,
+    /// A 200 of the very resource (every validator and the length agree): the server
+    /// did not serve the range this time (a CDN that drops Range now and then). Nothing
+    /// changed; ask again later.
+    RangeIgnored,
 }
 
 /// Classifies the answer to a request for bytes `start..end` of the resource that
@@ -234,6 +238,9 @@ pub(crate) fn classify_part(
                 )));
             }
             Ok(PartAnswer::Bytes { first, last })
+        }
+        200 if same_resource(expected, &Validators::of(resp), content_length(resp)?) => {
+            Ok(PartAnswer::RangeIgnored)
         }
         200 | 416 => Ok(PartAnswer::Changed),
         _ => Err(Error::HttpStatus {
@@ -626,6 +633,11 @@ mod tests {
                 "{wrong:?}"
             );
         }
+        let same = answer(200, &[("etag", "\"a\""), ("content-length", "100")]);
+        assert_eq!(
+            classify_part(&same, 10, 20, &c, "u").unwrap(),
+            PartAnswer::RangeIgnored
+        );
         let whole = answer(200, &[("etag", "\"a\"")]);
         assert_eq!(
             classify_part(&whole, 10, 20, &c, "u").unwrap(),

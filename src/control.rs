@@ -73,6 +73,19 @@ impl IfRangeMode {
     }
 }
 
+/// What the sidecar of a target says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Loaded {
+    /// No sidecar: the file (if any) is a plain partial file, wget -c style.
+    Absent,
+    /// Ours, read exactly.
+    Valid(ControlFile),
+    /// Ours (our first line) but not readable exactly: truncated, corrupted, or a version
+    /// this build does not know. It may have described a segmented download, whose file
+    /// has holes: nothing in the file can be trusted.
+    Damaged,
+}
+
 /// One contiguous piece of the target: bytes `start..start + done` are written,
 /// `start..start + durable` of them synced. A single stream has one segment with no end
 /// (its file length is its progress within a boot); a segmented download has one per
@@ -153,10 +166,23 @@ impl ControlFile {
         self.segments.len() > 1 || self.segments.iter().any(|s| s.end.is_some())
     }
 
-    /// Reads the sidecar; `None` when it is missing or not exactly ours.
-    pub(crate) fn load(target: &Path) -> Option<ControlFile> {
-        let text = fs::read_to_string(Self::path_for(target)).ok()?;
-        Self::parse(&text)
+    /// Reads the sidecar of `target`.
+    pub(crate) fn load(target: &Path) -> Loaded {
+        let path = Self::path_for(target);
+        match fs::read(&path) {
+            Err(_) => Loaded::Absent,
+            Ok(bytes) => match String::from_utf8(bytes).ok().and_then(|t| Self::parse(&t)) {
+                Some(c) => Loaded::Valid(c),
+                // `check_sidecar` refused files that are not ours before we got here.
+                None => Loaded::Damaged,
+            },
+        }
+    }
+
+    /// Whether `path` itself is one of our control files (a sidecar is never a target:
+    /// downloading into it would corrupt the download it describes).
+    pub(crate) fn is_control_file(path: &Path) -> bool {
+        matches!(is_ours(path), Ok(Some(true)))
     }
 
     fn parse(text: &str) -> Option<ControlFile> {
@@ -555,7 +581,7 @@ mod tests {
             0o600
         );
         assert!(ControlFile::check_sidecar(&target).is_ok());
-        assert_eq!(ControlFile::load(&target), Some(sample()));
+        assert_eq!(ControlFile::load(&target), Loaded::Valid(sample()));
         ControlFile::remove(&target).unwrap();
         assert!(fs::symlink_metadata(&side).is_err());
         let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();

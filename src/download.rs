@@ -258,6 +258,17 @@ impl<'a> Download<'a> {
         // Two runs on one file would splice each other's bytes: the second stops here.
         let lock = match &target {
             Target::File(p) => {
+                if ControlFile::is_control_file(p) {
+                    return Err(Error::io(
+                        "write",
+                        p,
+                        std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            "it is the control file of an unfinished download; choose \
+                             another output name",
+                        ),
+                    ));
+                }
                 ControlFile::check_sidecar(p)?;
                 Some(Lock::acquire(p)?)
             }

@@ -9,7 +9,7 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::answer::{classify, classify_head, Decision};
-use crate::control::{boot_id, ControlFile, IfRangeMode, Segment};
+use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
 use crate::download::{Outcome, OutcomeKind, ProgressFn};
 use crate::error::{from_body_io, Error};
 use crate::plan::Plan;
@@ -51,6 +51,8 @@ pub(crate) struct Job<'p, 'a> {
     resume_plan: Option<Plan>,
     /// Times a segmented run found the resource changed: it restarts once, not forever.
     changes: u32,
+    /// The starting point threw away a partial file it could not trust.
+    distrusted: bool,
     hashing: bool,
     progress: Option<ProgressFn<'a>>,
     received: u64,
@@ -87,6 +89,7 @@ impl<'p, 'a> Job<'p, 'a> {
             split,
             resume_plan: None,
             changes: 0,
+            distrusted: false,
             hashing,
             progress,
             received: 0,
@@ -148,7 +151,7 @@ impl<'p, 'a> Job<'p, 'a> {
             }
         }
         let mut mode = control.as_ref().map_or(IfRangeMode::Plain, |c| c.if_range);
-        let mut restarted = false;
+        let mut restarted = std::mem::take(&mut self.distrusted);
         // With several connections a fresh download asks `bytes=0-`: a 206 tells that
         // ranges work, with no extra round trip.
         let mut ask_range = self.split.connections > 1 && self.target_is_file();
@@ -271,7 +274,14 @@ impl<'p, 'a> Job<'p, 'a> {
                             durable: from,
                         }],
                     };
-                    let segmented = status == 206 && body_start == from;
+                    // Parts from several answers are one version only if a validator says
+                    // so: without a strong ETag or a date, one connection.
+                    let validated = new_control
+                        .etag
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with('"'))
+                        || new_control.last_modified.is_some();
+                    let segmented = status == 206 && body_start == from && validated;
                     let plan = match (segmented, total) {
                         (true, Some(t))
                             if self.split.connections > 1
@@ -368,8 +378,15 @@ impl<'p, 'a> Job<'p, 'a> {
         // A control file written for another URL still guards this file: its validators
         // and length must match the new server's answer, else the download restarts
         // instead of splicing two resources.
-        let Some(control) = ControlFile::load(path) else {
-            return Ok((len, None));
+        let control = match ControlFile::load(path) {
+            Loaded::Valid(c) => c,
+            Loaded::Absent => return Ok((len, None)),
+            // It may have described parts with holes between them: the file's length
+            // proves nothing, so nothing of it is trusted.
+            Loaded::Damaged => {
+                self.distrusted = len > 0;
+                return Ok((0, None));
+            }
         };
         // After a reboot, bytes past the last checkpoint may never have reached the disk
         // (or be zeros): only the checkpointed prefix is trusted. Within the same boot the

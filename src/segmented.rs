@@ -329,9 +329,9 @@ impl Shared<'_> {
                             let _ = tx.send(Event::Changed);
                             return;
                         }
-                        Err(Some(e)) => {
+                        Err(Some((e, transient))) => {
                             self.plan().release(part);
-                            if !self.failed(e, tx, &mut backoff, attempt, &mut budget) {
+                            if !self.failed(e, transient, tx, &mut backoff, attempt, &mut budget) {
                                 return;
                             }
                             continue;
@@ -346,7 +346,8 @@ impl Shared<'_> {
                 Ok(()) => backoff = self.backoff,
                 Err(_) if self.stopped() => return,
                 Err(e) => {
-                    if !self.failed(e, tx, &mut backoff, attempt, &mut budget) {
+                    let transient = e.is_transient();
+                    if !self.failed(e, transient, tx, &mut backoff, attempt, &mut budget) {
                         return;
                     }
                 }
@@ -354,8 +355,9 @@ impl Shared<'_> {
         }
     }
 
-    /// Asks for what is left of `part`. `Err(None)`: the resource changed.
-    fn request(&self, part: usize) -> Result<First, Option<Error>> {
+    /// Asks for what is left of `part`. `Err(None)`: the resource changed;
+    /// `Err(Some((error, transient)))`: this try failed.
+    fn request(&self, part: usize) -> Result<First, Option<(Error, bool)>> {
         let (start, end) = {
             let plan = self.plan();
             let p = plan.part(part);
@@ -364,7 +366,10 @@ impl Shared<'_> {
         let answer = self
             .req
             .get_part(start, end, self.if_range.as_deref())
-            .map_err(Some)?;
+            .map_err(|e| {
+                let transient = e.is_transient();
+                Some((e, transient))
+            })?;
         match classify_part(&answer.resp, start, end, self.expected, &answer.url.shown) {
             Ok(PartAnswer::Bytes { first, last }) => Ok(First {
                 resp: answer.resp,
@@ -375,9 +380,20 @@ impl Shared<'_> {
                 release(answer.resp);
                 Err(None)
             }
+            Ok(PartAnswer::RangeIgnored) => {
+                release(answer.resp);
+                let e = Error::protocol(format!(
+                    "{} answered 200 to a request for bytes {start}-{}: it does not serve \
+                     ranges now",
+                    answer.url.shown,
+                    end - 1
+                ));
+                Err(Some((e, true)))
+            }
             Err(e) => {
                 release(answer.resp);
-                Err(Some(e))
+                let transient = e.is_transient();
+                Err(Some((e, transient)))
             }
         }
     }
@@ -450,13 +466,13 @@ impl Shared<'_> {
     fn failed(
         &self,
         e: Error,
+        transient: bool,
         tx: &Sender<Event>,
         backoff: &mut Duration,
         attempt: u32,
         budget: &mut Budget,
     ) -> bool {
-        // retries(0) disables retries altogether, as for a single stream.
-        if !e.is_transient() || self.retries == 0 {
+        if !transient {
             let _ = tx.send(Event::Fatal(e));
             return false;
         }

@@ -644,3 +644,27 @@ fn p16_a_header_too_large_to_send_is_an_invalid_option() {
     assert!(e.to_string().contains("X-Big"), "{e}");
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn p9_a_target_that_is_one_of_our_control_files_is_refused() {
+    let server = TestServer::start();
+    server.put("/report", pattern(100_000, 30));
+    server.put("/report.rdl", pattern(50_000, 31));
+    let dir = Scratch::new("p9-target-is-sidecar");
+    // An unfinished download of /report leaves report.rdl...
+    interrupt(&server, "/report", &dir.join("report"), 20_000);
+    let sidecar = fs::read(dir.join("report.rdl")).unwrap();
+    server.clear_requests();
+    // ...which a download *to* report.rdl must not take for a partial file.
+    let e = dl(&server.url("/report.rdl"))
+        .to_path(dir.join("report.rdl"))
+        .unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("control file of an unfinished download"),
+        "{e}"
+    );
+    assert!(server.requests().is_empty());
+    assert_eq!(fs::read(dir.join("report.rdl")).unwrap(), sidecar);
+}

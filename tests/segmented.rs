@@ -499,3 +499,83 @@ fn an_unknown_length_falls_back_to_one_plain_stream() {
     assert_eq!(log.len(), 2, "{log:?}");
     assert_eq!(log[1].range(), None);
 }
+
+#[test]
+fn a_damaged_control_file_never_lets_holes_count_as_downloaded() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 16);
+    let total = body.len() as u64;
+    server.put("/f", body.clone());
+    let dir = Scratch::new("seg-damaged");
+    for (k, damage) in ["cut", "future version"].iter().enumerate() {
+        let file = dir.join(&format!("f{k}"));
+        server.set_fault("/f", Fault::Throttle(500_000));
+        cancel_after(&server, &file, total / 3);
+        server.clear_faults("/f");
+        if *damage == "cut" {
+            let text = fs::read(control_path(&file)).unwrap();
+            fs::write(control_path(&file), &text[..200]).unwrap();
+        } else {
+            support::rewrite_control(&file, &[("resumedl-control", "3".into())]);
+        }
+        let o = Download::new(server.url("/f")).to_path(&file).unwrap();
+        assert_file(&file, &body, damage);
+        assert_eq!(o.kind, OutcomeKind::Restarted, "{damage}");
+    }
+}
+
+#[test]
+fn no_validator_means_one_connection() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 17);
+    // No ETag, no Last-Modified: two answers could be two versions, nothing tells.
+    server.put_resource(
+        "/f",
+        support::server::Resource {
+            body: body.clone(),
+            etag: None,
+            last_modified: None,
+        },
+    );
+    let dir = Scratch::new("seg-novalidator");
+    let file = dir.join("f");
+    let o = dl(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert_file(&file, &body, "one stream");
+    assert_eq!(o.status, 206);
+    assert_eq!(gets(&server).len(), 1, "{:?}", gets(&server));
+}
+
+#[test]
+fn a_200_of_the_same_resource_to_a_part_loses_nothing() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 18);
+    let total = body.len() as u64;
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::Throttle(500_000));
+    let dir = Scratch::new("seg-200-part");
+    let file = dir.join("f");
+    let parts = cancel_after(&server, &file, total / 3);
+    let have: u64 = parts.iter().map(|p| p.2).sum();
+    server.clear_faults("/f");
+    // A CDN that drops Range once: the same resource, whole, as a 200.
+    server.push_fault("/f", Fault::IgnoreRange);
+    let o = dl(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert_file(&file, &body, "resumed");
+    assert_eq!(o.kind, OutcomeKind::Resumed);
+    assert_eq!(o.resumed_from, have);
+    assert!(server.statuses().contains(&200), "{:?}", server.statuses());
+}
+
+#[test]
+fn retries_zero_still_finishes_with_the_connections_a_server_accepts() {
+    let server = TestServer::start();
+    let body = pattern(12 * SPLIT as usize, 19);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::Throttle(2_000_000));
+    server.set_max_active(2);
+    let dir = Scratch::new("seg-retries0");
+    let file = dir.join("f");
+    dl(&server.url("/f"), 8).retries(0).to_path(&file).unwrap();
+    assert_file(&file, &body, "capped at 2, no retries");
+    assert!(server.statuses().contains(&503));
+}
