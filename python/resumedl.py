@@ -154,6 +154,7 @@ class _Outcome(ctypes.Structure):
     """``struct rdl_outcome``."""
 
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("status", ctypes.c_int),
         ("kind", ctypes.c_int),
         ("resumed_from", ctypes.c_uint64),
@@ -477,7 +478,7 @@ def download(
         if c_proxy is not None:
             _check(lib, lib.rdl_options_set_proxy(opts, c_proxy))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
-        out = _Outcome()
+        out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
             # ctypes releases the GIL for the call; the callback takes it back.
             rc = lib.rdl_download(c_url, c_path, opts, ctypes.byref(out))

@@ -3,6 +3,7 @@
 //! the proxy variables to clear, and running a child program with a time limit.
 
 use std::fmt;
+use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -60,6 +61,31 @@ pub fn lib_dir() -> PathBuf {
             dir
         })
         .clone()
+}
+
+/// A fresh directory in the system temp dir for this test process's builds, named
+/// `resumedl-<tag>-<pid>` so that parallel test runs do not share half-built files. Those
+/// of test processes that have exited are removed first (debug binaries linking the static
+/// library are tens of MB each). Outside `target/`, so that a run-time path into the build
+/// tree cannot hide in it.
+pub fn process_dir(tag: &str) -> PathBuf {
+    let tmp = std::env::temp_dir();
+    let prefix = format!("resumedl-{tag}-");
+    if let Ok(entries) = fs::read_dir(&tmp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix(&prefix));
+            if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    let dir = tmp.join(format!("{prefix}{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create the process build dir");
+    dir
 }
 
 /// The repository root.
