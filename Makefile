@@ -36,8 +36,11 @@ REALNAME := libresumedl.so.$(VERSION)
 OUT := $(CARGO_TARGET_DIR)/$(PROFILE)
 # What cargo was told; `dev` is the profile cargo builds into target/debug.
 CARGO_PROFILE := $(if $(filter debug,$(PROFILE)),dev,$(PROFILE))
-# rustc prints the system libraries a program linking the staticlib needs; cargo replays
-# the note when the build is fresh, so it is captured on every build.
+RUSTC ?= rustc
+# The system libraries a program linking libresumedl.a needs (Libs.private), as rustc
+# prints them (`--print native-static-libs`) for a staticlib made of the rlib just built
+# and its dependencies: asking it of the cargo build itself would change that build's
+# arguments, and every `cargo build`/`cargo test` after a `make` would rebuild the library.
 NATIVE_LIBS_FILE := $(OUT)/resumedl-native-static-libs.txt
 
 .PHONY: all build install uninstall static-libs FORCE
@@ -48,18 +51,18 @@ build: $(NATIVE_LIBS_FILE)
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 
-# Always asks cargo, which knows whether anything changed. (`cargo build` and this
-# command differ in rustc's arguments, so alternating them rebuilds the library.)
-# Two makes may run at once (tests do): each has its own log, and the rename is atomic.
+# Always asks cargo, which knows whether anything changed. Two makes may run at once (the
+# tests do): each probe has its own files, and the rename is atomic.
 $(NATIVE_LIBS_FILE): FORCE
-	mkdir -p $(OUT)
-	log=$$(mktemp $(OUT)/resumedl-build-log.XXXXXX) && \
-	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) rustc --lib --profile $(CARGO_PROFILE) \
-	    -- --print=native-static-libs 2>&1 | tee $$log >&2 && \
-	sed -n 's/^note: native-static-libs: //p' $$log | tail -n 1 >$$log.libs && \
-	rm $$log && \
-	{ test -s $$log.libs || { echo "rustc printed no native-static-libs" >&2; exit 1; }; } && \
-	mv $$log.libs $@
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build --lib --profile $(CARGO_PROFILE)
+	probe=$$(mktemp -d $(OUT)/native-libs-probe.XXXXXX) && \
+	echo 'extern crate resumedl;' >$$probe/probe.rs && \
+	$(RUSTC) --edition 2021 --crate-type staticlib --crate-name rdl_native_libs_probe \
+	    --extern resumedl=$(OUT)/libresumedl.rlib -L dependency=$(OUT)/deps \
+	    --print native-static-libs -o $$probe/probe.a $$probe/probe.rs 2>$$probe/note && \
+	sed -n 's/^note: native-static-libs: //p' $$probe/note | tail -n 1 >$$probe/libs && \
+	{ test -s $$probe/libs || { cat $$probe/note >&2; exit 1; }; } && \
+	mv $$probe/libs $@ && rm -rf $$probe
 
 static-libs: build
 	@echo "$(abspath $(OUT))/libresumedl.a $$(cat $(NATIVE_LIBS_FILE))"

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::host::{clear_proxy_env, lib_dir, process_dir, repo, run, Run};
+use support::host::{clear_proxy_env, lib_dir, make_in_repo, process_dir, repo, run, Run};
 use support::server::TestServer;
 use support::{control_path, pattern};
 
@@ -48,19 +48,8 @@ fn prefix() -> &'static Path {
 }
 
 fn make_install(lib: &Path, prefix: &Path, destdir: Option<&Path>) {
-    let mut make = Command::new("make");
-    make.arg("-C")
-        .arg(repo())
-        .arg("install")
-        .arg(format!("PREFIX={}", prefix.display()))
-        .arg(format!(
-            "CARGO_TARGET_DIR={}",
-            lib.parent().expect("target dir").display()
-        ))
-        .arg(format!(
-            "PROFILE={}",
-            lib.file_name().expect("profile").to_string_lossy()
-        ));
+    let mut make = make_in_repo(lib, "install");
+    make.arg(format!("PREFIX={}", prefix.display()));
     if let Some(d) = destdir {
         make.arg(format!("DESTDIR={}", d.display()));
     }
