@@ -20,6 +20,8 @@ mod control;
 mod download;
 mod error;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 mod range;
 mod sink;
 
