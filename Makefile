@@ -126,7 +126,9 @@ else()
 endif()
 endef
 
-NATIVE_LIBS = $(shell cat $(NATIVE_LIBS_FILE))
+# Read when a recipe runs (exported variables are expanded for every recipe, even the
+# one that makes the file).
+NATIVE_LIBS = $(shell cat $(NATIVE_LIBS_FILE) 2>/dev/null)
 # -lfoo as CMake's foo; the same order.
 NATIVE_LIBS_CMAKE = $(subst $(space),;,$(patsubst -l%,%,$(strip $(NATIVE_LIBS))))
 space := $() $()
