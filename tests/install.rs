@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use support::host::{clear_proxy_env, lib_dir, make_in_repo, process_dir, repo, run, Run};
+use support::realserver::{find_program, skip};
 use support::server::TestServer;
 use support::{control_path, pattern};
 
@@ -179,8 +180,20 @@ fn install_lays_out_the_files_under_destdir() {
     assert!(pc.contains(&format!("\nVersion: {v}\n")), "{pc}");
 }
 
+/// The tool, or a loud skip naming its Debian package (`.ci/install.sh` installs it).
+fn have(tool: &str) -> bool {
+    let found = find_program(&[tool]).is_some();
+    if !found {
+        skip(tool, tool);
+    }
+    found
+}
+
 #[test]
 fn pkg_config_builds_the_example_from_the_prefix() {
+    if !have("pkg-config") {
+        return;
+    }
     let prefix = prefix();
     let include = prefix.join("include").display().to_string();
     let libdir = prefix.join("lib").display().to_string();
@@ -243,6 +256,9 @@ fn pkg_config_builds_the_example_from_the_prefix() {
 
 #[test]
 fn cmake_finds_the_package_in_the_prefix() {
+    if !have("cmake") {
+        return;
+    }
     let prefix = prefix();
     let build = process_dir("install-cmake");
     let configure = run(

@@ -718,6 +718,48 @@ mod tests {
     }
 
     #[test]
+    fn outcome_writes_only_the_fields_that_fit() {
+        let value = rdl_outcome {
+            size: 0,
+            status: 206,
+            kind: RDL_KIND_RESUMED,
+            resumed_from: 1,
+            received: 2,
+            total: 3,
+            attempts: 4,
+        };
+        // A caller's struct with 16 more bytes than this library knows.
+        #[repr(C)]
+        struct Newer {
+            known: rdl_outcome,
+            later: [u8; 16],
+        }
+        let mut newer = Newer {
+            known: rdl_outcome {
+                size: size_of::<Newer>(),
+                ..value
+            },
+            later: [0xab; 16],
+        };
+        let out: *mut rdl_outcome = &mut newer.known;
+        // SAFETY: `out` points to a whole Newer, at least `size` writable bytes.
+        let size = unsafe { outcome_size(out) }.unwrap().unwrap();
+        // SAFETY: as above.
+        unsafe { write_outcome(out, size, &value) };
+        assert_eq!(newer.known.size, OUTCOME_MIN_SIZE);
+        assert_eq!(
+            (newer.known.status, newer.known.attempts, newer.later),
+            (206, 4, [0xab; 16])
+        );
+        // A size that was not set is refused.
+        let unset = rdl_outcome { size: 0, ..value };
+        // SAFETY: a whole rdl_outcome.
+        assert!(unsafe { outcome_size(&unset) }.is_err());
+        // SAFETY: NULL is allowed.
+        assert!(unsafe { outcome_size(std::ptr::null()) }.unwrap().is_none());
+    }
+
+    #[test]
     fn every_code_has_a_distinct_name() {
         let names: Vec<String> = (0..=13)
             .map(|c| {
