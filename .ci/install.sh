@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The Debian packages the tests and the benchmark (bench/run.sh) need; run by .ci/run.
-# Idempotent: installs only what is missing.
+# What the tests, the release check, the fuzz run and the benchmark (bench/run.sh) need;
+# run by .ci/run. Idempotent: installs only what is missing. Rust (stable, via rustup) is
+# assumed; the nightly toolchain and cargo-fuzz are added for .ci/fuzz.
 #   gcc g++ make           the C/C++ examples and ABI tests (tests/c_abi.rs)
+#   libasan8 libubsan1     gcc's ASan/UBSan runtimes (tests/hardening.rs; gcc pulls them)
+#   valgrind               memcheck over the C programs (tests/hardening.rs)
+#   cmake pkg-config       building the examples from an installed prefix (tests/install.rs)
+#   binutils               readelf and nm for the SONAME/NEEDED/export checks (gcc pulls it)
 #   nginx apache2 python3  servers for the interop tests (python3 -m http.server), and
-#                          python3 for the ctypes wrapper's unittest suite
+#                          python3 for the Python package's tests
+#   python3-venv           the tests' venv; pip fills it from the package index
+#                          (setuptools-rust, wheel, tqdm, mypy; tests/python.rs)
 #   tinyproxy              the proxy for the proxy tests (tests/interop.rs)
 #   squid                  an HTTP proxy with Debian's default rules: CONNECT to 443 only,
 #                          so plain http must go in absolute form (tests/proxy.rs)
@@ -13,28 +20,46 @@
 #   curl wget aria2 time   the benchmark's peers and /usr/bin/time
 set -euo pipefail
 
-pkgs=(gcc g++ make nginx apache2 tinyproxy squid dante-server openssl ca-certificates curl wget aria2 time)
-command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
+install_debian_packages() {
+  local pkgs=(gcc g++ make libasan8 libubsan1 valgrind cmake pkg-config binutils nginx
+    apache2 tinyproxy squid dante-server openssl ca-certificates curl wget aria2 time)
+  # Debian's python3 makes venvs with pip only with python3-venv; another python3 on
+  # PATH (pyenv, a container's) brings its own.
+  case $(command -v python3 || true) in
+    '') pkgs+=(python3 python3-venv) ;;
+    /usr/bin/python3) pkgs+=(python3-venv) ;;
+  esac
 
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-((${#missing[@]})) || exit 0
+  local missing=() p
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
 
-# nginx, apache2, tinyproxy, squid and danted start their system services on install where
-# nothing stops them; the tests run their own instances on loopback and need none.
-# policy-rc.d (exit 101) is Debian's way to say "do not start services", set only for this
-# install.
-policy=/usr/sbin/policy-rc.d
-created=
-if [[ ! -e $policy ]]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  created=1
-fi
-trap '[[ -z $created ]] || rm -f "$policy"' EXIT
+  # nginx, apache2, tinyproxy, squid and danted start their system services on install
+  # where nothing stops them; the tests run their own instances on loopback and need none. policy-rc.d
+  # (exit 101) is Debian's way to say "do not start services", set only for this install.
+  local policy=/usr/sbin/policy-rc.d created=
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod +x "$policy"
+    created=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}" || {
+    [[ -z $created ]] || rm -f "$policy"
+    return 1
+  }
+  [[ -z $created ]] || rm -f "$policy"
+}
 
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+# cargo-fuzz builds with nightly-only sanitizer flags.
+install_fuzzing() {
+  rustup run nightly rustc --version >/dev/null 2>&1 ||
+    rustup toolchain install nightly --profile minimal
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+}
+
+install_debian_packages
+install_fuzzing

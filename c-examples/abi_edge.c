@@ -92,6 +92,7 @@ int main(int argc, char **argv)
 
     /* NULL url: an error with a message, not a crash; out is left alone. */
     memset(&sentinel, 0xab, sizeof sentinel);
+    sentinel.size = sizeof sentinel;
     out = sentinel;
     CHECK(rdl_download(NULL, path3, NULL, &out) == RDL_ERR_INVALID_ARG);
     msg = last_error();
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
 
     /* opts NULL means defaults; the outcome is filled on success. */
     memset(&out, 0, sizeof out);
+    out.size = sizeof out;
     code = rdl_download(url, path, NULL, &out);
     CHECK(code == RDL_OK);
     if (code != RDL_OK) {
@@ -164,6 +166,7 @@ int main(int argc, char **argv)
     CHECK(file_size(path) == size);
 
     /* Again: already complete, nothing downloaded. */
+    out.size = sizeof out;
     code = rdl_download(url, path, NULL, &out);
     CHECK(code == RDL_OK);
     CHECK(out.kind == RDL_KIND_ALREADY_COMPLETE);

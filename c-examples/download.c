@@ -233,6 +233,8 @@ int main(int argc, char **argv)
         rc = rdl_options_set_progress(opts, on_progress, &progress);
     }
     if (rc == RDL_OK) {
+        /* The library fills in only what fits in `size`: the struct may grow (resumedl.h). */
+        out.size = sizeof out;
         rc = rdl_download(url, output, opts, &out);
         if (progress.drawn) {
             fputc('\n', stderr);

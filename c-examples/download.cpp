@@ -163,7 +163,8 @@ public:
         if (progress_) {
             progress_->error = nullptr;
         }
-        rdl_outcome out;
+        rdl_outcome out = rdl_outcome();
+        out.size = sizeof out;  // the struct may grow: the library fills what fits
         int rc = rdl_download(url.c_str(), path.c_str(), opts_, &out);
         std::string message = rc == RDL_OK ? std::string() : rdl_last_error_message();
         if (progress_ && progress_->error) {

@@ -10,6 +10,16 @@
  * - NULL or non-UTF-8 string arguments return RDL_ERR_INVALID_ARG; they never crash.
  * - No panic crosses this boundary: one would return RDL_ERR_PANIC.
  * - Callbacks run on the thread that called rdl_download.
+ *
+ * ABI: within one RDL_VERSION_MAJOR (the SONAME is libresumedl.so.MAJOR), a program built
+ * against an older header runs with a newer library. Functions, codes and constants are
+ * only ever added. rdl_options is opaque: it grows freely and new options come as new
+ * rdl_options_set_* functions. rdl_outcome, allocated by the caller, grows at its end:
+ * set its `size` to sizeof(rdl_outcome) before the call; the library fills only the
+ * fields that fit and lowers `size` to the end of the last one it filled, so
+ * RDL_OUTCOME_HAS(&out, field) says whether a field newer than the library was filled.
+ * New fields are appended, never moved, resized or removed; a string field is a
+ * `const char *` owned by the library, valid until the next rdl_* call on that thread.
  */
 
 #ifndef RESUMEDL_H
@@ -18,221 +28,340 @@
 #include <stdint.h>
 #include <stddef.h>
 
-// Success.
+/* The version of this header; rdl_version() tells the library's at run time. */
+#define RDL_VERSION_MAJOR 0
+#define RDL_VERSION_MINOR 1
+#define RDL_VERSION_PATCH 0
+#define RDL_VERSION_STRING "0.1.0"
+
+/* Whether rdl_download filled in `field` of the rdl_outcome `*out` (see the ABI rule). */
+#define RDL_OUTCOME_HAS(out, field) \
+  (offsetof(rdl_outcome, field) + sizeof(((const rdl_outcome *)0)->field) <= (out)->size)
+
+/**
+ * Success.
+ */
 #define RDL_OK 0
 
-// A required pointer was NULL, a string was not UTF-8, or an option value is invalid.
+/**
+ * A required pointer was NULL, a string was not UTF-8, or an option value is invalid.
+ */
 #define RDL_ERR_INVALID_ARG 1
 
-// The URL could not be parsed or is not http/https.
+/**
+ * The URL could not be parsed or is not http/https.
+ */
 #define RDL_ERR_INVALID_URL 2
 
-// A local file could not be opened, written, synced or renamed.
+/**
+ * A local file could not be opened, written, synced or renamed.
+ */
 #define RDL_ERR_IO 3
 
-// The connection failed or broke (DNS, refused, reset).
+/**
+ * The connection failed or broke (DNS, refused, reset).
+ */
 #define RDL_ERR_NETWORK 4
 
-// TLS handshake or certificate verification failed.
+/**
+ * TLS handshake or certificate verification failed.
+ */
 #define RDL_ERR_TLS 5
 
-// Connecting took too long, or no byte arrived within the stall timeout.
+/**
+ * Connecting took too long, or no byte arrived within the stall timeout.
+ */
 #define RDL_ERR_TIMEOUT 6
 
-// The server answered with an error status (404, 500, …).
+/**
+ * The server answered with an error status (404, 500, …).
+ */
 #define RDL_ERR_HTTP_STATUS 7
 
-// The server broke the rules resuming relies on (bad Content-Range, encoded 206, …).
+/**
+ * The server broke the rules resuming relies on (bad Content-Range, encoded 206, …).
+ */
 #define RDL_ERR_PROTOCOL 8
 
-// The body ended before the announced length.
+/**
+ * The body ended before the announced length.
+ */
 #define RDL_ERR_TRUNCATED 9
 
-// The progress callback returned non-zero. The partial file is kept and resumable.
+/**
+ * The progress callback returned non-zero. The partial file is kept and resumable.
+ */
 #define RDL_ERR_ABORTED_BY_CALLBACK 10
 
-// The file's SHA-256 differs from the expected one; it was moved to `<path>.sha256-mismatch`.
+/**
+ * The file's SHA-256 differs from the expected one; it was moved to `<path>.sha256-mismatch`.
+ */
 #define RDL_ERR_CHECKSUM_MISMATCH 11
 
-// More redirects than allowed.
+/**
+ * More redirects than allowed.
+ */
 #define RDL_ERR_TOO_MANY_REDIRECTS 12
 
-// A bug in resumedl panicked; the panic was caught at the C boundary.
+/**
+ * A bug in resumedl panicked; the panic was caught at the C boundary.
+ */
 #define RDL_ERR_PANIC 13
 
-// Another process is downloading to the same file (it holds the file's lock).
+/**
+ * Another process is downloading to the same file (it holds the file's lock).
+ */
 #define RDL_ERR_LOCKED 14
 
-// `rdl_outcome.kind`: downloaded from offset 0.
+/**
+ * `rdl_outcome.kind`: downloaded from offset 0.
+ */
 #define RDL_KIND_FRESH 0
 
-// `rdl_outcome.kind`: appended to a partial file after a 206.
+/**
+ * `rdl_outcome.kind`: appended to a partial file after a 206.
+ */
 #define RDL_KIND_RESUMED 1
 
-// `rdl_outcome.kind`: a partial file was overwritten from 0 (server ignored Range, or
-// the resource changed).
+/**
+ * `rdl_outcome.kind`: a partial file was overwritten from 0 (server ignored Range, or
+ * the resource changed).
+ */
 #define RDL_KIND_RESTARTED 2
 
-// `rdl_outcome.kind`: the file was already complete; nothing was downloaded.
+/**
+ * `rdl_outcome.kind`: the file was already complete; nothing was downloaded.
+ */
 #define RDL_KIND_ALREADY_COMPLETE 3
 
-// `rdl_outcome.total` and the progress callback's `total` when the size is unknown.
+/**
+ * `rdl_outcome.total` and the progress callback's `total` when the size is unknown.
+ */
 #define RDL_UNKNOWN UINT64_MAX
 
-// Download options. Create with `rdl_options_new`, free with `rdl_options_free`.
-// Not thread-safe: do not change one from two threads at once; it may be used by
-// several `rdl_download` calls one after another.
+/**
+ * Download options. Create with `rdl_options_new`, free with `rdl_options_free`.
+ * Not thread-safe: do not change one from two threads at once; it may be used by
+ * several `rdl_download` calls one after another.
+ */
 typedef struct rdl_options rdl_options;
 
-// Progress callback: `downloaded` counts bytes on disk including a resumed prefix;
-// `total` is `RDL_UNKNOWN` (UINT64_MAX) when the size is not known. Return 0 to go on,
-// non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK`.
+/**
+ * Progress callback: `downloaded` counts bytes on disk including a resumed prefix;
+ * `total` is `RDL_UNKNOWN` (UINT64_MAX) when the size is not known. Return 0 to go on,
+ * non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK`.
+ */
 typedef int (*rdl_progress_callback)(void *userdata, uint64_t downloaded, uint64_t total);
 
-// What a successful `rdl_download` did. Plain data; the caller owns it.
+/**
+ * What a successful `rdl_download` did. Plain data; the caller allocates it and sets
+ * `size` to `sizeof(rdl_outcome)` before the call.
+ *
+ * It grows at its end, so a program compiled against an older header keeps working with
+ * a newer library and the other way round. The rule for every field added later:
+ * appended after the last one, never moved, resized or removed; a string is a
+ * `const char *` owned by the library and valid until the next `rdl_*` call on the same
+ * thread (like `rdl_last_error_message`). The library writes only the fields that lie
+ * entirely within the caller's `size` and lowers `size` to the end of the last field it
+ * wrote, so `RDL_OUTCOME_HAS(&out, field)` tells whether a field was filled in (false
+ * for a field this library does not know yet).
+ */
 typedef struct rdl_outcome {
-  // HTTP status of the last answer (200, 206 or 416).
+  /**
+   * In: `sizeof(rdl_outcome)`, set by the caller. Out: the end of the last field the
+   * library filled in.
+   */
+  size_t size;
+  /**
+   * HTTP status of the last answer (200, 206 or 416).
+   */
   int status;
-  // One of the `RDL_KIND_*` values.
+  /**
+   * One of the `RDL_KIND_*` values.
+   */
   int kind;
-  // Offset the call started from: bytes already on disk that were kept.
+  /**
+   * Offset the call started from: bytes already on disk that were kept.
+   */
   uint64_t resumed_from;
-  // Body bytes received by this call.
+  /**
+   * Body bytes received by this call.
+   */
   uint64_t received;
-  // Size of the whole resource, or `RDL_UNKNOWN`.
+  /**
+   * Size of the whole resource, or `RDL_UNKNOWN`.
+   */
   uint64_t total;
-  // Request attempts used (1 when the first succeeded).
+  /**
+   * Request attempts used (1 when the first succeeded).
+   */
   uint32_t attempts;
 } rdl_outcome;
 
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
-// Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
-// stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
-// Returns NULL only if a panic was caught (never in practice).
+/**
+ * Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
+ * stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
+ * Returns NULL only if a panic was caught (never in practice).
+ */
 struct rdl_options *rdl_options_new(void);
 
-// Frees options. NULL does nothing. Leaves `rdl_last_error_message()` alone, so it
-// may run between a failed `rdl_download` and reading its message.
-//
-// # Safety
-// `opts` is NULL or a pointer from `rdl_options_new` that was not freed yet; it must not
-// be used afterwards.
+/**
+ * Frees options. NULL does nothing. Leaves `rdl_last_error_message()` alone, so it
+ * may run between a failed `rdl_download` and reading its message.
+ *
+ * # Safety
+ * `opts` is NULL or a pointer from `rdl_options_new` that was not freed yet; it must not
+ * be used afterwards.
+ */
 void rdl_options_free(struct rdl_options *opts);
 
-// Adds a request header (`User-Agent`, `Referer`, `Cookie`, anything). `name` and
-// `value` are copied. Range, If-Range and Accept-Encoding are refused when the download
-// starts, since the resume logic owns them. Returns `RDL_OK` or `RDL_ERR_INVALID_ARG`.
-//
-// # Safety
-// `opts` from `rdl_options_new`; `name`/`value` NUL-terminated strings (NULL is an error).
+/**
+ * Adds a request header (`User-Agent`, `Referer`, `Cookie`, anything). `name` and
+ * `value` are copied. Range, If-Range and Accept-Encoding are refused when the download
+ * starts, since the resume logic owns them. Returns `RDL_OK` or `RDL_ERR_INVALID_ARG`.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new`; `name`/`value` NUL-terminated strings (NULL is an error).
+ */
 int rdl_options_add_header(struct rdl_options *opts, const char *name, const char *value);
 
-// Longest wait to connect, in milliseconds; 0 means no limit. Defaults to 30000.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error).
+/**
+ * Longest wait to connect, in milliseconds; 0 means no limit. Defaults to 30000.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
 int rdl_options_set_connect_timeout_ms(struct rdl_options *opts, uint64_t ms);
 
-// Stall timeout in milliseconds: an attempt fails when no byte arrives for this long
-// (not a deadline for the whole body). 0 means no limit. Defaults to 60000.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error).
+/**
+ * Stall timeout in milliseconds: an attempt fails when no byte arrives for this long
+ * (not a deadline for the whole body). 0 means no limit. Defaults to 60000.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
 int rdl_options_set_stall_timeout_ms(struct rdl_options *opts, uint64_t ms);
 
-// Whether to continue a partial file (non-zero, the default) or download from 0.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error).
+/**
+ * Whether to continue a partial file (non-zero, the default) or download from 0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
 int rdl_options_set_resume(struct rdl_options *opts, int resume);
 
-// Retries of transient failures (broken connection, stall, truncated body,
-// 408/429/500/502/503/504), each resuming from the bytes on disk. An attempt that got
-// the file at least 16 KiB further than before does not use one up; one call makes at
-// most 20 × (retries + 1) attempts. Defaults to 5; 0 disables.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error).
+/**
+ * Retries of transient failures (broken connection, stall, truncated body,
+ * 408/429/500/502/503/504), each resuming from the bytes on disk. An attempt that got
+ * the file at least 16 KiB further than before does not use one up; one call makes at
+ * most 20 × (retries + 1) attempts. Defaults to 5; 0 disables.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
 int rdl_options_set_retries(struct rdl_options *opts, uint32_t retries);
 
-// First wait between retries in milliseconds, doubled after each failure (±50% jitter,
-// capped at 60 s). Defaults to 1000.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error).
+/**
+ * First wait between retries in milliseconds, doubled after each failure (±50% jitter,
+ * capped at 60 s). Defaults to 1000.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
 int rdl_options_set_retry_backoff_ms(struct rdl_options *opts, uint64_t ms);
 
-// Expected SHA-256 of the whole file as 64 hex digits (copied; NULL clears it). Checked
-// when the download starts. On mismatch `rdl_download` returns
-// `RDL_ERR_CHECKSUM_MISMATCH` and moves the bytes to `<path>.sha256-mismatch`.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error); `hex` NULL or NUL-terminated.
+/**
+ * Expected SHA-256 of the whole file as 64 hex digits (copied; NULL clears it). Checked
+ * when the download starts. On mismatch `rdl_download` returns
+ * `RDL_ERR_CHECKSUM_MISMATCH` and moves the bytes to `<path>.sha256-mismatch`.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `hex` NULL or NUL-terminated.
+ */
 int rdl_options_set_sha256(struct rdl_options *opts, const char *hex);
 
-// PEM file of CA certificates to trust instead of the bundled Mozilla roots (copied;
-// NULL clears it). Read when the download starts.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error); `path` NULL or NUL-terminated.
+/**
+ * PEM file of CA certificates to trust instead of the bundled Mozilla roots (copied;
+ * NULL clears it). Read when the download starts.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `path` NULL or NUL-terminated.
+ */
 int rdl_options_set_ca_file(struct rdl_options *opts, const char *path);
 
-// Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without
-// it, `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` are honoured as curl does.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error); `url` NULL or NUL-terminated.
+/**
+ * Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without
+ * it, `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` are honoured as curl does.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `url` NULL or NUL-terminated.
+ */
 int rdl_options_set_proxy(struct rdl_options *opts, const char *url);
 
-// Sets the progress callback (NULL removes it) and its `userdata`, passed back as the
-// first argument. It is called on the thread that called `rdl_download`, at most every
-// 100 ms and once at the end. `userdata` must stay valid while a download runs.
-//
-// # Safety
-// `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+/**
+ * Sets the progress callback (NULL removes it) and its `userdata`, passed back as the
+ * first argument. It is called on the thread that called `rdl_download`, at most every
+ * 100 ms and once at the end. `userdata` must stay valid while a download runs.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+ */
 int rdl_options_set_progress(struct rdl_options *opts, rdl_progress_callback cb, void *userdata);
 
-// Downloads `url` to `path`, resuming a partial file, retrying transient failures.
-//
-// `opts` NULL means defaults. `out` may be NULL; it is written only on success.
-// Blocks until done. Different threads may download at the same time, with their own
-// options. Returns `RDL_OK` or an `RDL_ERR_*` code; then `rdl_last_error_message()`
-// says what failed. On failure the bytes already downloaded stay on disk and the next
-// call resumes them.
-//
-// # Safety
-// `url`, `path` NUL-terminated strings (NULL is an error); `opts` NULL or from
-// `rdl_options_new`, not changed during the call; `out` NULL or valid for a write.
+/**
+ * Downloads `url` to `path`, resuming a partial file, retrying transient failures.
+ *
+ * `opts` NULL means defaults. `out` may be NULL; otherwise its `size` must be set to
+ * `sizeof(rdl_outcome)` (else `RDL_ERR_INVALID_ARG` before anything is downloaded), and
+ * it is written only on success. Blocks until done. Different threads may download at
+ * the same time, with their own options. Returns `RDL_OK` or an `RDL_ERR_*` code; then
+ * `rdl_last_error_message()` says what failed. On failure the bytes already downloaded
+ * stay on disk and the next call resumes them.
+ *
+ * # Safety
+ * `url`, `path` NUL-terminated strings (NULL is an error); `opts` NULL or from
+ * `rdl_options_new`, not changed during the call; `out` NULL or an `rdl_outcome` whose
+ * first `size` bytes are writable.
+ */
 int rdl_download(const char *url,
                  const char *path,
                  const struct rdl_options *opts,
                  struct rdl_outcome *out);
 
-// The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
-// The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
-// thread, other than `rdl_last_error_message`, `rdl_last_error_http_status`,
-// `rdl_options_free`, `rdl_code_name` and `rdl_version`, which leave it alone; copy it to
-// keep it. Never NULL.
+/**
+ * The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
+ * The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
+ * thread, other than `rdl_last_error_message`, `rdl_last_error_http_status`,
+ * `rdl_options_free`, `rdl_code_name` and `rdl_version`, which leave it alone; copy it to
+ * keep it. Never NULL.
+ */
 const char *rdl_last_error_message(void);
 
-// The HTTP status of the last failed `rdl_*` call on this thread when it failed with
-// `RDL_ERR_HTTP_STATUS` (e.g. 404, 401), else 0. Same lifetime rule as
-// `rdl_last_error_message`.
+/**
+ * The HTTP status of the last failed `rdl_*` call on this thread when it failed with
+ * `RDL_ERR_HTTP_STATUS` (e.g. 404, 401), else 0. Same lifetime rule as
+ * `rdl_last_error_message`.
+ */
 int rdl_last_error_http_status(void);
 
-// The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static
-// string, never NULL, never freed. Leaves the last error alone.
+/**
+ * The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static
+ * string, never NULL, never freed. Leaves the last error alone.
+ */
 const char *rdl_code_name(int code);
 
-// The library version, e.g. "0.1.0". Static string, never NULL, never freed. Leaves the
-// last error alone.
+/**
+ * The library version, e.g. "0.1.0". Static string, never NULL, never freed. Leaves the
+ * last error alone.
+ */
 const char *rdl_version(void);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* RESUMEDL_H */

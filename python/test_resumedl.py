@@ -1,32 +1,41 @@
-"""Tests of the ctypes wrapper, run by ``cargo test --test python`` (tests/python.rs).
+"""Tests of the ctypes wrapper, run by ``cargo test --test python`` (tests/python.rs), once
+from the source tree and once against the package ``pip install`` put into a venv.
 
 That Rust test starts the loopback test server, stores the resources, and passes:
 
 * ``RDL_TEST_BASE_URL``: ``http://127.0.0.1:<port>``
 * ``RDL_TEST_RESOURCES``: JSON ``{name: {"path": ..., "size": ..., "sha256": ...}}``
-* ``RESUMEDL_LIBRARY``: the freshly built ``libresumedl.so``
+* ``RDL_TEST_CLOSED_URL``: a URL whose port refuses connections
+* ``RDL_TEST_VERSION``: the version in Cargo.toml
+* ``RDL_TEST_INSTALLED``: ``1`` when the package under test is the installed one
+* ``RESUMEDL_LIBRARY``: the freshly built ``libresumedl.so`` (source tree run only)
 
 Run alone (``python3 -m unittest discover -s python -v``), the tests that need the server
-are skipped; the others use the library found as resumedl.py documents.
+are skipped; the others use the library found as resumedl documents. The tqdm test needs
+``pip install tqdm``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
 import signal
 import tempfile
 import threading
+import time
 import unittest
 from pathlib import Path
+from typing import Any
 
 import resumedl
 from resumedl import DownloadError
 
-BASE_URL = os.environ.get("RDL_TEST_BASE_URL")
-RESOURCES = json.loads(os.environ.get("RDL_TEST_RESOURCES", "{}"))
+BASE_URL = os.environ.get("RDL_TEST_BASE_URL", "")
+RESOURCES: dict[str, dict[str, Any]] = json.loads(os.environ.get("RDL_TEST_RESOURCES", "{}"))
+CLOSED_URL = os.environ.get("RDL_TEST_CLOSED_URL", "")
 
 needs_server = unittest.skipUnless(
     BASE_URL, "RDL_TEST_BASE_URL not set (run through cargo test --test python)"
@@ -34,11 +43,11 @@ needs_server = unittest.skipUnless(
 
 
 def url(name: str) -> str:
-    return BASE_URL + RESOURCES[name]["path"]
+    return BASE_URL + str(RESOURCES[name]["path"])
 
 
 def size(name: str) -> int:
-    return RESOURCES[name]["size"]
+    return int(RESOURCES[name]["size"])
 
 
 def sha256_file(path: Path) -> str:
@@ -58,12 +67,30 @@ class LibraryTests(Base):
     def test_constants_match_the_library(self) -> None:
         lib = resumedl._load()
         names = [n for n in resumedl.__all__ if n.startswith("RDL_")]
-        self.assertEqual(len(names), 14)
+        self.assertEqual(len(names), 15)
         for name in names:
             value = getattr(resumedl, name)
             self.assertEqual(lib.rdl_code_name(value).decode(), name)
         self.assertEqual(lib.rdl_code_name(99).decode(), "RDL_UNKNOWN_CODE")
         self.assertRegex(resumedl.version(), r"^\d+\.\d+\.\d+")
+
+    def test_versions_agree(self) -> None:
+        self.assertEqual(resumedl.__version__, resumedl.version())
+        cargo = os.environ.get("RDL_TEST_VERSION")
+        if cargo:
+            self.assertEqual(resumedl.__version__, cargo)
+
+    def test_library_location(self) -> None:
+        path = Path(resumedl.library_path())
+        self.assertTrue(path.is_file(), path)
+        package = Path(resumedl.__file__).resolve().parent
+        if os.environ.get("RDL_TEST_INSTALLED") == "1":
+            # pip put the library inside the package; nothing pointed at it.
+            self.assertNotIn("RESUMEDL_LIBRARY", os.environ)
+            self.assertEqual(path.resolve().parent, package)
+            self.assertTrue((package / "py.typed").is_file())
+        else:
+            self.assertEqual(str(path), os.environ.get("RESUMEDL_LIBRARY", str(path)))
 
     def test_wrong_python_types_raise_typeerror(self) -> None:
         # Decision: a None or non-string url is a programming error on the Python side,
@@ -76,7 +103,7 @@ class LibraryTests(Base):
         with self.assertRaises(TypeError):
             resumedl.download("http://127.0.0.1:9/x", target, retries="3")  # type: ignore[arg-type]
         with self.assertRaises(TypeError):
-            resumedl.download("http://127.0.0.1:9/x", target, headers=["X-A: b"])
+            resumedl.download("http://127.0.0.1:9/x", target, headers=["X-A: b"])  # type: ignore[list-item]
         with self.assertRaises(TypeError):
             resumedl.download("http://127.0.0.1:9/x", target, progress=42)  # type: ignore[arg-type]
         self.assertFalse(target.exists())
@@ -99,20 +126,57 @@ class LibraryTests(Base):
     def test_library_refusals_are_download_errors(self) -> None:
         target = self.dir / "never.bin"
         # Headers the resume logic owns: refused by the library before any request.
-        with self.assertRaises(DownloadError) as cm:
+        with self.assertRaises(resumedl.InvalidArgumentError) as cm:
             resumedl.download("http://127.0.0.1:9/x", target, headers={"Range": "bytes=0-"})
         self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_ARG)
         self.assertEqual(cm.exception.code_name, "RDL_ERR_INVALID_ARG")
         self.assertIn("Range", str(cm.exception))
+        self.assertIsInstance(cm.exception, ValueError)
+        # CR/LF cannot smuggle a header in.
+        with self.assertRaises(resumedl.InvalidArgumentError):
+            resumedl.download("http://127.0.0.1:9/x", target, headers={"X-A": "b\r\nX-B: c"})
         # A path that is not UTF-8 reaches the library, which refuses it.
-        with self.assertRaises(DownloadError) as cm:
+        with self.assertRaises(DownloadError) as utf8:
             resumedl.download("http://127.0.0.1:9/x", os.fsencode(self.dir) + b"/\xff\xfe.bin")
-        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_ARG)
-        self.assertIn("UTF-8", str(cm.exception))
-        with self.assertRaises(DownloadError) as cm:
+        self.assertEqual(utf8.exception.code, resumedl.RDL_ERR_INVALID_ARG)
+        self.assertIn("UTF-8", str(utf8.exception))
+        with self.assertRaises(resumedl.InvalidURLError) as scheme:
             resumedl.download("ftp://example.com/x", target)
-        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_URL)
+        self.assertEqual(scheme.exception.code, resumedl.RDL_ERR_INVALID_URL)
+        self.assertIsInstance(scheme.exception, ValueError)
         self.assertFalse(target.exists())
+
+    def test_error_classes_say_what_failed(self) -> None:
+        expected: dict[int, tuple[type[DownloadError], type[BaseException]]] = {
+            resumedl.RDL_ERR_INVALID_ARG: (resumedl.InvalidArgumentError, ValueError),
+            resumedl.RDL_ERR_INVALID_URL: (resumedl.InvalidURLError, ValueError),
+            resumedl.RDL_ERR_IO: (resumedl.FileError, OSError),
+            resumedl.RDL_ERR_NETWORK: (resumedl.NetworkError, ConnectionError),
+            resumedl.RDL_ERR_TLS: (resumedl.TLSError, ConnectionError),
+            resumedl.RDL_ERR_TIMEOUT: (resumedl.DownloadTimeoutError, TimeoutError),
+            resumedl.RDL_ERR_HTTP_STATUS: (resumedl.HTTPStatusError, DownloadError),
+            resumedl.RDL_ERR_PROTOCOL: (resumedl.ProtocolError, DownloadError),
+            resumedl.RDL_ERR_TRUNCATED: (resumedl.TruncatedError, ConnectionError),
+            resumedl.RDL_ERR_ABORTED_BY_CALLBACK: (resumedl.CancelledError, DownloadError),
+            resumedl.RDL_ERR_CHECKSUM_MISMATCH: (resumedl.ChecksumMismatchError, DownloadError),
+            resumedl.RDL_ERR_TOO_MANY_REDIRECTS: (resumedl.TooManyRedirectsError, DownloadError),
+            resumedl.RDL_ERR_PANIC: (resumedl.InternalError, DownloadError),
+        }
+        for code, (cls, builtin) in expected.items():
+            self.assertIs(resumedl.error_class(code), cls)
+            e = cls(code, "what failed", 404 if code == resumedl.RDL_ERR_HTTP_STATUS else 0)
+            self.assertIsInstance(e, DownloadError)
+            self.assertIsInstance(e, builtin)
+            # No "[Errno 3]" from OSError: the message is the library's line.
+            self.assertEqual(str(e), "what failed")
+            self.assertEqual(e.code, code)
+            back = pickle.loads(pickle.dumps(e))
+            self.assertIs(type(back), cls)
+            self.assertEqual((back.code, back.message, back.http_status), (code, "what failed", e.http_status))
+        self.assertIsNone(resumedl.FileError(resumedl.RDL_ERR_IO, "x").errno)
+        self.assertEqual(resumedl.HTTPStatusError(resumedl.RDL_ERR_HTTP_STATUS, "x", 503).status, 503)
+        self.assertIs(resumedl.error_class(1000), DownloadError)
+        self.assertFalse(issubclass(resumedl.HTTPStatusError, OSError))
 
     def test_download_error_pickles(self) -> None:
         e = DownloadError(resumedl.RDL_ERR_TIMEOUT, "no byte for 1s")
@@ -121,6 +185,10 @@ class LibraryTests(Base):
             (back.code, back.code_name, str(back)), (6, "RDL_ERR_TIMEOUT", "no byte for 1s")
         )
 
+    def test_cancel_is_one_object(self) -> None:
+        self.assertIs(pickle.loads(pickle.dumps(resumedl.CANCEL)), resumedl.CANCEL)
+        self.assertEqual(repr(resumedl.CANCEL), "resumedl.CANCEL")
+
 
 @needs_server
 class DownloadTests(Base):
@@ -128,7 +196,7 @@ class DownloadTests(Base):
 
     def test_fresh_download(self) -> None:
         target = self.dir / "fresh.bin"
-        calls = []
+        calls: list[tuple[int, int | None]] = []
         outcome = resumedl.download(
             url("fresh"), target, progress=lambda d, t: calls.append((d, t))
         )
@@ -166,16 +234,16 @@ class DownloadTests(Base):
             url("headers"), self.dir / "mapping.bin", headers={"Referer": "http://referer.test/"}
         )
 
-    def test_progress_cancels_and_a_second_call_resumes(self) -> None:
+    def test_cancel_returns_the_sentinel_and_a_second_call_resumes(self) -> None:
         target = self.dir / "cancel.bin"
         n = size("cancel")
         seen = []
 
-        def cancel_at_once(done: int, total: int | None) -> bool:
+        def cancel_at_once(done: int, total: int | None) -> object:
             seen.append((done, total))
-            return True
+            return resumedl.CANCEL
 
-        with self.assertRaises(DownloadError) as cm:
+        with self.assertRaises(resumedl.CancelledError) as cm:
             resumedl.download(url("cancel"), target, progress=cancel_at_once)
         self.assertEqual(cm.exception.code, resumedl.RDL_ERR_ABORTED_BY_CALLBACK)
         self.assertEqual(cm.exception.code_name, "RDL_ERR_ABORTED_BY_CALLBACK")
@@ -193,29 +261,69 @@ class DownloadTests(Base):
         self.assertEqual(outcome.total, n)
         self.assertEqual(sha256_file(target), RESOURCES["cancel"]["sha256"])
 
-    def test_404_is_a_download_error(self) -> None:
+    def test_other_return_values_do_not_cancel(self) -> None:
+        for answer in [True, 1, "stop", [1], False, None]:
+            target = self.dir / f"answer-{answer!r}.bin"
+            outcome = resumedl.download(url("fresh"), target, progress=lambda d, t: answer)
+            self.assertEqual(outcome.received, size("fresh"))
+            self.assertEqual(sha256_file(target), RESOURCES["fresh"]["sha256"])
+
+    def test_tqdm_progress_bar(self) -> None:
+        # The README's example; tqdm's update() returns True whenever it redraws.
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        target = self.dir / "tqdm.bin"
+        returned = []
+        with tqdm(total=0, unit="B", unit_scale=True, file=io.StringIO(), mininterval=0) as bar:
+
+            def show(done: int, total: int | None) -> None:
+                bar.total = total
+                returned.append(bar.update(done - bar.n))
+
+            resumedl.download(url("cancel"), target, progress=show)
+            self.assertEqual(bar.n, size("cancel"))
+        self.assertIn(True, returned)
+        self.assertEqual(sha256_file(target), RESOURCES["cancel"]["sha256"])
+
+    def test_404_is_an_http_status_error(self) -> None:
         target = self.dir / "missing.bin"
-        with self.assertRaises(DownloadError) as cm:
+        with self.assertRaises(resumedl.HTTPStatusError) as cm:
             resumedl.download(url("missing"), target)
         self.assertEqual(cm.exception.code, resumedl.RDL_ERR_HTTP_STATUS)
         self.assertEqual(cm.exception.code_name, "RDL_ERR_HTTP_STATUS")
         self.assertIn("404", str(cm.exception))
+        self.assertEqual(cm.exception.status, 404)
         self.assertEqual(cm.exception.http_status, 404)
         self.assertEqual(str(cm.exception), cm.exception.message)
         self.assertFalse(target.exists())
+
+    def test_refused_connection_is_a_connection_error(self) -> None:
+        target = self.dir / "refused.bin"
+        with self.assertRaises(ConnectionError) as cm:
+            resumedl.download(CLOSED_URL, target, retries=0)
+        self.assertIsInstance(cm.exception, resumedl.NetworkError)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_NETWORK)  # type: ignore[attr-defined]
+
+    def test_file_error_is_an_oserror(self) -> None:
+        # A directory as the target.
+        with self.assertRaises(OSError) as cm:
+            resumedl.download(url("fresh"), self.dir)
+        self.assertIsInstance(cm.exception, resumedl.FileError)
+        self.assertIn(str(self.dir), str(cm.exception))
+        self.assertIsNone(cm.exception.errno)
 
     def test_exception_in_progress_propagates(self) -> None:
         class Boom(Exception):
             pass
 
-        def explode(done: int, total: int | None) -> bool:
+        def explode(done: int, total: int | None) -> None:
             raise Boom(f"at {done}")
 
         target = self.dir / "raise.bin"
         with self.assertRaises(Boom) as cm:
             resumedl.download(url("raise"), target, progress=explode)
         self.assertTrue(str(cm.exception).startswith("at "))
-        # It cancelled the download like a truthy return: the partial file is resumable.
+        # It cancelled the download: the partial file is resumable.
         kept = target.stat().st_size
         self.assertTrue(0 < kept < size("raise"), kept)
         outcome = resumedl.download(url("raise"), target)
@@ -227,7 +335,7 @@ class DownloadTests(Base):
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         self.addCleanup(signal.signal, signal.SIGINT, previous)
         target = self.dir / "slow.bin"
-        started = []
+        started: list[int] = []
 
         def interrupt_soon(done: int, total: int | None) -> None:
             # Sent from another thread, the signal usually lands between two callbacks,
@@ -246,18 +354,19 @@ class DownloadTests(Base):
 
     def test_unknown_total_is_none(self) -> None:
         target = self.dir / "nolength.bin"
-        totals = []
+        totals: list[int | None] = []
         outcome = resumedl.download(url("nolength"), target, progress=lambda d, t: totals.append(t))
         self.assertEqual(sha256_file(target), RESOURCES["nolength"]["sha256"])
         self.assertIsNone(totals[0])
         self.assertIsNone(outcome.total)
         self.assertEqual(outcome.received, size("nolength"))
 
-    def test_stall_timeout_in_seconds(self) -> None:
+    def test_stall_timeout_is_a_timeout_error(self) -> None:
         target = self.dir / "stall.bin"
-        with self.assertRaises(DownloadError) as cm:
+        with self.assertRaises(TimeoutError) as cm:
             resumedl.download(url("stall"), target, timeout=0.3, retries=0)
-        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_TIMEOUT, str(cm.exception))
+        self.assertIsInstance(cm.exception, resumedl.DownloadTimeoutError)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_TIMEOUT, str(cm.exception))  # type: ignore[attr-defined]
         self.assertTrue(0 < target.stat().st_size < size("stall"))
 
     def test_no_resume_starts_over(self) -> None:
@@ -272,41 +381,56 @@ class DownloadTests(Base):
         resumedl.download(url("fresh"), good, sha256=RESOURCES["fresh"]["sha256"])
         self.assertEqual(sha256_file(good), RESOURCES["fresh"]["sha256"])
         bad = self.dir / "bad.bin"
-        with self.assertRaises(DownloadError) as cm:
+        with self.assertRaises(resumedl.ChecksumMismatchError) as cm:
             resumedl.download(url("fresh"), bad, sha256="0" * 64)
         self.assertEqual(cm.exception.code, resumedl.RDL_ERR_CHECKSUM_MISMATCH)
         self.assertFalse(bad.exists())
         moved = Path(str(bad) + ".sha256-mismatch")
         self.assertEqual(sha256_file(moved), RESOURCES["fresh"]["sha256"])
 
-    def test_threads_download_at_the_same_time(self) -> None:
+    def test_eight_threads_download_at_the_same_time(self) -> None:
         # ctypes releases the GIL during rdl_download and each thread has its own last
         # error, so downloads from threads neither serialize nor mix up their errors.
-        results: dict[str, object] = {}
+        threads = 8
+        results: dict[int, object] = {}
+        callers: dict[int, set[int]] = {i: set() for i in range(threads)}
+        start = threading.Barrier(threads)
 
-        def run(name: str, resource: str) -> None:
+        def run(i: int) -> None:
+            # Every fourth thread gets a 404; the others download the throttled resource.
+            name = "missing" if i % 4 == 3 else "parallel"
+
+            def progress(done: int, total: int | None) -> None:
+                callers[i].add(threading.get_ident())
+
+            start.wait()
             try:
-                results[name] = resumedl.download(url(resource), self.dir / f"{name}.bin")
+                results[i] = resumedl.download(url(name), self.dir / f"t{i}.bin", progress=progress)
             except DownloadError as e:
-                results[name] = e
+                results[i] = e
+            callers[i].discard(threading.get_ident())
 
-        threads = [
-            threading.Thread(target=run, args=(f"t{i}", "missing" if i % 2 else "fresh"))
-            for i in range(4)
-        ]
-        for t in threads:
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+        began = time.monotonic()
+        for t in workers:
             t.start()
-        for t in threads:
-            t.join(60)
+        for t in workers:
+            t.join(120)
             self.assertFalse(t.is_alive())
-        for i in range(4):
-            r = results[f"t{i}"]
-            if i % 2:
-                self.assertIsInstance(r, DownloadError)
+        elapsed = time.monotonic() - began
+        for i in range(threads):
+            r = results[i]
+            if i % 4 == 3:
+                self.assertIsInstance(r, resumedl.HTTPStatusError)
                 self.assertIn("404", str(r))
             else:
                 self.assertIsInstance(r, resumedl.Outcome)
-                self.assertEqual(sha256_file(self.dir / f"t{i}.bin"), RESOURCES["fresh"]["sha256"])
+                self.assertEqual(sha256_file(self.dir / f"t{i}.bin"), RESOURCES["parallel"]["sha256"])
+                # The progress function ran on its own thread only.
+                self.assertEqual(callers[i], set())
+        # Each download is throttled to last about a second: one after the other, six
+        # would take six; at the same time, about one.
+        self.assertLess(elapsed, 4.0, f"the downloads did not overlap: {elapsed:.1f} s")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ mod control;
 mod download;
 mod error;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 mod job;
 mod plan;
 mod proxy;

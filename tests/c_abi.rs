@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::host::{clear_proxy_env, lib_dir, repo, run, Run};
+use support::host::{clear_proxy_env, lib_dir, process_dir, repo, run, Run};
 use support::scratch::Scratch;
 use support::server::TestServer;
 use support::{control_path, gets_of, pattern, sha256_hex};
@@ -42,32 +42,44 @@ fn compiler_run(cmd: &mut Command) -> Run {
 }
 
 #[test]
-fn header_compiles_alone_as_c99_and_cpp11() {
+fn header_compiles_alone_in_every_c_and_cpp_standard() {
     let dir = Scratch::new("c_abi-header");
     let src = dir.join("only_header.c");
-    fs::write(&src, "#include \"resumedl.h\"\n").unwrap();
+    // RDL_OUTCOME_HAS is a macro: only a use compiles it.
+    fs::write(
+        &src,
+        "#include \"resumedl.h\"\n\
+         int has_attempts(const rdl_outcome *o);\n\
+         int has_attempts(const rdl_outcome *o) { return RDL_OUTCOME_HAS(o, attempts); }\n",
+    )
+    .unwrap();
     let include = repo().join("include");
     let strict = ["-Wall", "-Wextra", "-Werror", "-pedantic"];
-    compiler_run(
-        Command::new("cc")
-            .args(["-std=c99", "-c"])
-            .args(strict)
-            .arg("-I")
-            .arg(&include)
-            .arg(&src)
-            .arg("-o")
-            .arg(dir.join("c99.o")),
-    );
-    compiler_run(
-        Command::new("c++")
-            .args(["-x", "c++", "-std=c++11", "-c"])
-            .args(strict)
-            .arg("-I")
-            .arg(&include)
-            .arg(&src)
-            .arg("-o")
-            .arg(dir.join("cpp11.o")),
-    );
+    let standards = [
+        ("cc", "c89"),
+        ("cc", "c99"),
+        ("cc", "c11"),
+        ("c++", "c++98"),
+        ("c++", "c++11"),
+        ("c++", "c++17"),
+        ("c++", "c++20"),
+    ];
+    for (compiler, std) in standards {
+        let mut cmd = Command::new(compiler);
+        if compiler == "c++" {
+            cmd.args(["-x", "c++"]);
+        }
+        compiler_run(
+            cmd.arg(format!("-std={std}"))
+                .arg("-c")
+                .args(strict)
+                .arg("-I")
+                .arg(&include)
+                .arg(&src)
+                .arg("-o")
+                .arg(dir.join(&format!("{std}.o"))),
+        );
+    }
 }
 
 #[test]
@@ -85,35 +97,12 @@ fn header_is_up_to_date() {
     }
 }
 
-const BUILD_PREFIX: &str = "c-examples-";
-
-/// Removes the build directories of test processes that have exited (the static
-/// binaries are tens of MB each in a debug build).
-fn remove_dead_builds(tmp: &Path) {
-    let Ok(entries) = fs::read_dir(tmp) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let pid = name.to_str().and_then(|n| n.strip_prefix(BUILD_PREFIX));
-        if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
-            if !Path::new("/proc").join(pid).exists() {
-                let _ = fs::remove_dir_all(entry.path());
-            }
-        }
-    }
-}
-
 /// Where the examples and abi_edge were built, once per test process.
 fn built() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let lib = lib_dir();
-        // A directory per process, so parallel test runs do not share half-built binaries.
-        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        remove_dead_builds(&tmp);
-        let out = tmp.join(format!("{BUILD_PREFIX}{}", std::process::id()));
-        let _ = fs::remove_dir_all(&out);
+        let out = process_dir("c-examples");
         let target = lib.parent().expect("target dir");
         let profile = lib.file_name().expect("profile dir name");
         let mut make = Command::new("make");
@@ -124,19 +113,22 @@ fn built() -> &'static Path {
             .arg(format!("BUILD={}", out.display()))
             .arg("all");
         compiler_run(&mut make);
-        // abi_edge is a test, not an example: built here only.
-        compiler_run(
-            Command::new("cc")
-                .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
-                .arg("-I")
-                .arg(repo().join("include"))
-                .arg(repo().join("c-examples/abi_edge.c"))
-                .arg("-o")
-                .arg(out.join("abi_edge"))
-                .arg(format!("-L{}", lib.display()))
-                .arg("-lresumedl")
-                .arg(format!("-Wl,-rpath,{}", lib.display())),
-        );
+        // abi_edge and abi_inputs are tests, not examples: built here only.
+        for name in ["abi_edge", "abi_inputs"] {
+            compiler_run(
+                Command::new("cc")
+                    .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
+                    .arg("-I")
+                    .arg(repo().join("include"))
+                    .arg(repo().join(format!("c-examples/{name}.c")))
+                    .arg("-o")
+                    .arg(out.join(name))
+                    .arg(format!("-L{}", lib.display()))
+                    .arg("-lresumedl")
+                    // The Makefile put the SONAME symlink there.
+                    .arg(format!("-Wl,-rpath,{}", out.join("lib").display())),
+            );
+        }
         out
     })
 }
@@ -457,6 +449,37 @@ fn abi_edges_hold_from_c() {
         "a Range header from the caller went out: {reqs:?}"
     );
     assert!(!dir.join("never.bin").exists());
+}
+
+#[test]
+fn every_function_takes_hostile_inputs_from_c() {
+    let server = TestServer::start();
+    let body = pattern(40_000, 7);
+    server.put("/inputs.bin", body.clone());
+    let dir = Scratch::new("c_abi-inputs");
+    let mut cmd = Command::new(built().join("abi_inputs"));
+    cmd.arg(server.url("/inputs.bin"))
+        .arg(dir.path())
+        .arg(body.len().to_string());
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("all checks passed"), "{r}");
+    // CR/LF in a header, URL or proxy never turned into a header of its own.
+    let reqs = server.requests();
+    assert!(!reqs.is_empty());
+    for req in &reqs {
+        assert!(
+            req.headers
+                .iter()
+                .all(|(k, v)| k != "x-injected" && !v.contains('\n')),
+            "{req:?}"
+        );
+        assert!(
+            !req.path.contains('\n') && !req.path.contains('\r'),
+            "{req:?}"
+        );
+    }
 }
 
 #[test]

@@ -5,9 +5,11 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::mem::{offset_of, size_of, size_of_val};
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::ptr::addr_of_mut;
 use std::time::Duration;
 
 use crate::{Download, Error, Outcome, OutcomeKind};
@@ -98,10 +100,23 @@ pub struct rdl_options {
     userdata: *mut c_void,
 }
 
-/// What a successful `rdl_download` did. Plain data; the caller owns it.
+/// What a successful `rdl_download` did. Plain data; the caller allocates it and sets
+/// `size` to `sizeof(rdl_outcome)` before the call.
+///
+/// It grows at its end, so a program compiled against an older header keeps working with
+/// a newer library and the other way round. The rule for every field added later:
+/// appended after the last one, never moved, resized or removed; a string is a
+/// `const char *` owned by the library and valid until the next `rdl_*` call on the same
+/// thread (like `rdl_last_error_message`). The library writes only the fields that lie
+/// entirely within the caller's `size` and lowers `size` to the end of the last field it
+/// wrote, so `RDL_OUTCOME_HAS(&out, field)` tells whether a field was filled in (false
+/// for a field this library does not know yet).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct rdl_outcome {
+    /// In: `sizeof(rdl_outcome)`, set by the caller. Out: the end of the last field the
+    /// library filled in.
+    pub size: usize,
     /// HTTP status of the last answer (200, 206 or 416).
     pub status: c_int,
     /// One of the `RDL_KIND_*` values.
@@ -116,9 +131,14 @@ pub struct rdl_outcome {
     pub attempts: u32,
 }
 
+/// The end of the fields of the first `rdl_outcome` (0.1.0): a smaller `size` means the
+/// caller did not set it, and the call fails rather than fill in nothing.
+const OUTCOME_MIN_SIZE: usize = offset_of!(rdl_outcome, attempts) + size_of::<u32>();
+
 impl From<&Outcome> for rdl_outcome {
     fn from(o: &Outcome) -> rdl_outcome {
         rdl_outcome {
+            size: size_of::<rdl_outcome>(),
             status: c_int::from(o.status),
             kind: match o.kind {
                 OutcomeKind::Fresh => RDL_KIND_FRESH,
@@ -132,6 +152,47 @@ impl From<&Outcome> for rdl_outcome {
             attempts: o.attempts,
         }
     }
+}
+
+/// The caller's `out->size`, checked before anything is downloaded.
+///
+/// # Safety
+/// `out` is NULL or points to at least a `size_t` that the caller initialised.
+unsafe fn outcome_size(out: *const rdl_outcome) -> Result<Option<usize>, Error> {
+    if out.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: `size` is the first field of every version of the struct.
+    let size = unsafe { out.cast::<usize>().read() };
+    if size < OUTCOME_MIN_SIZE {
+        return Err(arg_error(
+            "outcome",
+            &format!("has size {size}: set out.size = sizeof(rdl_outcome) before the call"),
+        ));
+    }
+    Ok(Some(size))
+}
+
+/// Writes the fields of `value` that lie within the caller's `size` bytes, then `size`.
+///
+/// # Safety
+/// `out` points to `size` writable bytes laid out as the start of `rdl_outcome`.
+unsafe fn write_outcome(out: *mut rdl_outcome, size: usize, value: &rdl_outcome) {
+    let mut end = size_of::<usize>();
+    macro_rules! put {
+        ($($field:ident),*) => {$(
+            let field_end = offset_of!(rdl_outcome, $field) + size_of_val(&value.$field);
+            if field_end <= size {
+                // SAFETY: the field lies within the caller's `size` bytes.
+                unsafe { addr_of_mut!((*out).$field).write(value.$field) };
+                end = field_end;
+            }
+        )*};
+    }
+    // Every field but `size`, in declaration order. A new field is added here too.
+    put!(status, kind, resumed_from, received, total, attempts);
+    // SAFETY: `size` is the first field, within any valid caller's struct.
+    unsafe { addr_of_mut!((*out).size).write(end) };
 }
 
 /// The last failure on this thread: its message and, for status errors, the status.
@@ -456,15 +517,17 @@ pub unsafe extern "C" fn rdl_options_set_progress(
 
 /// Downloads `url` to `path`, resuming a partial file, retrying transient failures.
 ///
-/// `opts` NULL means defaults. `out` may be NULL; it is written only on success.
-/// Blocks until done. Different threads may download at the same time, with their own
-/// options. Returns `RDL_OK` or an `RDL_ERR_*` code; then `rdl_last_error_message()`
-/// says what failed. On failure the bytes already downloaded stay on disk and the next
-/// call resumes them.
+/// `opts` NULL means defaults. `out` may be NULL; otherwise its `size` must be set to
+/// `sizeof(rdl_outcome)` (else `RDL_ERR_INVALID_ARG` before anything is downloaded), and
+/// it is written only on success. Blocks until done. Different threads may download at
+/// the same time, with their own options. Returns `RDL_OK` or an `RDL_ERR_*` code; then
+/// `rdl_last_error_message()` says what failed. On failure the bytes already downloaded
+/// stay on disk and the next call resumes them.
 ///
 /// # Safety
 /// `url`, `path` NUL-terminated strings (NULL is an error); `opts` NULL or from
-/// `rdl_options_new`, not changed during the call; `out` NULL or valid for a write.
+/// `rdl_options_new`, not changed during the call; `out` NULL or an `rdl_outcome` whose
+/// first `size` bytes are writable.
 #[no_mangle]
 pub unsafe extern "C" fn rdl_download(
     url: *const c_char,
@@ -474,7 +537,8 @@ pub unsafe extern "C" fn rdl_download(
 ) -> c_int {
     ffi_boundary(|| {
         // SAFETY: forwarded caller contract.
-        let (url, path) = unsafe { (c_str(url, "url")?, c_str(path, "path")?) };
+        let (url, path, out_size) =
+            unsafe { (c_str(url, "url")?, c_str(path, "path")?, outcome_size(out)?) };
         // SAFETY: NULL or a live rdl_options per the contract.
         let opts = unsafe { opts.as_ref() };
         let mut dl = Download::new(url);
@@ -482,9 +546,9 @@ pub unsafe extern "C" fn rdl_download(
             dl = configure(dl, o);
         }
         let outcome = dl.to_path(path)?;
-        if !out.is_null() {
-            // SAFETY: non-NULL and writable per the contract.
-            unsafe { out.write(rdl_outcome::from(&outcome)) };
+        if let Some(size) = out_size {
+            // SAFETY: non-NULL with `size` writable bytes per the contract.
+            unsafe { write_outcome(out, size, &rdl_outcome::from(&outcome)) };
         }
         Ok(())
     })
@@ -655,6 +719,48 @@ mod tests {
         assert_eq!(rdl_last_error_http_status(), 404);
         assert_eq!(ffi_boundary(|| Ok(())), RDL_OK);
         assert_eq!(rdl_last_error_http_status(), 0);
+    }
+
+    #[test]
+    fn outcome_writes_only_the_fields_that_fit() {
+        let value = rdl_outcome {
+            size: 0,
+            status: 206,
+            kind: RDL_KIND_RESUMED,
+            resumed_from: 1,
+            received: 2,
+            total: 3,
+            attempts: 4,
+        };
+        // A caller's struct with 16 more bytes than this library knows.
+        #[repr(C)]
+        struct Newer {
+            known: rdl_outcome,
+            later: [u8; 16],
+        }
+        let mut newer = Newer {
+            known: rdl_outcome {
+                size: size_of::<Newer>(),
+                ..value
+            },
+            later: [0xab; 16],
+        };
+        let out: *mut rdl_outcome = &mut newer.known;
+        // SAFETY: `out` points to a whole Newer, at least `size` writable bytes.
+        let size = unsafe { outcome_size(out) }.unwrap().unwrap();
+        // SAFETY: as above.
+        unsafe { write_outcome(out, size, &value) };
+        assert_eq!(newer.known.size, OUTCOME_MIN_SIZE);
+        assert_eq!(
+            (newer.known.status, newer.known.attempts, newer.later),
+            (206, 4, [0xab; 16])
+        );
+        // A size that was not set is refused.
+        let unset = rdl_outcome { size: 0, ..value };
+        // SAFETY: a whole rdl_outcome.
+        assert!(unsafe { outcome_size(&unset) }.is_err());
+        // SAFETY: NULL is allowed.
+        assert!(unsafe { outcome_size(std::ptr::null()) }.unwrap().is_none());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! the proxy variables to clear, and running a child program with a time limit.
 
 use std::fmt;
+use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -31,8 +32,10 @@ pub const PROXY_VARS: [&str; 8] = [
 /// `target/<profile>` of the running test, with the C libraries (`libresumedl.so`,
 /// `libresumedl.a`) built in it. The test executable is `target/<profile>/deps/<name>-<hash>`.
 /// `cargo test` links tests against the rlib only and does not produce the cdylib and
-/// staticlib on a fresh clone, so the first call runs `cargo build --lib` for the same
-/// profile (cargo has released its build lock by the time tests run).
+/// staticlib on a fresh clone, so the first call runs `make build` (the top Makefile's
+/// cargo command, which `make install` runs too: one command, so the tests never make cargo
+/// rebuild the library under each other's feet) for the same profile (cargo has released
+/// its build lock by the time tests run).
 pub fn lib_dir() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
@@ -43,14 +46,7 @@ pub fn lib_dir() -> PathBuf {
                 .and_then(Path::parent)
                 .expect("test executable lives in target/<profile>/deps")
                 .to_path_buf();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "--lib", "--quiet", "--manifest-path"])
-                .arg(repo().join("Cargo.toml"));
-            if dir.file_name().is_some_and(|n| n == "release") {
-                cmd.arg("--release");
-            }
-            let built = run(&mut cmd, Duration::from_secs(600));
+            let built = run(&mut make_in_repo(&dir, "build"), Duration::from_secs(600));
             assert_eq!(
                 built.code,
                 Some(0),
@@ -59,13 +55,86 @@ pub fn lib_dir() -> PathBuf {
             for lib in ["libresumedl.so", "libresumedl.a"] {
                 assert!(
                     dir.join(lib).is_file(),
-                    "{} is missing after cargo build --lib",
+                    "{} is missing after make build",
                     dir.join(lib).display()
                 );
             }
             dir
         })
         .clone()
+}
+
+/// `make -s -C <repo> <goal>` for the libraries in `lib_dir` (`target/<profile>`), with
+/// the environment a cargo child of a test needs.
+pub fn make_in_repo(lib_dir: &Path, goal: &str) -> Command {
+    let mut make = Command::new("make");
+    make.args(["-s", "-C"])
+        .arg(repo())
+        .arg(goal)
+        .arg(format!(
+            "CARGO_TARGET_DIR={}",
+            lib_dir.parent().expect("target dir").display()
+        ))
+        .arg(format!(
+            "PROFILE={}",
+            lib_dir.file_name().expect("profile").to_string_lossy()
+        ))
+        .env(
+            "CARGO",
+            std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string()),
+        );
+    cargo_child_env(&mut make);
+    make
+}
+
+/// Removes what cargo sets for the running test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`,
+/// `OUT_DIR`, …) from a command that runs cargo: cargo compares the variables a build
+/// script watches (ring's watches those) with its own environment, so ring would be built
+/// again, and again by the next plain `cargo test`, with rustls, ureq and resumedl.
+pub fn cargo_child_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo = key.starts_with("CARGO_PKG_")
+            || matches!(
+                key,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A fresh directory in the system temp dir for this test process's builds, named
+/// `resumedl-<tag>-<pid>` so that parallel test runs do not share half-built files. Those
+/// of test processes that have exited are removed first (debug binaries linking the static
+/// library are tens of MB each). Outside `target/`, so that a run-time path into the build
+/// tree cannot hide in it.
+pub fn process_dir(tag: &str) -> PathBuf {
+    let tmp = std::env::temp_dir();
+    let prefix = format!("resumedl-{tag}-");
+    if let Ok(entries) = fs::read_dir(&tmp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name.to_str().and_then(|n| n.strip_prefix(&prefix));
+            if let Some(pid) = pid.filter(|p| p.parse::<u32>().is_ok()) {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    let dir = tmp.join(format!("{prefix}{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create the process build dir");
+    dir
 }
 
 /// The repository root.

@@ -16,9 +16,19 @@ only. Example::
     else:
         print(outcome.kind, outcome.received, "bytes")
 
-The library is found through the ``RESUMEDL_LIBRARY`` environment variable (a path to
-``libresumedl.so``), else in this repository's ``target/release`` and then
-``target/debug``.
+Failures raise a subclass of :class:`DownloadError` that also derives from the built-in
+exception Python code already catches: :class:`DownloadTimeoutError` is a
+``TimeoutError``, :class:`NetworkError` a ``ConnectionError``, :class:`FileError` an
+``OSError``, :class:`InvalidArgumentError` and :class:`InvalidURLError` ``ValueError``\\ s;
+:class:`HTTPStatusError` carries the server's ``status``.
+
+The C library is found through the ``RESUMEDL_LIBRARY`` environment variable (a path to
+``libresumedl.so``), else inside this package (where ``pip install`` puts it), else in
+the source checkout's ``target/release`` and then ``target/debug``.
+
+Threads: :func:`download` may run in several threads at once. ctypes releases the GIL
+while the C library works, so the downloads proceed in parallel; each calls its progress
+function on its own thread.
 
 Interrupting: with Ctrl-C (``KeyboardInterrupt``) during a download, the download is
 cancelled the next time data arrives, the partial file is kept, and the
@@ -35,12 +45,35 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final, TypeVar
+
+__version__ = "0.1.0"
+"""The version of this package; the C library's is :func:`version`. They are released
+together (a test checks that they match)."""
 
 __all__ = [
     "download",
     "version",
+    "__version__",
+    "CANCEL",
     "Outcome",
     "DownloadError",
+    "InvalidArgumentError",
+    "InvalidURLError",
+    "FileError",
+    "NetworkError",
+    "TLSError",
+    "TruncatedError",
+    "DownloadTimeoutError",
+    "HTTPStatusError",
+    "ProtocolError",
+    "TooManyRedirectsError",
+    "CancelledError",
+    "ChecksumMismatchError",
+    "InternalError",
+    "LockedError",
+    "error_class",
+    "library_path",
     "RDL_OK",
     "RDL_ERR_INVALID_ARG",
     "RDL_ERR_INVALID_URL",
@@ -55,6 +88,7 @@ __all__ = [
     "RDL_ERR_CHECKSUM_MISMATCH",
     "RDL_ERR_TOO_MANY_REDIRECTS",
     "RDL_ERR_PANIC",
+    "RDL_ERR_LOCKED",
 ]
 
 # Result codes, as in resumedl.h. Stable: a number is never reused.
@@ -86,6 +120,8 @@ RDL_ERR_TOO_MANY_REDIRECTS = 12
 """More redirects than allowed."""
 RDL_ERR_PANIC = 13
 """A bug in resumedl; the panic was caught at the C boundary."""
+RDL_ERR_LOCKED = 14
+"""Another process (or thread) is downloading to the same file."""
 
 _CODE_NAMES = {
     value: name
@@ -123,6 +159,27 @@ class Outcome:
     attempts: int
 
 
+class _Cancel:
+    """The type of :data:`CANCEL`; there is one instance."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "resumedl.CANCEL"
+
+    def __reduce__(self) -> str:
+        return "CANCEL"
+
+
+CANCEL: Final = _Cancel()
+"""Return this from a progress function to cancel the download: :func:`download` then
+raises :class:`CancelledError`. Any other return value is ignored, so a function that
+happens to return something (``tqdm.update`` returns ``True`` when it redraws) never
+cancels by accident. Raising an exception cancels too, and the exception propagates."""
+
+_E = TypeVar("_E", bound="DownloadError")
+
+
 class DownloadError(Exception):
     """A download failed. ``str(e)`` is the library's one-line message.
 
@@ -132,8 +189,20 @@ class DownloadError(Exception):
         message: what failed, as ``str(e)``.
         http_status: the server's status for ``RDL_ERR_HTTP_STATUS`` (e.g. 404), else 0.
 
-    The bytes already downloaded stay on disk; calling :func:`download` again resumes.
+    :func:`download` raises the subclass that says what kind of failure it was (one per
+    code, see :func:`error_class`). The bytes already downloaded stay on disk; calling
+    :func:`download` again resumes.
     """
+
+    code: int
+    code_name: str
+    message: str
+    http_status: int
+
+    def __new__(cls: type[_E], code: int, message: str, http_status: int = 0) -> _E:
+        # One argument for the base classes: OSError's __new__ would take (code, message)
+        # for (errno, strerror) and prefix str(e) with "[Errno 3]".
+        return super().__new__(cls, message)
 
     def __init__(self, code: int, message: str, http_status: int = 0) -> None:
         super().__init__(message)
@@ -142,18 +211,122 @@ class DownloadError(Exception):
         self.message = message
         self.http_status = http_status
 
-    def __reduce__(self):
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
         # Exception pickles as cls(*args); args holds only the message.
         return (type(self), (self.code, self.message, self.http_status))
 
     def __repr__(self) -> str:
-        return f"DownloadError({self.code_name}, {self.message!r})"
+        return f"{type(self).__name__}({self.code_name}, {self.message!r})"
+
+
+class InvalidArgumentError(DownloadError, ValueError):
+    """``RDL_ERR_INVALID_ARG``: the library refused an argument or option (a ``Range``
+    header, a CR/LF in a header, a non-UTF-8 path, a bad ``sha256``, an unreadable
+    ``ca_file``, a bad ``proxy``)."""
+
+
+class InvalidURLError(DownloadError, ValueError):
+    """``RDL_ERR_INVALID_URL``: the URL cannot be parsed or is not http/https."""
+
+
+class FileError(DownloadError, OSError):
+    """``RDL_ERR_IO``: a local file could not be opened, written, synced or renamed (no
+    space left, permission denied, a directory as target, ...)."""
+
+
+class NetworkError(DownloadError, ConnectionError):
+    """``RDL_ERR_NETWORK``: the connection could not be made or broke (DNS, refused,
+    reset), after the retries."""
+
+
+class TLSError(NetworkError):
+    """``RDL_ERR_TLS``: the TLS handshake or certificate verification failed."""
+
+
+class TruncatedError(NetworkError):
+    """``RDL_ERR_TRUNCATED``: the body ended before the announced length, after the
+    retries."""
+
+
+class DownloadTimeoutError(DownloadError, TimeoutError):
+    """``RDL_ERR_TIMEOUT``: connecting took too long, or no byte arrived within the stall
+    timeout, after the retries."""
+
+
+class HTTPStatusError(DownloadError):
+    """``RDL_ERR_HTTP_STATUS``: the server answered with an error status, in ``status``
+    (also ``http_status``)."""
+
+    @property
+    def status(self) -> int:
+        """The HTTP status, e.g. 404."""
+        return self.http_status
+
+
+class ProtocolError(DownloadError):
+    """``RDL_ERR_PROTOCOL``: the server broke a rule resuming relies on (a bad
+    Content-Range, an encoded 206, an unusable 416)."""
+
+
+class TooManyRedirectsError(ProtocolError):
+    """``RDL_ERR_TOO_MANY_REDIRECTS``: more redirects than allowed."""
+
+
+class CancelledError(DownloadError):
+    """``RDL_ERR_ABORTED_BY_CALLBACK``: the progress function returned :data:`CANCEL`.
+    The partial file is kept and a later call resumes it."""
+
+
+class ChecksumMismatchError(DownloadError):
+    """``RDL_ERR_CHECKSUM_MISMATCH``: the file's SHA-256 differs from ``sha256``; the
+    bytes were moved to ``<path>.sha256-mismatch``."""
+
+
+class InternalError(DownloadError):
+    """``RDL_ERR_PANIC``: a bug in resumedl, caught at the C boundary."""
+
+
+class LockedError(FileError):
+    """``RDL_ERR_LOCKED``: another process (or thread) is downloading to the same file;
+    the message names its pid. Nothing was changed."""
+
+
+_ERROR_CLASSES: dict[int, type[DownloadError]] = {
+    RDL_ERR_INVALID_ARG: InvalidArgumentError,
+    RDL_ERR_INVALID_URL: InvalidURLError,
+    RDL_ERR_IO: FileError,
+    RDL_ERR_NETWORK: NetworkError,
+    RDL_ERR_TLS: TLSError,
+    RDL_ERR_TIMEOUT: DownloadTimeoutError,
+    RDL_ERR_HTTP_STATUS: HTTPStatusError,
+    RDL_ERR_PROTOCOL: ProtocolError,
+    RDL_ERR_TRUNCATED: TruncatedError,
+    RDL_ERR_ABORTED_BY_CALLBACK: CancelledError,
+    RDL_ERR_CHECKSUM_MISMATCH: ChecksumMismatchError,
+    RDL_ERR_TOO_MANY_REDIRECTS: TooManyRedirectsError,
+    RDL_ERR_PANIC: InternalError,
+    RDL_ERR_LOCKED: LockedError,
+}
+
+
+def error_class(code: int) -> type[DownloadError]:
+    """The :class:`DownloadError` subclass :func:`download` raises for an ``RDL_ERR_*``
+    code (:class:`DownloadError` itself for a code this version does not know)."""
+    return _ERROR_CLASSES.get(code, DownloadError)
+
+
+def _error(code: int, message: str, http_status: int = 0) -> DownloadError:
+    return error_class(code)(code, message, http_status)
 
 
 class _Outcome(ctypes.Structure):
     """``struct rdl_outcome``."""
 
     _fields_ = [
+        ("size", ctypes.c_size_t),
         ("status", ctypes.c_int),
         ("kind", ctypes.c_int),
         ("resumed_from", ctypes.c_uint64),
@@ -167,7 +340,12 @@ class _Outcome(ctypes.Structure):
 _PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 _lib: ctypes.CDLL | None = None
+_lib_path: str | None = None
 _lib_lock = threading.Lock()
+
+# `pip install` puts the library inside the package; setuptools-rust names it like an
+# extension module (libresumedl.abi3.so on Linux).
+_PACKAGED = ("libresumedl*.so", "libresumedl*.dylib", "libresumedl*.pyd", "resumedl*.dll")
 
 
 def _library_name() -> str:
@@ -182,14 +360,24 @@ def _find_library() -> str:
     env = os.environ.get("RESUMEDL_LIBRARY")
     if env:
         return env
-    repo = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parent
+    for pattern in _PACKAGED:
+        packaged = sorted(here.glob(pattern))
+        if packaged:
+            return str(packaged[0])
+    # A source checkout: python/resumedl/__init__.py, with cargo's target/ at the top.
+    repo = here.parent.parent
     tried = [repo / "target" / profile / _library_name() for profile in ("release", "debug")]
     for candidate in tried:
         if candidate.is_file():
             return str(candidate)
     raise OSError(
-        "resumedl library not found; set RESUMEDL_LIBRARY to its path or run "
-        "`cargo build --release` (looked for " + ", ".join(map(str, tried)) + ")"
+        "resumedl library not found; install the package (pip install .), set "
+        "RESUMEDL_LIBRARY to its path, or run `cargo build --release` (looked in "
+        + str(here)
+        + " and for "
+        + ", ".join(map(str, tried))
+        + ")"
     )
 
 
@@ -231,7 +419,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 def _load() -> ctypes.CDLL:
     """The library, loaded and declared on first use."""
-    global _lib
+    global _lib, _lib_path
     with _lib_lock:
         if _lib is None:
             path = _find_library()
@@ -239,12 +427,21 @@ def _load() -> ctypes.CDLL:
                 _lib = _declare(ctypes.CDLL(path))
             except OSError as e:
                 raise OSError(f"cannot load the resumedl library {path}: {e}") from e
+            _lib_path = path
         return _lib
 
 
 def version() -> str:
     """The C library's version, e.g. ``"0.1.0"``."""
-    return _load().rdl_version().decode()
+    return str(_load().rdl_version().decode())
+
+
+def library_path() -> str:
+    """The path of the C library in use (loaded on first use): ``RESUMEDL_LIBRARY``, the
+    one inside the package, or a source checkout's ``target/``."""
+    _load()
+    assert _lib_path is not None
+    return _lib_path
 
 
 def _text(value: object, what: str) -> bytes:
@@ -321,8 +518,9 @@ class _Trampoline:
                 # Installed anyway: entering Python lets a pending Ctrl-C surface and
                 # cancel the download instead of waiting for it to finish.
                 return 0
-            cancel = self.progress(downloaded, None if total == _UNKNOWN else total)
-            return 1 if cancel else 0
+            answer = self.progress(downloaded, None if total == _UNKNOWN else total)
+            # Only the sentinel cancels: tqdm's update() returns True when it redraws.
+            return 1 if answer is CANCEL else 0
         except BaseException as e:
             self.error = e
             return 1
@@ -346,14 +544,14 @@ class _UnraisableHook:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.users = 0
-        self.previous = None
+        self.previous: Callable[[sys.UnraisableHookArgs], Any] = sys.__unraisablehook__
 
-    def __call__(self, unraisable) -> None:
+    def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
         target = unraisable.object
         if isinstance(target, _Trampoline) and unraisable.exc_value is not None:
             target.keep(unraisable.exc_value)
             return
-        (self.previous or sys.__unraisablehook__)(unraisable)
+        self.previous(unraisable)
 
     def __enter__(self) -> None:
         with self.lock:
@@ -362,26 +560,30 @@ class _UnraisableHook:
                 sys.unraisablehook = self
             self.users += 1
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         with self.lock:
             self.users -= 1
             # Someone may have set their own hook meanwhile; keep theirs then.
             if self.users == 0 and sys.unraisablehook is self:
                 sys.unraisablehook = self.previous
-                self.previous = None
+                self.previous = sys.__unraisablehook__
 
 
 _unraisable_hook = _UnraisableHook()
 
 
+def _message(lib: ctypes.CDLL) -> str:
+    return str(lib.rdl_last_error_message().decode("utf-8", "replace"))
+
+
 def _check(lib: ctypes.CDLL, rc: int) -> None:
     if rc != RDL_OK:
-        raise DownloadError(rc, lib.rdl_last_error_message().decode("utf-8", "replace"))
+        raise _error(rc, _message(lib))
 
 
 def download(
     url: str,
-    path: str | bytes | os.PathLike,
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
     *,
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     resume: bool = True,
@@ -389,7 +591,7 @@ def download(
     progress: Callable[[int, int | None], object] | None = None,
     retries: int | None = None,
     sha256: str | None = None,
-    ca_file: str | os.PathLike | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
     proxy: str | None = None,
     connect_timeout: float | None = None,
     retry_backoff: float | None = None,
@@ -409,10 +611,11 @@ def download(
             default of 60 s; 0 means no limit.
         progress: ``progress(downloaded, total)``, called on this thread at most every
             100 ms and once at the end; ``downloaded`` counts the bytes on disk including
-            a resumed prefix, ``total`` is ``None`` when unknown. A truthy return value
-            cancels the download (DownloadError RDL_ERR_ABORTED_BY_CALLBACK); an
-            exception raised inside cancels it too and propagates from this function.
-            Either way the partial file is kept and a later call resumes it.
+            a resumed prefix, ``total`` is ``None`` when unknown. Returning
+            :data:`CANCEL` cancels the download (:class:`CancelledError`); any other
+            return value is ignored. An exception raised inside cancels it too and
+            propagates from this function. Either way the partial file is kept and a
+            later call resumes it.
         retries: retries of transient failures (default 5; 0 disables). An attempt that
             got the file further does not use one up.
         sha256: expected SHA-256 of the whole file as 64 hex digits. On mismatch the file
@@ -428,7 +631,10 @@ def download(
         An :class:`Outcome`.
 
     Raises:
-        DownloadError: the download failed; ``.code`` tells how.
+        DownloadError: the download failed; the subclass and ``.code`` tell how
+            (:class:`DownloadTimeoutError` is a ``TimeoutError``, :class:`NetworkError`
+            a ``ConnectionError``, :class:`FileError` an ``OSError``,
+            :class:`HTTPStatusError` has ``.status``, ...).
         TypeError, ValueError: an argument has the wrong type or value (e.g. ``url`` is
             None, a string contains NUL, a negative timeout), before anything is sent.
         OSError: the resumedl library cannot be found or loaded.
@@ -457,7 +663,7 @@ def download(
     callback = _PROGRESS(trampoline)
     opts = lib.rdl_options_new()
     if not opts:
-        raise DownloadError(RDL_ERR_PANIC, lib.rdl_last_error_message().decode("utf-8", "replace"))
+        raise _error(RDL_ERR_PANIC, _message(lib))
     try:
         for name, value in c_headers:
             _check(lib, lib.rdl_options_add_header(opts, name, value))
@@ -477,24 +683,24 @@ def download(
         if c_proxy is not None:
             _check(lib, lib.rdl_options_set_proxy(opts, c_proxy))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
-        out = _Outcome()
+        out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
             # ctypes releases the GIL for the call; the callback takes it back.
             rc = lib.rdl_download(c_url, c_path, opts, ctypes.byref(out))
-        message = lib.rdl_last_error_message().decode("utf-8", "replace") if rc else ""
-        http_status = lib.rdl_last_error_http_status() if rc else 0
+        message = _message(lib) if rc else ""
+        http_status = int(lib.rdl_last_error_http_status()) if rc else 0
     finally:
         lib.rdl_options_free(opts)
     if trampoline.error is not None:
         error, trampoline.error = trampoline.error, None
         raise error
     if rc != RDL_OK:
-        raise DownloadError(rc, message, http_status)
+        raise _error(rc, message, http_status)
     return Outcome(
-        status=out.status,
+        status=int(out.status),
         kind=_KINDS.get(out.kind, f"unknown ({out.kind})"),
-        resumed_from=out.resumed_from,
-        received=out.received,
-        total=None if out.total == _UNKNOWN else out.total,
-        attempts=out.attempts,
+        resumed_from=int(out.resumed_from),
+        received=int(out.received),
+        total=None if out.total == _UNKNOWN else int(out.total),
+        attempts=int(out.attempts),
     )

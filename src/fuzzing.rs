@@ -1,0 +1,193 @@
+//! Entry points for the fuzz targets in `fuzz/` (cargo-fuzz) and their regression tests:
+//! thin wrappers that reach crate-private code. Not part of the API (hidden, may change
+//! with any release). Each one panics when the property it checks fails, which is what
+//! the fuzzer looks for; they never touch the network.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ureq::http::Uri;
+
+use crate::agent::{self, AgentOptions};
+use crate::control::{ControlFile, IfRangeMode, Loaded, Segment};
+use crate::{Download, Error};
+
+/// The fields of a control file (`<target>.rdl`), as a fuzzer generates them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlFields {
+    /// The URL the file was downloaded from.
+    pub url: String,
+    /// The stored ETag.
+    pub etag: Option<String>,
+    /// The stored Last-Modified.
+    pub last_modified: Option<String>,
+    /// The stored Content-Encoding of the bytes on disk.
+    pub encoding: Option<String>,
+    /// The resource's length.
+    pub total: Option<u64>,
+    /// Which validator goes into If-Range: 0 the ETag, 1 the date, else none.
+    pub if_range: u8,
+    /// The kernel boot id.
+    pub boot_id: String,
+    /// `(start, end, done)` per segment (as synced: `durable` is `done`).
+    pub segments: Vec<(u64, Option<u64>, u64)>,
+}
+
+impl ControlFields {
+    fn to_control(&self) -> ControlFile {
+        ControlFile {
+            url: self.url.clone(),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified.clone(),
+            encoding: self.encoding.clone(),
+            total: self.total,
+            if_range: match self.if_range {
+                0 => IfRangeMode::Etag,
+                1 => IfRangeMode::Date,
+                _ => IfRangeMode::Plain,
+            },
+            boot_id: self.boot_id.clone(),
+            segments: self
+                .segments
+                .iter()
+                .map(|&(start, end, done)| Segment {
+                    start,
+                    end,
+                    done,
+                    durable: done,
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether a download could write this control file: one with a URL and a segment
+    /// (the reader refuses the others by design).
+    pub fn is_writable(&self) -> bool {
+        !self.url.is_empty() && !self.segments.is_empty()
+    }
+}
+
+/// A file name of this process and thread for a control file's target, on tmpfs when
+/// there is one (the sidecar is written with fsync and rename, which a disk would make
+/// slow). The directory is per process; those of processes that have exited are removed.
+fn scratch(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        if let Ok(entries) = fs::read_dir(&base) {
+            for entry in entries.flatten() {
+                let file_name = entry.file_name();
+                let pid = file_name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("resumedl-fuzz-"));
+                if pid.is_some_and(|p| !Path::new("/proc").join(p).exists()) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = base.join(format!("resumedl-fuzz-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("create the fuzzing scratch dir");
+        dir
+    });
+    dir.join(format!("{name}-{:?}", std::thread::current().id()))
+}
+
+/// Writes `fields` as a control file the way a download does, reads it back, and tells
+/// whether the reader returned exactly what was written (`parse(render(x)) == x`).
+/// `fields` must be writable ([`ControlFields::is_writable`]).
+pub fn control_round_trip(fields: &ControlFields) -> bool {
+    assert!(fields.is_writable(), "not a control file a download writes");
+    let target = scratch("round-trip");
+    let control = fields.to_control();
+    control.save(&target).expect("save the control file");
+    let same = ControlFile::load(&target) == Loaded::Valid(control);
+    ControlFile::remove(&target).expect("remove the control file");
+    same
+}
+
+/// Reads arbitrary bytes as a control file, as they are and followed by a valid checksum
+/// line (else the fuzzer would hardly ever get past the checksum): must never panic. What
+/// the reader accepts must survive being written and read again unchanged. Returns how
+/// many of the two it accepted.
+pub fn control_parse(bytes: &[u8]) -> usize {
+    let mut signed = bytes.to_vec();
+    signed.extend_from_slice(format!("fnv1a64 {:016x}\n", fnv1a64(bytes)).as_bytes());
+    [bytes, &signed[..]]
+        .into_iter()
+        .filter(|text| read_write_read(text))
+        .count()
+}
+
+fn read_write_read(bytes: &[u8]) -> bool {
+    let target = scratch("parse");
+    fs::write(ControlFile::path_for(&target), bytes).expect("write the control file");
+    let parsed = match ControlFile::load(&target) {
+        Loaded::Valid(c) => Some(c),
+        Loaded::Absent | Loaded::Damaged => None,
+    };
+    if let Some(parsed) = &parsed {
+        parsed.save(&target).expect("save the control file");
+        assert_eq!(
+            ControlFile::load(&target),
+            Loaded::Valid(parsed.clone()),
+            "an accepted control file changed when written again"
+        );
+    }
+    ControlFile::remove(&target).expect("remove the control file");
+    parsed.is_some()
+}
+
+/// The control file's checksum (FNV-1a, 64 bits, over everything before its line), as
+/// `src/control.rs` computes it.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// What `Download::new(url).header(..)…` does before anything goes out: must never panic,
+/// and must refuse a bad URL or header. The download is pointed at a CA file and a target
+/// that do not exist, so it can only fail, at the latest when the agent reads the CA file,
+/// before any request. When the URL parses, the agent is also built with `proxy` and with
+/// proxy variables from `env` (pairs of name and value).
+/// Returns the refusal.
+pub fn prepare_request(
+    url: &str,
+    headers: &[(String, String)],
+    proxy: Option<&str>,
+    env: &[(String, String)],
+) -> Error {
+    let missing = Path::new("/nonexistent/resumedl-fuzz");
+    let mut download = Download::new(url)
+        .retries(0)
+        .ca_file(missing.join("ca.pem"));
+    for (name, value) in headers {
+        download = download.header(name.as_str(), value.as_str());
+    }
+    let err = match download.to_path(missing.join("target")) {
+        Ok(outcome) => panic!("a download with a missing CA file succeeded: {outcome:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(err, Error::InvalidUrl { .. } | Error::InvalidOption { .. }),
+        "preparation failed with {err:?}, after more than checking options"
+    );
+    if let Ok(uri) = url.parse::<Uri>() {
+        let _ = agent::build(&AgentOptions {
+            uri: &uri,
+            connect_timeout: None,
+            stall_timeout: None,
+            ca_file: None,
+            proxy,
+        });
+        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let _ = crate::proxy::choose(&uri, proxy, &lookup);
+    }
+    err
+}
