@@ -331,9 +331,10 @@ static void outcome_sizes(const char *url, const char *dir, long size)
     memset(&out, 0xab, sizeof out);
     out.size = sizeof out;
     CHECK_OK(rdl_download(url, path, NULL, &out));
-    CHECK(out.size == offsetof(rdl_outcome, attempts) + sizeof out.attempts);
+    CHECK(out.size == offsetof(rdl_outcome, final_url) + sizeof out.final_url);
     CHECK(out.size <= sizeof out);
     CHECK(RDL_OUTCOME_HAS(&out, status) && RDL_OUTCOME_HAS(&out, attempts));
+    CHECK(RDL_OUTCOME_HAS(&out, final_url) && strcmp(out.final_url, url) == 0);
     CHECK(out.status == 200 && out.kind == RDL_KIND_FRESH && out.attempts == 1);
     CHECK(out.received == (uint64_t)size && out.total == (uint64_t)size);
 
@@ -342,7 +343,7 @@ static void outcome_sizes(const char *url, const char *dir, long size)
     newer.known.size = sizeof newer;
     CHECK_OK(rdl_download(url, path, NULL, &newer.known));
     CHECK(newer.known.kind == RDL_KIND_ALREADY_COMPLETE);
-    CHECK(newer.known.size == offsetof(rdl_outcome, attempts) + sizeof newer.known.attempts);
+    CHECK(newer.known.size == offsetof(rdl_outcome, final_url) + sizeof newer.known.final_url);
     CHECK(newer.known.size < offsetof(struct newer_outcome, added_later) + sizeof(uint64_t));
     CHECK(newer.added_later == 0xcdcdcdcdcdcdcdcdULL);
 

@@ -196,6 +196,13 @@ typedef struct rdl_outcome {
    * Request attempts used (1 when the first succeeded).
    */
   uint32_t attempts;
+  /**
+   * The URL that gave the last answer, after redirects (no userinfo, no fragment).
+   * Owned by resumedl: valid until the next `rdl_download` on the same thread; copy it
+   * to keep it. Added in 0.1.0 after `attempts`: check `RDL_OUTCOME_HAS(&out,
+   * final_url)` when the library may be older than the header.
+   */
+  const char *final_url;
 } rdl_outcome;
 
 #ifdef __cplusplus
@@ -292,6 +299,37 @@ int rdl_options_set_sha256(struct rdl_options *opts, const char *hex);
  * `opts` from `rdl_options_new` (NULL is an error); `path` NULL or NUL-terminated.
  */
 int rdl_options_set_ca_file(struct rdl_options *opts, const char *path);
+
+/**
+ * How many connections may fetch parts of the file at once (aria2's `-x`), 1 to 32
+ * (servers ban clients that open many; other values fail the download with
+ * `RDL_ERR_INVALID_ARG`). Defaults to 1. With more, a file of at least twice the minimum
+ * split size is fetched in parts written in place; the progress callback still runs on
+ * the calling thread only.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_connections(struct rdl_options *opts, uint32_t n);
+
+/**
+ * No part of a segmented download is split below this many bytes (aria2's
+ * `--min-split-size`). Defaults to 1 MiB (1048576); 0 fails the download with
+ * `RDL_ERR_INVALID_ARG`.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_min_split_size(struct rdl_options *opts, uint64_t bytes);
+
+/**
+ * Whether a redirect from https to plain http is followed (non-zero) or refused with
+ * `RDL_ERR_PROTOCOL` (0, the default).
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_allow_https_downgrade(struct rdl_options *opts, int allow);
 
 /**
  * Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without

@@ -205,7 +205,13 @@ class DownloadTests(Base):
         self.assertEqual(
             outcome,
             resumedl.Outcome(
-                status=200, kind="fresh", resumed_from=0, received=n, total=n, attempts=1
+                status=200,
+                kind="fresh",
+                resumed_from=0,
+                received=n,
+                total=n,
+                attempts=1,
+                final_url=url("fresh"),
             ),
         )
         self.assertEqual(calls[-1], (n, n))
@@ -260,6 +266,36 @@ class DownloadTests(Base):
         self.assertEqual(outcome.received, n - kept)
         self.assertEqual(outcome.total, n)
         self.assertEqual(sha256_file(target), RESOURCES["cancel"]["sha256"])
+
+    def test_four_connections_cancel_and_resume(self) -> None:
+        target = self.dir / "segmented.bin"
+        n = size("segmented")
+
+        def cancel_at_a_third(done: int, total: int | None) -> object:
+            return resumedl.CANCEL if done >= n // 3 else None
+
+        with self.assertRaises(resumedl.CancelledError):
+            resumedl.download(
+                url("segmented"),
+                target,
+                connections=4,
+                min_split_size=256 * 1024,
+                progress=cancel_at_a_third,
+            )
+        control = Path(str(target) + ".rdl").read_text()
+        self.assertGreaterEqual(control.count("\nsegment "), 2, control)
+        outcome = resumedl.download(
+            url("segmented"), target, connections=4, min_split_size=256 * 1024
+        )
+        self.assertEqual(outcome.kind, "resumed")
+        self.assertGreaterEqual(outcome.resumed_from, n // 3)
+        self.assertEqual(outcome.resumed_from + outcome.received, n)
+        self.assertEqual(outcome.final_url, url("segmented"))
+        self.assertEqual(sha256_file(target), RESOURCES["segmented"]["sha256"])
+        with self.assertRaises(ValueError):
+            resumedl.download(url("segmented"), target, connections=-1)
+        with self.assertRaises(resumedl.InvalidArgumentError):
+            resumedl.download(url("segmented"), self.dir / "x", connections=33)
 
     def test_other_return_values_do_not_cancel(self) -> None:
         for answer in [True, 1, "stop", [1], False, None]:

@@ -238,10 +238,12 @@ fn coordinate(
             let plan = sh.plan();
             (plan.done(), plan.complete())
         };
-        report(done)?;
+        // Once every byte is on disk there is nothing left to cancel: the caller makes
+        // the final report.
         if complete {
             return Ok(End::Complete);
         }
+        report(done)?;
         if live == 0 {
             return Err(last_error.unwrap_or_else(|| {
                 Error::protocol("every connection stopped before the download was complete")
@@ -423,9 +425,12 @@ impl Shared<'_> {
                 self.file
                     .write_all_at(&buf[..take], *pos)
                     .map_err(|e| write_error(e, &self.req.url.shown))?;
+                let before = *pos;
                 *pos += take as u64;
-                self.received.fetch_add(take as u64, Ordering::Relaxed);
                 end = self.plan().advance(part, *pos);
+                // Bytes past a boundary a thief moved meanwhile are its to count.
+                let counted = (*pos).min(end).saturating_sub(before);
+                self.received.fetch_add(counted, Ordering::Relaxed);
                 if *pos >= end {
                     // Done, or cut by a thief: drop the answer (closing its connection
                     // if the server is still sending).

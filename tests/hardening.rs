@@ -327,15 +327,20 @@ fn abi_programs(runner: Runner) {
     assert!(r.stdout.contains("all checks passed"), "{r}");
 }
 
-/// 8 threads at once (threads.c); the Rust side checks the files again.
-fn threads(runner: Runner) {
+/// 8 threads at once (threads.c), each download over `connections`; the Rust side checks
+/// the files again.
+fn threads(runner: Runner, connections: u32) {
     let server = TestServer::start();
-    let len = 400_000usize;
+    // Slow enough that the threads' transfers overlap, and that a cancel at a quarter
+    // comes before the end also when four connections share the work.
+    let (len, rate) = match connections {
+        1 => (400_000usize, 4 << 20),
+        _ => (2_000_000usize, 1 << 20),
+    };
     for i in 0..8u64 {
         let path = format!("/t{i}.bin");
         server.put(&path, pattern(len, 100 + i));
-        // Slow enough that the threads' transfers overlap.
-        server.set_fault(&path, Fault::Throttle(4 << 20));
+        server.set_fault(&path, Fault::Throttle(rate));
     }
     let dir = Scratch::new("hardening-threads");
     // Held until the threads are done: nothing listens on it, nothing else gets it.
@@ -349,6 +354,7 @@ fn threads(runner: Runner) {
             s(dir.path()),
             &len.to_string(),
             &closed,
+            &connections.to_string(),
         ],
         &[],
     );
@@ -372,7 +378,13 @@ fn threads(runner: Runner) {
 
 #[test]
 fn threads_download_at_once_from_c() {
-    threads(Runner::Plain);
+    threads(Runner::Plain, 1);
+}
+
+/// Issue 8: 8 threads, each running a 4-connection download, through the C ABI.
+#[test]
+fn threads_with_four_connections_each_download_at_once_from_c() {
+    threads(Runner::Plain, 4);
 }
 
 #[test]
@@ -421,7 +433,7 @@ fn sanitized_abi_programs_are_clean() {
 #[test]
 fn sanitized_threads_are_clean() {
     if available(Runner::Sanitized) {
-        threads(Runner::Sanitized);
+        threads(Runner::Sanitized, 4);
     }
 }
 
@@ -443,6 +455,6 @@ fn valgrind_abi_programs_are_clean() {
 #[test]
 fn valgrind_threads_are_clean() {
     if available(Runner::Valgrind) {
-        threads(Runner::Valgrind);
+        threads(Runner::Valgrind, 4);
     }
 }

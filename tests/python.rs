@@ -43,6 +43,14 @@ fn resources() -> Vec<Spec> {
         // first read, comes well before the end.
         ("cancel", "/cancel.bin", 1 << 20, 13, None),
         ("raise", "/raise.bin", 1 << 20, 14, None),
+        // Several connections, each capped, so a cancel lands halfway.
+        (
+            "segmented",
+            "/segmented.bin",
+            8 << 20,
+            19,
+            Some(Fault::Throttle(2 << 20)),
+        ),
         // Throttled so that a download lasts seconds (it is cancelled long before).
         (
             "slow",

@@ -149,6 +149,8 @@ class Outcome:
         received: body bytes received by this call.
         total: size of the whole resource, ``None`` when unknown.
         attempts: request attempts used (1 when the first succeeded).
+        final_url: the URL that gave the last answer, after redirects (``None`` with a
+            library too old to say).
     """
 
     status: int
@@ -157,6 +159,7 @@ class Outcome:
     received: int
     total: int | None
     attempts: int
+    final_url: str | None = None
 
 
 class _Cancel:
@@ -333,6 +336,7 @@ class _Outcome(ctypes.Structure):
         ("received", ctypes.c_uint64),
         ("total", ctypes.c_uint64),
         ("attempts", ctypes.c_uint32),
+        ("final_url", ctypes.c_char_p),
     ]
 
 
@@ -398,6 +402,9 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_options_set_sha256": ([opts, ctypes.c_char_p], ctypes.c_int),
         "rdl_options_set_ca_file": ([opts, ctypes.c_char_p], ctypes.c_int),
         "rdl_options_set_proxy": ([opts, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_connections": ([opts, ctypes.c_uint32], ctypes.c_int),
+        "rdl_options_set_min_split_size": ([opts, u64], ctypes.c_int),
+        "rdl_options_set_allow_https_downgrade": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_options_set_progress": ([opts, _PROGRESS, ctypes.c_void_p], ctypes.c_int),
         "rdl_download": (
             [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
@@ -595,6 +602,9 @@ def download(
     proxy: str | None = None,
     connect_timeout: float | None = None,
     retry_backoff: float | None = None,
+    connections: int | None = None,
+    min_split_size: int | None = None,
+    allow_https_downgrade: bool = False,
 ) -> Outcome:
     """Downloads ``url`` to ``path``, resuming a partial file, retrying transient failures.
 
@@ -626,6 +636,12 @@ def download(
         connect_timeout: longest wait to connect, in seconds (``None``: 30 s; 0: none).
         retry_backoff: first wait between retries in seconds, doubled after each failure
             (``None``: 1 s).
+        connections: fetch parts of the file over up to this many connections at once,
+            1 to 32 (``None``: 1). Parts are written in place; ``progress`` still runs on
+            this thread only.
+        min_split_size: no part is split below this many bytes (``None``: 1 MiB).
+        allow_https_downgrade: follow a redirect from https to plain http (refused by
+            default, :class:`ProtocolError`).
 
     Returns:
         An :class:`Outcome`.
@@ -650,6 +666,15 @@ def download(
             raise TypeError(f"retries must be an int, not {type(retries).__name__}")
         if not 0 <= retries <= 2**32 - 1:
             raise ValueError(f"retries must be between 0 and 2**32-1, not {retries}")
+    for arg, given, most in (
+        ("connections", connections, 2**32 - 1),
+        ("min_split_size", min_split_size, 2**64 - 1),
+    ):
+        if given is not None:
+            if isinstance(given, bool) or not isinstance(given, int):
+                raise TypeError(f"{arg} must be an int, not {type(given).__name__}")
+            if not 0 <= given <= most:
+                raise ValueError(f"{arg} must be between 0 and {most}, not {given}")
     c_sha256 = None if sha256 is None else _text(sha256, "sha256")
     c_ca_file = None if ca_file is None else _path(ca_file, "ca_file")
     c_proxy = None if proxy is None else _text(proxy, "proxy")
@@ -682,6 +707,12 @@ def download(
             _check(lib, lib.rdl_options_set_ca_file(opts, c_ca_file))
         if c_proxy is not None:
             _check(lib, lib.rdl_options_set_proxy(opts, c_proxy))
+        if connections is not None:
+            _check(lib, lib.rdl_options_set_connections(opts, connections))
+        if min_split_size is not None:
+            _check(lib, lib.rdl_options_set_min_split_size(opts, min_split_size))
+        if allow_https_downgrade:
+            _check(lib, lib.rdl_options_set_allow_https_downgrade(opts, 1))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
         out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
@@ -703,4 +734,12 @@ def download(
         received=int(out.received),
         total=None if out.total == _UNKNOWN else int(out.total),
         attempts=int(out.attempts),
+        # Only when the library filled it in (an older one does not know the field);
+        # copied now, before another call on this thread replaces it.
+        final_url=(
+            out.final_url.decode("utf-8", "replace")
+            if out.size >= _Outcome.final_url.offset + _Outcome.final_url.size
+            and out.final_url is not None
+            else None
+        ),
     )

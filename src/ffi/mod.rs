@@ -96,6 +96,9 @@ pub struct rdl_options {
     sha256: Option<String>,
     ca_file: Option<PathBuf>,
     proxy: Option<String>,
+    connections: Option<usize>,
+    min_split_size: Option<u64>,
+    allow_https_downgrade: bool,
     progress: rdl_progress_callback,
     userdata: *mut c_void,
 }
@@ -129,6 +132,11 @@ pub struct rdl_outcome {
     pub total: u64,
     /// Request attempts used (1 when the first succeeded).
     pub attempts: u32,
+    /// The URL that gave the last answer, after redirects (no userinfo, no fragment).
+    /// Owned by resumedl: valid until the next `rdl_download` on the same thread; copy it
+    /// to keep it. Added in 0.1.0 after `attempts`: check `RDL_OUTCOME_HAS(&out,
+    /// final_url)` when the library may be older than the header.
+    pub final_url: *const c_char,
 }
 
 /// The end of the fields of the first `rdl_outcome` (0.1.0): a smaller `size` means the
@@ -150,6 +158,7 @@ impl From<&Outcome> for rdl_outcome {
             received: o.received,
             total: o.total.unwrap_or(RDL_UNKNOWN),
             attempts: o.attempts,
+            final_url: keep_final_url(&o.final_url),
         }
     }
 }
@@ -190,7 +199,15 @@ unsafe fn write_outcome(out: *mut rdl_outcome, size: usize, value: &rdl_outcome)
         )*};
     }
     // Every field but `size`, in declaration order. A new field is added here too.
-    put!(status, kind, resumed_from, received, total, attempts);
+    put!(
+        status,
+        kind,
+        resumed_from,
+        received,
+        total,
+        attempts,
+        final_url
+    );
     // SAFETY: `size` is the first field, within any valid caller's struct.
     unsafe { addr_of_mut!((*out).size).write(end) };
 }
@@ -206,6 +223,17 @@ thread_local! {
         message: CString::default(),
         http_status: 0,
     });
+    /// The string behind the last outcome's `final_url` on this thread.
+    static FINAL_URL: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Keeps `url` for this thread until the next download and returns it as a C string.
+fn keep_final_url(url: &str) -> *const c_char {
+    let c = CString::new(url.replace('\0', "?")).unwrap_or_default();
+    FINAL_URL.with(|f| {
+        *f.borrow_mut() = c;
+        f.borrow().as_ptr()
+    })
 }
 
 fn set_last_error(msg: &str, http_status: c_int) {
@@ -312,6 +340,9 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             sha256: None,
             ca_file: None,
             proxy: None,
+            connections: None,
+            min_split_size: None,
+            allow_https_downgrade: false,
             progress: None,
             userdata: std::ptr::null_mut(),
         }));
@@ -472,6 +503,49 @@ pub unsafe extern "C" fn rdl_options_set_ca_file(
     })
 }
 
+/// How many connections may fetch parts of the file at once (aria2's `-x`), 1 to 32
+/// (servers ban clients that open many; other values fail the download with
+/// `RDL_ERR_INVALID_ARG`). Defaults to 1. With more, a file of at least twice the minimum
+/// split size is fetched in parts written in place; the progress callback still runs on
+/// the calling thread only.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_connections(opts: *mut rdl_options, n: u32) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.connections = Some(n as usize)) }
+}
+
+/// No part of a segmented download is split below this many bytes (aria2's
+/// `--min-split-size`). Defaults to 1 MiB (1048576); 0 fails the download with
+/// `RDL_ERR_INVALID_ARG`.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_min_split_size(
+    opts: *mut rdl_options,
+    bytes: u64,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.min_split_size = Some(bytes)) }
+}
+
+/// Whether a redirect from https to plain http is followed (non-zero) or refused with
+/// `RDL_ERR_PROTOCOL` (0, the default).
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_allow_https_downgrade(
+    opts: *mut rdl_options,
+    allow: c_int,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.allow_https_downgrade = allow != 0) }
+}
+
 /// Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without
 /// it, `http_proxy`, `https_proxy`, `all_proxy` and `no_proxy` are honoured as curl does.
 ///
@@ -564,7 +638,15 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
     if let Some(d) = o.stall_timeout {
         dl = dl.stall_timeout(d);
     }
-    dl = dl.resume(o.resume);
+    dl = dl
+        .resume(o.resume)
+        .allow_https_downgrade(o.allow_https_downgrade);
+    if let Some(n) = o.connections {
+        dl = dl.connections(n);
+    }
+    if let Some(b) = o.min_split_size {
+        dl = dl.min_split_size(b);
+    }
     if let Some(n) = o.retries {
         dl = dl.retries(n);
     }
@@ -731,6 +813,7 @@ mod tests {
             received: 2,
             total: 3,
             attempts: 4,
+            final_url: c"http://h/f".as_ptr(),
         };
         // A caller's struct with 16 more bytes than this library knows.
         #[repr(C)]
@@ -750,11 +833,22 @@ mod tests {
         let size = unsafe { outcome_size(out) }.unwrap().unwrap();
         // SAFETY: as above.
         unsafe { write_outcome(out, size, &value) };
-        assert_eq!(newer.known.size, OUTCOME_MIN_SIZE);
+        assert_eq!(newer.known.size, size_of::<rdl_outcome>());
         assert_eq!(
             (newer.known.status, newer.known.attempts, newer.later),
             (206, 4, [0xab; 16])
         );
+        assert_eq!(newer.known.final_url, value.final_url);
+        // A caller compiled before `final_url` existed: it is not written.
+        let mut older = rdl_outcome {
+            size: OUTCOME_MIN_SIZE,
+            final_url: std::ptr::null(),
+            ..value
+        };
+        // SAFETY: a whole rdl_outcome, of which only OUTCOME_MIN_SIZE bytes are used.
+        unsafe { write_outcome(&mut older, OUTCOME_MIN_SIZE, &value) };
+        assert_eq!(older.size, OUTCOME_MIN_SIZE);
+        assert!(older.final_url.is_null());
         // A size that was not set is refused.
         let unset = rdl_outcome { size: 0, ..value };
         // SAFETY: a whole rdl_outcome.
