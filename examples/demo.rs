@@ -137,7 +137,10 @@ fn run() -> Result<(), String> {
         check(same_bytes(&path, &data), "bytes identical with -x")?;
         seconds.push(took);
     }
-    check(seconds[0] > 2.5 * seconds[1], "-x 4 at least 2.5x faster than -x 1")?;
+    check(
+        seconds[0] > 2.5 * seconds[1],
+        "-x 4 at least 2.5x faster than -x 1",
+    )?;
 
     // 6. Cancel a -x 4 download halfway, then resume it with 8 connections: only the
     //    parts the control file says are missing are fetched.
@@ -165,8 +168,14 @@ fn run() -> Result<(), String> {
         outcome.received
     );
     check(outcome.kind == OutcomeKind::Resumed, "resumed")?;
-    check(outcome.received < SIZE as u64 * 3 / 5, "only the missing half fetched")?;
-    check(same_bytes(&path, &data), "bytes identical after the -x resume")?;
+    check(
+        outcome.received < SIZE as u64 * 3 / 5,
+        "only the missing half fetched",
+    )?;
+    check(
+        same_bytes(&path, &data),
+        "bytes identical after the -x resume",
+    )?;
 
     std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
     Ok(())

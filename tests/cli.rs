@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::host::{drain, resumedl_cli, run, wait_within, Run, DRAIN_LIMIT};
+use support::host::{cli_bin, drain, resumedl_cli, run, wait_within, Run, DRAIN_LIMIT};
 use support::scratch::Scratch;
 use support::server::{join_within, Fault, TestServer};
 use support::{control_path, gets, pattern, sha256_hex, ClosedPort};
@@ -769,7 +769,7 @@ fn cli_in_read_only_dir(dir: &Scratch, args: &[&str]) -> Run {
     let root = unsafe { libc::geteuid() } == 0;
     // A copy beside the files: the checkout may sit where `nobody` cannot enter.
     let bin = dir.join("resumedl-bin");
-    fs::copy(env!("CARGO_BIN_EXE_resumedl"), &bin).expect("copy the CLI");
+    fs::copy(cli_bin(), &bin).expect("copy the CLI");
     let mut cmd = if root {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
