@@ -11,6 +11,7 @@ use ureq::http::{HeaderName, HeaderValue};
 use crate::control::ControlFile;
 use crate::error::Error;
 use crate::job::{Job, Split};
+use crate::rate::{Deadline, RateLimit};
 use crate::request::Requester;
 use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
 use crate::target::Lock;
@@ -110,6 +111,8 @@ pub struct Download<'a> {
     allow_https_downgrade: bool,
     connections: usize,
     min_split_size: u64,
+    rate_limit: Option<u64>,
+    max_time: Option<Duration>,
     progress: Option<ProgressFn<'a>>,
 }
 
@@ -130,6 +133,8 @@ impl<'a> Download<'a> {
             allow_https_downgrade: false,
             connections: 1,
             min_split_size: DEFAULT_MIN_SPLIT,
+            rate_limit: None,
+            max_time: None,
             progress: None,
         }
     }
@@ -237,6 +242,26 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// Most body bytes per second this call writes, over all its connections together
+    /// (curl's and wget's `--limit-rate`): every connection draws from one token bucket
+    /// before it writes, so `connections(4)` with a limit of 1 MB/s moves 1 MB/s, not 4.
+    /// Accurate to a few percent over seconds; bursts stay under a tenth of a second's
+    /// bytes. Defaults to no limit; 0 means no limit.
+    pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.rate_limit = Some(bytes_per_sec).filter(|&r| r > 0);
+        self
+    }
+
+    /// A deadline for the whole call, retries and waits included (curl's `--max-time`),
+    /// unlike the stall timeout, which only watches for silence. When it passes, every
+    /// connection is interrupted at once and the call fails with [`Error::Timeout`]; the
+    /// bytes on disk stay and the next call resumes them. Defaults to none;
+    /// `Duration::ZERO` means none.
+    pub fn max_time(mut self, d: Duration) -> Self {
+        self.max_time = Some(d).filter(|d| !d.is_zero());
+        self
+    }
+
     /// Called with `(bytes on disk, total)` at most every 100 ms and once at the end.
     /// Returning `ControlFlow::Break(())` cancels with [`Error::Aborted`]; the partial file
     /// stays and the next call resumes it. The final call's answer is ignored: by then the
@@ -253,6 +278,10 @@ impl<'a> Download<'a> {
     /// `/dev/null`) is streamed into from the first byte: no resume, no control file, no
     /// truncation, no rename.
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
+        let deadline = Deadline {
+            at: self.max_time.map(|d| std::time::Instant::now() + d),
+            max_time: self.max_time.unwrap_or_default(),
+        };
         let requester = self.prepare()?;
         let target = Target::resolve(path.as_ref())?;
         // Two runs on one file would splice each other's bytes: the second stops here.
@@ -263,7 +292,9 @@ impl<'a> Download<'a> {
             }
             Target::Stream(_) => None,
         };
-        let result = self.run(&target, &requester);
+        let result = watch(deadline, &requester, || {
+            self.run(&target, &requester, deadline)
+        });
         if result.is_err() {
             if let Some(lock) = &lock {
                 lock.remove_if_untouched();
@@ -273,7 +304,13 @@ impl<'a> Download<'a> {
     }
 
     /// The attempts of one call, retrying transient failures.
-    fn run(&mut self, target: &Target, requester: &Requester) -> Result<Outcome, Error> {
+    fn run(
+        &mut self,
+        target: &Target,
+        requester: &Requester,
+        deadline: Deadline,
+    ) -> Result<Outcome, Error> {
+        let limit = self.rate_limit.map(RateLimit::new);
         let sha256 = self.sha256.take();
         let split = Split {
             connections: self.connections,
@@ -287,6 +324,8 @@ impl<'a> Download<'a> {
             split,
             sha256.is_some(),
             self.progress.take(),
+            limit.as_ref(),
+            deadline,
         );
         let mut fresh_start = !self.resume;
         let mut attempts = 0u32;
@@ -301,6 +340,8 @@ impl<'a> Download<'a> {
             let before = job.furthest;
             match job.attempt(fresh_start) {
                 Ok(()) => break,
+                // However the attempt ended once the deadline interrupted it.
+                Err(_) if deadline.passed() => return Err(deadline.error()),
                 // Bytes already pushed into a stream cannot be taken back or resumed.
                 Err(e) if e.is_transient() && !job.streamed() => {
                     // Only this call's own bytes are kept across retries: resume=false
@@ -314,7 +355,10 @@ impl<'a> Download<'a> {
                     if self.retries == 0 || failures > self.retries || attempts >= max_attempts {
                         return Err(e);
                     }
-                    std::thread::sleep(retry_wait(&e, backoff, attempts));
+                    deadline.sleep(retry_wait(&e, backoff, attempts));
+                    if deadline.passed() {
+                        return Err(deadline.error());
+                    }
                     backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
                 }
                 Err(e) => return Err(e),
@@ -419,6 +463,39 @@ impl<'a> Download<'a> {
             self.allow_https_downgrade,
         )
     }
+}
+
+/// Runs `f`; when the deadline passes first, interrupts every connection of `requester`
+/// (a read blocked on a silent server included), so `f` ends within moments.
+fn watch<T>(deadline: Deadline, requester: &Requester, f: impl FnOnce() -> T) -> T {
+    let Some(at) = deadline.at else {
+        return f();
+    };
+    let done = (std::sync::Mutex::new(false), std::sync::Condvar::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let (lock, cvar) = &done;
+            let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let now = std::time::Instant::now();
+                if *finished {
+                    return;
+                }
+                if now >= at {
+                    requester.interrupt();
+                    return;
+                }
+                finished = cvar
+                    .wait_timeout(finished, at - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        });
+        let result = f();
+        *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        done.1.notify_all();
+        result
+    })
 }
 
 pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {

@@ -25,6 +25,7 @@ mod job;
 mod plan;
 mod proxy;
 mod range;
+mod rate;
 mod request;
 mod segmented;
 mod sink;
