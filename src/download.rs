@@ -76,6 +76,9 @@ pub struct Outcome {
     pub total: Option<u64>,
     /// What happened.
     pub kind: OutcomeKind,
+    /// The file written: the path given to [`Download::to_path`], or the one
+    /// [`Download::to_dir`] chose.
+    pub path: PathBuf,
     /// Requests attempts used (1 when the first one succeeded).
     pub attempts: u32,
     /// The URL that gave the last answer, after redirects (without userinfo or fragment).
@@ -113,6 +116,8 @@ pub struct Download<'a> {
     min_split_size: u64,
     rate_limit: Option<u64>,
     max_time: Option<Duration>,
+    content_disposition: bool,
+    overwrite: bool,
     progress: Option<ProgressFn<'a>>,
 }
 
@@ -135,6 +140,8 @@ impl<'a> Download<'a> {
             min_split_size: DEFAULT_MIN_SPLIT,
             rate_limit: None,
             max_time: None,
+            content_disposition: true,
+            overwrite: false,
             progress: None,
         }
     }
@@ -262,6 +269,24 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// Whether [`Download::to_dir`] names the file after the server's
+    /// `Content-Disposition` (`filename*`, then `filename`). Defaults to true; with false
+    /// the name comes from the URL only and no HEAD is sent.
+    pub fn content_disposition(mut self, on: bool) -> Self {
+        self.content_disposition = on;
+        self
+    }
+
+    /// Whether [`Download::to_dir`] may replace a file that already has the name the
+    /// server chose (`Content-Disposition`) and is not a partial download of ours with a
+    /// different length than the resource. Defaults to false: such a call fails with
+    /// [`Error::Io`] naming the file, and nothing is written. With true, that file is
+    /// downloaded anew from 0 (never appended to: it may be another resource).
+    pub fn overwrite(mut self, on: bool) -> Self {
+        self.overwrite = on;
+        self
+    }
+
     /// Called with `(bytes on disk, total)` at most every 100 ms and once at the end.
     /// Returning `ControlFlow::Break(())` cancels with [`Error::Aborted`]; the partial file
     /// stays and the next call resumes it. The final call's answer is ignored: by then the
@@ -278,12 +303,96 @@ impl<'a> Download<'a> {
     /// `/dev/null`) is streamed into from the first byte: no resume, no control file, no
     /// truncation, no rename.
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
-        let deadline = Deadline {
+        let deadline = self.deadline();
+        let requester = self.prepare()?;
+        self.download(&requester, path.as_ref(), deadline)
+    }
+
+    /// Runs the download into the directory `dir`, under a name the call chooses, and
+    /// returns what happened ([`Outcome::path`] is the file).
+    ///
+    /// 1. An unfinished download of the same URL in `dir` (a control file that names
+    ///    it) is continued, whatever its name: a rerun resumes the file the first run
+    ///    made.
+    /// 2. Else, with `content_disposition` (the default), a HEAD asks for the server's
+    ///    `Content-Disposition`: `filename*` (RFC 8187, UTF-8) first, then `filename`.
+    ///    Else, or without one, the URL's last path segment, percent-decoded; else
+    ///    [`FALLBACK_NAME`](crate::FALLBACK_NAME). A name is reduced to one plain file
+    ///    name: no directory part, no `..`, no leading dots, no control characters, no
+    ///    `/` or `\`; an absolute path is never honoured, and the file is always in `dir`.
+    /// 3. A name the server chose never replaces an existing file of another length
+    ///    unless `overwrite` is set (the call fails before writing anything); a file of
+    ///    the resource's length is checked like any complete download (416). A name from
+    ///    the URL behaves as [`Download::to_path`] does (a partial file is resumed).
+    pub fn to_dir(mut self, dir: impl AsRef<Path>) -> Result<Outcome, Error> {
+        let dir = dir.as_ref();
+        let deadline = self.deadline();
+        let requester = self.prepare()?;
+        if let Some(path) = unfinished(dir, &requester.url.text) {
+            return self.download(&requester, &path, deadline);
+        }
+        let (disposition, length) = match self.content_disposition {
+            true => match requester.head() {
+                Ok(answer) => {
+                    let resp = answer.resp;
+                    let cd = resp
+                        .headers()
+                        .get("content-disposition")
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    let len = crate::answer::content_length(&resp).ok().flatten();
+                    crate::request::release(resp);
+                    (cd, len)
+                }
+                // The GET that follows reports what is wrong, if anything is.
+                Err(_) => (None, None),
+            },
+            false => (None, None),
+        };
+        let server_name = disposition
+            .as_deref()
+            .and_then(crate::name::from_content_disposition);
+        let name = match &server_name {
+            Some(n) => n.clone(),
+            None => crate::name::choose(None, &requester.url.text),
+        };
+        let path = dir.join(&name);
+        if server_name.is_some() && ControlFile::load(&path).is_none() {
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                let same_length = meta.is_file() && Some(meta.len()) == length;
+                if self.overwrite {
+                    // Another resource may have this name: never append to it.
+                    self.resume = self.resume && same_length;
+                } else if !same_length {
+                    return Err(Error::Io {
+                        op: "save to",
+                        path,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            "a file of another length has the name the server chose; it is \
+                             not replaced unless overwriting is allowed",
+                        ),
+                    });
+                }
+            }
+        }
+        self.download(&requester, &path, deadline)
+    }
+
+    fn deadline(&self) -> Deadline {
+        Deadline {
             at: self.max_time.map(|d| std::time::Instant::now() + d),
             max_time: self.max_time.unwrap_or_default(),
-        };
-        let requester = self.prepare()?;
-        let target = Target::resolve(path.as_ref())?;
+        }
+    }
+
+    /// Locks `path` and runs the attempts.
+    fn download(
+        &mut self,
+        requester: &Requester,
+        path: &Path,
+        deadline: Deadline,
+    ) -> Result<Outcome, Error> {
+        let target = Target::resolve(path)?;
         // Two runs on one file would splice each other's bytes: the second stops here.
         let lock = match &target {
             Target::File(p) => {
@@ -292,8 +401,12 @@ impl<'a> Download<'a> {
             }
             Target::Stream(_) => None,
         };
-        let result = watch(deadline, &requester, || {
-            self.run(&target, &requester, deadline)
+        let result = watch(deadline, requester, || {
+            self.run(&target, requester, deadline)
+        })
+        .map(|mut outcome| {
+            outcome.path = path.to_path_buf();
+            outcome
         });
         if result.is_err() {
             if let Some(lock) = &lock {
@@ -496,6 +609,23 @@ fn watch<T>(deadline: Deadline, requester: &Requester, f: impl FnOnce() -> T) ->
         done.1.notify_all();
         result
     })
+}
+
+/// The file in `dir` whose control file records a download of `url` (without userinfo
+/// or fragment), when there is one.
+fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let target = name.to_str()?.strip_suffix(".rdl")?.to_string();
+            (!target.is_empty()).then(|| dir.join(target))
+        })
+        .filter(|target| ControlFile::load(target).is_some_and(|c| c.url == url))
+        .collect();
+    found.sort();
+    found.into_iter().next()
 }
 
 pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {

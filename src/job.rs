@@ -124,6 +124,7 @@ impl<'p, 'a> Job<'p, 'a> {
             kind: self.kind.unwrap_or(OutcomeKind::Fresh),
             attempts,
             final_url: self.final_url,
+            path: self.target.path().to_path_buf(),
         }
     }
 

@@ -22,6 +22,7 @@ mod download;
 mod error;
 pub mod ffi;
 mod job;
+mod name;
 mod plan;
 mod proxy;
 mod range;
@@ -38,6 +39,7 @@ pub use download::{
     DEFAULT_STALL_TIMEOUT,
 };
 pub use error::Error;
+pub use name::FALLBACK_NAME;
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
