@@ -118,6 +118,7 @@ pub struct Download<'a> {
     max_time: Option<Duration>,
     content_disposition: bool,
     overwrite: bool,
+    basic_auth: Option<(String, String)>,
     progress: Option<ProgressFn<'a>>,
 }
 
@@ -142,6 +143,7 @@ impl<'a> Download<'a> {
             max_time: None,
             content_disposition: true,
             overwrite: false,
+            basic_auth: None,
             progress: None,
         }
     }
@@ -269,6 +271,16 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// User and password sent as `Authorization: Basic` (curl's `-u`), instead of any in
+    /// the URL's userinfo. As with those, the header goes only to the origin (scheme,
+    /// host, port) of the URL asked for, never across a redirect to another origin, and
+    /// the password never reaches the disk or a message. An `Authorization` header set
+    /// with [`Download::header`] wins. No default.
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.basic_auth = Some((user.into(), password.into()));
+        self
+    }
+
     /// Whether [`Download::to_dir`] names the file after the server's
     /// `Content-Disposition` (`filename*`, then `filename`). Defaults to true; with false
     /// the name comes from the URL only and no HEAD is sent.
@@ -343,7 +355,11 @@ impl<'a> Download<'a> {
                     crate::request::release(resp);
                     (cd, len)
                 }
-                // The GET that follows reports what is wrong, if anything is.
+                // A failure no retry fixes (TLS, a bad option) is the call's; the
+                // GET that follows reports and retries anything else.
+                Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
+                    return Err(e)
+                }
                 Err(_) => (None, None),
             },
             false => (None, None),
@@ -536,7 +552,10 @@ impl<'a> Download<'a> {
             headers.push((n, v));
         }
         let user_auth = headers.iter().any(|(n, _)| n == "authorization");
-        let url_auth = match (&url.credentials, user_auth) {
+        let url_auth = match (
+            self.basic_auth.as_ref().or(url.credentials.as_ref()),
+            user_auth,
+        ) {
             (Some((user, password)), false) => Some(
                 HeaderValue::from_str(&crate::url::basic_auth(user, password)).map_err(|_| {
                     Error::InvalidOption {
@@ -609,6 +628,14 @@ fn watch<T>(deadline: Deadline, requester: &Requester, f: impl FnOnce() -> T) ->
         done.1.notify_all();
         result
     })
+}
+
+/// The unfinished download of `url` in `dir` that [`Download::to_dir`] would continue:
+/// the file whose control file records this URL (compared without userinfo and
+/// fragment). `None` when there is none or the URL is invalid. Lets a program say where
+/// the bytes of an interrupted `to_dir` call are.
+pub fn unfinished_download(dir: &Path, url: &str) -> Option<PathBuf> {
+    unfinished(dir, &crate::url::parse(url).ok()?.text)
 }
 
 /// The file in `dir` whose control file records a download of `url` (without userinfo

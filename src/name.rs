@@ -49,6 +49,15 @@ pub fn from_url(url: &str) -> Option<String> {
     sanitize(&name)
 }
 
+/// The name a download of `url` gets from the URL alone (what [`Download::to_dir`] uses
+/// without `Content-Disposition`): the last path segment, percent-decoded and reduced
+/// to a plain name, else [`FALLBACK_NAME`].
+///
+/// [`Download::to_dir`]: crate::Download::to_dir
+pub fn url_file_name(url: &str) -> String {
+    choose(None, url)
+}
+
 /// The name for a download of `url` whose answer carried `content_disposition`.
 pub fn choose(content_disposition: Option<&str>, url: &str) -> String {
     content_disposition
