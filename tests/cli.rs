@@ -980,3 +980,40 @@ fn a_second_process_on_the_same_file_fails_at_once_with_the_lock_message() {
     assert!(status.success(), "{status:?}");
     assert!(fs::read(dir.join("l.bin")).unwrap() == body);
 }
+
+/// Ctrl-C (SIGINT) ends the progress line, says how much is kept where, exits 130; the
+/// same command then resumes.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_keeps_the_bytes_and_says_how_to_resume() {
+    let server = TestServer::start();
+    let body = pattern(2 * 1024 * 1024, 30);
+    server.put("/int.bin", body.clone());
+    server.set_fault("/int.bin", Fault::Throttle(512 * 1024));
+    let dir = Scratch::new("sigint");
+    let (master, slave) = open_pty();
+    let mut child = {
+        let mut cmd = command(dir.path(), &[&server.url("/int.bin")]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(slave));
+        cmd.spawn().expect("spawn resumedl")
+    };
+    let screen = drain(master);
+    thread::sleep(Duration::from_millis(1200));
+    // SAFETY: a signal to our own child, whose pid is live until we wait for it.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
+    let screen = join_within(screen, DRAIN_LIMIT, "the pty reader").replace("\u{1b}[2K", "");
+    assert_eq!(status.code(), Some(130), "{screen:?}");
+    let last = screen.trim_end().rsplit(['\r', '\n']).next().unwrap_or("");
+    assert!(
+        last.starts_with("resumedl: interrupted: ")
+            && last.contains("KiB kept in 'int.bin'; run the same command to resume"),
+        "{screen:?}"
+    );
+    let kept = file_len(&dir.join("int.bin"));
+    assert!(kept > 0 && kept < body.len() as u64, "{kept}");
+    server.clear_faults("/int.bin");
+    let run = cli(dir.path(), &[&server.url("/int.bin")]);
+    run.assert_summary(&["saved 'int.bin'", &format!("resumed from {kept}")]);
+    assert!(fs::read(dir.join("int.bin")).unwrap() == body);
+}

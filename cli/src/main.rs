@@ -329,7 +329,7 @@ fn run_one(cli: &Cli, creds: &Credentials, display: &Display, job: &Job, several
             display.line(&format!(
                 "{prefix}interrupted: {} kept in '{}'; run the same command to resume",
                 bytes_text(kept),
-                path.display()
+                path.strip_prefix(".").unwrap_or(&path).display()
             ));
             EXIT_INTERRUPTED
         }
