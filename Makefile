@@ -54,7 +54,7 @@ SHELL := /bin/bash
 # Always asks cargo, which knows whether anything changed. Two makes may run at once (the
 # tests do): each probe has its own files, and the rename is atomic.
 $(NATIVE_LIBS_FILE): FORCE
-	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build --lib --profile $(CARGO_PROFILE)
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build -p resumedl --lib --profile $(CARGO_PROFILE)
 	probe=$$(mktemp -d $(OUT)/native-libs-probe.XXXXXX) && \
 	echo 'extern crate resumedl;' >$$probe/probe.rs && \
 	$(RUSTC) --edition 2021 --crate-type staticlib --crate-name rdl_native_libs_probe \

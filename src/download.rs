@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue};
 
-use crate::control::ControlFile;
+use crate::control::{ControlFile, Loaded};
 use crate::error::Error;
 use crate::job::{Job, Split};
+use crate::rate::{Deadline, RateLimit};
 use crate::request::Requester;
 use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
 use crate::target::Lock;
@@ -75,6 +76,9 @@ pub struct Outcome {
     pub total: Option<u64>,
     /// What happened.
     pub kind: OutcomeKind,
+    /// The file written: the path given to [`Download::to_path`], or the one
+    /// [`Download::to_dir`] chose.
+    pub path: PathBuf,
     /// Requests attempts used (1 when the first one succeeded).
     pub attempts: u32,
     /// The URL that gave the last answer, after redirects (without userinfo or fragment).
@@ -110,6 +114,11 @@ pub struct Download<'a> {
     allow_https_downgrade: bool,
     connections: usize,
     min_split_size: u64,
+    rate_limit: Option<u64>,
+    max_time: Option<Duration>,
+    content_disposition: bool,
+    overwrite: bool,
+    basic_auth: Option<(String, String)>,
     progress: Option<ProgressFn<'a>>,
 }
 
@@ -130,6 +139,11 @@ impl<'a> Download<'a> {
             allow_https_downgrade: false,
             connections: 1,
             min_split_size: DEFAULT_MIN_SPLIT,
+            rate_limit: None,
+            max_time: None,
+            content_disposition: true,
+            overwrite: false,
+            basic_auth: None,
             progress: None,
         }
     }
@@ -237,6 +251,54 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// Most body bytes per second this call writes, over all its connections together
+    /// (curl's and wget's `--limit-rate`): every connection draws from one token bucket
+    /// before it writes, so `connections(4)` with a limit of 1 MB/s moves 1 MB/s, not 4.
+    /// Accurate to a few percent over seconds; bursts stay under a tenth of a second's
+    /// bytes. Defaults to no limit; 0 means no limit.
+    pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.rate_limit = Some(bytes_per_sec).filter(|&r| r > 0);
+        self
+    }
+
+    /// A deadline for the whole call, retries and waits included (curl's `--max-time`),
+    /// unlike the stall timeout, which only watches for silence. When it passes, every
+    /// connection is interrupted at once and the call fails with [`Error::Timeout`]; the
+    /// bytes on disk stay and the next call resumes them. Defaults to none;
+    /// `Duration::ZERO` means none.
+    pub fn max_time(mut self, d: Duration) -> Self {
+        self.max_time = Some(d).filter(|d| !d.is_zero());
+        self
+    }
+
+    /// User and password sent as `Authorization: Basic` (curl's `-u`), instead of any in
+    /// the URL's userinfo. As with those, the header goes only to the origin (scheme,
+    /// host, port) of the URL asked for, never across a redirect to another origin, and
+    /// the password never reaches the disk or a message. An `Authorization` header set
+    /// with [`Download::header`] wins. No default.
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.basic_auth = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Whether [`Download::to_dir`] names the file after the server's
+    /// `Content-Disposition` (`filename*`, then `filename`). Defaults to true; with false
+    /// the name comes from the URL only and no HEAD is sent.
+    pub fn content_disposition(mut self, on: bool) -> Self {
+        self.content_disposition = on;
+        self
+    }
+
+    /// Whether [`Download::to_dir`] may replace a file that already has the name the
+    /// server chose (`Content-Disposition`) and is not a partial download of ours with a
+    /// different length than the resource. Defaults to false: such a call fails with
+    /// [`Error::Io`] naming the file, and nothing is written. With true, that file is
+    /// downloaded anew from 0 (never appended to: it may be another resource).
+    pub fn overwrite(mut self, on: bool) -> Self {
+        self.overwrite = on;
+        self
+    }
+
     /// Called with `(bytes on disk, total)` at most every 100 ms and once at the end.
     /// Returning `ControlFlow::Break(())` cancels with [`Error::Aborted`]; the partial file
     /// stays and the next call resumes it. The final call's answer is ignored: by then the
@@ -253,8 +315,100 @@ impl<'a> Download<'a> {
     /// `/dev/null`) is streamed into from the first byte: no resume, no control file, no
     /// truncation, no rename.
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
+        let deadline = self.deadline();
         let requester = self.prepare()?;
-        let target = Target::resolve(path.as_ref())?;
+        self.download(&requester, path.as_ref(), deadline)
+    }
+
+    /// Runs the download into the directory `dir`, under a name the call chooses, and
+    /// returns what happened ([`Outcome::path`] is the file).
+    ///
+    /// 1. An unfinished download of the same URL in `dir` (a control file that names
+    ///    it) is continued, whatever its name: a rerun resumes the file the first run
+    ///    made.
+    /// 2. Else, with `content_disposition` (the default), a HEAD asks for the server's
+    ///    `Content-Disposition`: `filename*` (RFC 8187, UTF-8) first, then `filename`.
+    ///    Else, or without one, the URL's last path segment, percent-decoded; else
+    ///    [`FALLBACK_NAME`](crate::FALLBACK_NAME). A name is reduced to one plain file
+    ///    name: no directory part, no `..`, no leading dots, no control characters, no
+    ///    `/` or `\`; an absolute path is never honoured, and the file is always in `dir`.
+    /// 3. A name the server chose never replaces an existing file of another length
+    ///    unless `overwrite` is set (the call fails before writing anything); a file of
+    ///    the resource's length is checked like any complete download (416). A name from
+    ///    the URL behaves as [`Download::to_path`] does (a partial file is resumed).
+    pub fn to_dir(mut self, dir: impl AsRef<Path>) -> Result<Outcome, Error> {
+        let dir = dir.as_ref();
+        let deadline = self.deadline();
+        let requester = self.prepare()?;
+        if let Some(path) = unfinished(dir, &requester.url.text) {
+            return self.download(&requester, &path, deadline);
+        }
+        let (disposition, length) = match self.content_disposition {
+            true => match requester.head() {
+                Ok(answer) => {
+                    let resp = answer.resp;
+                    let cd = resp
+                        .headers()
+                        .get("content-disposition")
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                    let len = crate::answer::content_length(&resp).ok().flatten();
+                    crate::request::release(resp);
+                    (cd, len)
+                }
+                // A failure no retry fixes (TLS, a bad option) is the call's; the
+                // GET that follows reports and retries anything else.
+                Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
+                    return Err(e)
+                }
+                Err(_) => (None, None),
+            },
+            false => (None, None),
+        };
+        let server_name = disposition
+            .as_deref()
+            .and_then(crate::name::from_content_disposition);
+        let name = match &server_name {
+            Some(n) => n.clone(),
+            None => crate::name::choose(None, &requester.url.text),
+        };
+        let path = dir.join(&name);
+        if server_name.is_some() && ControlFile::load(&path) == Loaded::Absent {
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                let same_length = meta.is_file() && Some(meta.len()) == length;
+                if self.overwrite {
+                    // Another resource may have this name: never append to it.
+                    self.resume = self.resume && same_length;
+                } else if !same_length {
+                    return Err(Error::Io {
+                        op: "save to",
+                        path,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::AlreadyExists,
+                            "a file of another length has the name the server chose; it is \
+                             not replaced unless overwriting is allowed",
+                        ),
+                    });
+                }
+            }
+        }
+        self.download(&requester, &path, deadline)
+    }
+
+    fn deadline(&self) -> Deadline {
+        Deadline {
+            at: self.max_time.map(|d| std::time::Instant::now() + d),
+            max_time: self.max_time.unwrap_or_default(),
+        }
+    }
+
+    /// Locks `path` and runs the attempts.
+    fn download(
+        &mut self,
+        requester: &Requester,
+        path: &Path,
+        deadline: Deadline,
+    ) -> Result<Outcome, Error> {
+        let target = Target::resolve(path)?;
         // Two runs on one file would splice each other's bytes: the second stops here.
         let lock = match &target {
             Target::File(p) => {
@@ -274,7 +428,13 @@ impl<'a> Download<'a> {
             }
             Target::Stream(_) => None,
         };
-        let result = self.run(&target, &requester);
+        let result = watch(deadline, requester, || {
+            self.run(&target, requester, deadline)
+        })
+        .map(|mut outcome| {
+            outcome.path = path.to_path_buf();
+            outcome
+        });
         if result.is_err() {
             if let Some(lock) = &lock {
                 lock.remove_if_untouched();
@@ -284,7 +444,13 @@ impl<'a> Download<'a> {
     }
 
     /// The attempts of one call, retrying transient failures.
-    fn run(&mut self, target: &Target, requester: &Requester) -> Result<Outcome, Error> {
+    fn run(
+        &mut self,
+        target: &Target,
+        requester: &Requester,
+        deadline: Deadline,
+    ) -> Result<Outcome, Error> {
+        let limit = self.rate_limit.map(RateLimit::new);
         let sha256 = self.sha256.take();
         let split = Split {
             connections: self.connections,
@@ -298,6 +464,8 @@ impl<'a> Download<'a> {
             split,
             sha256.is_some(),
             self.progress.take(),
+            limit.as_ref(),
+            deadline,
         );
         let mut fresh_start = !self.resume;
         let mut attempts = 0u32;
@@ -312,6 +480,8 @@ impl<'a> Download<'a> {
             let before = job.furthest;
             match job.attempt(fresh_start) {
                 Ok(()) => break,
+                // However the attempt ended once the deadline interrupted it.
+                Err(_) if deadline.passed() => return Err(deadline.error()),
                 // Bytes already pushed into a stream cannot be taken back or resumed.
                 Err(e) if e.is_transient() && !job.streamed() => {
                     // Only this call's own bytes are kept across retries: resume=false
@@ -325,7 +495,10 @@ impl<'a> Download<'a> {
                     if self.retries == 0 || failures > self.retries || attempts >= max_attempts {
                         return Err(e);
                     }
-                    std::thread::sleep(retry_wait(&e, backoff, attempts));
+                    deadline.sleep(retry_wait(&e, backoff, attempts));
+                    if deadline.passed() {
+                        return Err(deadline.error());
+                    }
                     backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
                 }
                 Err(e) => return Err(e),
@@ -390,7 +563,10 @@ impl<'a> Download<'a> {
             headers.push((n, v));
         }
         let user_auth = headers.iter().any(|(n, _)| n == "authorization");
-        let url_auth = match (&url.credentials, user_auth) {
+        let url_auth = match (
+            self.basic_auth.as_ref().or(url.credentials.as_ref()),
+            user_auth,
+        ) {
             (Some((user, password)), false) => Some(
                 HeaderValue::from_str(&crate::url::basic_auth(user, password)).map_err(|_| {
                     Error::InvalidOption {
@@ -430,6 +606,64 @@ impl<'a> Download<'a> {
             self.allow_https_downgrade,
         )
     }
+}
+
+/// Runs `f`; when the deadline passes first, interrupts every connection of `requester`
+/// (a read blocked on a silent server included), so `f` ends within moments.
+fn watch<T>(deadline: Deadline, requester: &Requester, f: impl FnOnce() -> T) -> T {
+    let Some(at) = deadline.at else {
+        return f();
+    };
+    let done = (std::sync::Mutex::new(false), std::sync::Condvar::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let (lock, cvar) = &done;
+            let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let now = std::time::Instant::now();
+                if *finished {
+                    return;
+                }
+                if now >= at {
+                    requester.interrupt();
+                    return;
+                }
+                finished = cvar
+                    .wait_timeout(finished, at - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        });
+        let result = f();
+        *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        done.1.notify_all();
+        result
+    })
+}
+
+/// The unfinished download of `url` in `dir` that [`Download::to_dir`] would continue:
+/// the file whose control file records this URL (compared without userinfo and
+/// fragment). `None` when there is none or the URL is invalid. Lets a program say where
+/// the bytes of an interrupted `to_dir` call are.
+pub fn unfinished_download(dir: &Path, url: &str) -> Option<PathBuf> {
+    unfinished(dir, &crate::url::parse(url).ok()?.text)
+}
+
+/// The file in `dir` whose control file records a download of `url` (without userinfo
+/// or fragment), when there is one.
+fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let target = name.to_str()?.strip_suffix(".rdl")?.to_string();
+            (!target.is_empty()).then(|| dir.join(target))
+        })
+        .filter(|target| matches!(ControlFile::load(target), Loaded::Valid(c) if c.url == url))
+        .collect();
+    found.sort();
+    found.into_iter().next()
 }
 
 pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {

@@ -13,6 +13,7 @@ use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
 use crate::download::{Outcome, OutcomeKind, ProgressFn};
 use crate::error::{from_body_io, Error};
 use crate::plan::Plan;
+use crate::rate::{Deadline, RateLimit};
 use crate::request::{release, Requester};
 use crate::segmented::{self, End, First};
 use crate::sink::{hash_file, Hashed, Sink};
@@ -55,6 +56,8 @@ pub(crate) struct Job<'p, 'a> {
     distrusted: bool,
     hashing: bool,
     progress: Option<ProgressFn<'a>>,
+    limit: Option<&'p RateLimit>,
+    deadline: Deadline,
     received: u64,
     /// Offset the first successful answer started writing at.
     pub first_offset: Option<u64>,
@@ -82,6 +85,8 @@ impl<'p, 'a> Job<'p, 'a> {
         split: Split,
         hashing: bool,
         progress: Option<ProgressFn<'a>>,
+        limit: Option<&'p RateLimit>,
+        deadline: Deadline,
     ) -> Job<'p, 'a> {
         Job {
             target,
@@ -92,6 +97,8 @@ impl<'p, 'a> Job<'p, 'a> {
             distrusted: false,
             hashing,
             progress,
+            limit,
+            deadline,
             received: 0,
             first_offset: None,
             status: 0,
@@ -120,6 +127,7 @@ impl<'p, 'a> Job<'p, 'a> {
             kind: self.kind.unwrap_or(OutcomeKind::Fresh),
             attempts,
             final_url: self.final_url,
+            path: self.target.path().to_path_buf(),
         }
     }
 
@@ -343,6 +351,8 @@ impl<'p, 'a> Job<'p, 'a> {
             connections: self.split.connections,
             retries: self.split.retries,
             backoff: self.split.backoff,
+            limit: self.limit,
+            deadline: self.deadline,
         };
         let before = plan.done();
         let req = self.req;
@@ -456,12 +466,16 @@ impl<'p, 'a> Job<'p, 'a> {
         }
         let total = self.total;
         let mut reader = resp.into_body().into_reader();
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; self.limit.map_or(CHUNK, RateLimit::chunk)];
         let mut got = 0u64;
         let mut skip = from - body_start;
         let mut last_checkpoint = Instant::now();
         let result = loop {
             let (n, read_error) = fill(&mut reader, &mut buf);
+            if let Some(limit) = self.limit.filter(|_| n > 0) {
+                let deadline = self.deadline;
+                limit.take(n, &|| deadline.passed());
+            }
             if n > 0 {
                 // Never write a byte outside what the answer announced (rule 7).
                 let allowed = len.map_or(n, |l| l.saturating_sub(got).min(n as u64) as usize);
@@ -489,6 +503,10 @@ impl<'p, 'a> Job<'p, 'a> {
                 if let Err(e) = self.report(sink.pos(), total, false) {
                     break Err(e);
                 }
+            }
+            // After the write: bytes read before the deadline interrupted are kept.
+            if self.deadline.passed() {
+                break Err(self.deadline.error());
             }
             match read_error {
                 Some(e) => break Err(self.read_error(e, got, len)),

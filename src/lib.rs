@@ -24,9 +24,11 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod job;
+mod name;
 mod plan;
 mod proxy;
 mod range;
+mod rate;
 mod request;
 mod segmented;
 mod sink;
@@ -35,10 +37,11 @@ mod tls;
 mod url;
 
 pub use download::{
-    Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES,
-    DEFAULT_STALL_TIMEOUT,
+    unfinished_download, Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT,
 };
 pub use error::Error;
+pub use name::{url_file_name, FALLBACK_NAME};
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};

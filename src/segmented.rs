@@ -32,6 +32,7 @@ use crate::download::{retry_wait, MAX_BACKOFF, MIN_PROGRESS};
 use crate::error::{from_body_io, Error};
 use crate::job::{fill, CHECKPOINT_INTERVAL, CHUNK, PROGRESS_INTERVAL};
 use crate::plan::Plan;
+use crate::rate::{Deadline, RateLimit};
 use crate::request::{release, Requester};
 
 /// Most connections one download may open: servers and their firewalls ban clients
@@ -53,10 +54,13 @@ pub(crate) enum End {
 }
 
 /// The settings of one run.
-pub(crate) struct Settings {
+pub(crate) struct Settings<'l> {
     pub connections: usize,
     pub retries: u32,
     pub backoff: Duration,
+    /// Shared by every connection: each draws before it writes.
+    pub limit: Option<&'l RateLimit>,
+    pub deadline: Deadline,
 }
 
 /// What the workers share.
@@ -71,6 +75,8 @@ struct Shared<'a> {
     received: AtomicU64,
     backoff: Duration,
     retries: u32,
+    limit: Option<&'a RateLimit>,
+    deadline: Deadline,
 }
 
 /// One worker's retries.
@@ -118,7 +124,7 @@ pub(crate) fn run(
     control: &mut ControlFile,
     mut plan: Plan,
     first: Option<First>,
-    settings: &Settings,
+    settings: &Settings<'_>,
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
 ) -> Result<(End, u64), Error> {
     let file = OpenOptions::new()
@@ -159,6 +165,8 @@ pub(crate) fn run(
         received: AtomicU64::new(0),
         backoff: settings.backoff,
         retries: settings.retries,
+        limit: settings.limit,
+        deadline: settings.deadline,
     };
     let result = thread::scope(|s| {
         let (tx, rx) = mpsc::channel();
@@ -217,7 +225,7 @@ pub(crate) fn run(
 fn coordinate(
     sh: &Shared,
     path: &Path,
-    settings: &Settings,
+    settings: &Settings<'_>,
     rx: &mpsc::Receiver<Event>,
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
 ) -> Result<End, Error> {
@@ -244,6 +252,9 @@ fn coordinate(
             return Ok(End::Complete);
         }
         report(done)?;
+        if settings.deadline.passed() {
+            return Err(settings.deadline.error());
+        }
         if live == 0 {
             return Err(last_error.unwrap_or_else(|| {
                 Error::protocol("every connection stopped before the download was complete")
@@ -412,13 +423,19 @@ impl Shared<'_> {
 
     fn pump_into(&self, body: First, part: usize, pos: &mut u64) -> Result<(), Error> {
         let mut reader = body.resp.into_body().into_reader();
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; self.limit.map_or(CHUNK, RateLimit::chunk)];
         let mut end = self.plan().part(part).end;
         loop {
             if self.stopped() {
                 return Err(Error::Aborted);
             }
             let (n, read_error) = fill(&mut reader, &mut buf);
+            if let Some(limit) = self.limit.filter(|_| n > 0) {
+                limit.take(n, &|| self.stopped() || self.deadline.passed());
+                if self.stopped() {
+                    return Err(Error::Aborted);
+                }
+            }
             if n > 0 {
                 let room = end.min(body.body_end).saturating_sub(*pos);
                 let take = (n as u64).min(room) as usize;

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::host::{drain, resumedl_cli, run, wait_within, Run, DRAIN_LIMIT};
+use support::host::{cli_bin, drain, resumedl_cli, run, wait_within, Run, DRAIN_LIMIT};
 use support::scratch::Scratch;
 use support::server::{join_within, Fault, TestServer};
 use support::{control_path, gets, pattern, sha256_hex, ClosedPort};
@@ -346,7 +346,7 @@ fn help_and_version() {
     for flag in ["-h", "--help"] {
         let run = cli(dir.path(), &[flag]);
         assert_eq!(run.code, Some(0));
-        assert!(run.stdout.starts_with("Usage: resumedl [OPTIONS] URL\n"));
+        assert!(run.stdout.contains("Usage: resumedl [OPTIONS] URL...\n"));
         for opt in ["--output", "--retries", "--sha256", "--cacert", "--proxy"] {
             assert!(run.stdout.contains(opt), "help lacks {opt}");
         }
@@ -375,17 +375,16 @@ fn usage_errors_exit_2_before_any_request() {
     let dir = Scratch::new("usage");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec![], "missing URL"),
-        (vec![&url, &url], "one URL"),
         (vec!["--frobnicate", &url], "--frobnicate"),
         (vec!["-Z", &url], "-Z"),
-        (vec![&url, "-o"], "needs a value"),
+        (vec![&url, "-o"], "a value is required for '--output"),
         (
             vec!["-H", "X-Bad-Header-Without-Colon", &url],
             "X-Bad-Header-Without-Colon",
         ),
         (vec!["--timeout", "soon", &url], "--timeout"),
-        (vec!["--retries", "-3", &url], "--retries"),
-        (vec!["--no-resume=yes", &url], "takes no value"),
+        (vec!["--retries", "-3", &url], "'-3'"),
+        (vec!["--no-resume=yes", &url], "--no-resume"),
         // Values the library rejects are usage errors too.
         (vec!["ftp://127.0.0.1/x"], "ftp"),
         (vec!["not a url"], "invalid url"),
@@ -631,7 +630,9 @@ fn progress_line_only_on_a_terminal() {
     assert_eq!(fs::read(dir.join("tty.bin")).unwrap(), body);
     let redraws = screen.matches('\r').count();
     assert!(redraws >= 2, "no live progress line: {screen:?}");
-    assert!(screen.contains("/ 1.0 MiB"), "{screen:?}");
+    assert!(screen.contains("/ 1.00 MiB"), "{screen:?}");
+    // The live lines are drawn with "erase line" (ESC [2K); what stays is the text.
+    let screen = screen.replace("\u{1b}[2K", "");
     assert!(screen.contains('%') && screen.contains("ETA"), "{screen:?}");
     // The progress line is blanked and the summary drawn over it from column 0, as the
     // only line the terminal keeps (the pty turns "\n" into "\r\n").
@@ -769,7 +770,7 @@ fn cli_in_read_only_dir(dir: &Scratch, args: &[&str]) -> Run {
     let root = unsafe { libc::geteuid() } == 0;
     // A copy beside the files: the checkout may sit where `nobody` cannot enter.
     let bin = dir.join("resumedl-bin");
-    fs::copy(env!("CARGO_BIN_EXE_resumedl"), &bin).expect("copy the CLI");
+    fs::copy(cli_bin(), &bin).expect("copy the CLI");
     let mut cmd = if root {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
@@ -978,4 +979,41 @@ fn a_second_process_on_the_same_file_fails_at_once_with_the_lock_message() {
     let status = wait_within(&mut first, Duration::from_secs(30)).expect("first run ends");
     assert!(status.success(), "{status:?}");
     assert!(fs::read(dir.join("l.bin")).unwrap() == body);
+}
+
+/// Ctrl-C (SIGINT) ends the progress line, says how much is kept where, exits 130; the
+/// same command then resumes.
+#[cfg(target_os = "linux")]
+#[test]
+fn ctrl_c_keeps_the_bytes_and_says_how_to_resume() {
+    let server = TestServer::start();
+    let body = pattern(2 * 1024 * 1024, 30);
+    server.put("/int.bin", body.clone());
+    server.set_fault("/int.bin", Fault::Throttle(512 * 1024));
+    let dir = Scratch::new("sigint");
+    let (master, slave) = open_pty();
+    let mut child = {
+        let mut cmd = command(dir.path(), &[&server.url("/int.bin")]);
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(slave));
+        cmd.spawn().expect("spawn resumedl")
+    };
+    let screen = drain(master);
+    thread::sleep(Duration::from_millis(1200));
+    // SAFETY: a signal to our own child, whose pid is live until we wait for it.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
+    let screen = join_within(screen, DRAIN_LIMIT, "the pty reader").replace("\u{1b}[2K", "");
+    assert_eq!(status.code(), Some(130), "{screen:?}");
+    let last = screen.trim_end().rsplit(['\r', '\n']).next().unwrap_or("");
+    assert!(
+        last.starts_with("resumedl: interrupted: ")
+            && last.contains("KiB kept in 'int.bin'; run the same command to resume"),
+        "{screen:?}"
+    );
+    let kept = file_len(&dir.join("int.bin"));
+    assert!(kept > 0 && kept < body.len() as u64, "{kept}");
+    server.clear_faults("/int.bin");
+    let run = cli(dir.path(), &[&server.url("/int.bin")]);
+    run.assert_summary(&["saved 'int.bin'", &format!("resumed from {kept}")]);
+    assert!(fs::read(dir.join("int.bin")).unwrap() == body);
 }

@@ -29,6 +29,33 @@ pub const PROXY_VARS: [&str; 8] = [
     "NO_PROXY",
 ];
 
+/// `target/<profile>` of the running test: the test executable is
+/// `target/<profile>/deps/<name>-<hash>`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Runs `cargo build <args>` for the running test's profile (cargo has released its
+/// build lock by the time tests run) and panics with cargo's output when it fails.
+fn cargo_build(args: &[&str], what: &str) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_string());
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .args(args)
+        .args(["--quiet", "--manifest-path"])
+        .arg(repo().join("Cargo.toml"));
+    if profile_dir().file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    cargo_child_env(&mut cmd);
+    let built = run(&mut cmd, Duration::from_secs(600));
+    assert_eq!(built.code, Some(0), "building {what} failed: {built}");
+}
+
 /// `target/<profile>` of the running test, with the C libraries (`libresumedl.so`,
 /// `libresumedl.a`) built in it. The test executable is `target/<profile>/deps/<name>-<hash>`.
 /// `cargo test` links tests against the rlib only and does not produce the cdylib and
@@ -40,12 +67,7 @@ pub fn lib_dir() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let exe = std::env::current_exe().expect("current_exe");
-            let dir = exe
-                .parent()
-                .and_then(Path::parent)
-                .expect("test executable lives in target/<profile>/deps")
-                .to_path_buf();
+            let dir = profile_dir();
             let built = run(&mut make_in_repo(&dir, "build"), Duration::from_secs(600));
             assert_eq!(
                 built.code,
@@ -137,6 +159,27 @@ pub fn process_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The `resumedl` command, built from the `cli/` package of the workspace for the running
+/// test's profile. `CARGO_BIN_EXE_*` names only binaries of the test's own package, and
+/// the CLI is a package of its own (its dependencies stay out of the library's tree), so
+/// the first call runs `cargo build -p resumedl-cli` (quick when `cargo test` at the root
+/// has built it already).
+pub fn cli_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            cargo_build(&["-p", "resumedl-cli", "--bin", "resumedl"], "the CLI");
+            let bin = profile_dir().join("resumedl");
+            assert!(
+                bin.is_file(),
+                "{} is missing after cargo build",
+                bin.display()
+            );
+            bin
+        })
+        .clone()
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -152,7 +195,7 @@ pub fn clear_proxy_env(cmd: &mut Command) -> &mut Command {
 
 /// The `resumedl` binary with stdin closed and no proxy variables.
 pub fn resumedl_cli() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_resumedl"));
+    let mut cmd = Command::new(cli_bin());
     cmd.stdin(Stdio::null());
     clear_proxy_env(&mut cmd);
     cmd

@@ -111,6 +111,8 @@ struct Stored {
 struct State {
     resources: HashMap<String, Stored>,
     redirects: HashMap<String, String>,
+    /// Extra headers sent with every answer for a path (GET and HEAD, any status).
+    extra_headers: HashMap<String, Vec<(String, String)>>,
     faults: HashMap<String, Fault>,
     one_shot: HashMap<String, VecDeque<Fault>>,
     log: Vec<Request>,
@@ -270,6 +272,16 @@ impl TestServer {
         st.one_shot.remove(&key);
     }
 
+    /// Sends `name: value` with every answer for `path` (e.g. Content-Disposition).
+    pub fn add_header(&self, path: &str, name: &str, value: &str) {
+        self.shared
+            .lock()
+            .extra_headers
+            .entry(norm(path))
+            .or_default()
+            .push((name.to_string(), value.to_string()));
+    }
+
     pub fn redirect(&self, from: &str, to: &str) {
         let to = if to.contains("://") {
             to.to_string()
@@ -425,7 +437,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         let has = |t: &str| conn.split(',').any(|x| x.trim() == t);
         let client_close = has("close") || (http10 && !has("keep-alive"));
 
-        let (redirect, res, fault) = {
+        let (redirect, res, fault, extra) = {
             let mut st = shared.lock();
             st.log.push(req.clone());
             let key = resource_key(&req.path);
@@ -440,6 +452,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 st.redirects.get(&key).cloned(),
                 st.resources.get(&key).cloned(),
                 fault,
+                st.extra_headers.get(&key).cloned().unwrap_or_default(),
             )
         };
         let is_get = req.method == "GET";
@@ -453,6 +466,8 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
         } else {
             build(&req, redirect, res, fault)
         };
+        let mut reply = reply;
+        reply.headers.extend(extra);
         shared.lock().statuses.push(reply.status);
         let close = client_close || reply.close;
         let sent = send(

@@ -1,0 +1,494 @@
+//! `resumedl [OPTIONS] URL...`: the command-line skin over [`resumedl::Download`].
+//!
+//! Everything that decides correctness lives in the library (names from the server,
+//! resume, rate limit, deadline, credentials); this program turns the command line into
+//! builder calls, runs several downloads, draws progress and maps results to wget's exit
+//! codes. The parser (clap) and the progress display (indicatif) are in this package
+//! only, so the library's users do not build them.
+
+mod args;
+mod netrc;
+mod show;
+
+use std::ffi::OsString;
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::{CommandFactory, Parser};
+use resumedl::{Download, Error, Outcome};
+
+use args::{Cli, Progress};
+use show::{bytes_text, report_line, Display};
+
+/// Set by Ctrl-C: every download's progress callback cancels, keeping its bytes.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Exit status of a run ended by Ctrl-C (128 + SIGINT), as shells report it.
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let argv = args::normalize(std::env::args_os());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return usage_or_info(e),
+    };
+    if let Some(shell) = cli.completions {
+        clap_complete::generate(shell, &mut Cli::command(), "resumedl", &mut io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if cli.man {
+        let _ = clap_mangen::Man::new(Cli::command()).render(&mut io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    match plan(&cli) {
+        Ok(jobs) => ExitCode::from(run_all(&cli, jobs)),
+        Err(msg) => {
+            report_line(&format!("{msg} (see 'resumedl --help')"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--help` and `--version` go to stdout with status 0; a usage error is one line.
+fn usage_or_info(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // A closed stdout (`resumedl -h | head -1`) is not our failure.
+            let _ = write!(io::stdout(), "{}", e.render());
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            report_line(&format!("{first} (see 'resumedl --help')"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// One download to run.
+struct Job {
+    url: String,
+    /// `-o`: the file; otherwise the library picks the name inside `dir`.
+    output: Option<PathBuf>,
+}
+
+/// The URLs and where they go, checked before anything is downloaded.
+fn plan(cli: &Cli) -> Result<Vec<Job>, String> {
+    args::check(cli)?;
+    for h in &cli.request.headers {
+        parse_header(h)?;
+    }
+    let mut urls = cli.urls.clone();
+    for file in &cli.input.input_files {
+        urls.extend(read_url_list(file)?);
+    }
+    if urls.is_empty() {
+        return Err("missing URL".into());
+    }
+    let output = cli
+        .files
+        .output
+        .clone()
+        .or_else(|| cli.files.output_doc.clone().map(PathBuf::from));
+    if output.is_some() && urls.len() > 1 {
+        return Err(format!(
+            "-o names one file but {} URLs were given; use -P DIR for several",
+            urls.len()
+        ));
+    }
+    let prefix = cli.files.prefix.as_ref().or(cli.files.output_dir.as_ref());
+    Ok(urls
+        .into_iter()
+        .map(|url| Job {
+            output: output.as_ref().map(|o| match prefix {
+                Some(d) => d.join(o),
+                None => o.clone(),
+            }),
+            url,
+        })
+        .collect())
+}
+
+fn target_dir(cli: &Cli) -> PathBuf {
+    cli.files
+        .prefix
+        .clone()
+        .or_else(|| cli.files.output_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `-i FILE`: one URL per line; blank lines and `#` comments are skipped; `-` is stdin.
+fn read_url_list(file: &Path) -> Result<Vec<String>, String> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        Box::new(io::BufReader::new(f))
+    };
+    let mut urls = Vec::new();
+    for line in reader.lines() {
+        let line = line.map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let line = line.trim();
+        if !line.is_empty() && !line.starts_with('#') {
+            urls.push(line.to_string());
+        }
+    }
+    Ok(urls)
+}
+
+/// What the credentials options ask for, resolved once (the password prompt included).
+struct Credentials {
+    /// `-u`: for every URL.
+    user: Option<(String, String)>,
+    /// `--netrc`/`--netrc-file`: looked up per host.
+    netrc: Option<netrc::Netrc>,
+}
+
+fn credentials(cli: &Cli) -> Result<Credentials, String> {
+    let user = match &cli.request.user {
+        None => None,
+        Some(u) => Some(match u.split_once(':') {
+            Some((user, password)) => (user.to_string(), password.to_string()),
+            None => {
+                let prompt = format!("Enter host password for user '{u}': ");
+                let password = rpassword::prompt_password(prompt).map_err(|e| {
+                    format!("-u {u}: cannot ask for the password ({e}); give -u {u}:PASSWORD")
+                })?;
+                (u.clone(), password)
+            }
+        }),
+    };
+    let netrc_path = match (&cli.request.netrc_file, cli.request.netrc) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join(".netrc"),
+        ),
+        (None, false) => None,
+    };
+    let netrc = match netrc_path {
+        Some(p) => Some(netrc::Netrc::load(&p)?),
+        None => None,
+    };
+    Ok(Credentials { user, netrc })
+}
+
+/// Runs every job, up to `-j` at once; returns the exit status.
+fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
+    let creds = match credentials(cli) {
+        Ok(c) => c,
+        Err(msg) => {
+            report_line(&msg);
+            return 2;
+        }
+    };
+    if cli.files.create_dirs {
+        let mut dirs = vec![target_dir(cli)];
+        dirs.extend(
+            jobs.iter()
+                .filter_map(|j| j.output.as_ref()?.parent().map(Path::to_path_buf)),
+        );
+        for d in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::create_dir_all(d) {
+                report_line(&format!("cannot create {}: {e}", d.display()));
+                return 3;
+            }
+        }
+    }
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    let style = match cli.output.progress {
+        _ if cli.output.quiet => Progress::None,
+        Some(p) => p,
+        None if io::stderr().is_terminal() => Progress::Bar,
+        None => Progress::Dot,
+    };
+    let display = Display::new(style);
+    let several = jobs.len() > 1;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<u8>>> = Mutex::new(vec![None; jobs.len()]);
+    let workers = usize::from(cli.input.jobs).min(jobs.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { return };
+                if INTERRUPTED.load(Ordering::SeqCst) {
+                    return;
+                }
+                let code = run_one(cli, &creds, &display, job, several);
+                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(code);
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let failed = results.iter().filter(|r| !matches!(r, Some(0))).count();
+    if several && (!cli.output.quiet || failed > 0) {
+        let ok = results.len() - failed;
+        let mut line = format!("{ok} of {} downloads succeeded", results.len());
+        if failed > 0 {
+            line += &format!(", {failed} failed");
+        }
+        let skipped = results.iter().filter(|r| r.is_none()).count();
+        if skipped > 0 {
+            line += &format!(" ({skipped} not started)");
+        }
+        display.line(&line);
+    }
+    if interrupted {
+        return EXIT_INTERRUPTED;
+    }
+    // wget's rule: the status of the first failure.
+    results.into_iter().flatten().find(|&c| c != 0).unwrap_or(0)
+}
+
+/// Runs one download and prints its summary or error; returns its exit status.
+fn run_one(cli: &Cli, creds: &Credentials, display: &Display, job: &Job, several: bool) -> u8 {
+    let dir = target_dir(cli);
+    let shown_name = job
+        .output
+        .clone()
+        .unwrap_or_else(|| dir.join(resumedl::url_file_name(&job.url)));
+    if cli.files.no_clobber {
+        let guess = job.output.clone().or_else(|| {
+            cli.files
+                .no_content_disposition
+                .then(|| shown_name.clone())
+                .or_else(|| Some(shown_name.clone()))
+        });
+        if let Some(p) = guess.filter(|p| p.exists() && !sidecar(p).exists()) {
+            display.line(&format!("'{}' exists; not downloading (-nc)", p.display()));
+            return 0;
+        }
+    }
+    if cli.output.verbose {
+        let to = match &job.output {
+            Some(p) => format!("'{}'", p.display()),
+            None => format!("a file in '{}'", dir.display()),
+        };
+        display.line(&format!("GET {} -> {to}", show::mask_url(&job.url)));
+    }
+    let connections = cli.transfer.connections.unwrap_or(1);
+    let mut meter = display.meter(&shown_name, connections);
+    let started = Instant::now();
+    let last_done = std::cell::Cell::new(0u64);
+    let result = {
+        let dl = configure(cli, creds, &job.url).progress(|done, total| {
+            last_done.set(done);
+            meter.update(done, total);
+            match INTERRUPTED.load(Ordering::SeqCst) {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
+            }
+        });
+        match &job.output {
+            Some(p) => dl.to_path(p),
+            None => dl.to_dir(&dir),
+        }
+    };
+    let elapsed = started.elapsed();
+    meter.finish();
+    let prefix = if several {
+        format!("{}: ", show::mask_url(&job.url))
+    } else {
+        String::new()
+    };
+    match result {
+        Ok(outcome) => {
+            if cli.output.verbose {
+                display.line(&format!(
+                    "{} from {}, {} attempt(s)",
+                    outcome.status,
+                    show::mask_url(&outcome.final_url),
+                    outcome.attempts
+                ));
+            }
+            if !cli.output.quiet {
+                display.line(&show::summary(&outcome, file_size(&outcome), elapsed));
+            }
+            0
+        }
+        Err(Error::Aborted) if INTERRUPTED.load(Ordering::SeqCst) => {
+            let path = job
+                .output
+                .clone()
+                .or_else(|| resumedl::unfinished_download(&dir, &job.url))
+                .unwrap_or(shown_name);
+            let kept = std::fs::metadata(&path).map_or(last_done.get(), |m| m.len());
+            display.line(&format!(
+                "{prefix}interrupted: {} kept in '{}'; run the same command to resume",
+                bytes_text(kept),
+                path.strip_prefix(".").unwrap_or(&path).display()
+            ));
+            EXIT_INTERRUPTED
+        }
+        Err(e) => {
+            display.line(&format!("{prefix}{e}"));
+            exit_code(&e)
+        }
+    }
+}
+
+fn sidecar(p: &Path) -> PathBuf {
+    let mut s: OsString = p.as_os_str().to_owned();
+    s.push(".rdl");
+    PathBuf::from(s)
+}
+
+fn file_size(o: &Outcome) -> u64 {
+    // The file on disk is the truth; the outcome's total may be unknown.
+    std::fs::metadata(&o.path)
+        .map(|m| m.len())
+        .unwrap_or_else(|_| o.total.unwrap_or(0))
+}
+
+/// Turns the options into builder calls; the library validates the values.
+fn configure<'a>(cli: &'a Cli, creds: &Credentials, url: &str) -> Download<'a> {
+    let (f, r, t) = (&cli.files, &cli.request, &cli.transfer);
+    let mut dl = Download::new(url)
+        .resume(!f.no_resume)
+        .content_disposition(!f.no_content_disposition)
+        .overwrite(f.overwrite)
+        .allow_https_downgrade(r.allow_https_downgrade);
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for line in &r.headers {
+        // Checked by parse_header in plan(); a bad one never gets here.
+        if let Ok(h) = parse_header(line) {
+            headers.push(h);
+        }
+    }
+    for (name, v) in [
+        ("User-Agent", &r.user_agent),
+        ("Referer", &r.referer),
+        ("Cookie", &r.cookie),
+    ] {
+        if let Some(v) = v {
+            headers.push((name.into(), v.clone()));
+        }
+    }
+    for (name, value) in headers {
+        dl = dl.header(name, value);
+    }
+    let login = creds.user.clone().or_else(|| {
+        let host = netrc::host_of(url)?;
+        creds.netrc.as_ref()?.lookup(&host)
+    });
+    if let Some((user, password)) = login {
+        dl = dl.basic_auth(user, password);
+    }
+    if let Some(d) = t.timeout {
+        dl = dl.stall_timeout(d);
+    }
+    if let Some(d) = t.connect_timeout {
+        dl = dl.connect_timeout(d);
+    }
+    let retries = match (t.retries, t.tries) {
+        (Some(n), _) => Some(n),
+        // wget: -t 0 tries without limit.
+        (None, Some(0)) => Some(u32::MAX),
+        (None, Some(n)) => Some(n - 1),
+        (None, None) => None,
+    };
+    if let Some(n) = retries {
+        dl = dl.retries(n);
+    }
+    if let Some(hex) = &f.sha256 {
+        dl = dl.sha256(hex.as_str());
+    }
+    if let Some(path) = &r.cacert {
+        dl = dl.ca_file(path.clone());
+    }
+    if let Some(p) = &r.proxy {
+        dl = dl.proxy(p.as_str());
+    }
+    if let Some(n) = t.connections {
+        dl = dl.connections(n);
+    }
+    if let Some(size) = t.min_split_size {
+        dl = dl.min_split_size(size);
+    }
+    if let Some(rate) = t.limit_rate {
+        dl = dl.rate_limit(rate);
+    }
+    if let Some(d) = t.max_time {
+        dl = dl.max_time(d);
+    }
+    dl
+}
+
+/// `Name: value` as curl takes it: split at the first colon, value trimmed.
+pub fn parse_header(line: &str) -> Result<(String, String), String> {
+    match line.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("bad header {line:?}: expected 'Name: value'")),
+    }
+}
+
+/// The single mapping from library errors to wget's documented exit codes.
+///
+/// wget has no code for a checksum mismatch or a cancelled download: both are 1.
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::InvalidUrl { .. } | Error::InvalidOption { .. } => 2,
+        Error::Io { .. } => 3,
+        Error::Network { .. } | Error::Timeout { .. } | Error::Truncated { .. } => 4,
+        Error::Tls { .. } => 5,
+        Error::HttpStatus {
+            status: 401 | 407, ..
+        } => 6,
+        Error::Protocol { .. } | Error::TooManyRedirects { .. } => 7,
+        Error::HttpStatus { .. } => 8,
+        Error::Aborted | Error::ChecksumMismatch { .. } | Error::Locked { .. } => 1,
+        // `Error` is non-exhaustive: a variant added later is a generic failure until
+        // it gets its own line here.
+        _ => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_wget() {
+        let status = |s| Error::HttpStatus {
+            status: s,
+            url: "u".into(),
+            retry_after: None,
+        };
+        assert_eq!(exit_code(&status(401)), 6);
+        assert_eq!(exit_code(&status(407)), 6);
+        assert_eq!(exit_code(&status(403)), 8);
+        assert_eq!(exit_code(&Error::Aborted), 1);
+        assert_eq!(exit_code(&Error::TooManyRedirects { limit: 1 }), 7);
+        assert_eq!(
+            exit_code(&Error::Timeout {
+                phase: "read".into()
+            }),
+            4
+        );
+    }
+
+    #[test]
+    fn headers_split_at_the_first_colon() {
+        assert_eq!(
+            parse_header("X-A:  1 : 2 ").unwrap(),
+            ("X-A".to_string(), "1 : 2".to_string())
+        );
+        assert!(parse_header("NoColon").is_err());
+        assert!(parse_header(": v").is_err());
+    }
+}

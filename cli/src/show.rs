@@ -1,0 +1,211 @@
+//! What the user sees: one live line per active download on a terminal (indicatif), a
+//! line every 10 s otherwise, and the one-line summaries.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use resumedl::{Outcome, OutcomeKind};
+
+use crate::args::Progress;
+
+/// How often a progress line is printed when stderr is not a terminal (CI logs).
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The shared display of one run.
+pub struct Display {
+    style: Progress,
+    multi: MultiProgress,
+}
+
+impl Display {
+    pub fn new(style: Progress) -> Display {
+        let target = match style {
+            Progress::Bar => ProgressDrawTarget::stderr_with_hz(10),
+            _ => ProgressDrawTarget::hidden(),
+        };
+        Display {
+            style,
+            multi: MultiProgress::with_draw_target(target),
+        }
+    }
+
+    /// `resumedl: <text>` above the live lines.
+    pub fn line(&self, text: &str) {
+        self.multi.suspend(|| report_line(text));
+    }
+
+    /// The progress of one download into `path` over `connections`.
+    pub fn meter(&self, path: &Path, connections: usize) -> Meter<'_> {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let bar = (self.style == Progress::Bar).then(|| {
+            let conns = if connections > 1 {
+                format!(" ×{connections}")
+            } else {
+                String::new()
+            };
+            let bar = ProgressBar::no_length()
+                .with_style(unknown_style())
+                .with_prefix(format!("{name}{conns}"));
+            self.multi.add(bar)
+        });
+        Meter {
+            display: self,
+            bar,
+            name,
+            started: Instant::now(),
+            last_log: Instant::now(),
+            sized: false,
+        }
+    }
+}
+
+fn known_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix}  {binary_bytes} / {binary_total_bytes}  {percent:>3}%  {binary_bytes_per_sec}  ETA {eta}",
+    )
+    .expect("valid template")
+}
+
+fn unknown_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix}  {binary_bytes}  {binary_bytes_per_sec}")
+        .expect("valid template")
+}
+
+/// One download's progress.
+pub struct Meter<'d> {
+    display: &'d Display,
+    bar: Option<ProgressBar>,
+    name: String,
+    started: Instant,
+    last_log: Instant,
+    sized: bool,
+}
+
+impl Meter<'_> {
+    pub fn update(&mut self, done: u64, total: Option<u64>) {
+        if let Some(bar) = &self.bar {
+            if let (Some(t), false) = (total, self.sized) {
+                bar.set_length(t);
+                bar.set_style(known_style());
+                self.sized = true;
+            }
+            bar.set_position(done);
+        } else if self.display.style == Progress::Dot && self.last_log.elapsed() >= LOG_EVERY {
+            self.last_log = Instant::now();
+            let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+            let of = match total {
+                Some(t) if t > 0 => format!(
+                    " of {} ({:.0}%)",
+                    bytes_text(t),
+                    done.min(t) as f64 * 100.0 / t as f64
+                ),
+                _ => String::new(),
+            };
+            self.display.line(&format!(
+                "'{}': {}{of}, {} on average",
+                self.name,
+                bytes_text(done),
+                rate_text(done as f64 / secs)
+            ));
+        }
+    }
+
+    /// Removes the live line, so what follows starts at column 0.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            self.display.multi.remove(&bar);
+        }
+    }
+}
+
+/// `resumedl: <text>` on stderr, as exactly one line whatever the text holds (a server's
+/// reason phrase or a path may carry line breaks). Write errors are ignored: there is
+/// nowhere left to report them.
+pub fn report_line(text: &str) {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let _ = writeln!(io::stderr().lock(), "resumedl: {flat}");
+}
+
+/// A URL for messages: the password of its userinfo replaced by `***`.
+pub fn mask_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The one-line summary printed after a success.
+pub fn summary(o: &Outcome, size: u64, elapsed: Duration) -> String {
+    let name = o.path.strip_prefix(".").unwrap_or(&o.path).display();
+    let how = match o.kind {
+        OutcomeKind::AlreadyComplete => {
+            return format!("'{name}' already complete ({size} bytes, nothing downloaded)");
+        }
+        OutcomeKind::Resumed => format!("resumed from {}", o.resumed_from),
+        OutcomeKind::Fresh => "fresh".to_string(),
+        OutcomeKind::Restarted => "restarted".to_string(),
+        other => other.as_str().to_string(),
+    };
+    let rate = rate_text(o.received as f64 / elapsed.as_secs_f64().max(1e-3));
+    let attempts = if o.attempts > 1 {
+        format!(", {} attempts", o.attempts)
+    } else {
+        String::new()
+    };
+    format!("saved '{name}' ({size} bytes, {how}, {rate}{attempts})")
+}
+
+/// Binary units, one decimal: `512 B`, `3.2 MiB`.
+pub fn bytes_text(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+pub fn rate_text(bytes_per_sec: f64) -> String {
+    format!("{}/s", bytes_text(bytes_per_sec.max(0.0) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts() {
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(bytes_text(3 * 1024 * 1024 + 200 * 1024), "3.2 MiB");
+        assert_eq!(mask_url("http://u:p@h:1/x?a@b"), "http://u:***@h:1/x?a@b");
+        assert_eq!(mask_url("http://u@h/x"), "http://u@h/x");
+        assert_eq!(mask_url("http://h/x@y"), "http://h/x@y");
+    }
+}

@@ -1,0 +1,171 @@
+//! Issue 9: `to_dir` names the file after the server (Content-Disposition, RFC 8187
+//! `filename*` first), then the URL; hostile names never leave the directory; a rerun
+//! resumes the partial file under the server's name; an existing file is not replaced.
+
+mod support;
+
+use std::fs;
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use resumedl::{Download, Error, OutcomeKind};
+use support::pattern;
+use support::scratch::Scratch;
+use support::server::{Fault, TestServer};
+
+fn quick<'a>(url: &str) -> Download<'a> {
+    Download::new(url)
+        .retries(0)
+        .connect_timeout(Duration::from_secs(5))
+        .stall_timeout(Duration::from_secs(5))
+}
+
+#[test]
+fn hostile_content_disposition_names_stay_in_the_directory() {
+    let server = TestServer::start();
+    for (i, (value, want)) in [
+        ("attachment; filename=\"../../x\"", "x"),
+        ("attachment; filename=\"/tmp/abs.bin\"", "abs.bin"),
+        (
+            "attachment; filename*=UTF-8''caf%C3%A9%20%E2%82%AC.txt",
+            "café €.txt",
+        ),
+        ("attachment; filename*=UTF-8''..%2F..%2Fesc.bin", "esc.bin"),
+        ("attachment; filename=\"\"", "dl.bin"),
+        ("attachment; filename=\"...\"", "dl.bin"),
+        ("attachment; filename=\".profile\"", "profile"),
+        ("attachment; filename=\"a\\\\b\\\\win.exe\"", "win.exe"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/n{i}/dl.bin");
+        let body = pattern(2000 + i, i as u64);
+        server.put(&path, body.clone());
+        server.add_header(&path, "Content-Disposition", value);
+        let outer = Scratch::new("cd");
+        let dir = outer.join("in");
+        fs::create_dir(&dir).unwrap();
+        let out = quick(&server.url(&path)).to_dir(&dir).expect(value);
+        assert_eq!(out.path, dir.join(want), "{value}");
+        assert!(fs::read(dir.join(want)).unwrap() == body, "{value}");
+        assert_eq!(support::scratch::entries(&dir), [want], "{value}");
+        assert_eq!(
+            outer.entries(),
+            ["in"],
+            "{value}: nothing outside the directory"
+        );
+    }
+}
+
+#[test]
+fn without_content_disposition_the_url_names_the_file() {
+    let server = TestServer::start();
+    server.put("/a/report%20v2.bin", pattern(100, 1));
+    server.add_header(
+        "/a/report%20v2.bin",
+        "Content-Disposition",
+        "attachment; filename=cd.bin",
+    );
+    let dir = Scratch::new("nocd");
+    let out = quick(&server.url("/a/report%20v2.bin"))
+        .content_disposition(false)
+        .to_dir(dir.path())
+        .unwrap();
+    assert_eq!(out.path, dir.join("report v2.bin"));
+    // No HEAD was needed.
+    assert!(server.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[test]
+fn a_rerun_resumes_the_partial_file_under_the_servers_name() {
+    let server = TestServer::start();
+    let body = pattern(300_000, 7);
+    server.put("/get", body.clone());
+    server.add_header(
+        "/get",
+        "Content-Disposition",
+        "attachment; filename=\"real.iso\"",
+    );
+    server.set_fault("/get", Fault::CloseAfter(100_000));
+    let dir = Scratch::new("cd-resume");
+    let url = server.url("/get?id=7");
+    let err = quick(&url).to_dir(dir.path()).expect_err("cut");
+    assert!(err.is_transient(), "{err}");
+    assert_eq!(fs::metadata(dir.join("real.iso")).unwrap().len(), 100_000);
+    server.clear_faults("/get");
+    // The rerun finds the control file that names this URL: no HEAD, a Range.
+    server.clear_requests();
+    let out = quick(&url).to_dir(dir.path()).expect("resume");
+    assert_eq!(out.kind, OutcomeKind::Resumed);
+    assert_eq!(out.resumed_from, 100_000);
+    assert_eq!(out.path, dir.join("real.iso"));
+    assert!(fs::read(dir.join("real.iso")).unwrap() == body);
+    assert_eq!(dir.entries(), ["real.iso"]);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "{reqs:?}");
+    assert_eq!(reqs[0].range(), Some("bytes=100000-"));
+}
+
+#[test]
+fn an_existing_file_is_not_replaced_by_another_resource_under_a_server_name() {
+    let server = TestServer::start();
+    let body = pattern(5000, 8);
+    server.put("/dl", body.clone());
+    server.add_header(
+        "/dl",
+        "Content-Disposition",
+        "attachment; filename=notes.txt",
+    );
+    let dir = Scratch::new("clobber");
+    fs::write(dir.join("notes.txt"), b"my own notes").unwrap();
+    let err = quick(&server.url("/dl?id=1"))
+        .to_dir(dir.path())
+        .expect_err("must refuse");
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert_eq!(fs::read(dir.join("notes.txt")).unwrap(), b"my own notes");
+    assert!(server.requests().iter().all(|r| r.method == "HEAD"));
+    // overwrite: downloaded anew from 0, never appended to the old bytes.
+    let out = quick(&server.url("/dl?id=1"))
+        .overwrite(true)
+        .to_dir(dir.path())
+        .expect("overwrite");
+    assert_eq!(out.resumed_from, 0);
+    assert!(fs::read(dir.join("notes.txt")).unwrap() == body);
+    // The same download again: the file has the resource's length, so it is checked
+    // like any complete file.
+    let again = quick(&server.url("/dl?id=1")).to_dir(dir.path()).unwrap();
+    assert_eq!(again.kind, OutcomeKind::AlreadyComplete);
+}
+
+#[test]
+fn a_cancelled_download_in_a_directory_keeps_its_name_for_the_rerun() {
+    let server = TestServer::start();
+    let body = pattern(2_000_000, 9);
+    server.put("/c", body.clone());
+    server.add_header(
+        "/c",
+        "Content-Disposition",
+        "attachment; filename*=UTF-8''%C3%BC.bin",
+    );
+    server.set_fault("/c", Fault::Throttle(1_000_000));
+    let dir = Scratch::new("cd-cancel");
+    let err = quick(&server.url("/c"))
+        .progress(|done, _| match done > 200_000 {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        })
+        .to_dir(dir.path())
+        .expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted));
+    server.clear_faults("/c");
+    // Even with Content-Disposition now off, the unfinished download is found.
+    let out = quick(&server.url("/c"))
+        .content_disposition(false)
+        .to_dir(dir.path())
+        .unwrap();
+    assert_eq!(out.path, dir.join("ü.bin"));
+    assert_eq!(out.kind, OutcomeKind::Resumed);
+    assert!(fs::read(dir.join("ü.bin")).unwrap() == body);
+}

@@ -1,0 +1,143 @@
+//! Issue 9: the rate limit (shared by every connection) and the deadline of a whole call
+//! (`max_time`), through the Rust API against the loopback server.
+
+mod support;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use resumedl::{Download, Error};
+use support::pattern;
+use support::scratch::Scratch;
+use support::server::{Fault, TestServer};
+
+fn quick<'a>(url: &str) -> Download<'a> {
+    Download::new(url)
+        .retry_backoff(Duration::from_millis(20))
+        .connect_timeout(Duration::from_secs(5))
+}
+
+/// 2 MB at 200 kB/s is 10 s; the bounds are ±10% plus scheduling slack, generous for a
+/// shared machine but far from what an unlimited loopback transfer (milliseconds) or a
+/// limit applied per connection (2.5 s with 4) would take.
+fn assert_about_ten_seconds(connections: usize) {
+    let server = TestServer::start();
+    let body = pattern(2_000_000, 90 + connections as u64);
+    server.put("/r.bin", body.clone());
+    let dir = Scratch::new("rate");
+    let path = dir.join("r.bin");
+    let started = Instant::now();
+    let out = quick(&server.url("/r.bin"))
+        .connections(connections)
+        .min_split_size(64 * 1024)
+        .rate_limit(200_000)
+        .to_path(&path)
+        .expect("download");
+    let took = started.elapsed();
+    assert!(fs::read(&path).unwrap() == body, "bytes differ");
+    assert_eq!(out.received, 2_000_000);
+    assert!(
+        took >= Duration::from_secs(9) && took <= Duration::from_millis(11_500),
+        "{connections} connection(s): 2 MB at 200 kB/s took {took:?}"
+    );
+}
+
+#[test]
+fn rate_limit_holds_over_ten_seconds_on_one_connection() {
+    assert_about_ten_seconds(1);
+}
+
+#[test]
+fn rate_limit_is_shared_by_every_connection() {
+    assert_about_ten_seconds(4);
+}
+
+#[test]
+fn zero_rate_limit_means_none() {
+    let server = TestServer::start();
+    let body = pattern(3_000_000, 93);
+    server.put("/z.bin", body.clone());
+    let dir = Scratch::new("rate0");
+    let started = Instant::now();
+    quick(&server.url("/z.bin"))
+        .rate_limit(0)
+        .to_path(dir.join("z.bin"))
+        .expect("download");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(fs::read(dir.join("z.bin")).unwrap() == body);
+}
+
+#[test]
+fn max_time_interrupts_a_silent_server_and_keeps_the_bytes() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 94);
+    server.put("/s.bin", body.clone());
+    server.set_fault("/s.bin", Fault::StallAfter(30_000, Duration::from_secs(30)));
+    let dir = Scratch::new("maxtime");
+    let path = dir.join("s.bin");
+    let started = Instant::now();
+    let err = quick(&server.url("/s.bin"))
+        .stall_timeout(Duration::from_secs(60))
+        .max_time(Duration::from_secs(1))
+        .to_path(&path)
+        .expect_err("the deadline must end the call");
+    let took = started.elapsed();
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("maximum time of 1 s"), "{err}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // The bytes before the stall are kept, and the next call resumes them.
+    assert!(
+        fs::read(&path).unwrap() == body[..30_000],
+        "the first 30000 bytes are kept"
+    );
+    server.clear_faults("/s.bin");
+    let out = quick(&server.url("/s.bin")).to_path(&path).expect("resume");
+    assert_eq!(out.resumed_from, 30_000);
+    assert!(fs::read(&path).unwrap() == body, "bytes differ");
+}
+
+#[test]
+fn max_time_stops_every_connection_of_a_segmented_download() {
+    let server = TestServer::start();
+    let body = pattern(4_000_000, 95);
+    server.put("/m.bin", body.clone());
+    server.set_fault("/m.bin", Fault::Throttle(200_000));
+    let dir = Scratch::new("maxtime-x");
+    let path = dir.join("m.bin");
+    let started = Instant::now();
+    let err = quick(&server.url("/m.bin"))
+        .connections(4)
+        .min_split_size(64 * 1024)
+        .max_time(Duration::from_millis(1500))
+        .to_path(&path)
+        .expect_err("the deadline must end the call");
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    // Resumable with what arrived.
+    server.clear_faults("/m.bin");
+    let out = quick(&server.url("/m.bin")).to_path(&path).expect("resume");
+    assert!(out.received < 4_000_000, "{out:?}");
+    assert!(fs::read(&path).unwrap() == body, "bytes differ");
+}
+
+#[test]
+fn max_time_cuts_the_wait_between_retries() {
+    let server = TestServer::start();
+    server.put("/w.bin", pattern(1000, 96));
+    server.set_fault(
+        "/w.bin",
+        Fault::Status(503, vec![("Retry-After".into(), "30".into())]),
+    );
+    let dir = Scratch::new("maxtime-wait");
+    let started = Instant::now();
+    let err = quick(&server.url("/w.bin"))
+        .max_time(Duration::from_secs(1))
+        .to_path(dir.join("w.bin"))
+        .expect_err("deadline");
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
