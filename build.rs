@@ -2,15 +2,18 @@
 //! library its SONAME.
 //!
 //! The header is committed. It is always written to `$OUT_DIR/resumedl.h`; the copy in
-//! `include/` is rewritten only when it differs, and never when `CI` is set, so that in CI
-//! the `header_is_up_to_date` test compares the committed header with a fresh one.
+//! `include/` is rewritten only when `RESUMEDL_UPDATE_HEADER=1` is set (and it differs),
+//! so that the `header_is_up_to_date` test compares the committed header with a fresh one
+//! everywhere, on a developer's machine as in CI: a change to `src/ffi` that leaves the
+//! header stale fails the tests until `RESUMEDL_UPDATE_HEADER=1 cargo build` is run and
+//! the header committed.
 
 use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    println!("cargo:rerun-if-env-changed=CI");
+    println!("cargo:rerun-if-env-changed=RESUMEDL_UPDATE_HEADER");
     let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let version = |part: &str| std::env::var(format!("CARGO_PKG_VERSION_{part}")).unwrap();
     let (major, minor, patch) = (version("MAJOR"), version("MINOR"), version("PATCH"));
@@ -49,8 +52,9 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("resumedl.h");
     std::fs::write(&out, &text).expect("write OUT_DIR/resumedl.h");
     let committed = crate_dir.join("include/resumedl.h");
-    let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    if !in_ci && std::fs::read(&committed).ok().as_deref() != Some(text.as_bytes()) {
+    let update =
+        std::env::var_os("RESUMEDL_UPDATE_HEADER").is_some_and(|v| !v.is_empty() && v != "0");
+    if update && std::fs::read(&committed).ok().as_deref() != Some(text.as_bytes()) {
         std::fs::create_dir_all(crate_dir.join("include")).expect("create include/");
         std::fs::write(&committed, &text).expect("write include/resumedl.h");
     }

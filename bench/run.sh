@@ -165,7 +165,7 @@ stop_nginx() {
 first_size() {
   local first _
   read -r first _ <<<"$SIZES"
-  echo "$first"
+  echo "${first:-$SEG_SIZE}"
 }
 
 start_nginx ""

@@ -30,7 +30,7 @@ use crate::answer::{classify_part, PartAnswer};
 use crate::control::{ControlFile, Segment};
 use crate::download::{retry_wait, MAX_BACKOFF, MIN_PROGRESS};
 use crate::error::{from_body_io, Error};
-use crate::job::{fill, CHECKPOINT_INTERVAL, CHUNK, PROGRESS_INTERVAL};
+use crate::job::{fill, CHECKPOINT_INTERVAL, PROGRESS_INTERVAL};
 use crate::plan::Plan;
 use crate::rate::{Deadline, RateLimit};
 use crate::request::{release, Requester};
@@ -42,6 +42,11 @@ pub const MAX_CONNECTIONS: usize = 32;
 pub const DEFAULT_MIN_SPLIT: u64 = 1 << 20;
 /// How often progress is recorded within a boot: what a SIGKILL may cost per connection.
 const QUICK_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// One worker's read buffer: half a single stream's, so that 8 connections stay within
+/// 8 MiB of memory; at 128 KiB a write still costs little CPU per byte.
+const PART_CHUNK: usize = 128 * 1024;
+/// Pause between two writeback passes, in 10 ms steps.
+const FLUSH_PAUSE_STEPS: u32 = 20;
 
 /// How a segmented run ended, when it did not fail.
 #[derive(Debug, PartialEq, Eq)]
@@ -179,6 +184,14 @@ pub(crate) fn run(
                 let _ = tx.send(Event::Exited);
             });
         }
+        // Writeback as the parts arrive, not all at the end: the finished file is synced
+        // before its control file goes (a file with holes and no control file would look
+        // complete after a power cut), and this keeps that last sync short. Each pass
+        // also makes what it synced count as durable.
+        {
+            let (tx, shared) = (tx.clone(), &shared);
+            s.spawn(move || shared.flush(path, &tx));
+        }
         drop(tx);
         let result = coordinate(&shared, path, settings, &rx, report);
         // Wake every worker: the ones in a read through the agent's shutdown, the ones
@@ -261,11 +274,7 @@ fn coordinate(
             }));
         }
         if last_sync.elapsed() >= CHECKPOINT_INTERVAL {
-            let snapshot = sh.plan().snapshot();
-            sh.file
-                .sync_data()
-                .map_err(|e| Error::io("sync", path, e))?;
-            sh.plan().mark_durable(&snapshot);
+            // The flusher keeps `durable` true; this makes the record of it durable.
             save(sh, path, true)?;
             last_sync = Instant::now();
             last_save = last_sync;
@@ -313,6 +322,25 @@ impl Shared<'_> {
 
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Syncs the file over and over until stopped, marking what each pass covered as
+    /// durable. A failed sync (EIO) stops the download: nothing may be claimed.
+    fn flush(&self, path: &Path, tx: &Sender<Event>) {
+        while !self.stopped() {
+            let snapshot = self.plan().snapshot();
+            if let Err(e) = self.file.sync_data() {
+                let _ = tx.send(Event::Fatal(Error::io("sync", path, e)));
+                return;
+            }
+            self.plan().mark_durable(&snapshot);
+            for _ in 0..FLUSH_PAUSE_STEPS {
+                if self.stopped() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
     }
 
     /// One worker: fetch parts until there is nothing left to fetch or take, or until
@@ -423,7 +451,7 @@ impl Shared<'_> {
 
     fn pump_into(&self, body: First, part: usize, pos: &mut u64) -> Result<(), Error> {
         let mut reader = body.resp.into_body().into_reader();
-        let mut buf = vec![0u8; self.limit.map_or(CHUNK, RateLimit::chunk)];
+        let mut buf = vec![0u8; self.limit.map_or(PART_CHUNK, |l| l.chunk().min(PART_CHUNK))];
         let mut end = self.plan().part(part).end;
         loop {
             if self.stopped() {

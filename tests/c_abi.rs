@@ -93,7 +93,10 @@ fn header_is_up_to_date() {
             .zip(fresh.split(|&b| b == b'\n'))
             .position(|(a, b)| a != b)
             .map_or("the length".to_string(), |i| format!("line {}", i + 1));
-        panic!("include/resumedl.h is stale: run cargo build and commit it (first difference at {first})");
+        panic!(
+            "include/resumedl.h is stale: run `RESUMEDL_UPDATE_HEADER=1 cargo build` and \
+             commit it (first difference at {first})"
+        );
     }
 }
 
