@@ -1017,3 +1017,14 @@ fn ctrl_c_keeps_the_bytes_and_says_how_to_resume() {
     run.assert_summary(&["saved 'int.bin'", &format!("resumed from {kept}")]);
     assert!(fs::read(dir.join("int.bin")).unwrap() == body);
 }
+
+#[test]
+fn a_download_to_dev_null_reports_the_bytes_that_went_through() {
+    let server = TestServer::start();
+    server.put("/n.bin", pattern(123_456, 83));
+    let dir = Scratch::new("cli-devnull");
+    let run = cli(dir.path(), &["-o", "/dev/null", &server.url("/n.bin")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("(123456 bytes"), "{}", run.stderr);
+    assert!(dir.entries().is_empty());
+}

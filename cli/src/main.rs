@@ -347,10 +347,12 @@ fn sidecar(p: &Path) -> PathBuf {
 }
 
 fn file_size(o: &Outcome) -> u64 {
-    // The file on disk is the truth; the outcome's total may be unknown.
-    std::fs::metadata(&o.path)
-        .map(|m| m.len())
-        .unwrap_or_else(|_| o.total.unwrap_or(0))
+    // A regular file on disk is the truth; the outcome's total may be unknown. A FIFO
+    // or a device has no length of its own: what went through it.
+    match std::fs::metadata(&o.path) {
+        Ok(m) if m.is_file() => m.len(),
+        _ => o.total.unwrap_or(o.resumed_from + o.received),
+    }
 }
 
 /// Turns the options into builder calls; the library validates the values.
