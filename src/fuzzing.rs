@@ -191,3 +191,112 @@ pub fn prepare_request(
     }
     err
 }
+
+/// The name a download takes from a `Content-Disposition` value, and from a URL: must
+/// never panic, and what it gives must be one plain file name that stays in its
+/// directory (no separator, no control character, no leading dot, not empty).
+pub fn file_names(content_disposition: &str, url: &str) {
+    let names = [
+        crate::name::from_content_disposition(content_disposition),
+        crate::name::from_url(url),
+        Some(crate::name::choose(Some(content_disposition), url)),
+    ];
+    for name in names.into_iter().flatten() {
+        assert!(
+            !name.is_empty()
+                && !name.starts_with('.')
+                && !name.contains(['/', '\\'])
+                && !name.chars().any(char::is_control)
+                && name.len() <= 255,
+            "{content_disposition:?} / {url:?} -> {name:?}"
+        );
+    }
+}
+
+/// An answer as a fuzzer generates it: a status and headers (invalid names or values are
+/// skipped, as no HTTP parser would hand them over).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerFields {
+    /// The status code (100–999; others are skipped).
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Classifies an answer to a request from `offset` (and to a part `offset..end`) against
+/// a control file that stored `etag`, `last_modified` and `total`, the way a download
+/// does: must never panic, and bytes may only ever be written at 0 or at the offset asked,
+/// within the range the answer announced and the resource's length; "complete" only
+/// when the length is exactly the offset; a part only as the bytes asked for.
+pub fn classify_answer(
+    answer: &AnswerFields,
+    offset: u64,
+    end: u64,
+    etag: Option<&str>,
+    total: Option<u64>,
+    sent_validator: bool,
+) {
+    use crate::answer::{classify, classify_head, classify_part, Decision, PartAnswer};
+    let mut builder = ureq::http::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        let ok = ureq::http::HeaderName::from_bytes(name.as_bytes()).is_ok()
+            && ureq::http::HeaderValue::from_str(value).is_ok();
+        if ok {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+    }
+    let Ok(resp) = builder.body(ureq::Body::builder().data(Vec::<u8>::new())) else {
+        return;
+    };
+    let control = ControlFile {
+        url: "http://h/f".into(),
+        etag: etag.map(str::to_string),
+        last_modified: None,
+        encoding: None,
+        total,
+        if_range: IfRangeMode::Etag,
+        boot_id: "b".into(),
+        segments: vec![Segment {
+            start: 0,
+            end: None,
+            done: offset,
+            durable: offset,
+        }],
+    };
+    for stored in [None, Some(&control)] {
+        let decisions = [
+            classify(&resp, offset, stored, sent_validator, "u"),
+            classify_head(&resp, offset, stored, Path::new("f")),
+        ];
+        for decision in decisions.into_iter().flatten() {
+            match decision {
+                Decision::Write {
+                    body_start,
+                    from,
+                    len,
+                    total,
+                    ..
+                } => {
+                    assert!(from == 0 || from == offset, "{answer:?}: from {from}");
+                    assert!(body_start <= from, "{answer:?}");
+                    assert!(body_start == 0 || body_start == offset, "{answer:?}");
+                    if let (Some(len), Some(total)) = (len, total) {
+                        assert!(body_start.checked_add(len).is_some_and(|e| e <= total));
+                    }
+                    if let Some(len) = len {
+                        assert!(from - body_start <= len, "{answer:?}: skip past the body");
+                    }
+                }
+                Decision::Complete { total } => assert_eq!(total, offset, "{answer:?}"),
+                Decision::Restart | Decision::NextValidator | Decision::AskHead => {}
+            }
+        }
+    }
+    if offset < end && total.is_some() {
+        if let Ok(PartAnswer::Bytes { first, last }) =
+            classify_part(&resp, offset, end, &control, "u")
+        {
+            assert!(first == offset && first <= last && last < end, "{answer:?}");
+        }
+    }
+}

@@ -176,3 +176,73 @@ fn retries_at_u32_max_do_not_overflow() {
         .expect("a download with u32::MAX retries");
     assert!(fs::read(&out).unwrap() == body);
 }
+
+// ---- the classification and file-name entry points (fuzz targets classify, file_names) --
+
+#[test]
+fn classify_answer_keeps_its_promises_on_known_answers() {
+    use resumedl::fuzzing::{classify_answer, AnswerFields};
+    let h = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let answers = [
+        (
+            206,
+            h(&[("content-range", "bytes 10-99/100"), ("etag", "\"a\"")]),
+        ),
+        (
+            206,
+            h(&[("content-range", "bytes 0-99/100"), ("etag", "\"a\"")]),
+        ),
+        (206, h(&[("content-range", "bytes 0-9/100")])),
+        (
+            206,
+            h(&[("content-range", "bytes 10-18446744073709551614/*")]),
+        ),
+        (200, h(&[("content-length", "100"), ("etag", "\"a\"")])),
+        (200, h(&[("content-length", "5")])),
+        (416, h(&[("content-range", "bytes */10")])),
+        (416, h(&[("content-range", "bytes */18446744073709551615")])),
+        (503, h(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")])),
+        (
+            206,
+            h(&[("content-range", "bytes 5-4/3"), ("content-length", "x")]),
+        ),
+    ];
+    for (status, headers) in answers {
+        let answer = AnswerFields { status, headers };
+        for offset in [0, 10, 100, u64::MAX] {
+            for (etag, total) in [
+                (None, None),
+                (Some("\"a\""), Some(100)),
+                (Some("\"b\""), Some(10)),
+            ] {
+                classify_answer(&answer, offset, 50, etag, total, true);
+                classify_answer(&answer, offset, u64::MAX, etag, total, false);
+            }
+        }
+    }
+}
+
+#[test]
+fn file_names_stay_plain_on_hostile_values() {
+    use resumedl::fuzzing::file_names;
+    for value in [
+        "attachment; filename=\"../../x\"",
+        "attachment; filename=/etc/passwd",
+        "attachment; filename*=UTF-8''..%2F..%2Fx",
+        "attachment; filename*=UTF-8''%E2%80%AEtxt.exe",
+        "attachment; filename=\"\"",
+        "attachment; filename=...",
+        "attachment; filename=\"a\\\\b\"",
+        "attachment; filename*=UTF-8''%0A%0D",
+        "",
+        ";;;=",
+    ] {
+        file_names(value, "http://h/a/%2e%2e%2fx?q#f");
+        file_names(value, "http://h/");
+    }
+}
