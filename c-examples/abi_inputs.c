@@ -275,6 +275,13 @@ static void numbers(const char *url, const char *dir, long size)
     /* UINT32_MAX once overflowed `retries + 1` in download.rs (RDL_ERR_PANIC in debug
      * builds): it saturates now. */
     SUCCEEDS_WITH(rdl_options_set_retries(o_, UINT32_MAX));
+    SUCCEEDS_WITH(rdl_options_set_rate_limit(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_rate_limit(o_, UINT64_MAX));
+    SUCCEEDS_WITH(rdl_options_set_max_time_ms(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_max_time_ms(o_, UINT64_MAX));
+    SUCCEEDS_WITH(rdl_options_set_connections(o_, 32));
+    SUCCEEDS_WITH(rdl_options_set_min_split_size(o_, UINT64_MAX));
+    SUCCEEDS_WITH(rdl_options_set_allow_https_downgrade(o_, INT_MIN));
     /* Any non-zero int means yes. */
     SUCCEEDS_WITH(rdl_options_set_resume(o_, INT_MIN));
     SUCCEEDS_WITH(rdl_options_set_resume(o_, -1));

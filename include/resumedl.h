@@ -323,6 +323,25 @@ int rdl_options_set_connections(struct rdl_options *opts, uint32_t n);
 int rdl_options_set_min_split_size(struct rdl_options *opts, uint64_t bytes);
 
 /**
+ * Most bytes per second the download may receive, over all its connections together
+ * (curl's `--limit-rate`); 0 means no limit, the default.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_rate_limit(struct rdl_options *opts, uint64_t bytes_per_sec);
+
+/**
+ * A deadline for the whole `rdl_download` call in milliseconds, retries included (curl's
+ * `--max-time`); when it passes every connection is interrupted and the call returns
+ * `RDL_ERR_TIMEOUT`, the bytes kept for the next call. 0 means none, the default.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_max_time_ms(struct rdl_options *opts, uint64_t ms);
+
+/**
  * Whether a redirect from https to plain http is followed (non-zero) or refused with
  * `RDL_ERR_PROTOCOL` (0, the default).
  *

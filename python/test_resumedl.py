@@ -297,6 +297,22 @@ class DownloadTests(Base):
         with self.assertRaises(resumedl.InvalidArgumentError):
             resumedl.download(url("segmented"), self.dir / "x", connections=33)
 
+    def test_rate_limit_and_max_time(self) -> None:
+        target = self.dir / "paced.bin"
+        n = size("fresh")
+        started = time.monotonic()
+        outcome = resumedl.download(url("fresh"), target, rate_limit=n * 2)
+        took = time.monotonic() - started
+        self.assertEqual(outcome.received, n)
+        # Half the file's bytes per second: about half a second, however fast the link.
+        self.assertGreaterEqual(took, 0.35)
+        slow = self.dir / "deadline.bin"
+        started = time.monotonic()
+        with self.assertRaises(resumedl.DownloadTimeoutError):
+            resumedl.download(url("slow"), slow, max_time=0.5)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertGreater(slow.stat().st_size, 0)
+
     def test_other_return_values_do_not_cancel(self) -> None:
         for answer in [True, 1, "stop", [1], False, None]:
             target = self.dir / f"answer-{answer!r}.bin"

@@ -405,6 +405,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_options_set_connections": ([opts, ctypes.c_uint32], ctypes.c_int),
         "rdl_options_set_min_split_size": ([opts, u64], ctypes.c_int),
         "rdl_options_set_allow_https_downgrade": ([opts, ctypes.c_int], ctypes.c_int),
+        "rdl_options_set_rate_limit": ([opts, u64], ctypes.c_int),
+        "rdl_options_set_max_time_ms": ([opts, u64], ctypes.c_int),
         "rdl_options_set_progress": ([opts, _PROGRESS, ctypes.c_void_p], ctypes.c_int),
         "rdl_download": (
             [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
@@ -605,6 +607,8 @@ def download(
     connections: int | None = None,
     min_split_size: int | None = None,
     allow_https_downgrade: bool = False,
+    rate_limit: int | None = None,
+    max_time: float | None = None,
 ) -> Outcome:
     """Downloads ``url`` to ``path``, resuming a partial file, retrying transient failures.
 
@@ -642,6 +646,9 @@ def download(
         min_split_size: no part is split below this many bytes (``None``: 1 MiB).
         allow_https_downgrade: follow a redirect from https to plain http (refused by
             default, :class:`ProtocolError`).
+        rate_limit: most bytes per second over all connections (``None`` or 0: no limit).
+        max_time: a deadline for the whole call in seconds, retries included (``None``
+            or 0: none); past it :class:`DownloadTimeoutError`, the bytes kept.
 
     Returns:
         An :class:`Outcome`.
@@ -666,9 +673,11 @@ def download(
             raise TypeError(f"retries must be an int, not {type(retries).__name__}")
         if not 0 <= retries <= 2**32 - 1:
             raise ValueError(f"retries must be between 0 and 2**32-1, not {retries}")
+    max_time_ms = _millis(max_time, "max_time")
     for arg, given, most in (
         ("connections", connections, 2**32 - 1),
         ("min_split_size", min_split_size, 2**64 - 1),
+        ("rate_limit", rate_limit, 2**64 - 1),
     ):
         if given is not None:
             if isinstance(given, bool) or not isinstance(given, int):
@@ -713,6 +722,10 @@ def download(
             _check(lib, lib.rdl_options_set_min_split_size(opts, min_split_size))
         if allow_https_downgrade:
             _check(lib, lib.rdl_options_set_allow_https_downgrade(opts, 1))
+        if rate_limit is not None:
+            _check(lib, lib.rdl_options_set_rate_limit(opts, rate_limit))
+        if max_time_ms is not None:
+            _check(lib, lib.rdl_options_set_max_time_ms(opts, max_time_ms))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
         out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:

@@ -99,6 +99,8 @@ pub struct rdl_options {
     connections: Option<usize>,
     min_split_size: Option<u64>,
     allow_https_downgrade: bool,
+    rate_limit: Option<u64>,
+    max_time: Option<Duration>,
     progress: rdl_progress_callback,
     userdata: *mut c_void,
 }
@@ -343,6 +345,8 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             connections: None,
             min_split_size: None,
             allow_https_downgrade: false,
+            rate_limit: None,
+            max_time: None,
             progress: None,
             userdata: std::ptr::null_mut(),
         }));
@@ -532,6 +536,32 @@ pub unsafe extern "C" fn rdl_options_set_min_split_size(
     unsafe { set(opts, |o| o.min_split_size = Some(bytes)) }
 }
 
+/// Most bytes per second the download may receive, over all its connections together
+/// (curl's `--limit-rate`); 0 means no limit, the default.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_rate_limit(
+    opts: *mut rdl_options,
+    bytes_per_sec: u64,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.rate_limit = Some(bytes_per_sec)) }
+}
+
+/// A deadline for the whole `rdl_download` call in milliseconds, retries included (curl's
+/// `--max-time`); when it passes every connection is interrupted and the call returns
+/// `RDL_ERR_TIMEOUT`, the bytes kept for the next call. 0 means none, the default.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_max_time_ms(opts: *mut rdl_options, ms: u64) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.max_time = millis(ms)) }
+}
+
 /// Whether a redirect from https to plain http is followed (non-zero) or refused with
 /// `RDL_ERR_PROTOCOL` (0, the default).
 ///
@@ -641,6 +671,12 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
     dl = dl
         .resume(o.resume)
         .allow_https_downgrade(o.allow_https_downgrade);
+    if let Some(r) = o.rate_limit {
+        dl = dl.rate_limit(r);
+    }
+    if let Some(d) = o.max_time {
+        dl = dl.max_time(d);
+    }
     if let Some(n) = o.connections {
         dl = dl.connections(n);
     }
