@@ -362,11 +362,6 @@ impl<'p, 'a> Job<'p, 'a> {
         self.received += received;
         if end == End::Complete {
             self.furthest = self.furthest.max(total);
-            // The parts are durable before the control file that lists them goes: a
-            // file with holes and no control file would look complete.
-            std::fs::File::open(path)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| Error::io("sync", path, e))?;
             self.report(total, Some(total), true)?;
         } else {
             self.furthest = self.furthest.max(before + received);

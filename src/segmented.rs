@@ -216,6 +216,10 @@ pub(crate) fn run(
                 file.set_len(plan.total())
                     .map_err(|e| Error::io("truncate", path, e))?;
             }
+            // The parts are durable before the control file that lists them goes: a
+            // file with holes and no control file would look complete. (The flusher
+            // kept this last sync short.)
+            file.sync_data().map_err(|e| Error::io("sync", path, e))?;
             Ok((End::Complete, received))
         }
         other => {

@@ -702,30 +702,25 @@ def download(
         for name, value in c_headers:
             _check(lib, lib.rdl_options_add_header(opts, name, value))
         _check(lib, lib.rdl_options_set_resume(opts, 1 if resume else 0))
-        if stall_ms is not None:
-            _check(lib, lib.rdl_options_set_stall_timeout_ms(opts, stall_ms))
-        if connect_ms is not None:
-            _check(lib, lib.rdl_options_set_connect_timeout_ms(opts, connect_ms))
-        if backoff_ms is not None:
-            _check(lib, lib.rdl_options_set_retry_backoff_ms(opts, backoff_ms))
-        if retries is not None:
-            _check(lib, lib.rdl_options_set_retries(opts, retries))
-        if c_sha256 is not None:
-            _check(lib, lib.rdl_options_set_sha256(opts, c_sha256))
-        if c_ca_file is not None:
-            _check(lib, lib.rdl_options_set_ca_file(opts, c_ca_file))
-        if c_proxy is not None:
-            _check(lib, lib.rdl_options_set_proxy(opts, c_proxy))
-        if connections is not None:
-            _check(lib, lib.rdl_options_set_connections(opts, connections))
-        if min_split_size is not None:
-            _check(lib, lib.rdl_options_set_min_split_size(opts, min_split_size))
+        # Options left at None keep the library's defaults.
+        optional: tuple[tuple[Any, object], ...] = (
+            (lib.rdl_options_set_stall_timeout_ms, stall_ms),
+            (lib.rdl_options_set_connect_timeout_ms, connect_ms),
+            (lib.rdl_options_set_retry_backoff_ms, backoff_ms),
+            (lib.rdl_options_set_retries, retries),
+            (lib.rdl_options_set_sha256, c_sha256),
+            (lib.rdl_options_set_ca_file, c_ca_file),
+            (lib.rdl_options_set_proxy, c_proxy),
+            (lib.rdl_options_set_connections, connections),
+            (lib.rdl_options_set_min_split_size, min_split_size),
+            (lib.rdl_options_set_rate_limit, rate_limit),
+            (lib.rdl_options_set_max_time_ms, max_time_ms),
+        )
+        for setter, setting in optional:
+            if setting is not None:
+                _check(lib, setter(opts, setting))
         if allow_https_downgrade:
             _check(lib, lib.rdl_options_set_allow_https_downgrade(opts, 1))
-        if rate_limit is not None:
-            _check(lib, lib.rdl_options_set_rate_limit(opts, rate_limit))
-        if max_time_ms is not None:
-            _check(lib, lib.rdl_options_set_max_time_ms(opts, max_time_ms))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
         out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
