@@ -71,7 +71,10 @@ fn sanitize(raw: &str) -> Option<String> {
     // The last component: any directory part goes, whichever separator it uses.
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let name = cleaned.trim().trim_start_matches('.').trim();
+    // Dots and spaces go together: ". .x" must not become ".x" after one pass of each.
+    let name = cleaned
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
     if name.is_empty() {
         return None;
     }
@@ -246,6 +249,9 @@ mod tests {
             ("http://h/a%7F", FALLBACK_NAME),
             ("http://h/..foo", "foo"),
             ("http://h/.hidden", "hidden"),
+            // Found by the fuzzer: dots and spaces interleaved before the name.
+            ("/../;/... . \u{569a}.2", "\u{569a}.2"),
+            ("http://h/%20.%20.x", "x"),
         ] {
             assert_eq!(choose(None, url), want, "{url}");
         }

@@ -245,4 +245,9 @@ fn file_names_stay_plain_on_hostile_values() {
         file_names(value, "http://h/a/%2e%2e%2fx?q#f");
         file_names(value, "http://h/");
     }
+    // Found by the fuzzer in CI: one pass of trimming spaces, then dots, then spaces left
+    // ". \u{569a}.2", a hidden name.
+    file_names("", "/../;/... . \u{569a}.2");
+    file_names("attachment; filename=\"... . x\"", "http://h/");
+    file_names("attachment; filename*=UTF-8''.%20.%09.x", "http://h/");
 }
