@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue};
 
+use crate::cancel::Cancel;
 use crate::control::{ControlFile, Loaded};
 use crate::error::Error;
+use crate::event::{Event, EventFn, EventQueue};
 use crate::job::{Job, Split};
 use crate::rate::{Deadline, RateLimit};
 use crate::request::Requester;
@@ -120,6 +122,8 @@ pub struct Download<'a> {
     overwrite: bool,
     basic_auth: Option<(String, String)>,
     progress: Option<ProgressFn<'a>>,
+    events: Option<EventFn<'a>>,
+    cancel: Option<Cancel>,
 }
 
 impl<'a> Download<'a> {
@@ -145,6 +149,8 @@ impl<'a> Download<'a> {
             overwrite: false,
             basic_auth: None,
             progress: None,
+            events: None,
+            cancel: None,
         }
     }
 
@@ -308,6 +314,23 @@ impl<'a> Download<'a> {
         self
     }
 
+    /// Called with each request, each answer and each retry ([`Event`]), on the calling
+    /// thread, with the progress callback; with several connections, at the latest at
+    /// the next progress interval (100 ms). For logs and `-v`; URLs have their password
+    /// masked.
+    pub fn events(mut self, f: impl FnMut(&Event) + 'a) -> Self {
+        self.events = Some(Box::new(f));
+        self
+    }
+
+    /// Lets `cancel` stop this download from another thread: the call ends with
+    /// [`Error::Aborted`] within moments, even while it waits on a silent server or
+    /// between retries, and the file stays resumable (see [`Cancel`]).
+    pub fn cancel_on(mut self, cancel: &Cancel) -> Self {
+        self.cancel = Some(cancel.clone());
+        self
+    }
+
     /// Runs the download to `path`, retrying transient failures, and returns what happened.
     ///
     /// A symlink is followed: the file it points to is resumed, verified and moved aside
@@ -317,7 +340,7 @@ impl<'a> Download<'a> {
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
         let deadline = self.deadline();
         let requester = self.prepare()?;
-        self.download(&requester, path.as_ref(), deadline)
+        self.download(&requester, path.as_ref(), &deadline)
     }
 
     /// Runs the download into the directory `dir`, under a name the call chooses, and
@@ -341,10 +364,10 @@ impl<'a> Download<'a> {
         let deadline = self.deadline();
         let requester = self.prepare()?;
         if let Some(path) = unfinished(dir, &requester.url.text) {
-            return self.download(&requester, &path, deadline);
+            return self.download(&requester, &path, &deadline);
         }
         let (disposition, length) = match self.content_disposition {
-            true => match requester.head() {
+            true => match watch(&deadline, &requester, || requester.head()) {
                 Ok(answer) => {
                     let resp = answer.resp;
                     let cd = resp
@@ -357,8 +380,10 @@ impl<'a> Download<'a> {
                 }
                 // A failure no retry fixes (TLS, a bad option) is the call's; the
                 // GET that follows reports and retries anything else.
+                Err(_) if deadline.passed() => return Err(deadline.error()),
                 Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
-                    return Err(e)
+                    requester.events.deliver(&mut self.events);
+                    return Err(e);
                 }
                 Err(_) => (None, None),
             },
@@ -391,13 +416,14 @@ impl<'a> Download<'a> {
                 }
             }
         }
-        self.download(&requester, &path, deadline)
+        self.download(&requester, &path, &deadline)
     }
 
     fn deadline(&self) -> Deadline {
         Deadline {
             at: self.max_time.map(|d| std::time::Instant::now() + d),
             max_time: self.max_time.unwrap_or_default(),
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -406,8 +432,12 @@ impl<'a> Download<'a> {
         &mut self,
         requester: &Requester,
         path: &Path,
-        deadline: Deadline,
+        deadline: &Deadline,
     ) -> Result<Outcome, Error> {
+        // A handle cancelled before the call: nothing is touched.
+        if deadline.cancelled() {
+            return Err(Error::Aborted);
+        }
         let target = Target::resolve(path)?;
         // Two runs on one file would splice each other's bytes: the second stops here.
         let lock = match &target {
@@ -448,7 +478,7 @@ impl<'a> Download<'a> {
         &mut self,
         target: &Target,
         requester: &Requester,
-        deadline: Deadline,
+        deadline: &Deadline,
     ) -> Result<Outcome, Error> {
         let limit = self.rate_limit.map(RateLimit::new);
         let sha256 = self.sha256.take();
@@ -463,10 +493,29 @@ impl<'a> Download<'a> {
             requester,
             split,
             sha256.is_some(),
-            self.progress.take(),
+            (self.progress.take(), self.events.take()),
             limit.as_ref(),
-            deadline,
+            deadline.clone(),
         );
+        let result = self.attempts(&mut job, requester, deadline);
+        job.deliver_events();
+        let attempts = result?;
+        if let Some(expected) = &sha256 {
+            job.verify(expected)?;
+        }
+        if let Target::File(p) = target {
+            ControlFile::remove(p)?;
+        }
+        Ok(job.outcome(attempts))
+    }
+
+    /// Runs attempts until one succeeds or the retries are used up; returns how many.
+    fn attempts(
+        &self,
+        job: &mut Job<'_, '_>,
+        requester: &Requester,
+        deadline: &Deadline,
+    ) -> Result<u32, Error> {
         let mut fresh_start = !self.resume;
         let mut attempts = 0u32;
         let mut failures = 0u32;
@@ -495,7 +544,17 @@ impl<'a> Download<'a> {
                     if self.retries == 0 || failures > self.retries || attempts >= max_attempts {
                         return Err(e);
                     }
-                    deadline.sleep(retry_wait(&e, backoff, attempts));
+                    let wait = retry_wait(&e, backoff, attempts);
+                    let left = match self.retries {
+                        u32::MAX => u32::MAX,
+                        r => (r - failures).min(max_attempts - attempts),
+                    };
+                    let at = job.on_disk();
+                    requester
+                        .events
+                        .push(|| crate::event::retry(e.to_string(), at, wait, attempts + 1, left));
+                    job.deliver_events();
+                    deadline.sleep(wait);
                     if deadline.passed() {
                         return Err(deadline.error());
                     }
@@ -504,13 +563,7 @@ impl<'a> Download<'a> {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(expected) = &sha256 {
-            job.verify(expected)?;
-        }
-        if let Target::File(p) = target {
-            ControlFile::remove(p)?;
-        }
-        Ok(job.outcome(attempts))
+        Ok(attempts)
     }
 
     /// Validates every option and builds the agent, before anything touches the disk.
@@ -604,32 +657,41 @@ impl<'a> Download<'a> {
             headers,
             url_auth,
             self.allow_https_downgrade,
+            EventQueue::new(self.events.is_some()),
         )
     }
 }
 
-/// Runs `f`; when the deadline passes first, interrupts every connection of `requester`
-/// (a read blocked on a silent server included), so `f` ends within moments.
-fn watch<T>(deadline: Deadline, requester: &Requester, f: impl FnOnce() -> T) -> T {
-    let Some(at) = deadline.at else {
+/// Runs `f`; when the deadline passes or a cancel comes first, interrupts every
+/// connection of `requester` (a read blocked on a silent server included), so `f` ends
+/// within moments.
+fn watch<T>(deadline: &Deadline, requester: &Requester, f: impl FnOnce() -> T) -> T {
+    if deadline.at.is_none() && deadline.cancel.is_none() {
         return f();
-    };
+    }
+    // A cancel flag has no way to wake a waiter: it is looked at this often.
+    const POLL: Duration = Duration::from_millis(50);
     let done = (std::sync::Mutex::new(false), std::sync::Condvar::new());
     std::thread::scope(|s| {
         s.spawn(|| {
             let (lock, cvar) = &done;
             let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
             loop {
-                let now = std::time::Instant::now();
                 if *finished {
                     return;
                 }
-                if now >= at {
+                if deadline.passed() {
                     requester.interrupt();
                     return;
                 }
+                let now = std::time::Instant::now();
+                let wait = match (deadline.at, &deadline.cancel) {
+                    (Some(at), None) => at - now,
+                    (Some(at), Some(_)) => (at - now).min(POLL),
+                    (None, _) => POLL,
+                };
                 finished = cvar
-                    .wait_timeout(finished, at - now)
+                    .wait_timeout(finished, wait)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }

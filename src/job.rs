@@ -12,6 +12,7 @@ use crate::answer::{classify, classify_head, Decision};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
 use crate::download::{Outcome, OutcomeKind, ProgressFn};
 use crate::error::{from_body_io, Error};
+use crate::event::EventFn;
 use crate::plan::Plan;
 use crate::rate::{Deadline, RateLimit};
 use crate::request::{release, Requester};
@@ -56,6 +57,7 @@ pub(crate) struct Job<'p, 'a> {
     distrusted: bool,
     hashing: bool,
     progress: Option<ProgressFn<'a>>,
+    events: Option<EventFn<'a>>,
     limit: Option<&'p RateLimit>,
     deadline: Deadline,
     received: u64,
@@ -84,7 +86,7 @@ impl<'p, 'a> Job<'p, 'a> {
         req: &'p Requester,
         split: Split,
         hashing: bool,
-        progress: Option<ProgressFn<'a>>,
+        (progress, events): (Option<ProgressFn<'a>>, Option<EventFn<'a>>),
         limit: Option<&'p RateLimit>,
         deadline: Deadline,
     ) -> Job<'p, 'a> {
@@ -97,6 +99,7 @@ impl<'p, 'a> Job<'p, 'a> {
             distrusted: false,
             hashing,
             progress,
+            events,
             limit,
             deadline,
             received: 0,
@@ -116,6 +119,20 @@ impl<'p, 'a> Job<'p, 'a> {
     /// Whether bytes went into a target that cannot be rewound (a FIFO, a device).
     pub(crate) fn streamed(&self) -> bool {
         matches!(self.target, Target::Stream(_)) && self.furthest > 0
+    }
+
+    /// Hands the events queued so far to the caller's callback (this is its thread).
+    pub(crate) fn deliver_events(&mut self) {
+        self.req.events.deliver(&mut self.events);
+    }
+
+    /// Bytes of the file on disk, as far as this call knows: how far it got, else what
+    /// was there before.
+    pub(crate) fn on_disk(&self) -> u64 {
+        match self.target {
+            Target::File(p) if self.furthest == 0 => existing_len(p).unwrap_or(0),
+            _ => self.furthest,
+        }
     }
 
     pub(crate) fn outcome(self, attempts: u32) -> Outcome {
@@ -172,6 +189,7 @@ impl<'p, 'a> Job<'p, 'a> {
                 .filter(|_| offset > 0)
                 .and_then(|c| if_range_value(c, &mut mode));
             let answer = self.req.get(offset, if_range.as_deref(), ask_range)?;
+            self.deliver_events();
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
             let status = answer.resp.status().as_u16();
@@ -198,6 +216,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     // Never hold an answer open while asking again.
                     release(answer.resp);
                     let head = self.req.head()?;
+                    self.deliver_events();
                     let d =
                         classify_head(&head.resp, offset, control.as_ref(), self.target.path())?;
                     release(head.resp);
@@ -352,7 +371,7 @@ impl<'p, 'a> Job<'p, 'a> {
             retries: self.split.retries,
             backoff: self.split.backoff,
             limit: self.limit,
-            deadline: self.deadline,
+            deadline: self.deadline.clone(),
         };
         let before = plan.done();
         let req = self.req;
@@ -468,7 +487,7 @@ impl<'p, 'a> Job<'p, 'a> {
         let result = loop {
             let (n, read_error) = fill(&mut reader, &mut buf);
             if let Some(limit) = self.limit.filter(|_| n > 0) {
-                let deadline = self.deadline;
+                let deadline = &self.deadline;
                 limit.take(n, &|| deadline.passed());
             }
             if n > 0 {
@@ -552,6 +571,7 @@ impl<'p, 'a> Job<'p, 'a> {
 
     /// Calls the progress callback, at most every `PROGRESS_INTERVAL` unless `last`.
     fn report(&mut self, done: u64, total: Option<u64>, last: bool) -> Result<(), Error> {
+        self.deliver_events();
         let Some(cb) = self.progress.as_mut() else {
             return Ok(());
         };

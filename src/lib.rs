@@ -17,9 +17,11 @@
 
 mod agent;
 mod answer;
+mod cancel;
 mod control;
 mod download;
 mod error;
+mod event;
 pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -36,11 +38,13 @@ mod target;
 mod tls;
 mod url;
 
+pub use cancel::Cancel;
 pub use download::{
     unfinished_download, Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT,
 };
 pub use error::Error;
+pub use event::{Event, EventFn};
 pub use name::{url_file_name, FALLBACK_NAME};
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;

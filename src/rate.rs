@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::cancel::Cancel;
 use crate::job::CHUNK;
 
 /// Longest single sleep: a cancel, a stop or the deadline is noticed within this.
@@ -60,20 +61,28 @@ impl RateLimit {
     }
 }
 
-/// When a call must end (`max_time`), if ever.
-#[derive(Debug, Clone, Copy)]
+/// When a call must end: at `max_time`, if ever, or when cancelled through a handle.
+#[derive(Debug, Clone)]
 pub(crate) struct Deadline {
     pub at: Option<Instant>,
     pub max_time: Duration,
+    pub cancel: Option<Cancel>,
 }
 
 impl Deadline {
     pub(crate) fn passed(&self) -> bool {
-        self.at.is_some_and(|t| Instant::now() >= t)
+        self.cancelled() || self.at.is_some_and(|t| Instant::now() >= t)
     }
 
-    /// The error of a call that ran out of time.
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
+    }
+
+    /// The error of a call that ran out of time, or was cancelled.
     pub(crate) fn error(&self) -> crate::Error {
+        if self.cancelled() {
+            return crate::Error::Aborted;
+        }
         crate::Error::Timeout {
             phase: format!(
                 "the download was not complete within the maximum time of {}",
@@ -82,13 +91,20 @@ impl Deadline {
         }
     }
 
-    /// Sleeps `d`, or until the deadline when that comes first.
+    /// Sleeps `d`, or until the deadline or a cancel when that comes first.
     pub(crate) fn sleep(&self, d: Duration) {
-        let d = match self.at {
-            Some(t) => d.min(t.saturating_duration_since(Instant::now())),
-            None => d,
-        };
-        std::thread::sleep(d);
+        let until = Instant::now() + d;
+        loop {
+            let now = Instant::now();
+            if now >= until || self.passed() {
+                return;
+            }
+            let left = match self.at {
+                Some(t) => (until - now).min(t.saturating_duration_since(now)),
+                None => until - now,
+            };
+            std::thread::sleep(left.min(SLICE));
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use ureq::{Agent, Body};
 
 use crate::answer::header;
 use crate::error::{from_ureq, Error};
+use crate::event::{self, EventQueue};
 use crate::url::{resolve, same_origin, RequestUrl};
 
 /// Redirects followed before giving up (curl's and wget's limits are 50 and 20; 10 is
@@ -34,6 +35,8 @@ pub(crate) struct Requester {
     /// `Authorization` from the URL's userinfo, unless the user set one.
     pub url_auth: Option<HeaderValue>,
     pub allow_https_downgrade: bool,
+    /// What went out and came back, for the caller's event callback.
+    pub events: EventQueue,
 }
 
 /// An answer and the URL that gave it.
@@ -49,6 +52,7 @@ impl Requester {
         headers: Vec<(HeaderName, HeaderValue)>,
         url_auth: Option<HeaderValue>,
         allow_https_downgrade: bool,
+        events: EventQueue,
     ) -> Result<Requester, Error> {
         Ok(Requester {
             agent: Mutex::new(make_agent()?),
@@ -57,6 +61,7 @@ impl Requester {
             headers,
             url_auth,
             allow_https_downgrade,
+            events,
         })
     }
 
@@ -138,10 +143,13 @@ impl Requester {
             let req = req.body(()).map_err(|e| {
                 Error::protocol(format!("cannot build a request for {}: {e}", url.shown))
             })?;
+            self.events
+                .push(|| event::request(method.as_str(), &url.shown, extra));
             let resp = self
                 .agent()
                 .run(req)
                 .map_err(|e| from_ureq(e, &url.shown))?;
+            self.events.push(|| event::answer(&resp, &url.shown));
             let status = resp.status().as_u16();
             let location = match (status, header(&resp, "location")) {
                 (301 | 302 | 303 | 307 | 308, Some(l)) => l.to_string(),

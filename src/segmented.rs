@@ -103,7 +103,8 @@ impl Budget {
     }
 }
 
-enum Event {
+/// What a worker tells the coordinator.
+enum Signal {
     /// A transient failure; the worker backs off and tries again.
     Failed(Error),
     /// A failure no retry fixes: stop everything.
@@ -171,7 +172,7 @@ pub(crate) fn run(
         backoff: settings.backoff,
         retries: settings.retries,
         limit: settings.limit,
-        deadline: settings.deadline,
+        deadline: settings.deadline.clone(),
     };
     let result = thread::scope(|s| {
         let (tx, rx) = mpsc::channel();
@@ -181,7 +182,7 @@ pub(crate) fn run(
             let shared = &shared;
             s.spawn(move || {
                 shared.work(me, start, &tx);
-                let _ = tx.send(Event::Exited);
+                let _ = tx.send(Signal::Exited);
             });
         }
         // Writeback as the parts arrive, not all at the end: the finished file is synced
@@ -243,7 +244,7 @@ fn coordinate(
     sh: &Shared,
     path: &Path,
     settings: &Settings<'_>,
-    rx: &mpsc::Receiver<Event>,
+    rx: &mpsc::Receiver<Signal>,
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
 ) -> Result<End, Error> {
     let mut live = settings.connections;
@@ -252,10 +253,10 @@ fn coordinate(
     let mut last_sync = Instant::now();
     loop {
         match rx.recv_timeout(PROGRESS_INTERVAL) {
-            Ok(Event::Exited) => live -= 1,
-            Ok(Event::Changed) => return Ok(End::Changed),
-            Ok(Event::Fatal(e)) => return Err(e),
-            Ok(Event::Failed(e)) => last_error = Some(e),
+            Ok(Signal::Exited) => live -= 1,
+            Ok(Signal::Changed) => return Ok(End::Changed),
+            Ok(Signal::Fatal(e)) => return Err(e),
+            Ok(Signal::Failed(e)) => last_error = Some(e),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => live = 0,
         }
@@ -330,11 +331,11 @@ impl Shared<'_> {
 
     /// Syncs the file over and over until stopped, marking what each pass covered as
     /// durable. A failed sync (EIO) stops the download: nothing may be claimed.
-    fn flush(&self, path: &Path, tx: &Sender<Event>) {
+    fn flush(&self, path: &Path, tx: &Sender<Signal>) {
         while !self.stopped() {
             let snapshot = self.plan().snapshot();
             if let Err(e) = self.file.sync_data() {
-                let _ = tx.send(Event::Fatal(Error::io("sync", path, e)));
+                let _ = tx.send(Signal::Fatal(Error::io("sync", path, e)));
                 return;
             }
             self.plan().mark_durable(&snapshot);
@@ -351,9 +352,10 @@ impl Shared<'_> {
     /// it used up its retries (a server that refuses extra connections): the others
     /// then take over its parts. Its failures count as a single stream's do: one after
     /// at least 16 KiB of progress is free.
-    fn work(&self, me: usize, mut first: Option<(First, usize)>, tx: &Sender<Event>) {
+    fn work(&self, me: usize, mut first: Option<(First, usize)>, tx: &Sender<Signal>) {
         let mut backoff = self.backoff;
-        let mut attempt = 0u32;
+        // Tries of this connection so far: the first answer, when it has it, was one.
+        let mut attempt = u32::from(first.is_some());
         let mut budget = Budget {
             retries: self.retries,
             failures: 0,
@@ -371,7 +373,7 @@ impl Shared<'_> {
                         Ok(body) => (body, part),
                         Err(None) => {
                             self.plan().release(part);
-                            let _ = tx.send(Event::Changed);
+                            let _ = tx.send(Signal::Changed);
                             return;
                         }
                         Err(Some((e, transient))) => {
@@ -521,21 +523,29 @@ impl Shared<'_> {
         &self,
         e: Error,
         transient: bool,
-        tx: &Sender<Event>,
+        tx: &Sender<Signal>,
         backoff: &mut Duration,
         attempt: u32,
         budget: &mut Budget,
     ) -> bool {
         if !transient {
-            let _ = tx.send(Event::Fatal(e));
+            let _ = tx.send(Signal::Fatal(e));
             return false;
         }
         if !budget.spend() {
-            let _ = tx.send(Event::Failed(e));
+            let _ = tx.send(Signal::Failed(e));
             return false;
         }
         let wait = retry_wait(&e, *backoff, attempt);
-        let _ = tx.send(Event::Failed(e));
+        let left = match budget.retries {
+            u32::MAX => u32::MAX,
+            r => r - budget.failures,
+        };
+        let at = self.plan().done();
+        self.req
+            .events
+            .push(|| crate::event::retry(e.to_string(), at, wait, attempt + 1, left));
+        let _ = tx.send(Signal::Failed(e));
         let until = Instant::now() + wait;
         while !self.stopped() && Instant::now() < until {
             thread::sleep(Duration::from_millis(20).min(until - Instant::now()));

@@ -1018,6 +1018,51 @@ fn ctrl_c_keeps_the_bytes_and_says_how_to_resume() {
     assert!(fs::read(dir.join("int.bin")).unwrap() == body);
 }
 
+/// Ctrl-C while the server says nothing: the read is interrupted at once (not after the
+/// stall timeout), the bytes are kept, exit 130.
+#[test]
+fn ctrl_c_interrupts_a_read_on_a_silent_server_at_once() {
+    let server = TestServer::start();
+    let body = pattern(1_000_000, 31);
+    server.put("/quiet.bin", body.clone());
+    server.set_fault(
+        "/quiet.bin",
+        Fault::StallAfter(200_000, Duration::from_secs(60)),
+    );
+    let dir = Scratch::new("sigint-quiet");
+    let mut child = command(
+        dir.path(),
+        &["-T", "60", "-o", "q.bin", &server.url("/quiet.bin")],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn resumedl");
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while server.body_bytes() < 200_000 && Instant::now() < give_up {
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(300));
+    // SAFETY: a signal to our own child, whose pid is live until we wait for it.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let signalled = Instant::now();
+    let status = wait_within(&mut child, RUN_LIMIT).expect("resumedl finished in time");
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        took < Duration::from_secs(3),
+        "{took:?} after Ctrl-C: {stderr}"
+    );
+    assert!(
+        stderr.contains("interrupted: 195.3 KiB kept in 'q.bin'; run the same command to resume"),
+        "{stderr}"
+    );
+    assert_eq!(file_len(&dir.join("q.bin")), 200_000);
+}
+
 #[test]
 fn a_download_to_dev_null_reports_the_bytes_that_went_through() {
     let server = TestServer::start();

@@ -253,3 +253,115 @@ fn completions_and_man_page() {
         "{r}"
     );
 }
+
+#[test]
+fn verbose_shows_requests_answers_and_retries_with_credentials_masked() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 8);
+    server.put("/v.bin", body.clone());
+    server.redirect("/r", "/v.bin");
+    let etag = server
+        .etag("/v.bin")
+        .expect("the test server sends an ETag");
+    let dir = Scratch::new("verbose");
+    let url = server.url("/r").replace("http://", "http://alice:s3cret@");
+    // A first run that stops after 10 000 bytes leaves a partial file and its control file.
+    server.push_fault("/v.bin", Fault::CloseAfter(10_000));
+    let r = cli(dir.path(), &["-t", "1", "-o", "v.bin", &url]);
+    assert_eq!(r.code, Some(4), "{r}");
+    assert_eq!(fs::metadata(dir.join("v.bin")).unwrap().len(), 10_000);
+    // The resume is cut once more, then completes.
+    server.push_fault("/v.bin", Fault::CloseAfter(20_000));
+    let r = cli(dir.path(), &["-v", "-o", "v.bin", &url]);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert_eq!(fs::read(dir.join("v.bin")).unwrap(), body);
+    assert!(
+        !r.stderr.contains("s3cret"),
+        "a password in the output: {r}"
+    );
+    let port = server.addr().port();
+    let asked = format!("http://alice:***@127.0.0.1:{port}/r");
+    // The redirect's target is another URL: the userinfo stays with the one asked.
+    let target = format!("http://127.0.0.1:{port}/v.bin");
+    for needle in [
+        format!("> GET {asked}  Range: bytes=10000-  If-Range: {etag}"),
+        format!("< 302 from {asked}  Content-Length: 6  Location: /v.bin"),
+        format!("> GET {target}  Range: bytes=10000-  If-Range: {etag}"),
+        format!(
+            "< 206 from {target}  Content-Range: bytes 10000-99999/100000  \
+             Content-Length: 90000  ETag: {etag}  Last-Modified: "
+        ),
+        // 20 000 bytes of progress earn a free retry: 5 retries left after attempt 2.
+        "body ended early: got 20000 of 90000 announced bytes at 29.3 KiB; retrying in "
+            .to_string(),
+        " (attempt 2 of 7)".to_string(),
+        format!("> GET {asked}  Range: bytes=30000-  If-Range: {etag}"),
+        format!("< 206 from {target}  Content-Range: bytes 30000-99999/100000"),
+    ] {
+        assert!(r.stderr.contains(&needle), "{needle:?} not in {r}");
+    }
+    // Without -v a retry still says one line; -q says nothing.
+    for (quiet, lines) in [(false, 1), (true, 0)] {
+        fs::remove_file(dir.join("v.bin")).unwrap();
+        server.push_fault("/v.bin", Fault::CloseAfter(20_000));
+        let mut args = vec!["-o", "v.bin", url.as_str()];
+        if quiet {
+            args.insert(0, "-q");
+        }
+        let r = cli(dir.path(), &args);
+        assert_eq!(r.code, Some(0), "{r}");
+        let retries: Vec<&str> = r
+            .stderr
+            .lines()
+            .filter(|l| l.contains("retrying in"))
+            .collect();
+        assert_eq!(retries.len(), lines, "{r}");
+        assert!(
+            !r.stderr.contains("> GET"),
+            "requests shown without -v: {r}"
+        );
+        if let Some(line) = retries.first() {
+            assert!(
+                line.contains("at 19.5 KiB") && line.contains("(attempt 2 of 7)"),
+                "{r}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_log_gets_a_progress_line_every_ten_seconds() {
+    // stderr is a pipe here, as in CI: no live line, but a line every 10 s shows life.
+    let server = TestServer::start();
+    let body = pattern(1_150_000, 9);
+    server.put("/slow.bin", body.clone());
+    server.set_fault("/slow.bin", Fault::Throttle(100_000));
+    let dir = Scratch::new("log-progress");
+    let r = cli(dir.path(), &["-o", "slow.bin", &server.url("/slow.bin")]);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(fs::read(dir.join("slow.bin")).unwrap() == body);
+    let (summary, progress) = r
+        .stderr
+        .lines()
+        .collect::<Vec<_>>()
+        .split_last()
+        .map(|(last, rest)| {
+            (
+                last.to_string(),
+                rest.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+            )
+        })
+        .expect("output");
+    // About 11.5 s: a progress line at 10 s (a second one only on a very slow machine),
+    // then the summary.
+    assert!((1..=2).contains(&progress.len()), "{r}");
+    for line in &progress {
+        assert!(
+            line.starts_with("resumedl: 'slow.bin': ")
+                && line.contains(" of 1.1 MiB (")
+                && line.ends_with("on average"),
+            "{r}"
+        );
+    }
+    assert!(summary.starts_with("resumedl: saved 'slow.bin'"), "{r}");
+}

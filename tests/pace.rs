@@ -141,3 +141,108 @@ fn max_time_cuts_the_wait_between_retries() {
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// Runs `download` while another thread cancels `cancel` once `ready()` (the server
+/// got that far) and a moment more, so the call is blocked in a read or a wait; returns
+/// the call's result and how long after the cancel it ended.
+fn cancelled_while<T>(
+    cancel: &resumedl::Cancel,
+    ready: impl Fn() -> bool + Sync,
+    download: impl FnOnce() -> T,
+) -> (T, Duration) {
+    std::thread::scope(|s| {
+        let canceller = s.spawn(|| {
+            let give_up = Instant::now() + Duration::from_secs(20);
+            while !ready() && Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            cancel.cancel();
+            Instant::now()
+        });
+        let result = download();
+        let ended = Instant::now();
+        let cancelled_at = canceller.join().expect("the canceller");
+        (result, ended.saturating_duration_since(cancelled_at))
+    })
+}
+
+#[test]
+fn a_cancel_ends_a_read_on_a_silent_server_at_once_and_keeps_the_bytes() {
+    for connections in [1, 4] {
+        let server = TestServer::start();
+        let body = pattern(1_000_000, 97 + connections as u64);
+        server.put("/c.bin", body.clone());
+        // Every answer stops after 100 000 bytes and then says nothing for a minute.
+        server.set_fault(
+            "/c.bin",
+            Fault::StallAfter(100_000, Duration::from_secs(60)),
+        );
+        let dir = Scratch::new("cancel");
+        let path = dir.join("c.bin");
+        let cancel = resumedl::Cancel::new();
+        let (result, late) = cancelled_while(
+            &cancel,
+            || server.body_bytes() >= 100_000,
+            || {
+                quick(&server.url("/c.bin"))
+                    .connections(connections)
+                    .min_split_size(64 * 1024)
+                    .stall_timeout(Duration::from_secs(60))
+                    .cancel_on(&cancel)
+                    .to_path(&path)
+            },
+        );
+        let err = result.expect_err("the cancel must end the call");
+        assert!(matches!(err, Error::Aborted), "-x {connections}: {err}");
+        assert!(
+            late < Duration::from_secs(2),
+            "-x {connections}: {late:?} after the cancel"
+        );
+        // What arrived is kept and resumed, never fetched again from 0.
+        server.clear_faults("/c.bin");
+        let out = quick(&server.url("/c.bin"))
+            .connections(connections)
+            .min_split_size(64 * 1024)
+            .to_path(&path)
+            .expect("resume");
+        assert!(out.received <= 900_000, "-x {connections}: {out:?}");
+        assert!(
+            fs::read(&path).unwrap() == body,
+            "-x {connections}: bytes differ"
+        );
+    }
+}
+
+#[test]
+fn a_cancel_ends_the_wait_between_retries_and_a_cancelled_handle_touches_nothing() {
+    let server = TestServer::start();
+    server.put("/w.bin", pattern(1000, 99));
+    server.set_fault(
+        "/w.bin",
+        Fault::Status(503, vec![("Retry-After".into(), "30".into())]),
+    );
+    let dir = Scratch::new("cancel-wait");
+    let cancel = resumedl::Cancel::new();
+    let (result, late) = cancelled_while(
+        &cancel,
+        || !server.statuses().is_empty(),
+        || {
+            quick(&server.url("/w.bin"))
+                .cancel_on(&cancel)
+                .to_path(dir.join("w.bin"))
+        },
+    );
+    let err = result.expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(late < Duration::from_secs(2), "{late:?} after the cancel");
+    assert_eq!(server.statuses(), [503], "no request after the cancel");
+    // The handle stays cancelled: the next call with it ends before any request or file.
+    let err = quick(&server.url("/w.bin"))
+        .cancel_on(&cancel)
+        .to_path(dir.join("w2.bin"))
+        .expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    assert_eq!(server.statuses(), [503]);
+    assert!(!dir.join("w2.bin").exists());
+}

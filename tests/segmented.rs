@@ -567,3 +567,82 @@ fn retries_zero_still_finishes_with_the_connections_a_server_accepts() {
     assert_file(&file, &body, "capped at 2, no retries");
     assert!(server.statuses().contains(&503));
 }
+
+#[test]
+fn events_of_every_connection_reach_the_callers_thread_in_order() {
+    use resumedl::Event;
+    let server = TestServer::start();
+    let total = 40 * SPLIT;
+    let body = pattern(total as usize, 31);
+    server.put("/ev.bin", body.clone());
+    // The first connection's answer (`bytes=0-`) is cut: that connection retries.
+    server.push_fault("/ev.bin", Fault::CloseAfter(5 * SPLIT / 2));
+    let dir = Scratch::new("seg-events");
+    let path = dir.join("ev.bin");
+    let caller = std::thread::current().id();
+    let mut events = Vec::new();
+    let outcome = dl(&server.url("/ev.bin"), 4)
+        .events(|e| {
+            assert_eq!(std::thread::current().id(), caller, "{e:?}");
+            events.push(e.clone());
+        })
+        .to_path(&path)
+        .expect("download");
+    assert_eq!(outcome.kind, OutcomeKind::Fresh);
+    assert_file(&path, &body, "events");
+    // Every request the server saw was told, with its Range, in the order sent per range.
+    let requests: Vec<Option<String>> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request { method, range, .. } if method == "GET" => Some(range.clone()),
+            _ => None,
+        })
+        .collect();
+    let seen: Vec<Option<String>> = gets(&server)
+        .iter()
+        .map(|r| r.range().map(str::to_string))
+        .collect();
+    let (mut told, mut served) = (requests.clone(), seen.clone());
+    told.sort();
+    served.sort();
+    assert_eq!(told, served, "requests told vs served");
+    assert_eq!(requests[0].as_deref(), Some("bytes=0-"));
+    assert!(requests.len() >= 4, "{requests:?}");
+    let answers: Vec<(u16, Option<String>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Answer {
+                status,
+                content_range,
+                ..
+            } => Some((*status, content_range.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers.len(), requests.len());
+    assert!(answers.iter().all(|(s, _)| *s == 206), "{answers:?}");
+    assert_eq!(
+        answers[0].1.as_deref(),
+        Some(format!("bytes 0-{}/{total}", total - 1).as_str())
+    );
+    // One retry, of the first connection, after 2.5 splits of progress (a free retry):
+    // its second try, and 5 retries still left.
+    let retries: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Retry { .. }))
+        .collect();
+    assert_eq!(retries.len(), 1, "{events:#?}");
+    let Event::Retry {
+        reason,
+        at,
+        attempt,
+        of,
+        ..
+    } = retries[0]
+    else {
+        unreachable!()
+    };
+    assert!(reason.contains("body ended early"), "{reason}");
+    assert!(*at >= 5 * SPLIT / 2 && *at < total, "{at}");
+    assert_eq!((*attempt, *of), (2, 7));
+}

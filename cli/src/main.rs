@@ -20,10 +20,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
-use resumedl::{Download, Error, Outcome};
+use resumedl::{Cancel, Download, Error, Outcome};
 
 use args::{Cli, Progress};
-use show::{bytes_text, report_line, Display};
+use show::{bytes_text, event_text, report_line, Display};
 
 /// Set by Ctrl-C: every download's progress callback cancels, keeping its bytes.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -206,7 +206,14 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
             }
         }
     }
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
+    // Ctrl-C stops every download at once, a read waiting on a silent server included;
+    // the bytes stay and the same command resumes.
+    let cancel = Cancel::new();
+    let on_signal = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        on_signal.cancel();
+    });
     let style = match cli.output.progress {
         _ if cli.output.quiet => Progress::None,
         Some(p) => p,
@@ -226,7 +233,7 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
                 if INTERRUPTED.load(Ordering::SeqCst) {
                     return;
                 }
-                let code = run_one(cli, &creds, &display, job, several);
+                let code = run_one(cli, &creds, &display, &cancel, job, several);
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(code);
             });
         }
@@ -254,7 +261,14 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
 }
 
 /// Runs one download and prints its summary or error; returns its exit status.
-fn run_one(cli: &Cli, creds: &Credentials, display: &Display, job: &Job, several: bool) -> u8 {
+fn run_one(
+    cli: &Cli,
+    creds: &Credentials,
+    display: &Display,
+    cancel: &Cancel,
+    job: &Job,
+    several: bool,
+) -> u8 {
     let dir = target_dir(cli);
     let shown_name = job
         .output
@@ -277,21 +291,34 @@ fn run_one(cli: &Cli, creds: &Credentials, display: &Display, job: &Job, several
             Some(p) => format!("'{}'", p.display()),
             None => format!("a file in '{}'", dir.display()),
         };
-        display.line(&format!("GET {} -> {to}", show::mask_url(&job.url)));
+        display.line(&format!("downloading {} to {to}", show::mask_url(&job.url)));
     }
+    let prefix = if several {
+        format!("{}: ", show::mask_url(&job.url))
+    } else {
+        String::new()
+    };
     let connections = cli.transfer.connections.unwrap_or(1);
     let mut meter = display.meter(&shown_name, connections);
     let started = Instant::now();
     let last_done = std::cell::Cell::new(0u64);
+    let verbose = cli.output.verbose;
     let result = {
-        let dl = configure(cli, creds, &job.url).progress(|done, total| {
-            last_done.set(done);
-            meter.update(done, total);
-            match INTERRUPTED.load(Ordering::SeqCst) {
-                true => ControlFlow::Break(()),
-                false => ControlFlow::Continue(()),
-            }
-        });
+        let mut dl = configure(cli, creds, &job.url)
+            .cancel_on(cancel)
+            .progress(|done, total| {
+                last_done.set(done);
+                meter.update(done, total);
+                ControlFlow::Continue(())
+            });
+        // Retries are shown unless -q (wget does too); requests and answers with -v.
+        if !cli.output.quiet {
+            dl = dl.events(|event| {
+                if let Some(text) = event_text(event, verbose) {
+                    display.line(&format!("{prefix}{text}"));
+                }
+            });
+        }
         match &job.output {
             Some(p) => dl.to_path(p),
             None => dl.to_dir(&dir),
@@ -299,11 +326,6 @@ fn run_one(cli: &Cli, creds: &Credentials, display: &Display, job: &Job, several
     };
     let elapsed = started.elapsed();
     meter.finish();
-    let prefix = if several {
-        format!("{}: ", show::mask_url(&job.url))
-    } else {
-        String::new()
-    };
     match result {
         Ok(outcome) => {
             if cli.output.verbose {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use resumedl::{Outcome, OutcomeKind};
+use resumedl::{Event, Outcome, OutcomeKind};
 
 use crate::args::Progress;
 
@@ -177,6 +177,73 @@ pub fn summary(o: &Outcome, size: u64, elapsed: Duration) -> String {
     format!("saved '{name}' ({size} bytes, {how}, {rate}{attempts})")
 }
 
+/// What `-v` prints of an event (curl's `>` for what went out, `<` for what came back),
+/// and what a retry prints without it. `None`: nothing to say at this verbosity.
+pub fn event_text(event: &Event, verbose: bool) -> Option<String> {
+    let fields = |pairs: &[(&str, &Option<String>)]| -> String {
+        pairs
+            .iter()
+            .filter_map(|(name, v)| v.as_ref().map(|v| format!("  {name}: {v}")))
+            .collect()
+    };
+    match event {
+        Event::Request {
+            method,
+            url,
+            range,
+            if_range,
+        } if verbose => Some(format!(
+            "> {method} {url}{}",
+            fields(&[("Range", range), ("If-Range", if_range)])
+        )),
+        Event::Answer {
+            status,
+            url,
+            content_range,
+            content_length,
+            etag,
+            last_modified,
+            location,
+        } if verbose => Some(format!(
+            "< {status} from {url}{}",
+            fields(&[
+                ("Content-Range", content_range),
+                ("Content-Length", content_length),
+                ("ETag", etag),
+                ("Last-Modified", last_modified),
+                ("Location", location),
+            ])
+        )),
+        Event::Retry {
+            reason,
+            at,
+            wait,
+            attempt,
+            of,
+        } => {
+            let of = match *of {
+                u32::MAX => String::new(),
+                n => format!(" of {n}"),
+            };
+            Some(format!(
+                "{reason} at {}; retrying in {} (attempt {attempt}{of})",
+                bytes_text(*at),
+                wait_text(*wait)
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// A pause as people say it: `350 ms`, `1.5 s`, `12 s`.
+fn wait_text(d: Duration) -> String {
+    match d.as_millis() {
+        ms @ 0..1000 => format!("{ms} ms"),
+        ms @ 1000..10_000 => format!("{} s", (ms as f64 / 1000.0 * 10.0).round() / 10.0),
+        _ => format!("{} s", d.as_secs_f64().round()),
+    }
+}
+
 /// Binary units, one decimal: `512 B`, `3.2 MiB`.
 pub fn bytes_text(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -207,5 +274,9 @@ mod tests {
         assert_eq!(mask_url("http://u:p@h:1/x?a@b"), "http://u:***@h:1/x?a@b");
         assert_eq!(mask_url("http://u@h/x"), "http://u@h/x");
         assert_eq!(mask_url("http://h/x@y"), "http://h/x@y");
+        assert_eq!(wait_text(Duration::from_millis(350)), "350 ms");
+        assert_eq!(wait_text(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(wait_text(Duration::from_millis(2000)), "2 s");
+        assert_eq!(wait_text(Duration::from_millis(12_400)), "12 s");
     }
 }
