@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::ptr::addr_of_mut;
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use crate::{Download, Error, Outcome, OutcomeKind};
@@ -101,12 +102,15 @@ pub struct rdl_options {
     allow_https_downgrade: bool,
     rate_limit: Option<u64>,
     max_time: Option<Duration>,
+    basic_auth: Option<(String, String)>,
+    content_disposition: bool,
+    overwrite: bool,
     progress: rdl_progress_callback,
     userdata: *mut c_void,
 }
 
-/// What a successful `rdl_download` did. Plain data; the caller allocates it and sets
-/// `size` to `sizeof(rdl_outcome)` before the call.
+/// What a successful `rdl_download` or `rdl_download_to_dir` did. Plain data; the caller
+/// allocates it and sets `size` to `sizeof(rdl_outcome)` before the call.
 ///
 /// It grows at its end, so a program compiled against an older header keeps working with
 /// a newer library and the other way round. The rule for every field added later:
@@ -135,10 +139,16 @@ pub struct rdl_outcome {
     /// Request attempts used (1 when the first succeeded).
     pub attempts: u32,
     /// The URL that gave the last answer, after redirects (no userinfo, no fragment).
-    /// Owned by resumedl: valid until the next `rdl_download` on the same thread; copy it
-    /// to keep it. Added in 0.1.0 after `attempts`: check `RDL_OUTCOME_HAS(&out,
-    /// final_url)` when the library may be older than the header.
+    /// Owned by resumedl: valid until the next `rdl_download` or `rdl_download_to_dir` on
+    /// the same thread; copy it to keep it. Added in 0.1.0 after `attempts`: check
+    /// `RDL_OUTCOME_HAS(&out, final_url)` when the library may be older than the header.
     pub final_url: *const c_char,
+    /// The file written: the `path` given to `rdl_download`, or the file
+    /// `rdl_download_to_dir` chose inside its `dir` (`dir` joined with the name). Owned by
+    /// resumedl with the same lifetime as `final_url`; copy it to keep it. Added in 0.1.0
+    /// after `final_url`: check `RDL_OUTCOME_HAS(&out, path)` when the library may be
+    /// older than the header.
+    pub path: *const c_char,
 }
 
 /// The end of the fields of the first `rdl_outcome` (0.1.0): a smaller `size` means the
@@ -160,7 +170,10 @@ impl From<&Outcome> for rdl_outcome {
             received: o.received,
             total: o.total.unwrap_or(RDL_UNKNOWN),
             attempts: o.attempts,
-            final_url: keep_final_url(&o.final_url),
+            final_url: keep(&FINAL_URL, &o.final_url),
+            // Both parts came in as UTF-8 (the caller's path or dir, a name made from a
+            // String), so nothing is lost.
+            path: keep(&PATH, &o.path.to_string_lossy()),
         }
     }
 }
@@ -208,7 +221,8 @@ unsafe fn write_outcome(out: *mut rdl_outcome, size: usize, value: &rdl_outcome)
         received,
         total,
         attempts,
-        final_url
+        final_url,
+        path
     );
     // SAFETY: `size` is the first field, within any valid caller's struct.
     unsafe { addr_of_mut!((*out).size).write(end) };
@@ -227,12 +241,15 @@ thread_local! {
     });
     /// The string behind the last outcome's `final_url` on this thread.
     static FINAL_URL: RefCell<CString> = RefCell::new(CString::default());
+    /// The string behind the last outcome's `path` on this thread.
+    static PATH: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Keeps `url` for this thread until the next download and returns it as a C string.
-fn keep_final_url(url: &str) -> *const c_char {
-    let c = CString::new(url.replace('\0', "?")).unwrap_or_default();
-    FINAL_URL.with(|f| {
+/// Keeps `text` in `cell` for this thread until the next download and returns it as a C
+/// string.
+fn keep(cell: &'static LocalKey<RefCell<CString>>, text: &str) -> *const c_char {
+    let c = CString::new(text.replace('\0', "?")).unwrap_or_default();
+    cell.with(|f| {
         *f.borrow_mut() = c;
         f.borrow().as_ptr()
     })
@@ -347,6 +364,9 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             allow_https_downgrade: false,
             rate_limit: None,
             max_time: None,
+            basic_auth: None,
+            content_disposition: true,
+            overwrite: false,
             progress: None,
             userdata: std::ptr::null_mut(),
         }));
@@ -562,6 +582,67 @@ pub unsafe extern "C" fn rdl_options_set_max_time_ms(opts: *mut rdl_options, ms:
     unsafe { set(opts, |o| o.max_time = millis(ms)) }
 }
 
+/// User and password sent as `Authorization: Basic` (curl's `-u user:password`), instead
+/// of any in the URL's userinfo; both are copied. The password may contain `:` (only the
+/// first `:` of the pair separates them, so the user must not). The header goes only to
+/// the origin (scheme, host, port) of the URL asked for, never across a redirect to
+/// another; the password never reaches the disk or a message. A header set with
+/// `rdl_options_add_header(opts, "Authorization", …)` wins. No default. Returns `RDL_OK`
+/// or `RDL_ERR_INVALID_ARG` (NULL or non-UTF-8 `user` or `password`; the options are then
+/// unchanged).
+///
+/// # Safety
+/// `opts` from `rdl_options_new`; `user`/`password` NUL-terminated strings (NULL is an
+/// error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_basic_auth(
+    opts: *mut rdl_options,
+    user: *const c_char,
+    password: *const c_char,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, user, password) = unsafe {
+            (
+                options_mut(opts)?,
+                c_str(user, "user")?,
+                c_str(password, "password")?,
+            )
+        };
+        o.basic_auth = Some((user.to_string(), password.to_string()));
+        Ok(())
+    })
+}
+
+/// Whether `rdl_download_to_dir` names the file after the server's `Content-Disposition`
+/// (`filename*`, then `filename`; non-zero, the default) or after the URL only, without
+/// the HEAD that asks for it (0). `rdl_download` ignores it.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_content_disposition(
+    opts: *mut rdl_options,
+    on: c_int,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.content_disposition = on != 0) }
+}
+
+/// Whether `rdl_download_to_dir` may replace a file that already has the name the server
+/// chose (`Content-Disposition`) and is not a partial download of ours of another length
+/// than the resource (non-zero: it is downloaded anew from 0, never appended to), or
+/// fails with `RDL_ERR_IO` naming the file before writing anything (0, the default).
+/// `rdl_download` ignores it.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_overwrite(opts: *mut rdl_options, on: c_int) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, |o| o.overwrite = on != 0) }
+}
+
 /// Whether a redirect from https to plain http is followed (non-zero) or refused with
 /// `RDL_ERR_PROTOCOL` (0, the default).
 ///
@@ -639,17 +720,67 @@ pub unsafe extern "C" fn rdl_download(
     opts: *const rdl_options,
     out: *mut rdl_outcome,
 ) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { run_download(url, (path, "path"), opts, out, |dl, p| dl.to_path(p)) }
+}
+
+/// Downloads `url` into the directory `dir` (which must exist) under a name it chooses,
+/// as `rdl_download` does otherwise (same options, outcome, codes, threads and resume);
+/// `out->path` says which file it chose.
+///
+/// The name: an unfinished download of the same URL in `dir` is continued under its name;
+/// else the server's `Content-Disposition` (`filename*` first, then `filename`; asked for
+/// with a HEAD unless `rdl_options_set_content_disposition(opts, 0)`); else the URL's last
+/// path segment, percent-decoded; else "index.html". It is always reduced to one plain file
+/// name inside `dir`: no directory part, no `..`, no leading dots, no control characters,
+/// never an absolute path. A name the server chose never replaces an existing file of
+/// another length (`RDL_ERR_IO` naming it, nothing written) unless
+/// `rdl_options_set_overwrite`; a name from the URL resumes a partial file as
+/// `rdl_download` does.
+///
+/// # Safety
+/// `url`, `dir` NUL-terminated strings (NULL is an error); `opts` NULL or from
+/// `rdl_options_new`, not changed during the call; `out` NULL or an `rdl_outcome` whose
+/// first `size` bytes are writable.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_download_to_dir(
+    url: *const c_char,
+    dir: *const c_char,
+    opts: *const rdl_options,
+    out: *mut rdl_outcome,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { run_download(url, (dir, "dir"), opts, out, |dl, d| dl.to_dir(d)) }
+}
+
+/// The body of `rdl_download` and `rdl_download_to_dir`: checks the arguments, runs
+/// `start` with the options applied and writes the outcome on success.
+///
+/// # Safety
+/// As for `rdl_download`, `target` (named by its `&str`) standing for `path` or `dir`.
+unsafe fn run_download(
+    url: *const c_char,
+    (target, target_name): (*const c_char, &'static str),
+    opts: *const rdl_options,
+    out: *mut rdl_outcome,
+    start: impl FnOnce(Download<'_>, &str) -> Result<Outcome, Error>,
+) -> c_int {
     ffi_boundary(|| {
         // SAFETY: forwarded caller contract.
-        let (url, path, out_size) =
-            unsafe { (c_str(url, "url")?, c_str(path, "path")?, outcome_size(out)?) };
+        let (url, target, out_size) = unsafe {
+            (
+                c_str(url, "url")?,
+                c_str(target, target_name)?,
+                outcome_size(out)?,
+            )
+        };
         // SAFETY: NULL or a live rdl_options per the contract.
         let opts = unsafe { opts.as_ref() };
         let mut dl = Download::new(url);
         if let Some(o) = opts {
             dl = configure(dl, o);
         }
-        let outcome = dl.to_path(path)?;
+        let outcome = start(dl, target)?;
         if let Some(size) = out_size {
             // SAFETY: non-NULL with `size` writable bytes per the contract.
             unsafe { write_outcome(out, size, &rdl_outcome::from(&outcome)) };
@@ -670,7 +801,12 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
     }
     dl = dl
         .resume(o.resume)
-        .allow_https_downgrade(o.allow_https_downgrade);
+        .allow_https_downgrade(o.allow_https_downgrade)
+        .content_disposition(o.content_disposition)
+        .overwrite(o.overwrite);
+    if let Some((user, password)) = &o.basic_auth {
+        dl = dl.basic_auth(user.as_str(), password.as_str());
+    }
     if let Some(r) = o.rate_limit {
         dl = dl.rate_limit(r);
     }
@@ -804,6 +940,28 @@ mod tests {
             );
             assert!(last().contains("UTF-8"), "{}", last());
             assert_eq!(
+                rdl_download_to_dir(
+                    c"http://127.0.0.1:9/x".as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    std::ptr::null_mut()
+                ),
+                RDL_ERR_INVALID_ARG
+            );
+            assert!(last() == "invalid dir: is NULL", "{}", last());
+            let opts = rdl_options_new();
+            assert_eq!(
+                rdl_options_set_basic_auth(opts, c"u".as_ptr(), bad.as_ptr().cast()),
+                RDL_ERR_INVALID_ARG
+            );
+            assert!(
+                last() == "invalid password: is not valid UTF-8",
+                "{}",
+                last()
+            );
+            assert!((*opts).basic_auth.is_none());
+            rdl_options_free(opts);
+            assert_eq!(
                 rdl_options_set_resume(std::ptr::null_mut(), 1),
                 RDL_ERR_INVALID_ARG
             );
@@ -850,6 +1008,7 @@ mod tests {
             total: 3,
             attempts: 4,
             final_url: c"http://h/f".as_ptr(),
+            path: c"d/f".as_ptr(),
         };
         // A caller's struct with 16 more bytes than this library knows.
         #[repr(C)]
@@ -875,16 +1034,31 @@ mod tests {
             (206, 4, [0xab; 16])
         );
         assert_eq!(newer.known.final_url, value.final_url);
+        assert_eq!(newer.known.path, value.path);
         // A caller compiled before `final_url` existed: it is not written.
         let mut older = rdl_outcome {
             size: OUTCOME_MIN_SIZE,
             final_url: std::ptr::null(),
+            path: std::ptr::null(),
             ..value
         };
         // SAFETY: a whole rdl_outcome, of which only OUTCOME_MIN_SIZE bytes are used.
         unsafe { write_outcome(&mut older, OUTCOME_MIN_SIZE, &value) };
         assert_eq!(older.size, OUTCOME_MIN_SIZE);
-        assert!(older.final_url.is_null());
+        assert!(older.final_url.is_null() && older.path.is_null());
+        // A caller compiled after `final_url` but before `path`: it gets the URL only.
+        let before_path = offset_of!(rdl_outcome, path);
+        let mut older = rdl_outcome {
+            size: before_path,
+            final_url: std::ptr::null(),
+            path: std::ptr::null(),
+            ..value
+        };
+        // SAFETY: a whole rdl_outcome, of which only `before_path` bytes are used.
+        unsafe { write_outcome(&mut older, before_path, &value) };
+        assert_eq!(older.size, before_path);
+        assert_eq!(older.final_url, value.final_url);
+        assert!(older.path.is_null());
         // A size that was not set is refused.
         let unset = rdl_outcome { size: 0, ..value };
         // SAFETY: a whole rdl_outcome.
