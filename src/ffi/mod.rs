@@ -276,7 +276,15 @@ fn ffi_boundary(f: impl FnOnce() -> Result<(), Error>) -> c_int {
 /// As [`ffi_boundary`] but leaves the last error alone on success, for functions a
 /// caller runs between a failure and reading its message (`rdl_options_free`).
 fn keep_last_error(f: impl FnOnce() -> Result<(), Error>) -> c_int {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    finish(catch_unwind(AssertUnwindSafe(f)))
+}
+
+/// The code of a body's result, its message recorded on failure. Out of line so that the
+/// library holds one copy of it, not one per exported function (the shipped library has
+/// a size budget).
+#[inline(never)]
+fn finish(result: std::thread::Result<Result<(), Error>>) -> c_int {
+    match result {
         Ok(Ok(())) => RDL_OK,
         Ok(Err(e)) => {
             let status = match &e {
@@ -326,14 +334,59 @@ unsafe fn options_mut<'a>(p: *mut rdl_options) -> Result<&'a mut rdl_options, Er
     unsafe { p.as_mut() }.ok_or_else(|| arg_error("options", "is NULL"))
 }
 
-/// Runs a setter on live options behind the boundary.
+/// Runs a setter on live options behind the boundary: `apply(options, value)`. A function
+/// pointer, not a generic closure, so that the setters of one value type share one copy
+/// of the boundary (the shipped library has a size budget).
 ///
 /// # Safety
 /// As for [`options_mut`].
-unsafe fn set(opts: *mut rdl_options, f: impl FnOnce(&mut rdl_options)) -> c_int {
+#[inline(never)]
+unsafe fn set<T>(opts: *mut rdl_options, value: T, apply: fn(&mut rdl_options, T)) -> c_int {
     ffi_boundary(|| {
         // SAFETY: forwarded caller contract.
-        f(unsafe { options_mut(opts)? });
+        apply(unsafe { options_mut(opts)? }, value);
+        Ok(())
+    })
+}
+
+/// As [`set`] for a string that NULL clears; `name` is the one an error gives it.
+///
+/// # Safety
+/// As for [`options_mut`]; `p` NULL or a NUL-terminated string valid for this call.
+#[inline(never)]
+unsafe fn set_optional_str(
+    opts: *mut rdl_options,
+    (p, name): (*const c_char, &'static str),
+    apply: fn(&mut rdl_options, Option<&str>),
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        let value = match p.is_null() {
+            true => None,
+            // SAFETY: forwarded caller contract.
+            false => Some(unsafe { c_str(p, name)? }),
+        };
+        apply(o, value);
+        Ok(())
+    })
+}
+
+/// As [`set`] for two required strings, each named as an error gives it.
+///
+/// # Safety
+/// As for [`options_mut`]; `a`, `b` NULL or NUL-terminated strings valid for this call.
+#[inline(never)]
+unsafe fn set_strs(
+    opts: *mut rdl_options,
+    (a, a_name): (*const c_char, &'static str),
+    (b, b_name): (*const c_char, &'static str),
+    apply: fn(&mut rdl_options, &str, &str),
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, a, b) = unsafe { (options_mut(opts)?, c_str(a, a_name)?, c_str(b, b_name)?) };
+        apply(o, a, b);
         Ok(())
     })
 }
@@ -404,18 +457,15 @@ pub unsafe extern "C" fn rdl_options_add_header(
     name: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let (o, n, v) = unsafe {
-            (
-                options_mut(opts)?,
-                c_str(name, "header name")?,
-                c_str(value, "header value")?,
-            )
-        };
-        o.headers.push((n.to_string(), v.to_string()));
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_strs(
+            opts,
+            (name, "header name"),
+            (value, "header value"),
+            |o, n, v| o.headers.push((n.to_string(), v.to_string())),
+        )
+    }
 }
 
 /// Longest wait to connect, in milliseconds; 0 means no limit. Defaults to 30000.
@@ -428,7 +478,7 @@ pub unsafe extern "C" fn rdl_options_set_connect_timeout_ms(
     ms: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.connect_timeout = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.connect_timeout = millis(v)) }
 }
 
 /// Stall timeout in milliseconds: an attempt fails when no byte arrives for this long
@@ -442,7 +492,7 @@ pub unsafe extern "C" fn rdl_options_set_stall_timeout_ms(
     ms: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.stall_timeout = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.stall_timeout = millis(v)) }
 }
 
 /// Whether to continue a partial file (non-zero, the default) or download from 0.
@@ -452,7 +502,7 @@ pub unsafe extern "C" fn rdl_options_set_stall_timeout_ms(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_resume(opts: *mut rdl_options, resume: c_int) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.resume = resume != 0) }
+    unsafe { set(opts, resume, |o, v| o.resume = v != 0) }
 }
 
 /// Retries of transient failures (broken connection, stall, truncated body,
@@ -465,7 +515,7 @@ pub unsafe extern "C" fn rdl_options_set_resume(opts: *mut rdl_options, resume: 
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_retries(opts: *mut rdl_options, retries: u32) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.retries = Some(retries)) }
+    unsafe { set(opts, retries, |o, v| o.retries = Some(v)) }
 }
 
 /// First wait between retries in milliseconds, doubled after each failure (±50% jitter,
@@ -479,7 +529,7 @@ pub unsafe extern "C" fn rdl_options_set_retry_backoff_ms(
     ms: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.retry_backoff = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.retry_backoff = millis(v)) }
 }
 
 /// Expected SHA-256 of the whole file as 64 hex digits (copied; NULL clears it). Checked
@@ -493,16 +543,12 @@ pub unsafe extern "C" fn rdl_options_set_sha256(
     opts: *mut rdl_options,
     hex: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.sha256 = match hex.is_null() {
-            true => None,
-            // SAFETY: forwarded caller contract.
-            false => Some(unsafe { c_str(hex, "sha256")? }.to_string()),
-        };
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_optional_str(opts, (hex, "sha256"), |o, v| {
+            o.sha256 = v.map(str::to_string)
+        })
+    }
 }
 
 /// PEM file of CA certificates to trust instead of the bundled Mozilla roots (copied;
@@ -515,16 +561,12 @@ pub unsafe extern "C" fn rdl_options_set_ca_file(
     opts: *mut rdl_options,
     path: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.ca_file = match path.is_null() {
-            true => None,
-            // SAFETY: forwarded caller contract.
-            false => Some(PathBuf::from(unsafe { c_str(path, "ca file")? })),
-        };
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_optional_str(opts, (path, "ca file"), |o, v| {
+            o.ca_file = v.map(PathBuf::from)
+        })
+    }
 }
 
 /// How many connections may fetch parts of the file at once (aria2's `-x`), 1 to 32
@@ -538,7 +580,7 @@ pub unsafe extern "C" fn rdl_options_set_ca_file(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_connections(opts: *mut rdl_options, n: u32) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.connections = Some(n as usize)) }
+    unsafe { set(opts, n, |o, v| o.connections = Some(v as usize)) }
 }
 
 /// No part of a segmented download is split below this many bytes (aria2's
@@ -553,7 +595,7 @@ pub unsafe extern "C" fn rdl_options_set_min_split_size(
     bytes: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.min_split_size = Some(bytes)) }
+    unsafe { set(opts, bytes, |o, v| o.min_split_size = Some(v)) }
 }
 
 /// Most bytes per second the download may receive, over all its connections together
@@ -567,7 +609,7 @@ pub unsafe extern "C" fn rdl_options_set_rate_limit(
     bytes_per_sec: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.rate_limit = Some(bytes_per_sec)) }
+    unsafe { set(opts, bytes_per_sec, |o, v| o.rate_limit = Some(v)) }
 }
 
 /// A deadline for the whole `rdl_download` call in milliseconds, retries included (curl's
@@ -579,7 +621,7 @@ pub unsafe extern "C" fn rdl_options_set_rate_limit(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_max_time_ms(opts: *mut rdl_options, ms: u64) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.max_time = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.max_time = millis(v)) }
 }
 
 /// User and password sent as `Authorization: Basic` (curl's `-u user:password`), instead
@@ -600,18 +642,12 @@ pub unsafe extern "C" fn rdl_options_set_basic_auth(
     user: *const c_char,
     password: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let (o, user, password) = unsafe {
-            (
-                options_mut(opts)?,
-                c_str(user, "user")?,
-                c_str(password, "password")?,
-            )
-        };
-        o.basic_auth = Some((user.to_string(), password.to_string()));
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_strs(opts, (user, "user"), (password, "password"), |o, u, p| {
+            o.basic_auth = Some((u.to_string(), p.to_string()))
+        })
+    }
 }
 
 /// Whether `rdl_download_to_dir` names the file after the server's `Content-Disposition`
@@ -626,7 +662,7 @@ pub unsafe extern "C" fn rdl_options_set_content_disposition(
     on: c_int,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.content_disposition = on != 0) }
+    unsafe { set(opts, on, |o, v| o.content_disposition = v != 0) }
 }
 
 /// Whether `rdl_download_to_dir` may replace a file that already has the name the server
@@ -640,7 +676,7 @@ pub unsafe extern "C" fn rdl_options_set_content_disposition(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_overwrite(opts: *mut rdl_options, on: c_int) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.overwrite = on != 0) }
+    unsafe { set(opts, on, |o, v| o.overwrite = v != 0) }
 }
 
 /// Whether a redirect from https to plain http is followed (non-zero) or refused with
@@ -654,7 +690,7 @@ pub unsafe extern "C" fn rdl_options_set_allow_https_downgrade(
     allow: c_int,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.allow_https_downgrade = allow != 0) }
+    unsafe { set(opts, allow, |o, v| o.allow_https_downgrade = v != 0) }
 }
 
 /// Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without
@@ -667,16 +703,8 @@ pub unsafe extern "C" fn rdl_options_set_proxy(
     opts: *mut rdl_options,
     url: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.proxy = match url.is_null() {
-            true => None,
-            // SAFETY: forwarded caller contract.
-            false => Some(unsafe { c_str(url, "proxy")? }.to_string()),
-        };
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { set_optional_str(opts, (url, "proxy"), |o, v| o.proxy = v.map(str::to_string)) }
 }
 
 /// Sets the progress callback (NULL removes it) and its `userdata`, passed back as the
@@ -721,7 +749,7 @@ pub unsafe extern "C" fn rdl_download(
     out: *mut rdl_outcome,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { run_download(url, (path, "path"), opts, out, |dl, p| dl.to_path(p)) }
+    unsafe { run_download(url, path, Destination::File, opts, out) }
 }
 
 /// Downloads `url` into the directory `dir` (which must exist) under a name it chooses,
@@ -750,22 +778,35 @@ pub unsafe extern "C" fn rdl_download_to_dir(
     out: *mut rdl_outcome,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { run_download(url, (dir, "dir"), opts, out, |dl, d| dl.to_dir(d)) }
+    unsafe { run_download(url, dir, Destination::Dir, opts, out) }
 }
 
-/// The body of `rdl_download` and `rdl_download_to_dir`: checks the arguments, runs
-/// `start` with the options applied and writes the outcome on success.
+/// What the second argument of a download names.
+#[derive(Clone, Copy)]
+enum Destination {
+    /// The file (`rdl_download`'s `path`).
+    File,
+    /// The directory to choose a name in (`rdl_download_to_dir`'s `dir`).
+    Dir,
+}
+
+/// The body of `rdl_download` and `rdl_download_to_dir` (one function, not a generic
+/// one: two copies of it would cost the shipped library's size budget).
 ///
 /// # Safety
-/// As for `rdl_download`, `target` (named by its `&str`) standing for `path` or `dir`.
+/// As for `rdl_download`, `target` standing for `path` or `dir`.
 unsafe fn run_download(
     url: *const c_char,
-    (target, target_name): (*const c_char, &'static str),
+    target: *const c_char,
+    into: Destination,
     opts: *const rdl_options,
     out: *mut rdl_outcome,
-    start: impl FnOnce(Download<'_>, &str) -> Result<Outcome, Error>,
 ) -> c_int {
     ffi_boundary(|| {
+        let target_name = match into {
+            Destination::File => "path",
+            Destination::Dir => "dir",
+        };
         // SAFETY: forwarded caller contract.
         let (url, target, out_size) = unsafe {
             (
@@ -780,7 +821,10 @@ unsafe fn run_download(
         if let Some(o) = opts {
             dl = configure(dl, o);
         }
-        let outcome = start(dl, target)?;
+        let outcome = match into {
+            Destination::File => dl.to_path(target)?,
+            Destination::Dir => dl.to_dir(target)?,
+        };
         if let Some(size) = out_size {
             // SAFETY: non-NULL with `size` writable bytes per the contract.
             unsafe { write_outcome(out, size, &rdl_outcome::from(&outcome)) };
