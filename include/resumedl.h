@@ -220,8 +220,9 @@ extern "C" {
 
 /**
  * Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
- * stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
- * Returns NULL only if a panic was caught (never in practice).
+ * stall timeout, no extra headers, no credentials, no progress callback; for
+ * `rdl_download_to_dir`, names from Content-Disposition and no overwriting. Free with
+ * `rdl_options_free`. Returns NULL only if a panic was caught (never in practice).
  */
 struct rdl_options *rdl_options_new(void);
 

@@ -396,8 +396,9 @@ fn millis(ms: u64) -> Option<Duration> {
 }
 
 /// Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
-/// stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
-/// Returns NULL only if a panic was caught (never in practice).
+/// stall timeout, no extra headers, no credentials, no progress callback; for
+/// `rdl_download_to_dir`, names from Content-Disposition and no overwriting. Free with
+/// `rdl_options_free`. Returns NULL only if a panic was caught (never in practice).
 #[no_mangle]
 pub extern "C" fn rdl_options_new() -> *mut rdl_options {
     let mut out = std::ptr::null_mut();
