@@ -112,16 +112,34 @@ int main(int argc, char **argv)
     CHECK(rdl_download(bad_utf8, path3, NULL, NULL) == RDL_ERR_INVALID_ARG);
     CHECK(!file_exists(path3));
 
+    /* rdl_download_to_dir: the same contract, the directory named. */
+    out = sentinel;
+    CHECK(rdl_download_to_dir(url, NULL, NULL, &out) == RDL_ERR_INVALID_ARG);
+    msg = last_error();
+    CHECK(msg != NULL && strstr(msg, "dir") != NULL);
+    CHECK(memcmp(&out, &sentinel, sizeof out) == 0);
+    CHECK(rdl_download_to_dir(NULL, dir, NULL, &out) == RDL_ERR_INVALID_ARG);
+    CHECK(rdl_download_to_dir(url, bad_utf8, NULL, &out) == RDL_ERR_INVALID_ARG);
+    msg = last_error();
+    CHECK(msg != NULL && strstr(msg, "UTF-8") != NULL);
+    CHECK(memcmp(&out, &sentinel, sizeof out) == 0);
+
     /* Setters reject NULL options; add_header rejects NULL and non-UTF-8 strings. */
     CHECK(rdl_options_set_resume(NULL, 1) == RDL_ERR_INVALID_ARG);
     CHECK(rdl_options_set_retries(NULL, 1) == RDL_ERR_INVALID_ARG);
     CHECK(rdl_options_set_progress(NULL, NULL, NULL) == RDL_ERR_INVALID_ARG);
+    CHECK(rdl_options_set_basic_auth(NULL, "u", "p") == RDL_ERR_INVALID_ARG);
+    CHECK(rdl_options_set_content_disposition(NULL, 1) == RDL_ERR_INVALID_ARG);
+    CHECK(rdl_options_set_overwrite(NULL, 1) == RDL_ERR_INVALID_ARG);
     CHECK(rdl_options_add_header(NULL, "A", "b") == RDL_ERR_INVALID_ARG);
     opts = rdl_options_new();
     CHECK(opts != NULL);
     CHECK(rdl_options_add_header(opts, NULL, "b") == RDL_ERR_INVALID_ARG);
     CHECK(rdl_options_add_header(opts, "A", NULL) == RDL_ERR_INVALID_ARG);
     CHECK(rdl_options_add_header(opts, bad_utf8, "b") == RDL_ERR_INVALID_ARG);
+    CHECK(rdl_options_set_basic_auth(opts, NULL, "p") == RDL_ERR_INVALID_ARG);
+    CHECK(rdl_options_set_basic_auth(opts, "u", bad_utf8) == RDL_ERR_INVALID_ARG);
+    CHECK(strstr(rdl_last_error_message(), "password") != NULL);
     /* NULL clears the optional strings. */
     CHECK(rdl_options_set_sha256(opts, NULL) == RDL_OK);
     CHECK(rdl_options_set_ca_file(opts, NULL) == RDL_OK);
@@ -163,6 +181,7 @@ int main(int argc, char **argv)
     CHECK(out.received == (uint64_t)size);
     CHECK(out.total == (uint64_t)size);
     CHECK(out.attempts == 1);
+    CHECK(RDL_OUTCOME_HAS(&out, path) && strcmp(out.path, path) == 0);
     CHECK(file_size(path) == size);
 
     /* Again: already complete, nothing downloaded. */

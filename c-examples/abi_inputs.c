@@ -194,6 +194,9 @@ static void null_options(void)
     CHECK_FAILS(rdl_options_set_ca_file(NULL, NULL), RDL_ERR_INVALID_ARG, "NULL");
     CHECK_FAILS(rdl_options_set_proxy(NULL, NULL), RDL_ERR_INVALID_ARG, "NULL");
     CHECK_FAILS(rdl_options_set_progress(NULL, NULL, NULL), RDL_ERR_INVALID_ARG, "NULL");
+    CHECK_FAILS(rdl_options_set_basic_auth(NULL, "u", "p"), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_content_disposition(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_overwrite(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     rdl_options_free(NULL);
 }
 
@@ -212,6 +215,12 @@ static void strings(const char *url, const char *dir, long size)
     CHECK_FAILS(rdl_options_set_sha256(o, bad_utf8), RDL_ERR_INVALID_ARG, "UTF-8");
     CHECK_FAILS(rdl_options_set_ca_file(o, bad_utf8), RDL_ERR_INVALID_ARG, "UTF-8");
     CHECK_FAILS(rdl_options_set_proxy(o, bad_utf8), RDL_ERR_INVALID_ARG, "UTF-8");
+    CHECK_FAILS(rdl_options_set_basic_auth(o, NULL, "p"), RDL_ERR_INVALID_ARG, "user");
+    CHECK_FAILS(rdl_options_set_basic_auth(o, "u", NULL), RDL_ERR_INVALID_ARG, "password");
+    CHECK_FAILS(rdl_options_set_basic_auth(o, bad_utf8, "p"), RDL_ERR_INVALID_ARG,
+                "user: is not valid UTF-8");
+    CHECK_FAILS(rdl_options_set_basic_auth(o, "u", bad_utf8), RDL_ERR_INVALID_ARG,
+                "password: is not valid UTF-8");
     /* None of those changed the options: they still download. */
     succeeds(url, dir, o, size, __LINE__);
     rdl_options_free(o);
@@ -249,6 +258,14 @@ static void strings(const char *url, const char *dir, long size)
     CHECK_FAILS(rdl_download(url, NULL, NULL, NULL), RDL_ERR_INVALID_ARG, "path");
     CHECK_FAILS(rdl_download(bad_utf8, path, NULL, NULL), RDL_ERR_INVALID_ARG, "UTF-8");
     CHECK_FAILS(rdl_download(url, bad_utf8, NULL, NULL), RDL_ERR_INVALID_ARG, "UTF-8");
+    CHECK_FAILS(rdl_download_to_dir(NULL, dir, NULL, NULL), RDL_ERR_INVALID_ARG, "url: is NULL");
+    CHECK_FAILS(rdl_download_to_dir(url, NULL, NULL, NULL), RDL_ERR_INVALID_ARG, "dir: is NULL");
+    CHECK_FAILS(rdl_download_to_dir(bad_utf8, dir, NULL, NULL), RDL_ERR_INVALID_ARG,
+                "url: is not valid UTF-8");
+    CHECK_FAILS(rdl_download_to_dir(url, bad_utf8, NULL, NULL), RDL_ERR_INVALID_ARG,
+                "dir: is not valid UTF-8");
+    CHECK_FAILS(rdl_download_to_dir("ftp://127.0.0.1/x", dir, NULL, NULL), RDL_ERR_INVALID_URL,
+                "ftp");
     CHECK_FAILS(rdl_download("", path, NULL, NULL), RDL_ERR_INVALID_URL, "url");
     CHECK_FAILS(rdl_download("ftp://127.0.0.1/x", path, NULL, NULL), RDL_ERR_INVALID_URL, "ftp");
     CHECK_FAILS(rdl_download("http://", path, NULL, NULL), RDL_ERR_INVALID_URL, "url");
@@ -260,6 +277,10 @@ static void strings(const char *url, const char *dir, long size)
     /* An empty path or a directory is a file error, not a crash. */
     CHECK_FAILS(rdl_download(url, "", NULL, NULL), RDL_ERR_IO, "");
     CHECK_FAILS(rdl_download(url, dir, NULL, NULL), RDL_ERR_IO, dir);
+    /* A directory that is not there, or a file as the directory. */
+    snprintf(path, sizeof path, "%s/no-such-dir", dir);
+    CHECK_FAILS(rdl_download_to_dir(url, path, NULL, NULL), RDL_ERR_IO, "no-such-dir");
+    CHECK(file_size(path) == -1);
 }
 
 static void numbers(const char *url, const char *dir, long size)
@@ -282,6 +303,14 @@ static void numbers(const char *url, const char *dir, long size)
     SUCCEEDS_WITH(rdl_options_set_connections(o_, 32));
     SUCCEEDS_WITH(rdl_options_set_min_split_size(o_, UINT64_MAX));
     SUCCEEDS_WITH(rdl_options_set_allow_https_downgrade(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_content_disposition(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_content_disposition(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_overwrite(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_overwrite(o_, 0));
+    /* Empty strings, a ':' and CR/LF inside: all go into the base64 of one header. */
+    SUCCEEDS_WITH(rdl_options_set_basic_auth(o_, "", ""));
+    SUCCEEDS_WITH(rdl_options_set_basic_auth(o_, "u", "a:b:"));
+    SUCCEEDS_WITH(rdl_options_set_basic_auth(o_, "u\r\nX-Injected: 1", "p\r\n"));
     /* Any non-zero int means yes. */
     SUCCEEDS_WITH(rdl_options_set_resume(o_, INT_MIN));
     SUCCEEDS_WITH(rdl_options_set_resume(o_, -1));
@@ -338,10 +367,11 @@ static void outcome_sizes(const char *url, const char *dir, long size)
     memset(&out, 0xab, sizeof out);
     out.size = sizeof out;
     CHECK_OK(rdl_download(url, path, NULL, &out));
-    CHECK(out.size == offsetof(rdl_outcome, final_url) + sizeof out.final_url);
+    CHECK(out.size == offsetof(rdl_outcome, path) + sizeof out.path);
     CHECK(out.size <= sizeof out);
     CHECK(RDL_OUTCOME_HAS(&out, status) && RDL_OUTCOME_HAS(&out, attempts));
     CHECK(RDL_OUTCOME_HAS(&out, final_url) && strcmp(out.final_url, url) == 0);
+    CHECK(RDL_OUTCOME_HAS(&out, path) && strcmp(out.path, path) == 0);
     CHECK(out.status == 200 && out.kind == RDL_KIND_FRESH && out.attempts == 1);
     CHECK(out.received == (uint64_t)size && out.total == (uint64_t)size);
 
@@ -350,9 +380,27 @@ static void outcome_sizes(const char *url, const char *dir, long size)
     newer.known.size = sizeof newer;
     CHECK_OK(rdl_download(url, path, NULL, &newer.known));
     CHECK(newer.known.kind == RDL_KIND_ALREADY_COMPLETE);
-    CHECK(newer.known.size == offsetof(rdl_outcome, final_url) + sizeof newer.known.final_url);
+    CHECK(newer.known.size == offsetof(rdl_outcome, path) + sizeof newer.known.path);
     CHECK(newer.known.size < offsetof(struct newer_outcome, added_later) + sizeof(uint64_t));
     CHECK(newer.added_later == 0xcdcdcdcdcdcdcdcdULL);
+
+    /* An older program, compiled before `path`: the fields up to `final_url` only. */
+    memset(&out, 0xab, sizeof out);
+    out.size = offsetof(rdl_outcome, path);
+    CHECK_OK(rdl_download(url, path, NULL, &out));
+    CHECK(out.size == offsetof(rdl_outcome, path));
+    CHECK(RDL_OUTCOME_HAS(&out, final_url) && !RDL_OUTCOME_HAS(&out, path));
+    CHECK(strcmp(out.final_url, url) == 0);
+    CHECK(memcmp(&out.path, "\xab\xab\xab\xab", 4) == 0);
+
+    /* rdl_download_to_dir fills the same fields; `path` is the file it chose. */
+    memset(&out, 0xab, sizeof out);
+    out.size = sizeof out;
+    CHECK_OK(rdl_download_to_dir(url, dir, NULL, &out));
+    CHECK(out.size == offsetof(rdl_outcome, path) + sizeof out.path);
+    CHECK(out.status == 200 && out.kind == RDL_KIND_FRESH);
+    CHECK(strncmp(out.path, dir, strlen(dir)) == 0 && out.path[strlen(dir)] == '/');
+    CHECK(file_size(out.path) == size);
 
     /* On failure nothing is written, not even `size`. */
     memset(&out, 0xab, sizeof out);

@@ -34,7 +34,8 @@
 #define RDL_VERSION_PATCH 0
 #define RDL_VERSION_STRING "0.1.0"
 
-/* Whether rdl_download filled in `field` of the rdl_outcome `*out` (see the ABI rule). */
+/* Whether rdl_download or rdl_download_to_dir filled in `field` of the rdl_outcome `*out`
+ * (see the ABI rule). */
 #define RDL_OUTCOME_HAS(out, field) \
   (offsetof(rdl_outcome, field) + sizeof(((const rdl_outcome *)0)->field) <= (out)->size)
 
@@ -154,8 +155,8 @@ typedef struct rdl_options rdl_options;
 typedef int (*rdl_progress_callback)(void *userdata, uint64_t downloaded, uint64_t total);
 
 /**
- * What a successful `rdl_download` did. Plain data; the caller allocates it and sets
- * `size` to `sizeof(rdl_outcome)` before the call.
+ * What a successful `rdl_download` or `rdl_download_to_dir` did. Plain data; the caller
+ * allocates it and sets `size` to `sizeof(rdl_outcome)` before the call.
  *
  * It grows at its end, so a program compiled against an older header keeps working with
  * a newer library and the other way round. The rule for every field added later:
@@ -198,11 +199,19 @@ typedef struct rdl_outcome {
   uint32_t attempts;
   /**
    * The URL that gave the last answer, after redirects (no userinfo, no fragment).
-   * Owned by resumedl: valid until the next `rdl_download` on the same thread; copy it
-   * to keep it. Added in 0.1.0 after `attempts`: check `RDL_OUTCOME_HAS(&out,
-   * final_url)` when the library may be older than the header.
+   * Owned by resumedl: valid until the next `rdl_download` or `rdl_download_to_dir` on
+   * the same thread; copy it to keep it. Added in 0.1.0 after `attempts`: check
+   * `RDL_OUTCOME_HAS(&out, final_url)` when the library may be older than the header.
    */
   const char *final_url;
+  /**
+   * The file written: the `path` given to `rdl_download`, or the file
+   * `rdl_download_to_dir` chose inside its `dir` (`dir` joined with the name). Owned by
+   * resumedl with the same lifetime as `final_url`; copy it to keep it. Added in 0.1.0
+   * after `final_url`: check `RDL_OUTCOME_HAS(&out, path)` when the library may be
+   * older than the header.
+   */
+  const char *path;
 } rdl_outcome;
 
 #ifdef __cplusplus
@@ -211,8 +220,9 @@ extern "C" {
 
 /**
  * Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
- * stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
- * Returns NULL only if a panic was caught (never in practice).
+ * stall timeout, no extra headers, no credentials, no progress callback; for
+ * `rdl_download_to_dir`, names from Content-Disposition and no overwriting. Free with
+ * `rdl_options_free`. Returns NULL only if a panic was caught (never in practice).
  */
 struct rdl_options *rdl_options_new(void);
 
@@ -342,6 +352,44 @@ int rdl_options_set_rate_limit(struct rdl_options *opts, uint64_t bytes_per_sec)
 int rdl_options_set_max_time_ms(struct rdl_options *opts, uint64_t ms);
 
 /**
+ * User and password sent as `Authorization: Basic` (curl's `-u user:password`), instead
+ * of any in the URL's userinfo; both are copied. The password may contain `:` (only the
+ * first `:` of the pair separates them, so the user must not). The header goes only to
+ * the origin (scheme, host, port) of the URL asked for, never across a redirect to
+ * another; the password never reaches the disk or a message. A header set with
+ * `rdl_options_add_header(opts, "Authorization", …)` wins. No default. Returns `RDL_OK`
+ * or `RDL_ERR_INVALID_ARG` (NULL or non-UTF-8 `user` or `password`; the options are then
+ * unchanged).
+ *
+ * # Safety
+ * `opts` from `rdl_options_new`; `user`/`password` NUL-terminated strings (NULL is an
+ * error).
+ */
+int rdl_options_set_basic_auth(struct rdl_options *opts, const char *user, const char *password);
+
+/**
+ * Whether `rdl_download_to_dir` names the file after the server's `Content-Disposition`
+ * (`filename*`, then `filename`; non-zero, the default) or after the URL only, without
+ * the HEAD that asks for it (0). `rdl_download` ignores it.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_content_disposition(struct rdl_options *opts, int on);
+
+/**
+ * Whether `rdl_download_to_dir` may replace a file that already has the name the server
+ * chose (`Content-Disposition`) and is not a partial download of ours of another length
+ * than the resource (non-zero: it is downloaded anew from 0, never appended to), or
+ * fails with `RDL_ERR_IO` naming the file before writing anything (0, the default).
+ * `rdl_download` ignores it.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_overwrite(struct rdl_options *opts, int on);
+
+/**
  * Whether a redirect from https to plain http is followed (non-zero) or refused with
  * `RDL_ERR_PROTOCOL` (0, the default).
  *
@@ -388,6 +436,31 @@ int rdl_download(const char *url,
                  const char *path,
                  const struct rdl_options *opts,
                  struct rdl_outcome *out);
+
+/**
+ * Downloads `url` into the directory `dir` (which must exist) under a name it chooses,
+ * as `rdl_download` does otherwise (same options, outcome, codes, threads and resume);
+ * `out->path` says which file it chose.
+ *
+ * The name: an unfinished download of the same URL in `dir` is continued under its name;
+ * else the server's `Content-Disposition` (`filename*` first, then `filename`; asked for
+ * with a HEAD unless `rdl_options_set_content_disposition(opts, 0)`); else the URL's last
+ * path segment, percent-decoded; else "index.html". It is always reduced to one plain file
+ * name inside `dir`: no directory part, no `..`, no leading dots, no control characters,
+ * never an absolute path. A name the server chose never replaces an existing file of
+ * another length (`RDL_ERR_IO` naming it, nothing written) unless
+ * `rdl_options_set_overwrite`; a name from the URL resumes a partial file as
+ * `rdl_download` does.
+ *
+ * # Safety
+ * `url`, `dir` NUL-terminated strings (NULL is an error); `opts` NULL or from
+ * `rdl_options_new`, not changed during the call; `out` NULL or an `rdl_outcome` whose
+ * first `size` bytes are writable.
+ */
+int rdl_download_to_dir(const char *url,
+                        const char *dir,
+                        const struct rdl_options *opts,
+                        struct rdl_outcome *out);
 
 /**
  * The message of the last failed `rdl_*` call on this thread, "" when it succeeded.

@@ -108,6 +108,29 @@ class LibraryTests(Base):
             resumedl.download("http://127.0.0.1:9/x", target, progress=42)  # type: ignore[arg-type]
         self.assertFalse(target.exists())
 
+    def test_download_to_dir_arguments_are_checked(self) -> None:
+        with self.assertRaises(TypeError):
+            resumedl.download_to_dir("http://127.0.0.1:9/x", None)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.download_to_dir(None, self.dir)  # type: ignore[arg-type]
+        with self.assertRaises(ValueError):
+            resumedl.download_to_dir("http://127.0.0.1:9/x", str(self.dir) + "\0x")
+        # basic_auth is a (user, password) tuple of strings without NUL.
+        for wrong in ("user:password", ("user",), ("u", "p", "x"), ("u", None)):
+            with self.assertRaises(TypeError):
+                resumedl.download_to_dir(
+                    "http://127.0.0.1:9/x", self.dir, basic_auth=wrong  # type: ignore[arg-type]
+                )
+        with self.assertRaises(ValueError):
+            resumedl.download("http://127.0.0.1:9/x", self.dir / "x", basic_auth=("u", "p\0"))
+        # A directory that is not there is the library's file error.
+        with self.assertRaises(resumedl.FileError) as cm:
+            resumedl.download_to_dir(
+                "http://127.0.0.1:9/x", self.dir / "missing", retries=0, connect_timeout=1
+            )
+        self.assertIn("missing", str(cm.exception))
+        self.assertEqual(os.listdir(self.dir), [])
+
     def test_bad_values_raise_valueerror(self) -> None:
         target = self.dir / "never.bin"
         # A NUL would silently cut the C string short.
@@ -212,6 +235,7 @@ class DownloadTests(Base):
                 total=n,
                 attempts=1,
                 final_url=url("fresh"),
+                path=str(target),
             ),
         )
         self.assertEqual(calls[-1], (n, n))
@@ -221,6 +245,57 @@ class DownloadTests(Base):
         self.assertEqual(
             (again.kind, again.received, again.resumed_from), ("already complete", 0, n)
         )
+        # Outcome.path is a str whatever the path's type.
+        self.assertEqual(resumedl.download(url("fresh"), os.fsencode(target)).path, str(target))
+
+    def test_download_to_dir_names_the_file_after_the_server(self) -> None:
+        # The server's Content-Disposition is filename="../../from-server.bin": the file
+        # lands inside the directory, nothing beside it.
+        into = self.dir / "in"
+        into.mkdir()
+        outcome = resumedl.download_to_dir(url("named"), into)
+        self.assertEqual(outcome.path, str(into / "from-server.bin"))
+        self.assertEqual(sha256_file(Path(outcome.path)), RESOURCES["named"]["sha256"])
+        self.assertEqual((outcome.kind, outcome.received), ("fresh", size("named")))
+        self.assertEqual(sorted(os.listdir(self.dir)), ["in"])
+        self.assertEqual(os.listdir(into), ["from-server.bin"])
+        # A rerun finds it complete under the same name.
+        again = resumedl.download_to_dir(url("named"), str(into))
+        self.assertEqual((again.path, again.kind), (outcome.path, "already complete"))
+        # Without Content-Disposition the URL names it.
+        by_url = self.dir / "url"
+        by_url.mkdir()
+        plain = resumedl.download_to_dir(url("named"), by_url, content_disposition=False)
+        self.assertEqual(plain.path, str(by_url / "named.bin"))
+        self.assertEqual(sha256_file(Path(plain.path)), RESOURCES["named"]["sha256"])
+
+    def test_download_to_dir_overwrites_only_when_told(self) -> None:
+        taken = self.dir / "from-server.bin"
+        taken.write_bytes(b"old bytes")
+        with self.assertRaises(resumedl.FileError) as cm:
+            resumedl.download_to_dir(url("named"), self.dir)
+        self.assertIn("from-server.bin", str(cm.exception))
+        self.assertEqual(taken.read_bytes(), b"old bytes")
+        with self.assertRaises(resumedl.FileError):
+            resumedl.download_to_dir(url("named"), self.dir, overwrite=False)
+        self.assertEqual(taken.read_bytes(), b"old bytes")
+        outcome = resumedl.download_to_dir(url("named"), self.dir, overwrite=True)
+        self.assertEqual(outcome.path, str(taken))
+        self.assertEqual((outcome.resumed_from, outcome.received), (0, size("named")))
+        self.assertEqual(sha256_file(taken), RESOURCES["named"]["sha256"])
+
+    def test_basic_auth_reaches_the_server(self) -> None:
+        # tests/python.rs checks every request for /auth.bin carried these credentials.
+        outcome = resumedl.download(
+            url("auth"), self.dir / "auth.bin", basic_auth=("user", "pa:ss:word")
+        )
+        self.assertEqual(sha256_file(Path(outcome.path)), RESOURCES["auth"]["sha256"])
+        into = self.dir / "into"
+        into.mkdir()
+        outcome = resumedl.download_to_dir(
+            url("auth"), into, basic_auth=("user", "pa:ss:word"), retries=0
+        )
+        self.assertEqual(outcome.path, str(into / "auth.bin"))
 
     def test_headers_arrive(self) -> None:
         # tests/python.rs checks the server's request log for these after Python exits.

@@ -714,7 +714,7 @@ pub fn unfinished_download(dir: &Path, url: &str) -> Option<PathBuf> {
 /// The file in `dir` whose control file records a download of `url` (without userinfo
 /// or fragment), when there is one.
 fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+    std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -723,9 +723,9 @@ fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
             (!target.is_empty()).then(|| dir.join(target))
         })
         .filter(|target| matches!(ControlFile::load(target), Loaded::Valid(c) if c.url == url))
-        .collect();
-    found.sort();
-    found.into_iter().next()
+        // The first by name when there are several: the same one on every run. `min`, not
+        // a sort: a sort of paths would be code of its own in the size-budgeted library.
+        .min()
 }
 
 pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {

@@ -1,6 +1,6 @@
 //! The C ABI as C and C++ programs see it: the header compiles cleanly and is up to date,
 //! and the examples in `c-examples/` (C and C++, linked shared and static) plus
-//! `c-examples/abi_edge.c` are built with the system compilers and run against the
+//! `c-examples/abi_edge.c`, `abi_inputs.c` and `to_dir.c` are built with the system compilers and run against the
 //! loopback server; exit codes, stdout, stderr, file bytes and the request log are checked.
 
 mod support;
@@ -116,8 +116,8 @@ fn built() -> &'static Path {
             .arg(format!("BUILD={}", out.display()))
             .arg("all");
         compiler_run(&mut make);
-        // abi_edge and abi_inputs are tests, not examples: built here only.
-        for name in ["abi_edge", "abi_inputs"] {
+        // abi_edge, abi_inputs and to_dir are tests, not examples: built here only.
+        for name in ["abi_edge", "abi_inputs", "to_dir"] {
             compiler_run(
                 Command::new("cc")
                     .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
@@ -483,6 +483,24 @@ fn every_function_takes_hostile_inputs_from_c() {
             "{req:?}"
         );
     }
+}
+
+#[test]
+fn download_to_dir_and_its_options_work_from_c() {
+    let server = TestServer::start();
+    support::serve_to_dir(&server);
+    let outer = Scratch::new("c_abi-to-dir");
+    let work = outer.join("work");
+    fs::create_dir(&work).unwrap();
+    let mut cmd = Command::new(built().join("to_dir"));
+    cmd.arg(format!("http://{}", server.addr()))
+        .arg(&work)
+        .arg(support::TO_DIR_SIZE.to_string());
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("all checks passed"), "{r}");
+    support::check_to_dir(&server, outer.path());
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The C boundary under instruments. The C programs — the examples (`download.c`,
-//! `download.cpp`), `abi_edge.c`, `abi_inputs.c` (hostile inputs to every function) and
-//! `threads.c` (8 threads at once) — run:
+//! `download.cpp`), `abi_edge.c`, `abi_inputs.c` (hostile inputs to every function),
+//! `to_dir.c` (`rdl_download_to_dir` and its options) and `threads.c` (8 threads at
+//! once) — run:
 //!
 //! - built normally against the shared library;
 //! - built with gcc's AddressSanitizer and UndefinedBehaviorSanitizer (and LeakSanitizer,
@@ -33,11 +34,12 @@ const BUILD_LIMIT: Duration = Duration::from_secs(600);
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// The C programs, by output name and source.
-const PROGRAMS: [(&str, &str); 5] = [
+const PROGRAMS: [(&str, &str); 6] = [
     ("download", "download.c"),
     ("download-cpp", "download.cpp"),
     ("abi_edge", "abi_edge.c"),
     ("abi_inputs", "abi_inputs.c"),
+    ("to_dir", "to_dir.c"),
     ("threads", "threads.c"),
 ];
 
@@ -325,6 +327,17 @@ fn abi_programs(runner: Runner) {
     let r = passes(runner, "abi_inputs", &[&url, s(dir.path()), &size], &[]);
     assert_eq!(r.code, Some(0), "{r}");
     assert!(r.stdout.contains("all checks passed"), "{r}");
+
+    support::serve_to_dir(&server);
+    let outer = Scratch::new("hardening-to-dir");
+    let work = outer.join("work");
+    fs::create_dir(&work).unwrap();
+    let base = format!("http://{}", server.addr());
+    let size = support::TO_DIR_SIZE.to_string();
+    let r = passes(runner, "to_dir", &[&base, s(&work), &size], &[]);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("all checks passed"), "{r}");
+    support::check_to_dir(&server, outer.path());
 }
 
 /// 8 threads at once (threads.c), each download over `connections`; the Rust side checks

@@ -39,6 +39,10 @@ fn resources() -> Vec<Spec> {
     vec![
         ("fresh", "/fresh.bin", 200_000, 11, None),
         ("headers", "/headers.bin", 10_000, 12, None),
+        // Named by its Content-Disposition (a hostile one), see resources_json.
+        ("named", "/named.bin", 20_000, 20, None),
+        // Fetched with basic_auth; the suite's check reads the Authorization header.
+        ("auth", "/auth.bin", 10_000, 21, None),
         // Several of the library's 256 KiB reads: the first progress call, after the
         // first read, comes well before the end.
         ("cancel", "/cancel.bin", 1 << 20, 13, None),
@@ -99,6 +103,11 @@ fn resources_json(server: &TestServer) -> String {
             r#""{name}": {{"path": "{path}", "size": {size}, "sha256": "{sum}"}}"#
         ));
     }
+    server.add_header(
+        "/named.bin",
+        "Content-Disposition",
+        "attachment; filename=\"../../from-server.bin\"",
+    );
     entries.push(r#""missing": {"path": "/missing.bin", "size": 0, "sha256": ""}"#.into());
     format!("{{{}}}", entries.join(", "))
 }
@@ -229,6 +238,23 @@ fn suite(python: &Path, dir: &Path, env: &[(&str, String)]) {
         .collect();
     assert_eq!(repeated, ["one", "two"], "{first:?}");
     assert_eq!(gets[1].header("referer"), Some("http://referer.test/"));
+
+    // The basic_auth test: "Basic " + base64("user:pa:ss:word") on every request, the
+    // HEAD of download_to_dir included.
+    let auth: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/auth.bin")
+        .collect();
+    assert!(auth.iter().any(|r| r.method == "HEAD"), "{auth:?}");
+    assert!(auth.len() >= 3, "{auth:?}");
+    for r in &auth {
+        assert_eq!(
+            r.header("authorization"),
+            Some("Basic dXNlcjpwYTpzczp3b3Jk"),
+            "{r:?}"
+        );
+    }
 
     // The resume after a cancel asked only for the missing bytes, with If-Range.
     let cancel: Vec<_> = gets_of(&server, "/cancel.bin")

@@ -16,6 +16,14 @@ only. Example::
     else:
         print(outcome.kind, outcome.received, "bytes")
 
+:func:`download_to_dir` downloads into a directory instead, under the name the server
+gives (``Content-Disposition``) or the URL's, kept inside the directory whatever the
+server says; ``Outcome.path`` is the file it chose::
+
+    outcome = resumedl.download_to_dir("https://example.com/get?id=7", "downloads",
+                                       basic_auth=("me", "secret"))
+    print("saved as", outcome.path)
+
 Failures raise a subclass of :class:`DownloadError` that also derives from the built-in
 exception Python code already catches: :class:`DownloadTimeoutError` is a
 ``TimeoutError``, :class:`NetworkError` a ``ConnectionError``, :class:`FileError` an
@@ -26,9 +34,9 @@ The C library is found through the ``RESUMEDL_LIBRARY`` environment variable (a 
 ``libresumedl.so``), else inside this package (where ``pip install`` puts it), else in
 the source checkout's ``target/release`` and then ``target/debug``.
 
-Threads: :func:`download` may run in several threads at once. ctypes releases the GIL
-while the C library works, so the downloads proceed in parallel; each calls its progress
-function on its own thread.
+Threads: :func:`download` and :func:`download_to_dir` may run in several threads at once.
+ctypes releases the GIL while the C library works, so the downloads proceed in parallel;
+each calls its progress function on its own thread.
 
 Interrupting: with Ctrl-C (``KeyboardInterrupt``) during a download, the download is
 cancelled the next time data arrives, the partial file is kept, and the
@@ -53,6 +61,7 @@ together (a test checks that they match)."""
 
 __all__ = [
     "download",
+    "download_to_dir",
     "version",
     "__version__",
     "CANCEL",
@@ -138,7 +147,7 @@ _UNKNOWN = 2**64 - 1
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a successful :func:`download` did.
+    """What a successful :func:`download` or :func:`download_to_dir` did.
 
     Attributes:
         status: HTTP status of the last answer (200, 206 or 416).
@@ -151,6 +160,8 @@ class Outcome:
         attempts: request attempts used (1 when the first succeeded).
         final_url: the URL that gave the last answer, after redirects (``None`` with a
             library too old to say).
+        path: the file written, as a str: the ``path`` given to :func:`download`, or the
+            file :func:`download_to_dir` chose (its ``directory`` joined with the name).
     """
 
     status: int
@@ -160,6 +171,9 @@ class Outcome:
     total: int | None
     attempts: int
     final_url: str | None = None
+    # A default only because the fields before it have one; download() and
+    # download_to_dir() always set it.
+    path: str = ""
 
 
 class _Cancel:
@@ -337,6 +351,7 @@ class _Outcome(ctypes.Structure):
         ("total", ctypes.c_uint64),
         ("attempts", ctypes.c_uint32),
         ("final_url", ctypes.c_char_p),
+        ("path", ctypes.c_char_p),
     ]
 
 
@@ -408,7 +423,14 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_options_set_rate_limit": ([opts, u64], ctypes.c_int),
         "rdl_options_set_max_time_ms": ([opts, u64], ctypes.c_int),
         "rdl_options_set_progress": ([opts, _PROGRESS, ctypes.c_void_p], ctypes.c_int),
+        "rdl_options_set_basic_auth": ([opts, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_content_disposition": ([opts, ctypes.c_int], ctypes.c_int),
+        "rdl_options_set_overwrite": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_download": (
+            [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
+            ctypes.c_int,
+        ),
+        "rdl_download_to_dir": (
             [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
             ctypes.c_int,
         ),
@@ -609,6 +631,9 @@ def download(
     allow_https_downgrade: bool = False,
     rate_limit: int | None = None,
     max_time: float | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    content_disposition: bool = True,
+    overwrite: bool = False,
 ) -> Outcome:
     """Downloads ``url`` to ``path``, resuming a partial file, retrying transient failures.
 
@@ -649,9 +674,17 @@ def download(
         rate_limit: most bytes per second over all connections (``None`` or 0: no limit).
         max_time: a deadline for the whole call in seconds, retries included (``None``
             or 0: none); past it :class:`DownloadTimeoutError`, the bytes kept.
+        basic_auth: ``(user, password)`` sent as ``Authorization: Basic`` (curl's ``-u``)
+            instead of any credentials in the URL, only to the origin of ``url``, never
+            across a redirect to another. The password may contain ``:``, the user not.
+            An ``Authorization`` in ``headers`` wins. ``None`` (the default): none.
+        content_disposition: used by :func:`download_to_dir` only (the file's name from
+            the server); accepted here so both take the same options.
+        overwrite: used by :func:`download_to_dir` only (replacing a file under the
+            server's name); accepted here so both take the same options.
 
     Returns:
-        An :class:`Outcome`.
+        An :class:`Outcome`; its ``path`` is ``path``, as a str.
 
     Raises:
         DownloadError: the download failed; the subclass and ``.code`` tell how
@@ -662,8 +695,149 @@ def download(
             None, a string contains NUL, a negative timeout), before anything is sent.
         OSError: the resumedl library cannot be found or loaded.
     """
+    return _download(
+        "rdl_download",
+        url,
+        _path(path, "path"),
+        headers=headers,
+        resume=resume,
+        timeout=timeout,
+        progress=progress,
+        retries=retries,
+        sha256=sha256,
+        ca_file=ca_file,
+        proxy=proxy,
+        connect_timeout=connect_timeout,
+        retry_backoff=retry_backoff,
+        connections=connections,
+        min_split_size=min_split_size,
+        allow_https_downgrade=allow_https_downgrade,
+        rate_limit=rate_limit,
+        max_time=max_time,
+        basic_auth=basic_auth,
+        content_disposition=content_disposition,
+        overwrite=overwrite,
+    )
+
+
+def download_to_dir(
+    url: str,
+    directory: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+    *,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    resume: bool = True,
+    timeout: float | None = None,
+    progress: Callable[[int, int | None], object] | None = None,
+    retries: int | None = None,
+    sha256: str | None = None,
+    ca_file: str | os.PathLike[str] | None = None,
+    proxy: str | None = None,
+    connect_timeout: float | None = None,
+    retry_backoff: float | None = None,
+    connections: int | None = None,
+    min_split_size: int | None = None,
+    allow_https_downgrade: bool = False,
+    rate_limit: int | None = None,
+    max_time: float | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    content_disposition: bool = True,
+    overwrite: bool = False,
+) -> Outcome:
+    """Downloads ``url`` into ``directory`` (which must exist) under a name it chooses, as
+    :func:`download` does otherwise; ``Outcome.path`` is the file it chose.
+
+    The name: an unfinished download of the same URL in ``directory`` is continued under
+    its name, so a rerun resumes it; else, with ``content_disposition`` (the default), the
+    server's ``Content-Disposition`` (``filename*`` first, then ``filename``; a HEAD asks
+    for it); else the URL's last path segment, percent-decoded; else ``index.html``. The
+    name is always reduced to one plain file name inside ``directory``: no directory part,
+    no ``..``, no leading dots, no control characters, never an absolute path.
+
+    A name the server chose never replaces an existing file of another length: the call
+    raises :class:`FileError` naming it and writes nothing, unless ``overwrite`` is true
+    (then the file is downloaded anew from 0, never appended to). A name from the URL
+    resumes a partial file as :func:`download` does.
+
+    Args:
+        url: an http:// or https:// URL.
+        directory: the directory to download into (str, bytes or os.PathLike).
+        content_disposition: name the file after the server's ``Content-Disposition``
+            (default) or after the URL only, without the HEAD.
+        overwrite: replace a file of another length under the server's name (default:
+            refuse, :class:`FileError`).
+        headers, resume, timeout, progress, retries, sha256, ca_file, proxy,
+        connect_timeout, retry_backoff, connections, min_split_size,
+        allow_https_downgrade, rate_limit, max_time, basic_auth: as for :func:`download`.
+
+    Returns:
+        An :class:`Outcome`; its ``path`` is the file written, ``directory`` joined with
+        the name, as a str.
+
+    Raises:
+        As :func:`download`.
+    """
+    return _download(
+        "rdl_download_to_dir",
+        url,
+        _path(directory, "directory"),
+        headers=headers,
+        resume=resume,
+        timeout=timeout,
+        progress=progress,
+        retries=retries,
+        sha256=sha256,
+        ca_file=ca_file,
+        proxy=proxy,
+        connect_timeout=connect_timeout,
+        retry_backoff=retry_backoff,
+        connections=connections,
+        min_split_size=min_split_size,
+        allow_https_downgrade=allow_https_downgrade,
+        rate_limit=rate_limit,
+        max_time=max_time,
+        basic_auth=basic_auth,
+        content_disposition=content_disposition,
+        overwrite=overwrite,
+    )
+
+
+def _credentials(basic_auth: object) -> tuple[bytes, bytes] | None:
+    if basic_auth is None:
+        return None
+    if not isinstance(basic_auth, tuple) or len(basic_auth) != 2:
+        raise TypeError("basic_auth must be a (user, password) tuple")
+    user, password = basic_auth
+    return _text(user, "basic_auth user"), _text(password, "basic_auth password")
+
+
+def _download(
+    entry: str,
+    url: str,
+    c_target: bytes,
+    *,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+    resume: bool,
+    timeout: float | None,
+    progress: Callable[[int, int | None], object] | None,
+    retries: int | None,
+    sha256: str | None,
+    ca_file: str | os.PathLike[str] | None,
+    proxy: str | None,
+    connect_timeout: float | None,
+    retry_backoff: float | None,
+    connections: int | None,
+    min_split_size: int | None,
+    allow_https_downgrade: bool,
+    rate_limit: int | None,
+    max_time: float | None,
+    basic_auth: tuple[str, str] | None,
+    content_disposition: bool,
+    overwrite: bool,
+) -> Outcome:
+    """The body of :func:`download` and :func:`download_to_dir`: ``entry`` is the C
+    function (``rdl_download`` or ``rdl_download_to_dir``), ``c_target`` its second
+    argument."""
     c_url = _text(url, "url")
-    c_path = _path(path, "path")
     c_headers = _header_pairs(headers)
     stall_ms = _millis(timeout, "timeout")
     connect_ms = _millis(connect_timeout, "connect_timeout")
@@ -687,6 +861,7 @@ def download(
     c_sha256 = None if sha256 is None else _text(sha256, "sha256")
     c_ca_file = None if ca_file is None else _path(ca_file, "ca_file")
     c_proxy = None if proxy is None else _text(proxy, "proxy")
+    c_credentials = _credentials(basic_auth)
     if progress is not None and not callable(progress):
         raise TypeError("progress must be callable")
 
@@ -721,11 +896,16 @@ def download(
                 _check(lib, setter(opts, setting))
         if allow_https_downgrade:
             _check(lib, lib.rdl_options_set_allow_https_downgrade(opts, 1))
+        if c_credentials is not None:
+            _check(lib, lib.rdl_options_set_basic_auth(opts, *c_credentials))
+        cd = int(bool(content_disposition))
+        _check(lib, lib.rdl_options_set_content_disposition(opts, cd))
+        _check(lib, lib.rdl_options_set_overwrite(opts, int(bool(overwrite))))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
         out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
             # ctypes releases the GIL for the call; the callback takes it back.
-            rc = lib.rdl_download(c_url, c_path, opts, ctypes.byref(out))
+            rc = getattr(lib, entry)(c_url, c_target, opts, ctypes.byref(out))
         message = _message(lib) if rc else ""
         http_status = int(lib.rdl_last_error_http_status()) if rc else 0
     finally:
@@ -749,5 +929,11 @@ def download(
             if out.size >= _Outcome.final_url.offset + _Outcome.final_url.size
             and out.final_url is not None
             else None
+        ),
+        path=(
+            out.path.decode("utf-8", "replace")
+            if out.size >= _Outcome.path.offset + _Outcome.path.size and out.path is not None
+            # A library older than the field: rdl_download wrote where it was told.
+            else os.fsdecode(c_target) if entry == "rdl_download" else ""
         ),
     )

@@ -10,6 +10,7 @@ use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::ptr::addr_of_mut;
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use crate::{Download, Error, Outcome, OutcomeKind};
@@ -101,12 +102,15 @@ pub struct rdl_options {
     allow_https_downgrade: bool,
     rate_limit: Option<u64>,
     max_time: Option<Duration>,
+    basic_auth: Option<(String, String)>,
+    content_disposition: bool,
+    overwrite: bool,
     progress: rdl_progress_callback,
     userdata: *mut c_void,
 }
 
-/// What a successful `rdl_download` did. Plain data; the caller allocates it and sets
-/// `size` to `sizeof(rdl_outcome)` before the call.
+/// What a successful `rdl_download` or `rdl_download_to_dir` did. Plain data; the caller
+/// allocates it and sets `size` to `sizeof(rdl_outcome)` before the call.
 ///
 /// It grows at its end, so a program compiled against an older header keeps working with
 /// a newer library and the other way round. The rule for every field added later:
@@ -135,10 +139,16 @@ pub struct rdl_outcome {
     /// Request attempts used (1 when the first succeeded).
     pub attempts: u32,
     /// The URL that gave the last answer, after redirects (no userinfo, no fragment).
-    /// Owned by resumedl: valid until the next `rdl_download` on the same thread; copy it
-    /// to keep it. Added in 0.1.0 after `attempts`: check `RDL_OUTCOME_HAS(&out,
-    /// final_url)` when the library may be older than the header.
+    /// Owned by resumedl: valid until the next `rdl_download` or `rdl_download_to_dir` on
+    /// the same thread; copy it to keep it. Added in 0.1.0 after `attempts`: check
+    /// `RDL_OUTCOME_HAS(&out, final_url)` when the library may be older than the header.
     pub final_url: *const c_char,
+    /// The file written: the `path` given to `rdl_download`, or the file
+    /// `rdl_download_to_dir` chose inside its `dir` (`dir` joined with the name). Owned by
+    /// resumedl with the same lifetime as `final_url`; copy it to keep it. Added in 0.1.0
+    /// after `final_url`: check `RDL_OUTCOME_HAS(&out, path)` when the library may be
+    /// older than the header.
+    pub path: *const c_char,
 }
 
 /// The end of the fields of the first `rdl_outcome` (0.1.0): a smaller `size` means the
@@ -160,7 +170,10 @@ impl From<&Outcome> for rdl_outcome {
             received: o.received,
             total: o.total.unwrap_or(RDL_UNKNOWN),
             attempts: o.attempts,
-            final_url: keep_final_url(&o.final_url),
+            final_url: keep(&FINAL_URL, &o.final_url),
+            // Both parts came in as UTF-8 (the caller's path or dir, a name made from a
+            // String), so nothing is lost.
+            path: keep(&PATH, &o.path.to_string_lossy()),
         }
     }
 }
@@ -208,7 +221,8 @@ unsafe fn write_outcome(out: *mut rdl_outcome, size: usize, value: &rdl_outcome)
         received,
         total,
         attempts,
-        final_url
+        final_url,
+        path
     );
     // SAFETY: `size` is the first field, within any valid caller's struct.
     unsafe { addr_of_mut!((*out).size).write(end) };
@@ -227,12 +241,15 @@ thread_local! {
     });
     /// The string behind the last outcome's `final_url` on this thread.
     static FINAL_URL: RefCell<CString> = RefCell::new(CString::default());
+    /// The string behind the last outcome's `path` on this thread.
+    static PATH: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Keeps `url` for this thread until the next download and returns it as a C string.
-fn keep_final_url(url: &str) -> *const c_char {
-    let c = CString::new(url.replace('\0', "?")).unwrap_or_default();
-    FINAL_URL.with(|f| {
+/// Keeps `text` in `cell` for this thread until the next download and returns it as a C
+/// string.
+fn keep(cell: &'static LocalKey<RefCell<CString>>, text: &str) -> *const c_char {
+    let c = CString::new(text.replace('\0', "?")).unwrap_or_default();
+    cell.with(|f| {
         *f.borrow_mut() = c;
         f.borrow().as_ptr()
     })
@@ -259,7 +276,15 @@ fn ffi_boundary(f: impl FnOnce() -> Result<(), Error>) -> c_int {
 /// As [`ffi_boundary`] but leaves the last error alone on success, for functions a
 /// caller runs between a failure and reading its message (`rdl_options_free`).
 fn keep_last_error(f: impl FnOnce() -> Result<(), Error>) -> c_int {
-    match catch_unwind(AssertUnwindSafe(f)) {
+    finish(catch_unwind(AssertUnwindSafe(f)))
+}
+
+/// The code of a body's result, its message recorded on failure. Out of line so that the
+/// library holds one copy of it, not one per exported function (the shipped library has
+/// a size budget).
+#[inline(never)]
+fn finish(result: std::thread::Result<Result<(), Error>>) -> c_int {
+    match result {
         Ok(Ok(())) => RDL_OK,
         Ok(Err(e)) => {
             let status = match &e {
@@ -309,14 +334,59 @@ unsafe fn options_mut<'a>(p: *mut rdl_options) -> Result<&'a mut rdl_options, Er
     unsafe { p.as_mut() }.ok_or_else(|| arg_error("options", "is NULL"))
 }
 
-/// Runs a setter on live options behind the boundary.
+/// Runs a setter on live options behind the boundary: `apply(options, value)`. A function
+/// pointer, not a generic closure, so that the setters of one value type share one copy
+/// of the boundary (the shipped library has a size budget).
 ///
 /// # Safety
 /// As for [`options_mut`].
-unsafe fn set(opts: *mut rdl_options, f: impl FnOnce(&mut rdl_options)) -> c_int {
+#[inline(never)]
+unsafe fn set<T>(opts: *mut rdl_options, value: T, apply: fn(&mut rdl_options, T)) -> c_int {
     ffi_boundary(|| {
         // SAFETY: forwarded caller contract.
-        f(unsafe { options_mut(opts)? });
+        apply(unsafe { options_mut(opts)? }, value);
+        Ok(())
+    })
+}
+
+/// As [`set`] for a string that NULL clears; `name` is the one an error gives it.
+///
+/// # Safety
+/// As for [`options_mut`]; `p` NULL or a NUL-terminated string valid for this call.
+#[inline(never)]
+unsafe fn set_optional_str(
+    opts: *mut rdl_options,
+    (p, name): (*const c_char, &'static str),
+    apply: fn(&mut rdl_options, Option<&str>),
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        let value = match p.is_null() {
+            true => None,
+            // SAFETY: forwarded caller contract.
+            false => Some(unsafe { c_str(p, name)? }),
+        };
+        apply(o, value);
+        Ok(())
+    })
+}
+
+/// As [`set`] for two required strings, each named as an error gives it.
+///
+/// # Safety
+/// As for [`options_mut`]; `a`, `b` NULL or NUL-terminated strings valid for this call.
+#[inline(never)]
+unsafe fn set_strs(
+    opts: *mut rdl_options,
+    (a, a_name): (*const c_char, &'static str),
+    (b, b_name): (*const c_char, &'static str),
+    apply: fn(&mut rdl_options, &str, &str),
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let (o, a, b) = unsafe { (options_mut(opts)?, c_str(a, a_name)?, c_str(b, b_name)?) };
+        apply(o, a, b);
         Ok(())
     })
 }
@@ -326,8 +396,9 @@ fn millis(ms: u64) -> Option<Duration> {
 }
 
 /// Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
-/// stall timeout, no extra headers, no progress callback. Free with `rdl_options_free`.
-/// Returns NULL only if a panic was caught (never in practice).
+/// stall timeout, no extra headers, no credentials, no progress callback; for
+/// `rdl_download_to_dir`, names from Content-Disposition and no overwriting. Free with
+/// `rdl_options_free`. Returns NULL only if a panic was caught (never in practice).
 #[no_mangle]
 pub extern "C" fn rdl_options_new() -> *mut rdl_options {
     let mut out = std::ptr::null_mut();
@@ -347,6 +418,9 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             allow_https_downgrade: false,
             rate_limit: None,
             max_time: None,
+            basic_auth: None,
+            content_disposition: true,
+            overwrite: false,
             progress: None,
             userdata: std::ptr::null_mut(),
         }));
@@ -384,18 +458,15 @@ pub unsafe extern "C" fn rdl_options_add_header(
     name: *const c_char,
     value: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let (o, n, v) = unsafe {
-            (
-                options_mut(opts)?,
-                c_str(name, "header name")?,
-                c_str(value, "header value")?,
-            )
-        };
-        o.headers.push((n.to_string(), v.to_string()));
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_strs(
+            opts,
+            (name, "header name"),
+            (value, "header value"),
+            |o, n, v| o.headers.push((n.to_string(), v.to_string())),
+        )
+    }
 }
 
 /// Longest wait to connect, in milliseconds; 0 means no limit. Defaults to 30000.
@@ -408,7 +479,7 @@ pub unsafe extern "C" fn rdl_options_set_connect_timeout_ms(
     ms: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.connect_timeout = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.connect_timeout = millis(v)) }
 }
 
 /// Stall timeout in milliseconds: an attempt fails when no byte arrives for this long
@@ -422,7 +493,7 @@ pub unsafe extern "C" fn rdl_options_set_stall_timeout_ms(
     ms: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.stall_timeout = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.stall_timeout = millis(v)) }
 }
 
 /// Whether to continue a partial file (non-zero, the default) or download from 0.
@@ -432,7 +503,7 @@ pub unsafe extern "C" fn rdl_options_set_stall_timeout_ms(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_resume(opts: *mut rdl_options, resume: c_int) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.resume = resume != 0) }
+    unsafe { set(opts, resume, |o, v| o.resume = v != 0) }
 }
 
 /// Retries of transient failures (broken connection, stall, truncated body,
@@ -445,7 +516,7 @@ pub unsafe extern "C" fn rdl_options_set_resume(opts: *mut rdl_options, resume: 
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_retries(opts: *mut rdl_options, retries: u32) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.retries = Some(retries)) }
+    unsafe { set(opts, retries, |o, v| o.retries = Some(v)) }
 }
 
 /// First wait between retries in milliseconds, doubled after each failure (±50% jitter,
@@ -459,7 +530,7 @@ pub unsafe extern "C" fn rdl_options_set_retry_backoff_ms(
     ms: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.retry_backoff = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.retry_backoff = millis(v)) }
 }
 
 /// Expected SHA-256 of the whole file as 64 hex digits (copied; NULL clears it). Checked
@@ -473,16 +544,12 @@ pub unsafe extern "C" fn rdl_options_set_sha256(
     opts: *mut rdl_options,
     hex: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.sha256 = match hex.is_null() {
-            true => None,
-            // SAFETY: forwarded caller contract.
-            false => Some(unsafe { c_str(hex, "sha256")? }.to_string()),
-        };
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_optional_str(opts, (hex, "sha256"), |o, v| {
+            o.sha256 = v.map(str::to_string)
+        })
+    }
 }
 
 /// PEM file of CA certificates to trust instead of the bundled Mozilla roots (copied;
@@ -495,16 +562,12 @@ pub unsafe extern "C" fn rdl_options_set_ca_file(
     opts: *mut rdl_options,
     path: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.ca_file = match path.is_null() {
-            true => None,
-            // SAFETY: forwarded caller contract.
-            false => Some(PathBuf::from(unsafe { c_str(path, "ca file")? })),
-        };
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_optional_str(opts, (path, "ca file"), |o, v| {
+            o.ca_file = v.map(PathBuf::from)
+        })
+    }
 }
 
 /// How many connections may fetch parts of the file at once (aria2's `-x`), 1 to 32
@@ -518,7 +581,7 @@ pub unsafe extern "C" fn rdl_options_set_ca_file(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_connections(opts: *mut rdl_options, n: u32) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.connections = Some(n as usize)) }
+    unsafe { set(opts, n, |o, v| o.connections = Some(v as usize)) }
 }
 
 /// No part of a segmented download is split below this many bytes (aria2's
@@ -533,7 +596,7 @@ pub unsafe extern "C" fn rdl_options_set_min_split_size(
     bytes: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.min_split_size = Some(bytes)) }
+    unsafe { set(opts, bytes, |o, v| o.min_split_size = Some(v)) }
 }
 
 /// Most bytes per second the download may receive, over all its connections together
@@ -547,7 +610,7 @@ pub unsafe extern "C" fn rdl_options_set_rate_limit(
     bytes_per_sec: u64,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.rate_limit = Some(bytes_per_sec)) }
+    unsafe { set(opts, bytes_per_sec, |o, v| o.rate_limit = Some(v)) }
 }
 
 /// A deadline for the whole `rdl_download` call in milliseconds, retries included (curl's
@@ -559,7 +622,62 @@ pub unsafe extern "C" fn rdl_options_set_rate_limit(
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_set_max_time_ms(opts: *mut rdl_options, ms: u64) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.max_time = millis(ms)) }
+    unsafe { set(opts, ms, |o, v| o.max_time = millis(v)) }
+}
+
+/// User and password sent as `Authorization: Basic` (curl's `-u user:password`), instead
+/// of any in the URL's userinfo; both are copied. The password may contain `:` (only the
+/// first `:` of the pair separates them, so the user must not). The header goes only to
+/// the origin (scheme, host, port) of the URL asked for, never across a redirect to
+/// another; the password never reaches the disk or a message. A header set with
+/// `rdl_options_add_header(opts, "Authorization", …)` wins. No default. Returns `RDL_OK`
+/// or `RDL_ERR_INVALID_ARG` (NULL or non-UTF-8 `user` or `password`; the options are then
+/// unchanged).
+///
+/// # Safety
+/// `opts` from `rdl_options_new`; `user`/`password` NUL-terminated strings (NULL is an
+/// error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_basic_auth(
+    opts: *mut rdl_options,
+    user: *const c_char,
+    password: *const c_char,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set_strs(opts, (user, "user"), (password, "password"), |o, u, p| {
+            o.basic_auth = Some((u.to_string(), p.to_string()))
+        })
+    }
+}
+
+/// Whether `rdl_download_to_dir` names the file after the server's `Content-Disposition`
+/// (`filename*`, then `filename`; non-zero, the default) or after the URL only, without
+/// the HEAD that asks for it (0). `rdl_download` ignores it.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_content_disposition(
+    opts: *mut rdl_options,
+    on: c_int,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, on, |o, v| o.content_disposition = v != 0) }
+}
+
+/// Whether `rdl_download_to_dir` may replace a file that already has the name the server
+/// chose (`Content-Disposition`) and is not a partial download of ours of another length
+/// than the resource (non-zero: it is downloaded anew from 0, never appended to), or
+/// fails with `RDL_ERR_IO` naming the file before writing anything (0, the default).
+/// `rdl_download` ignores it.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_overwrite(opts: *mut rdl_options, on: c_int) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, on, |o, v| o.overwrite = v != 0) }
 }
 
 /// Whether a redirect from https to plain http is followed (non-zero) or refused with
@@ -573,7 +691,7 @@ pub unsafe extern "C" fn rdl_options_set_allow_https_downgrade(
     allow: c_int,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
-    unsafe { set(opts, |o| o.allow_https_downgrade = allow != 0) }
+    unsafe { set(opts, allow, |o, v| o.allow_https_downgrade = v != 0) }
 }
 
 /// Proxy URL (`http://host:port`) for every request (copied; NULL clears it). Without
@@ -586,16 +704,8 @@ pub unsafe extern "C" fn rdl_options_set_proxy(
     opts: *mut rdl_options,
     url: *const c_char,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.proxy = match url.is_null() {
-            true => None,
-            // SAFETY: forwarded caller contract.
-            false => Some(unsafe { c_str(url, "proxy")? }.to_string()),
-        };
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe { set_optional_str(opts, (url, "proxy"), |o, v| o.proxy = v.map(str::to_string)) }
 }
 
 /// Sets the progress callback (NULL removes it) and its `userdata`, passed back as the
@@ -639,17 +749,83 @@ pub unsafe extern "C" fn rdl_download(
     opts: *const rdl_options,
     out: *mut rdl_outcome,
 ) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { run_download(url, path, Destination::File, opts, out) }
+}
+
+/// Downloads `url` into the directory `dir` (which must exist) under a name it chooses,
+/// as `rdl_download` does otherwise (same options, outcome, codes, threads and resume);
+/// `out->path` says which file it chose.
+///
+/// The name: an unfinished download of the same URL in `dir` is continued under its name;
+/// else the server's `Content-Disposition` (`filename*` first, then `filename`; asked for
+/// with a HEAD unless `rdl_options_set_content_disposition(opts, 0)`); else the URL's last
+/// path segment, percent-decoded; else "index.html". It is always reduced to one plain file
+/// name inside `dir`: no directory part, no `..`, no leading dots, no control characters,
+/// never an absolute path. A name the server chose never replaces an existing file of
+/// another length (`RDL_ERR_IO` naming it, nothing written) unless
+/// `rdl_options_set_overwrite`; a name from the URL resumes a partial file as
+/// `rdl_download` does.
+///
+/// # Safety
+/// `url`, `dir` NUL-terminated strings (NULL is an error); `opts` NULL or from
+/// `rdl_options_new`, not changed during the call; `out` NULL or an `rdl_outcome` whose
+/// first `size` bytes are writable.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_download_to_dir(
+    url: *const c_char,
+    dir: *const c_char,
+    opts: *const rdl_options,
+    out: *mut rdl_outcome,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { run_download(url, dir, Destination::Dir, opts, out) }
+}
+
+/// What the second argument of a download names.
+#[derive(Clone, Copy)]
+enum Destination {
+    /// The file (`rdl_download`'s `path`).
+    File,
+    /// The directory to choose a name in (`rdl_download_to_dir`'s `dir`).
+    Dir,
+}
+
+/// The body of `rdl_download` and `rdl_download_to_dir` (one function, not a generic
+/// one: two copies of it would cost the shipped library's size budget).
+///
+/// # Safety
+/// As for `rdl_download`, `target` standing for `path` or `dir`.
+unsafe fn run_download(
+    url: *const c_char,
+    target: *const c_char,
+    into: Destination,
+    opts: *const rdl_options,
+    out: *mut rdl_outcome,
+) -> c_int {
     ffi_boundary(|| {
+        let target_name = match into {
+            Destination::File => "path",
+            Destination::Dir => "dir",
+        };
         // SAFETY: forwarded caller contract.
-        let (url, path, out_size) =
-            unsafe { (c_str(url, "url")?, c_str(path, "path")?, outcome_size(out)?) };
+        let (url, target, out_size) = unsafe {
+            (
+                c_str(url, "url")?,
+                c_str(target, target_name)?,
+                outcome_size(out)?,
+            )
+        };
         // SAFETY: NULL or a live rdl_options per the contract.
         let opts = unsafe { opts.as_ref() };
         let mut dl = Download::new(url);
         if let Some(o) = opts {
             dl = configure(dl, o);
         }
-        let outcome = dl.to_path(path)?;
+        let outcome = match into {
+            Destination::File => dl.to_path(target)?,
+            Destination::Dir => dl.to_dir(target)?,
+        };
         if let Some(size) = out_size {
             // SAFETY: non-NULL with `size` writable bytes per the contract.
             unsafe { write_outcome(out, size, &rdl_outcome::from(&outcome)) };
@@ -670,7 +846,12 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
     }
     dl = dl
         .resume(o.resume)
-        .allow_https_downgrade(o.allow_https_downgrade);
+        .allow_https_downgrade(o.allow_https_downgrade)
+        .content_disposition(o.content_disposition)
+        .overwrite(o.overwrite);
+    if let Some((user, password)) = &o.basic_auth {
+        dl = dl.basic_auth(user.as_str(), password.as_str());
+    }
     if let Some(r) = o.rate_limit {
         dl = dl.rate_limit(r);
     }
@@ -804,6 +985,28 @@ mod tests {
             );
             assert!(last().contains("UTF-8"), "{}", last());
             assert_eq!(
+                rdl_download_to_dir(
+                    c"http://127.0.0.1:9/x".as_ptr(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    std::ptr::null_mut()
+                ),
+                RDL_ERR_INVALID_ARG
+            );
+            assert!(last() == "invalid dir: is NULL", "{}", last());
+            let opts = rdl_options_new();
+            assert_eq!(
+                rdl_options_set_basic_auth(opts, c"u".as_ptr(), bad.as_ptr().cast()),
+                RDL_ERR_INVALID_ARG
+            );
+            assert!(
+                last() == "invalid password: is not valid UTF-8",
+                "{}",
+                last()
+            );
+            assert!((*opts).basic_auth.is_none());
+            rdl_options_free(opts);
+            assert_eq!(
                 rdl_options_set_resume(std::ptr::null_mut(), 1),
                 RDL_ERR_INVALID_ARG
             );
@@ -850,6 +1053,7 @@ mod tests {
             total: 3,
             attempts: 4,
             final_url: c"http://h/f".as_ptr(),
+            path: c"d/f".as_ptr(),
         };
         // A caller's struct with 16 more bytes than this library knows.
         #[repr(C)]
@@ -875,16 +1079,31 @@ mod tests {
             (206, 4, [0xab; 16])
         );
         assert_eq!(newer.known.final_url, value.final_url);
+        assert_eq!(newer.known.path, value.path);
         // A caller compiled before `final_url` existed: it is not written.
         let mut older = rdl_outcome {
             size: OUTCOME_MIN_SIZE,
             final_url: std::ptr::null(),
+            path: std::ptr::null(),
             ..value
         };
         // SAFETY: a whole rdl_outcome, of which only OUTCOME_MIN_SIZE bytes are used.
         unsafe { write_outcome(&mut older, OUTCOME_MIN_SIZE, &value) };
         assert_eq!(older.size, OUTCOME_MIN_SIZE);
-        assert!(older.final_url.is_null());
+        assert!(older.final_url.is_null() && older.path.is_null());
+        // A caller compiled after `final_url` but before `path`: it gets the URL only.
+        let before_path = offset_of!(rdl_outcome, path);
+        let mut older = rdl_outcome {
+            size: before_path,
+            final_url: std::ptr::null(),
+            path: std::ptr::null(),
+            ..value
+        };
+        // SAFETY: a whole rdl_outcome, of which only `before_path` bytes are used.
+        unsafe { write_outcome(&mut older, before_path, &value) };
+        assert_eq!(older.size, before_path);
+        assert_eq!(older.final_url, value.final_url);
+        assert!(older.path.is_null());
         // A size that was not set is refused.
         let unset = rdl_outcome { size: 0, ..value };
         // SAFETY: a whole rdl_outcome.

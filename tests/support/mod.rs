@@ -180,3 +180,72 @@ pub fn rewrite_control(target: &Path, edits: &[(&str, String)]) {
     body += &format!("fnv1a64 {sum:016x}\n");
     fs::write(control_path(target), body).expect("write control file");
 }
+
+/// The size of every resource `c-examples/to_dir.c` downloads.
+pub const TO_DIR_SIZE: usize = 30_000;
+
+/// Stores the resources `c-examples/to_dir.c` expects (see its comment) on `server`.
+pub fn serve_to_dir(server: &TestServer) {
+    let disposition = [
+        ("/cd/hostile.bin", "attachment; filename=\"../../x\""),
+        ("/cd/plain.bin", "attachment; filename=\"server-name.bin\""),
+        ("/cd/named.bin", "attachment; filename=\"taken.bin\""),
+    ];
+    for (i, (path, value)) in disposition.into_iter().enumerate() {
+        server.put(path, pattern(TO_DIR_SIZE, 40 + i as u64));
+        server.add_header(path, "Content-Disposition", value);
+    }
+    server.put("/auth/secret.bin", pattern(TO_DIR_SIZE, 50));
+    server.put("/auth/direct.bin", pattern(TO_DIR_SIZE, 51));
+}
+
+/// What only the server and the disk can tell after `to_dir BASE <outer>/work SIZE` passed:
+/// the files' bytes, nothing beside `work`, the credentials on every request, no HEAD when
+/// Content-Disposition was off.
+pub fn check_to_dir(server: &TestServer, outer: &Path) {
+    assert_eq!(
+        scratch::entries(outer),
+        ["work"],
+        "nothing outside the directory"
+    );
+    let work = outer.join("work");
+    assert_eq!(scratch::entries(&work.join("in")), ["x"]);
+    for (file, path, seed) in [
+        ("in/x", "/cd/hostile.bin", 40),
+        ("url/plain.bin", "/cd/plain.bin", 41),
+        ("url/server-name.bin", "/cd/plain.bin", 41),
+        ("keep/taken.bin", "/cd/named.bin", 42),
+        ("auth/secret.bin", "/auth/secret.bin", 50),
+        ("direct.bin", "/auth/direct.bin", 51),
+    ] {
+        let got = fs::read(work.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(got == pattern(TO_DIR_SIZE, seed), "{file} is not {path}");
+    }
+    let requests = server.requests();
+    // One HEAD: the second call, with Content-Disposition on; the first sent none.
+    let heads = requests
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.path == "/cd/plain.bin")
+        .count();
+    assert_eq!(heads, 1, "{requests:?}");
+    // "Basic " + base64("user:pa:ss:word"): the password's ':'s kept, the last setting won.
+    let auth: Vec<_> = requests
+        .iter()
+        .filter(|r| r.path.starts_with("/auth/"))
+        .collect();
+    assert!(auth.len() >= 2, "{requests:?}");
+    for r in auth {
+        assert_eq!(
+            r.header("authorization"),
+            Some("Basic dXNlcjpwYTpzczp3b3Jk"),
+            "{r:?}"
+        );
+    }
+    assert!(
+        requests
+            .iter()
+            .filter(|r| r.path.starts_with("/cd/"))
+            .all(|r| r.header("authorization").is_none()),
+        "{requests:?}"
+    );
+}
