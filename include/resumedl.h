@@ -39,6 +39,10 @@
 #define RDL_OUTCOME_HAS(out, field) \
   (offsetof(rdl_outcome, field) + sizeof(((const rdl_outcome *)0)->field) <= (out)->size)
 
+/* Whether the library filled in `field` of the rdl_event `*event` (same rule). */
+#define RDL_EVENT_HAS(event, field) \
+  (offsetof(rdl_event, field) + sizeof(((const rdl_event *)0)->field) <= (event)->size)
+
 /**
  * Success.
  */
@@ -90,7 +94,8 @@
 #define RDL_ERR_TRUNCATED 9
 
 /**
- * The progress callback returned non-zero. The partial file is kept and resumable.
+ * The progress callback returned non-zero, or the download was cancelled through an
+ * `rdl_cancel` handle. The partial file is kept and resumable.
  */
 #define RDL_ERR_ABORTED_BY_CALLBACK 10
 
@@ -139,6 +144,27 @@
  * `rdl_outcome.total` and the progress callback's `total` when the size is unknown.
  */
 #define RDL_UNKNOWN UINT64_MAX
+
+/**
+ * `rdl_event.kind`: a request is going out (each redirect hop is one).
+ */
+#define RDL_EVENT_REQUEST 1
+
+/**
+ * `rdl_event.kind`: an answer's status line and headers arrived.
+ */
+#define RDL_EVENT_ANSWER 2
+
+/**
+ * `rdl_event.kind`: a failure that is retried after `wait_ms`.
+ */
+#define RDL_EVENT_RETRY 3
+
+/**
+ * A handle that cancels the downloads given it (`rdl_options_set_cancel`), from any
+ * thread. Create with `rdl_cancel_new`, free with `rdl_cancel_free`.
+ */
+typedef struct rdl_cancel rdl_cancel;
 
 /**
  * Download options. Create with `rdl_options_new`, free with `rdl_options_free`.
@@ -213,6 +239,95 @@ typedef struct rdl_outcome {
    */
   const char *path;
 } rdl_outcome;
+
+/**
+ * One thing a download did, for logs and verbose output. Filled by the library: read
+ * it only during the callback (its strings are freed after it returns; copy what you
+ * keep). A string field is NULL when the event does not carry it. URLs have their
+ * password masked (`***`).
+ *
+ * Grows at its end like `rdl_outcome`: `size` is the end of the last field this library
+ * filled in, so `RDL_EVENT_HAS(event, field)` tells whether a field newer than the
+ * library is there. Kinds are only ever added: ignore a kind you do not know.
+ */
+typedef struct rdl_event {
+  /**
+   * The end of the last field filled in (`sizeof(rdl_event)` of this library).
+   */
+  size_t size;
+  /**
+   * One of the `RDL_EVENT_*` values.
+   */
+  int kind;
+  /**
+   * Request: "GET" or "HEAD".
+   */
+  const char *method;
+  /**
+   * Request: the URL asked; answer: the URL that answered.
+   */
+  const char *url;
+  /**
+   * Request: the `Range` header sent, if any.
+   */
+  const char *range;
+  /**
+   * Request: the `If-Range` header sent, if any.
+   */
+  const char *if_range;
+  /**
+   * Answer: the HTTP status (0 for other kinds).
+   */
+  int status;
+  /**
+   * Answer: `Content-Range`.
+   */
+  const char *content_range;
+  /**
+   * Answer: `Content-Length`.
+   */
+  const char *content_length;
+  /**
+   * Answer: `ETag`.
+   */
+  const char *etag;
+  /**
+   * Answer: `Last-Modified`.
+   */
+  const char *last_modified;
+  /**
+   * Answer: `Location` of a redirect.
+   */
+  const char *location;
+  /**
+   * Retry: what went wrong (one line).
+   */
+  const char *reason;
+  /**
+   * Retry: bytes of the file on disk when it happened.
+   */
+  uint64_t at;
+  /**
+   * Retry: the pause before the next attempt, in milliseconds.
+   */
+  uint64_t wait_ms;
+  /**
+   * Retry: the number of the next attempt (1 was the first).
+   */
+  uint32_t attempt;
+  /**
+   * Retry: the last attempt if every one from here fails without progress (progress
+   * earns free retries, so this can grow); UINT32_MAX when retries are unlimited.
+   */
+  uint32_t of;
+} rdl_event;
+
+/**
+ * Event callback: called on the thread that called `rdl_download`, with each request,
+ * answer and retry (also those of the other connections of a segmented download,
+ * delivered within 100 ms). `event` is valid only during the call.
+ */
+typedef void (*rdl_event_callback)(void *userdata, const struct rdl_event *event);
 
 #ifdef __cplusplus
 extern "C" {
@@ -489,6 +604,52 @@ const char *rdl_code_name(int code);
  * last error alone.
  */
 const char *rdl_version(void);
+
+/**
+ * Sets the event callback (NULL removes it) and its `userdata`, passed back as the
+ * first argument. `userdata` must stay valid while a download runs.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+ */
+int rdl_options_set_event_callback(struct rdl_options *opts, rdl_event_callback cb, void *userdata);
+
+/**
+ * A new handle, not cancelled. Free it with `rdl_cancel_free`. Returns NULL only if a
+ * panic was caught (never in practice).
+ */
+struct rdl_cancel *rdl_cancel_new(void);
+
+/**
+ * Frees a handle. NULL does nothing. Options it was given to keep working (they hold
+ * their own reference), so it may be freed while a download runs.
+ *
+ * # Safety
+ * `cancel` is NULL or from `rdl_cancel_new`, not freed yet, not used afterwards.
+ */
+void rdl_cancel_free(struct rdl_cancel *cancel);
+
+/**
+ * Cancels every download given this handle: each `rdl_download` ends within moments
+ * with `RDL_ERR_ABORTED_BY_CALLBACK`, even while it waits on a silent server or before
+ * a retry, and its file stays resumable. The handle stays cancelled: a download that
+ * starts with it ends at once, touching nothing. Safe to call from any thread and from
+ * a signal handler (one atomic store: no lock, no allocation, no last-error update).
+ * Returns `RDL_OK`, or `RDL_ERR_INVALID_ARG` for NULL.
+ *
+ * # Safety
+ * `cancel` is NULL or a live handle from `rdl_cancel_new`.
+ */
+int rdl_cancel_cancel(const struct rdl_cancel *cancel);
+
+/**
+ * Lets `cancel` stop the downloads run with these options (NULL removes it). The
+ * options keep their own reference: the handle may be freed afterwards.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `cancel` NULL or a live handle.
+ */
+int rdl_options_set_cancel(struct rdl_options *opts, const struct rdl_cancel *cancel);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -496,6 +496,60 @@ class DownloadTests(Base):
         self.assertEqual(cm.exception.code, resumedl.RDL_ERR_TIMEOUT, str(cm.exception))  # type: ignore[attr-defined]
         self.assertTrue(0 < target.stat().st_size < size("stall"))
 
+    def test_events_tell_requests_answers_and_retries(self) -> None:
+        target = self.dir / "stall.bin"
+        seen: list[resumedl.Event] = []
+        with self.assertRaises(resumedl.DownloadTimeoutError):
+            resumedl.download(url("stall"), target, timeout=0.3, retries=1,
+                              retry_backoff=0.01, events=seen.append)
+        self.assertEqual([e.kind for e in seen],
+                         ["request", "answer", "retry", "request", "answer"], seen)
+        first, answer, retry, again, partial = seen
+        self.assertEqual((first.method, first.url, first.range), ("GET", url("stall"), None))
+        self.assertEqual((answer.status, answer.content_length), (200, str(size("stall"))))
+        etag = answer.etag
+        self.assertIsNotNone(etag)
+        # 10 000 bytes before the stall: too little progress for a free retry.
+        self.assertEqual((retry.at, retry.attempt, retry.of), (10_000, 2, 2), retry)
+        self.assertIn("timed out", str(retry.reason))
+        self.assertIsNotNone(retry.wait)
+        self.assertEqual((again.range, again.if_range), ("bytes=10000-", etag))
+        self.assertEqual(partial.status, 206)
+        self.assertEqual(partial.content_range, f"bytes 10000-{size('stall') - 1}/{size('stall')}")
+
+    def test_exception_in_events_cancels_and_propagates(self) -> None:
+        target = self.dir / "fresh.bin"
+
+        def boom(event: resumedl.Event) -> None:
+            raise LookupError("from events")
+
+        with self.assertRaises(LookupError):
+            resumedl.download(url("fresh"), target, events=boom)
+        with self.assertRaises(TypeError):
+            resumedl.download(url("fresh"), target, events=42)  # type: ignore[arg-type]
+
+    def test_a_cancel_handle_ends_a_read_on_a_silent_server(self) -> None:
+        target = self.dir / "stall.bin"
+        cancel = resumedl.Cancel()
+        self.assertFalse(cancel.cancelled)
+        timer = threading.Timer(0.5, cancel.cancel)
+        timer.start()
+        self.addCleanup(timer.cancel)
+        started = time.monotonic()
+        with self.assertRaises(resumedl.CancelledError):
+            resumedl.download(url("stall"), target, timeout=30, cancel=cancel)
+        took = time.monotonic() - started
+        # The server is silent for 5 s after 10 000 bytes; the cancel came at 0.5 s.
+        self.assertLess(took, 3.5)
+        self.assertTrue(cancel.cancelled)
+        self.assertEqual(target.stat().st_size, 10_000)
+        # Still cancelled: the next call ends before it touches anything.
+        with self.assertRaises(resumedl.CancelledError):
+            resumedl.download(url("stall"), self.dir / "never.bin", cancel=cancel)
+        self.assertFalse((self.dir / "never.bin").exists())
+        with self.assertRaises(TypeError):
+            resumedl.download(url("stall"), target, cancel=True)  # type: ignore[arg-type]
+
     def test_no_resume_starts_over(self) -> None:
         target = self.dir / "fresh.bin"
         target.write_bytes(b"x" * 1000)

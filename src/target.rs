@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::control::ControlFile;
 use crate::error::Error;
@@ -83,6 +84,27 @@ pub(crate) struct Lock {
     created: bool,
 }
 
+/// How long a lock held by someone else is waited for before the call gives up.
+const LOCK_GRACE: Duration = Duration::from_millis(300);
+
+/// `try_lock`, tried again for a moment when the lock is held. A process that forks
+/// (any program that starts another: `Command::spawn`, `system()`) copies every open
+/// descriptor into the child until the child's exec closes it, and a flock belongs to
+/// the open file, so for that moment the child holds the lock of a download that has
+/// already ended in the parent. A second download waits out that moment; a real second
+/// run holds the lock far longer and is still refused.
+fn try_lock_briefly(file: &File) -> Result<(), TryLockError> {
+    let give_up = Instant::now() + LOCK_GRACE;
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) if Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Lock {
     pub(crate) fn acquire(path: &Path) -> Result<Lock, Error> {
         for _ in 0..3 {
@@ -99,7 +121,7 @@ impl Lock {
                 }
                 Err(e) => return Err(Error::io("open", path, e)),
             };
-            match file.try_lock() {
+            match try_lock_briefly(&file) {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Locked {

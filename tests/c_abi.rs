@@ -117,10 +117,11 @@ fn built() -> &'static Path {
             .arg("all");
         compiler_run(&mut make);
         // abi_edge, abi_inputs and to_dir are tests, not examples: built here only.
-        for name in ["abi_edge", "abi_inputs", "to_dir"] {
+        for name in ["abi_edge", "abi_inputs", "to_dir", "events"] {
             compiler_run(
                 Command::new("cc")
                     .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
+                    .arg("-pthread")
                     .arg("-I")
                     .arg(repo().join("include"))
                     .arg(repo().join(format!("c-examples/{name}.c")))
@@ -501,6 +502,20 @@ fn download_to_dir_and_its_options_work_from_c() {
     assert_eq!(r.code, Some(0), "{r}");
     assert!(r.stdout.contains("all checks passed"), "{r}");
     support::check_to_dir(&server, outer.path());
+}
+
+#[test]
+fn events_and_a_cancel_handle_work_from_c() {
+    let server = TestServer::start();
+    support::serve_events(&server);
+    let dir = Scratch::new("c_abi-events");
+    let mut cmd = Command::new(built().join("events"));
+    cmd.arg(format!("http://{}", server.addr())).arg(dir.path());
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("all checks passed"), "{r}");
+    support::check_events(&server, &r.stdout, dir.path());
 }
 
 #[test]

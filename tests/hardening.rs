@@ -34,12 +34,13 @@ const BUILD_LIMIT: Duration = Duration::from_secs(600);
 const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// The C programs, by output name and source.
-const PROGRAMS: [(&str, &str); 6] = [
+const PROGRAMS: [(&str, &str); 7] = [
     ("download", "download.c"),
     ("download-cpp", "download.cpp"),
     ("abi_edge", "abi_edge.c"),
     ("abi_inputs", "abi_inputs.c"),
     ("to_dir", "to_dir.c"),
+    ("events", "events.c"),
     ("threads", "threads.c"),
 ];
 
@@ -338,6 +339,15 @@ fn abi_programs(runner: Runner) {
     assert_eq!(r.code, Some(0), "{r}");
     assert!(r.stdout.contains("all checks passed"), "{r}");
     support::check_to_dir(&server, outer.path());
+
+    let events_server = TestServer::start();
+    support::serve_events(&events_server);
+    let dir = Scratch::new("hardening-events");
+    let base = format!("http://{}", events_server.addr());
+    let r = passes(runner, "events", &[&base, s(dir.path())], &[]);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stdout.contains("all checks passed"), "{r}");
+    support::check_events(&events_server, &r.stdout, dir.path());
 }
 
 /// 8 threads at once (threads.c), each download over `connections`; the Rust side checks

@@ -403,6 +403,31 @@ fn a_second_download_of_the_same_file_fails_at_once_naming_the_first() {
     assert_file(&file, &body, "the first download");
 }
 
+/// A forked child holds a copy of every open descriptor until its exec closes it, so a
+/// flock outlives the download that took it by that moment (seen in this suite: a test
+/// spawning a compiler while another resumed a file got `Locked` with no pid). A lock
+/// released within moments is waited for.
+#[test]
+fn a_lock_released_within_moments_is_waited_for() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 11);
+    server.put("/g", body.clone());
+    let dir = Scratch::new("seg-lock-brief");
+    let file = dir.join("g");
+    fs::write(&file, b"").unwrap();
+    let held = fs::File::open(&file).unwrap();
+    held.lock().unwrap();
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(100));
+            held.unlock().unwrap();
+        });
+        dl(&server.url("/g"), 1).to_path(&file)
+    });
+    out.expect("the download waits out a lock held for 100 ms");
+    assert_file(&file, &body, "after a brief lock");
+}
+
 #[test]
 fn options_out_of_range_are_refused() {
     let dir = Scratch::new("seg-opts");

@@ -65,6 +65,8 @@ __all__ = [
     "version",
     "__version__",
     "CANCEL",
+    "Cancel",
+    "Event",
     "Outcome",
     "DownloadError",
     "InvalidArgumentError",
@@ -174,6 +176,89 @@ class Outcome:
     # A default only because the fields before it have one; download() and
     # download_to_dir() always set it.
     path: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a download did, passed to the ``events`` function of :func:`download`
+    on the thread that called it (also for the other connections of a segmented
+    download). URLs have their password masked (``***``). Fields that do not apply to
+    the kind, or that the answer did not carry, are ``None``.
+
+    Attributes:
+        kind: ``"request"`` (one goes out; each redirect hop is one), ``"answer"`` (its
+            status and headers came back) or ``"retry"`` (a failure that is retried);
+            ``"unknown (N)"`` for a kind newer than this package.
+        method: request: ``"GET"`` or ``"HEAD"``.
+        url: request: the URL asked; answer: the URL that answered.
+        range, if_range: request: the ``Range`` and ``If-Range`` headers sent.
+        status: answer: the HTTP status.
+        content_range, content_length, etag, last_modified, location: answer: those
+            headers.
+        reason: retry: what went wrong.
+        at: retry: bytes of the file on disk when it happened.
+        wait: retry: seconds before the next attempt.
+        attempt: retry: the number of the next attempt (1 was the first).
+        of: retry: the last attempt if every one from here fails without progress
+            (progress earns free retries, so it can grow); ``None`` when unlimited.
+    """
+
+    kind: str
+    method: str | None = None
+    url: str | None = None
+    range: str | None = None
+    if_range: str | None = None
+    status: int | None = None
+    content_range: str | None = None
+    content_length: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    location: str | None = None
+    reason: str | None = None
+    at: int | None = None
+    wait: float | None = None
+    attempt: int | None = None
+    of: int | None = None
+
+
+class Cancel:
+    """A handle that cancels downloads from another thread: pass it as ``cancel=`` to
+    :func:`download` (or several), call :meth:`cancel` from anywhere, and each of those
+    calls raises :class:`CancelledError` within moments, even while it waits on a server
+    that sends nothing or before a retry. The partial file is kept and a later call
+    resumes it. A cancelled handle stays cancelled: a download started with it raises at
+    once, touching nothing. Example::
+
+        cancel = resumedl.Cancel()
+        threading.Timer(10, cancel.cancel).start()
+        resumedl.download(url, "big.iso", cancel=cancel)   # CancelledError after 10 s
+    """
+
+    def __init__(self) -> None:
+        self._lib = _load()
+        self._handle = self._lib.rdl_cancel_new()
+        if not self._handle:
+            raise _error(RDL_ERR_PANIC, _message(self._lib))
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Cancels every download given this handle. Safe from any thread."""
+        self._cancelled = True
+        self._lib.rdl_cancel_cancel(self._handle)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
+
+    def __del__(self) -> None:
+        # Options given the handle keep their own reference in the library.
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            self._lib.rdl_cancel_free(handle)
+
+    def __repr__(self) -> str:
+        return f"resumedl.Cancel(cancelled={self._cancelled})"
 
 
 class _Cancel:
@@ -293,8 +378,9 @@ class TooManyRedirectsError(ProtocolError):
 
 
 class CancelledError(DownloadError):
-    """``RDL_ERR_ABORTED_BY_CALLBACK``: the progress function returned :data:`CANCEL`.
-    The partial file is kept and a later call resumes it."""
+    """``RDL_ERR_ABORTED_BY_CALLBACK``: the progress function returned :data:`CANCEL`,
+    or a :class:`Cancel` handle cancelled the download. The partial file is kept and a
+    later call resumes it."""
 
 
 class ChecksumMismatchError(DownloadError):
@@ -357,6 +443,35 @@ class _Outcome(ctypes.Structure):
 
 # rdl_progress_callback: int (*)(void *userdata, uint64_t downloaded, uint64_t total)
 _PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
+
+
+class _Event(ctypes.Structure):
+    """``struct rdl_event``."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("kind", ctypes.c_int),
+        ("method", ctypes.c_char_p),
+        ("url", ctypes.c_char_p),
+        ("range", ctypes.c_char_p),
+        ("if_range", ctypes.c_char_p),
+        ("status", ctypes.c_int),
+        ("content_range", ctypes.c_char_p),
+        ("content_length", ctypes.c_char_p),
+        ("etag", ctypes.c_char_p),
+        ("last_modified", ctypes.c_char_p),
+        ("location", ctypes.c_char_p),
+        ("reason", ctypes.c_char_p),
+        ("at", ctypes.c_uint64),
+        ("wait_ms", ctypes.c_uint64),
+        ("attempt", ctypes.c_uint32),
+        ("of", ctypes.c_uint32),
+    ]
+
+
+# rdl_event_callback: void (*)(void *userdata, const rdl_event *event)
+_EVENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Event))
+_EVENT_KINDS = {1: "request", 2: "answer", 3: "retry"}
 
 _lib: ctypes.CDLL | None = None
 _lib_path: str | None = None
@@ -426,6 +541,11 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_options_set_basic_auth": ([opts, ctypes.c_char_p, ctypes.c_char_p], ctypes.c_int),
         "rdl_options_set_content_disposition": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_options_set_overwrite": ([opts, ctypes.c_int], ctypes.c_int),
+        "rdl_options_set_event_callback": ([opts, _EVENT, ctypes.c_void_p], ctypes.c_int),
+        "rdl_options_set_cancel": ([opts, ctypes.c_void_p], ctypes.c_int),
+        "rdl_cancel_new": ([], ctypes.c_void_p),
+        "rdl_cancel_cancel": ([ctypes.c_void_p], ctypes.c_int),
+        "rdl_cancel_free": ([ctypes.c_void_p], None),
         "rdl_download": (
             [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
             ctypes.c_int,
@@ -562,6 +682,47 @@ class _Trampoline:
             self.error = error
 
 
+class _EventTrampoline:
+    """The C event callback: builds an :class:`Event` while the C strings are alive. An
+    exception is kept by the progress trampoline, whose next call cancels the download;
+    download() raises it."""
+
+    def __init__(self, events: Callable[[Event], object], progress: _Trampoline) -> None:
+        self.events = events
+        self.progress = progress
+
+    def __call__(self, _userdata: int | None, event: Any) -> None:
+        if self.progress.error is not None:
+            return
+        try:
+            self.events(_event(event.contents))
+        except BaseException as e:
+            self.progress.keep(e)
+
+    def keep(self, error: BaseException) -> None:
+        self.progress.keep(error)
+
+
+def _event(c: _Event) -> Event:
+    def text(field: str) -> str | None:
+        raw = getattr(c, field)
+        return None if raw is None else str(raw.decode("utf-8", "replace"))
+
+    kind = _EVENT_KINDS.get(c.kind, f"unknown ({c.kind})")
+    if kind == "request":
+        return Event(kind, method=text("method"), url=text("url"), range=text("range"),
+                     if_range=text("if_range"))
+    if kind == "answer":
+        return Event(kind, url=text("url"), status=int(c.status),
+                     content_range=text("content_range"),
+                     content_length=text("content_length"), etag=text("etag"),
+                     last_modified=text("last_modified"), location=text("location"))
+    if kind == "retry":
+        return Event(kind, reason=text("reason"), at=int(c.at), wait=c.wait_ms / 1000,
+                     attempt=int(c.attempt), of=None if c.of == 2**32 - 1 else int(c.of))
+    return Event(kind)
+
+
 class _UnraisableHook:
     """Catches what the try in _Trampoline.__call__ cannot: an asynchronous exception,
     typically the KeyboardInterrupt of a Ctrl-C, is raised when Python code is entered,
@@ -579,7 +740,10 @@ class _UnraisableHook:
 
     def __call__(self, unraisable: sys.UnraisableHookArgs) -> None:
         target = unraisable.object
-        if isinstance(target, _Trampoline) and unraisable.exc_value is not None:
+        if (
+            isinstance(target, (_Trampoline, _EventTrampoline))
+            and unraisable.exc_value is not None
+        ):
             target.keep(unraisable.exc_value)
             return
         self.previous(unraisable)
@@ -634,6 +798,8 @@ def download(
     basic_auth: tuple[str, str] | None = None,
     content_disposition: bool = True,
     overwrite: bool = False,
+    events: Callable[[Event], object] | None = None,
+    cancel: Cancel | None = None,
 ) -> Outcome:
     """Downloads ``url`` to ``path``, resuming a partial file, retrying transient failures.
 
@@ -682,6 +848,12 @@ def download(
             the server); accepted here so both take the same options.
         overwrite: used by :func:`download_to_dir` only (replacing a file under the
             server's name); accepted here so both take the same options.
+        events: ``events(event)`` with each :class:`Event` (request, answer, retry), on
+            this thread, for logs and verbose output. An exception raised inside cancels
+            the download and propagates from this function.
+        cancel: a :class:`Cancel` handle whose ``cancel()``, from any thread, ends the
+            download with :class:`CancelledError` within moments, even while a read
+            waits on a silent server.
 
     Returns:
         An :class:`Outcome`; its ``path`` is ``path``, as a str.
@@ -717,6 +889,8 @@ def download(
         basic_auth=basic_auth,
         content_disposition=content_disposition,
         overwrite=overwrite,
+        events=events,
+        cancel=cancel,
     )
 
 
@@ -742,6 +916,8 @@ def download_to_dir(
     basic_auth: tuple[str, str] | None = None,
     content_disposition: bool = True,
     overwrite: bool = False,
+    events: Callable[[Event], object] | None = None,
+    cancel: Cancel | None = None,
 ) -> Outcome:
     """Downloads ``url`` into ``directory`` (which must exist) under a name it chooses, as
     :func:`download` does otherwise; ``Outcome.path`` is the file it chose.
@@ -767,7 +943,8 @@ def download_to_dir(
             refuse, :class:`FileError`).
         headers, resume, timeout, progress, retries, sha256, ca_file, proxy,
         connect_timeout, retry_backoff, connections, min_split_size,
-        allow_https_downgrade, rate_limit, max_time, basic_auth: as for :func:`download`.
+        allow_https_downgrade, rate_limit, max_time, basic_auth, events, cancel: as for
+        :func:`download`.
 
     Returns:
         An :class:`Outcome`; its ``path`` is the file written, ``directory`` joined with
@@ -798,6 +975,8 @@ def download_to_dir(
         basic_auth=basic_auth,
         content_disposition=content_disposition,
         overwrite=overwrite,
+        events=events,
+        cancel=cancel,
     )
 
 
@@ -833,6 +1012,8 @@ def _download(
     basic_auth: tuple[str, str] | None,
     content_disposition: bool,
     overwrite: bool,
+    events: Callable[[Event], object] | None,
+    cancel: Cancel | None,
 ) -> Outcome:
     """The body of :func:`download` and :func:`download_to_dir`: ``entry`` is the C
     function (``rdl_download`` or ``rdl_download_to_dir``), ``c_target`` its second
@@ -864,12 +1045,17 @@ def _download(
     c_credentials = _credentials(basic_auth)
     if progress is not None and not callable(progress):
         raise TypeError("progress must be callable")
+    if events is not None and not callable(events):
+        raise TypeError("events must be callable")
+    if cancel is not None and not isinstance(cancel, Cancel):
+        raise TypeError(f"cancel must be a resumedl.Cancel, not {type(cancel).__name__}")
 
     lib = _load()
     trampoline = _Trampoline(progress)
-    # Referenced until the end of this function: the library calls it during rdl_download
-    # and a collected CFUNCTYPE object would leave it a dangling pointer.
+    # Referenced until the end of this function: the library calls them during the
+    # download and a collected CFUNCTYPE object would leave it a dangling pointer.
     callback = _PROGRESS(trampoline)
+    event_callback = None if events is None else _EVENT(_EventTrampoline(events, trampoline))
     opts = lib.rdl_options_new()
     if not opts:
         raise _error(RDL_ERR_PANIC, _message(lib))
@@ -902,6 +1088,10 @@ def _download(
         _check(lib, lib.rdl_options_set_content_disposition(opts, cd))
         _check(lib, lib.rdl_options_set_overwrite(opts, int(bool(overwrite))))
         _check(lib, lib.rdl_options_set_progress(opts, callback, None))
+        if event_callback is not None:
+            _check(lib, lib.rdl_options_set_event_callback(opts, event_callback, None))
+        if cancel is not None:
+            _check(lib, lib.rdl_options_set_cancel(opts, cancel._handle))
         out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
             # ctypes releases the GIL for the call; the callback takes it back.

@@ -13,7 +13,10 @@ use std::ptr::addr_of_mut;
 use std::thread::LocalKey;
 use std::time::Duration;
 
-use crate::{Download, Error, Outcome, OutcomeKind};
+use crate::{Cancel, Download, Error, Outcome, OutcomeKind};
+
+mod events;
+pub use events::*;
 
 /// Success.
 pub const RDL_OK: c_int = 0;
@@ -35,7 +38,8 @@ pub const RDL_ERR_HTTP_STATUS: c_int = 7;
 pub const RDL_ERR_PROTOCOL: c_int = 8;
 /// The body ended before the announced length.
 pub const RDL_ERR_TRUNCATED: c_int = 9;
-/// The progress callback returned non-zero. The partial file is kept and resumable.
+/// The progress callback returned non-zero, or the download was cancelled through an
+/// `rdl_cancel` handle. The partial file is kept and resumable.
 pub const RDL_ERR_ABORTED_BY_CALLBACK: c_int = 10;
 /// The file's SHA-256 differs from the expected one; it was moved to `<path>.sha256-mismatch`.
 pub const RDL_ERR_CHECKSUM_MISMATCH: c_int = 11;
@@ -107,6 +111,9 @@ pub struct rdl_options {
     overwrite: bool,
     progress: rdl_progress_callback,
     userdata: *mut c_void,
+    events: rdl_event_callback,
+    events_userdata: *mut c_void,
+    cancel: Option<Cancel>,
 }
 
 /// What a successful `rdl_download` or `rdl_download_to_dir` did. Plain data; the caller
@@ -423,6 +430,9 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             overwrite: false,
             progress: None,
             userdata: std::ptr::null_mut(),
+            events: None,
+            events_userdata: std::ptr::null_mut(),
+            cancel: None,
         }));
         Ok(())
     });
@@ -889,6 +899,17 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
                 _ => ControlFlow::Break(()),
             }
         });
+    }
+    if let Some(cb) = o.events {
+        let userdata = o.events_userdata;
+        dl = dl.events(move |event| {
+            // SAFETY: cb and userdata come from rdl_options_set_event_callback, whose
+            // caller keeps them valid during the download; we call on the caller's thread.
+            unsafe { events::deliver(cb, userdata, event) }
+        });
+    }
+    if let Some(c) = &o.cancel {
+        dl = dl.cancel_on(c);
     }
     dl
 }

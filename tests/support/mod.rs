@@ -249,3 +249,46 @@ pub fn check_to_dir(server: &TestServer, outer: &Path) {
         "{requests:?}"
     );
 }
+
+/// Stores the resources `c-examples/events.c` expects (see its comment) on `server`.
+#[allow(dead_code)]
+pub fn serve_events(server: &TestServer) {
+    use server::Fault;
+    server.put("/ev/cut.bin", pattern(300_000, 60));
+    server.push_fault("/ev/cut.bin", Fault::CloseAfter(100_000));
+    server.put("/ev/quiet.bin", pattern(1_000_000, 61));
+    server.set_fault(
+        "/ev/quiet.bin",
+        Fault::StallAfter(100_000, std::time::Duration::from_secs(60)),
+    );
+}
+
+/// What `events BASE DIR` must have printed and left, after it passed: every event of
+/// the cut download in order, with its fields; the file whole; the cancelled one kept.
+#[allow(dead_code)]
+pub fn check_events(server: &TestServer, stdout: &str, dir: &Path) {
+    let base = format!("http://{}", server.addr());
+    let etag = server.etag("/ev/cut.bin").expect("an ETag");
+    let events: Vec<&str> = stdout.lines().filter(|l| l.starts_with("event ")).collect();
+    let want = [
+        format!("event request GET {base}/ev/cut.bin range=- if_range=-"),
+        format!(
+            "event answer 200 {base}/ev/cut.bin content_range=- content_length=300000 \
+             etag={etag}"
+        ),
+        // 100 000 bytes of progress earn a free retry: 5 left after attempt 2.
+        "event retry attempt=2 of=7 at=100000 reason=body ended early: got 100000 of \
+         300000 announced bytes"
+            .to_string(),
+        format!("event request GET {base}/ev/cut.bin range=bytes=100000- if_range={etag}"),
+        format!(
+            "event answer 206 {base}/ev/cut.bin content_range=bytes 100000-299999/300000 \
+             content_length=200000 etag={etag}"
+        ),
+    ];
+    assert_eq!(events, want, "{stdout}");
+    assert!(fs::read(dir.join("cut.bin")).unwrap() == pattern(300_000, 60));
+    let kept = fs::read(dir.join("quiet.bin")).unwrap();
+    assert!(kept == pattern(1_000_000, 61)[..kept.len()] && kept.len() >= 100_000);
+    assert!(!dir.join("never.bin").exists());
+}

@@ -1,0 +1,261 @@
+//! The C skin of [`crate::Event`] (an event callback) and [`crate::Cancel`] (a handle
+//! that stops a download from another thread or a signal handler).
+
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::null;
+
+use super::{ffi_boundary, options_mut, RDL_ERR_INVALID_ARG, RDL_ERR_PANIC, RDL_OK};
+use crate::{Cancel, Event};
+
+/// `rdl_event.kind`: a request is going out (each redirect hop is one).
+pub const RDL_EVENT_REQUEST: c_int = 1;
+/// `rdl_event.kind`: an answer's status line and headers arrived.
+pub const RDL_EVENT_ANSWER: c_int = 2;
+/// `rdl_event.kind`: a failure that is retried after `wait_ms`.
+pub const RDL_EVENT_RETRY: c_int = 3;
+
+/// One thing a download did, for logs and verbose output. Filled by the library: read
+/// it only during the callback (its strings are freed after it returns; copy what you
+/// keep). A string field is NULL when the event does not carry it. URLs have their
+/// password masked (`***`).
+///
+/// Grows at its end like `rdl_outcome`: `size` is the end of the last field this library
+/// filled in, so `RDL_EVENT_HAS(event, field)` tells whether a field newer than the
+/// library is there. Kinds are only ever added: ignore a kind you do not know.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct rdl_event {
+    /// The end of the last field filled in (`sizeof(rdl_event)` of this library).
+    pub size: usize,
+    /// One of the `RDL_EVENT_*` values.
+    pub kind: c_int,
+    /// Request: "GET" or "HEAD".
+    pub method: *const c_char,
+    /// Request: the URL asked; answer: the URL that answered.
+    pub url: *const c_char,
+    /// Request: the `Range` header sent, if any.
+    pub range: *const c_char,
+    /// Request: the `If-Range` header sent, if any.
+    pub if_range: *const c_char,
+    /// Answer: the HTTP status (0 for other kinds).
+    pub status: c_int,
+    /// Answer: `Content-Range`.
+    pub content_range: *const c_char,
+    /// Answer: `Content-Length`.
+    pub content_length: *const c_char,
+    /// Answer: `ETag`.
+    pub etag: *const c_char,
+    /// Answer: `Last-Modified`.
+    pub last_modified: *const c_char,
+    /// Answer: `Location` of a redirect.
+    pub location: *const c_char,
+    /// Retry: what went wrong (one line).
+    pub reason: *const c_char,
+    /// Retry: bytes of the file on disk when it happened.
+    pub at: u64,
+    /// Retry: the pause before the next attempt, in milliseconds.
+    pub wait_ms: u64,
+    /// Retry: the number of the next attempt (1 was the first).
+    pub attempt: u32,
+    /// Retry: the last attempt if every one from here fails without progress (progress
+    /// earns free retries, so this can grow); UINT32_MAX when retries are unlimited.
+    pub of: u32,
+}
+
+/// Event callback: called on the thread that called `rdl_download`, with each request,
+/// answer and retry (also those of the other connections of a segmented download,
+/// delivered within 100 ms). `event` is valid only during the call.
+pub type rdl_event_callback =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const rdl_event)>;
+
+/// Sets the event callback (NULL removes it) and its `userdata`, passed back as the
+/// first argument. `userdata` must stay valid while a download runs.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_event_callback(
+    opts: *mut super::rdl_options,
+    cb: rdl_event_callback,
+    userdata: *mut c_void,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        o.events = cb;
+        o.events_userdata = userdata;
+        Ok(())
+    })
+}
+
+/// Calls `cb` with `event` laid out as an `rdl_event`, its strings alive for the call.
+///
+/// # Safety
+/// `cb` and `userdata` as given to `rdl_options_set_event_callback`.
+pub(super) unsafe fn deliver(
+    cb: unsafe extern "C" fn(*mut c_void, *const rdl_event),
+    userdata: *mut c_void,
+    event: &Event,
+) {
+    // The strings live in `kept` until the callback returns. A CString's bytes are on
+    // the heap: its pointer stays valid when `kept` grows and moves the CString.
+    let mut kept: Vec<CString> = Vec::new();
+    let mut c_str = |s: Option<&String>| -> *const c_char {
+        let Some(s) = s else { return null() };
+        // Interior NULs cannot be in a C string; a server's header never needs one.
+        let c = CString::new(s.replace('\0', "?")).unwrap_or_default();
+        let p = c.as_ptr();
+        kept.push(c);
+        p
+    };
+    let mut c = rdl_event {
+        size: size_of::<rdl_event>(),
+        kind: 0,
+        method: null(),
+        url: null(),
+        range: null(),
+        if_range: null(),
+        status: 0,
+        content_range: null(),
+        content_length: null(),
+        etag: null(),
+        last_modified: null(),
+        location: null(),
+        reason: null(),
+        at: 0,
+        wait_ms: 0,
+        attempt: 0,
+        of: 0,
+    };
+    match event {
+        Event::Request {
+            method,
+            url,
+            range,
+            if_range,
+        } => {
+            c.kind = RDL_EVENT_REQUEST;
+            c.method = c_str(Some(method));
+            c.url = c_str(Some(url));
+            c.range = c_str(range.as_ref());
+            c.if_range = c_str(if_range.as_ref());
+        }
+        Event::Answer {
+            status,
+            url,
+            content_range,
+            content_length,
+            etag,
+            last_modified,
+            location,
+        } => {
+            c.kind = RDL_EVENT_ANSWER;
+            c.status = c_int::from(*status);
+            c.url = c_str(Some(url));
+            c.content_range = c_str(content_range.as_ref());
+            c.content_length = c_str(content_length.as_ref());
+            c.etag = c_str(etag.as_ref());
+            c.last_modified = c_str(last_modified.as_ref());
+            c.location = c_str(location.as_ref());
+        }
+        Event::Retry {
+            reason,
+            at,
+            wait,
+            attempt,
+            of,
+        } => {
+            c.kind = RDL_EVENT_RETRY;
+            c.reason = c_str(Some(reason));
+            c.at = *at;
+            c.wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+            (c.attempt, c.of) = (*attempt, *of);
+        }
+    }
+    // SAFETY: per the caller's contract; `c` and the strings in `kept` outlive the call.
+    unsafe { cb(userdata, &c) };
+    drop(kept);
+}
+
+/// A handle that cancels the downloads given it (`rdl_options_set_cancel`), from any
+/// thread. Create with `rdl_cancel_new`, free with `rdl_cancel_free`.
+pub struct rdl_cancel {
+    inner: Cancel,
+}
+
+/// A new handle, not cancelled. Free it with `rdl_cancel_free`. Returns NULL only if a
+/// panic was caught (never in practice).
+#[no_mangle]
+pub extern "C" fn rdl_cancel_new() -> *mut rdl_cancel {
+    let mut out = std::ptr::null_mut();
+    ffi_boundary(|| {
+        out = Box::into_raw(Box::new(rdl_cancel {
+            inner: Cancel::new(),
+        }));
+        Ok(())
+    });
+    out
+}
+
+/// Frees a handle. NULL does nothing. Options it was given to keep working (they hold
+/// their own reference), so it may be freed while a download runs.
+///
+/// # Safety
+/// `cancel` is NULL or from `rdl_cancel_new`, not freed yet, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_cancel_free(cancel: *mut rdl_cancel) {
+    // No last-error bookkeeping: like rdl_options_free, it may run between a failure
+    // and reading its message.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if !cancel.is_null() {
+            // SAFETY: from Box::into_raw in rdl_cancel_new, freed once per the contract.
+            drop(unsafe { Box::from_raw(cancel) });
+        }
+    }));
+}
+
+/// Cancels every download given this handle: each `rdl_download` ends within moments
+/// with `RDL_ERR_ABORTED_BY_CALLBACK`, even while it waits on a silent server or before
+/// a retry, and its file stays resumable. The handle stays cancelled: a download that
+/// starts with it ends at once, touching nothing. Safe to call from any thread and from
+/// a signal handler (one atomic store: no lock, no allocation, no last-error update).
+/// Returns `RDL_OK`, or `RDL_ERR_INVALID_ARG` for NULL.
+///
+/// # Safety
+/// `cancel` is NULL or a live handle from `rdl_cancel_new`.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_cancel_cancel(cancel: *const rdl_cancel) -> c_int {
+    // The boundary without the thread-local last error, which a signal handler must
+    // not touch; catch_unwind itself costs nothing unless something panics.
+    catch_unwind(|| {
+        // SAFETY: NULL or a live handle per the contract.
+        match unsafe { cancel.as_ref() } {
+            Some(c) => {
+                c.inner.cancel();
+                RDL_OK
+            }
+            None => RDL_ERR_INVALID_ARG,
+        }
+    })
+    .unwrap_or(RDL_ERR_PANIC)
+}
+
+/// Lets `cancel` stop the downloads run with these options (NULL removes it). The
+/// options keep their own reference: the handle may be freed afterwards.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `cancel` NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_cancel(
+    opts: *mut super::rdl_options,
+    cancel: *const rdl_cancel,
+) -> c_int {
+    ffi_boundary(|| {
+        // SAFETY: forwarded caller contract.
+        let o = unsafe { options_mut(opts)? };
+        // SAFETY: NULL or a live handle per the contract.
+        o.cancel = unsafe { cancel.as_ref() }.map(|c| c.inner.clone());
+        Ok(())
+    })
+}
