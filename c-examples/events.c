@@ -45,7 +45,7 @@ struct seen {
     int requests, answers, retries, other_thread;
 };
 
-static void on_event(void *userdata, const rdl_event *ev)
+static int on_event(void *userdata, const rdl_event *ev)
 {
     struct seen *seen = (struct seen *)userdata;
     if (!pthread_equal(pthread_self(), seen->caller)) {
@@ -79,6 +79,14 @@ static void on_event(void *userdata, const rdl_event *ev)
         break;
     }
     fflush(stdout);
+    return 0;
+}
+
+/* Cancels at the first answer, as a program that sees what it did not expect would. */
+static int stop_at_answer(void *userdata, const rdl_event *ev)
+{
+    (void)userdata;
+    return ev->kind == RDL_EVENT_ANSWER;
 }
 
 static double now_seconds(void)
@@ -139,6 +147,14 @@ int main(int argc, char **argv)
     rc = rdl_download(url, path, opts, NULL);
     CHECK(rc == RDL_OK);
     CHECK(seen.requests == 2);
+
+    /* A non-zero return cancels, before any byte of the body is written. */
+    CHECK(rdl_options_set_event_callback(opts, stop_at_answer, NULL) == RDL_OK);
+    snprintf(path, sizeof path, "%s/stopped.bin", argv[2]);
+    rc = rdl_download(url, path, opts, NULL);
+    CHECK(rc == RDL_ERR_ABORTED_BY_CALLBACK);
+    CHECK(fopen(path, "rb") == NULL);
+    CHECK(rdl_options_set_event_callback(opts, NULL, NULL) == RDL_OK);
 
     /* 2. A cancel from another thread ends a read on a silent server at once. */
     cancel = rdl_cancel_new();

@@ -325,9 +325,11 @@ typedef struct rdl_event {
 /**
  * Event callback: called on the thread that called `rdl_download`, with each request,
  * answer and retry (also those of the other connections of a segmented download,
- * delivered within 100 ms). `event` is valid only during the call.
+ * delivered within 100 ms). `event` is valid only during the call. Return 0 to go on,
+ * non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK` (as the progress
+ * callback does).
  */
-typedef void (*rdl_event_callback)(void *userdata, const struct rdl_event *event);
+typedef int (*rdl_event_callback)(void *userdata, const struct rdl_event *event);
 
 #ifdef __cplusplus
 extern "C" {

@@ -523,8 +523,17 @@ class DownloadTests(Base):
         def boom(event: resumedl.Event) -> None:
             raise LookupError("from events")
 
+        started = time.monotonic()
         with self.assertRaises(LookupError):
             resumedl.download(url("fresh"), target, events=boom)
+        # At once: the first event (the request) cancels, before any byte is written.
+        self.assertFalse(target.exists())
+        # Also when no byte ever comes: the stall resource with retries would take
+        # seconds if only a progress call could carry the cancel.
+        with self.assertRaises(LookupError):
+            resumedl.download(url("stall"), self.dir / "stall.bin", timeout=0.3,
+                              retries=3, events=boom)
+        self.assertLess(time.monotonic() - started, 3)
         with self.assertRaises(TypeError):
             resumedl.download(url("fresh"), target, events=42)  # type: ignore[arg-type]
 

@@ -317,8 +317,9 @@ impl<'a> Download<'a> {
     /// Called with each request, each answer and each retry ([`Event`]), on the calling
     /// thread, with the progress callback; with several connections, at the latest at
     /// the next progress interval (100 ms). For logs and `-v`; URLs have their password
-    /// masked.
-    pub fn events(mut self, f: impl FnMut(&Event) + 'a) -> Self {
+    /// masked. Returning `ControlFlow::Break(())` cancels with [`Error::Aborted`], as
+    /// the progress callback does.
+    pub fn events(mut self, f: impl FnMut(&Event) -> ControlFlow<()> + 'a) -> Self {
         self.events = Some(Box::new(f));
         self
     }
@@ -382,7 +383,8 @@ impl<'a> Download<'a> {
                 // GET that follows reports and retries anything else.
                 Err(_) if deadline.passed() => return Err(deadline.error()),
                 Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
-                    requester.events.deliver(&mut self.events);
+                    // A cancel asked now changes nothing: the call fails anyway.
+                    let _ = requester.events.deliver(&mut self.events);
                     return Err(e);
                 }
                 Err(_) => (None, None),
@@ -498,7 +500,8 @@ impl<'a> Download<'a> {
             deadline.clone(),
         );
         let result = self.attempts(&mut job, requester, deadline);
-        job.deliver_events();
+        // What is left to tell cannot cancel: the attempts are over, done or failed.
+        let _ = job.deliver_events();
         let attempts = result?;
         if let Some(expected) = &sha256 {
             job.verify(expected)?;
@@ -553,7 +556,7 @@ impl<'a> Download<'a> {
                     requester
                         .events
                         .push(|| crate::event::retry(e.to_string(), at, wait, attempts + 1, left));
-                    job.deliver_events();
+                    job.deliver_events()?;
                     deadline.sleep(wait);
                     if deadline.passed() {
                         return Err(deadline.error());

@@ -3,6 +3,7 @@
 //! queued where they happen and handed to the caller's callback on the caller's thread
 //! (the same thread, and the same moments, as the progress callback).
 
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -61,8 +62,12 @@ pub enum Event {
     },
 }
 
-/// Callback for [`Event`]s, called on the caller's thread.
-pub type EventFn<'a> = Box<dyn FnMut(&Event) + 'a>;
+/// Callback for [`Event`]s, called on the caller's thread. Returning
+/// `ControlFlow::Break(())` cancels the download with [`Error::Aborted`], as the progress
+/// callback does.
+///
+/// [`Error::Aborted`]: crate::Error::Aborted
+pub type EventFn<'a> = Box<dyn FnMut(&Event) -> ControlFlow<()> + 'a>;
 
 /// Events waiting for the caller's thread. Off (nothing queued, nothing built) unless
 /// the caller asked for events.
@@ -86,15 +91,20 @@ impl EventQueue {
         }
     }
 
-    /// Hands every queued event to `to`, in order.
-    pub(crate) fn deliver(&self, to: &mut Option<EventFn<'_>>) {
+    /// Hands every queued event to `to`, in order; `Break` when the callback asked to
+    /// cancel (the events after it are still handed over: they happened).
+    pub(crate) fn deliver(&self, to: &mut Option<EventFn<'_>>) -> ControlFlow<()> {
         let (Some(q), Some(f)) = (&self.queue, to.as_mut()) else {
-            return;
+            return ControlFlow::Continue(());
         };
         let events = std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut answer = ControlFlow::Continue(());
         for event in &events {
-            f(event);
+            if f(event).is_break() {
+                answer = ControlFlow::Break(());
+            }
         }
+        answer
     }
 }
 
@@ -167,9 +177,14 @@ mod tests {
                 if let Event::Retry { reason, .. } = e {
                     seen.push(reason.clone());
                 }
+                match e {
+                    Event::Retry { attempt: 1, .. } => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                }
             }));
-            on.deliver(&mut f);
-            on.deliver(&mut f);
+            // A Break in the middle is told, and the events after it still delivered.
+            assert!(on.deliver(&mut f).is_break());
+            assert!(on.deliver(&mut f).is_continue());
         }
         assert_eq!(seen, ["e0", "e1", "e2"]);
     }

@@ -121,9 +121,13 @@ impl<'p, 'a> Job<'p, 'a> {
         matches!(self.target, Target::Stream(_)) && self.furthest > 0
     }
 
-    /// Hands the events queued so far to the caller's callback (this is its thread).
-    pub(crate) fn deliver_events(&mut self) {
-        self.req.events.deliver(&mut self.events);
+    /// Hands the events queued so far to the caller's callback (this is its thread);
+    /// `Aborted` when it asked to cancel.
+    pub(crate) fn deliver_events(&mut self) -> Result<(), Error> {
+        match self.req.events.deliver(&mut self.events) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Error::Aborted),
+        }
     }
 
     /// Bytes of the file on disk, as far as this call knows: how far it got, else what
@@ -189,7 +193,7 @@ impl<'p, 'a> Job<'p, 'a> {
                 .filter(|_| offset > 0)
                 .and_then(|c| if_range_value(c, &mut mode));
             let answer = self.req.get(offset, if_range.as_deref(), ask_range)?;
-            self.deliver_events();
+            self.deliver_events()?;
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
             let status = answer.resp.status().as_u16();
@@ -216,7 +220,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     // Never hold an answer open while asking again.
                     release(answer.resp);
                     let head = self.req.head()?;
-                    self.deliver_events();
+                    self.deliver_events()?;
                     let d =
                         classify_head(&head.resp, offset, control.as_ref(), self.target.path())?;
                     release(head.resp);
@@ -571,7 +575,11 @@ impl<'p, 'a> Job<'p, 'a> {
 
     /// Calls the progress callback, at most every `PROGRESS_INTERVAL` unless `last`.
     fn report(&mut self, done: u64, total: Option<u64>, last: bool) -> Result<(), Error> {
-        self.deliver_events();
+        // The final report's events cannot cancel either: the file is complete.
+        let events = self.deliver_events();
+        if !last {
+            events?;
+        }
         let Some(cb) = self.progress.as_mut() else {
             return Ok(());
         };

@@ -610,6 +610,7 @@ fn events_of_every_connection_reach_the_callers_thread_in_order() {
         .events(|e| {
             assert_eq!(std::thread::current().id(), caller, "{e:?}");
             events.push(e.clone());
+            ControlFlow::Continue(())
         })
         .to_path(&path)
         .expect("download");
@@ -670,4 +671,37 @@ fn events_of_every_connection_reach_the_callers_thread_in_order() {
     assert!(reason.contains("body ended early"), "{reason}");
     assert!(*at >= 5 * SPLIT / 2 && *at < total, "{at}");
     assert_eq!((*attempt, *of), (2, 7));
+}
+
+#[test]
+fn an_event_callback_that_breaks_cancels_every_connection_and_keeps_the_bytes() {
+    let server = TestServer::start();
+    let total = 40 * SPLIT;
+    let body = pattern(total as usize, 33);
+    server.put("/evb.bin", body.clone());
+    server.set_fault("/evb.bin", Fault::Throttle(2 * SPLIT));
+    let dir = Scratch::new("seg-events-break");
+    let path = dir.join("evb.bin");
+    // Cancel at the answer to the third request: the other connections are running.
+    let mut answers = 0;
+    let err = dl(&server.url("/evb.bin"), 4)
+        .events(|e| {
+            if matches!(e, resumedl::Event::Answer { .. }) {
+                answers += 1;
+            }
+            match answers {
+                3.. => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        })
+        .to_path(&path)
+        .expect_err("the callback cancels");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(control_path(&path).exists(), "resumable");
+    server.clear_faults("/evb.bin");
+    let out = dl(&server.url("/evb.bin"), 4)
+        .to_path(&path)
+        .expect("resume");
+    assert_eq!(out.kind, OutcomeKind::Resumed);
+    assert_file(&path, &body, "after a cancel from the event callback");
 }

@@ -317,6 +317,7 @@ fn run_one(
                 if let Some(text) = event_text(event, verbose) {
                     display.line(&format!("{prefix}{text}"));
                 }
+                ControlFlow::Continue(())
             });
         }
         match &job.output {

@@ -469,8 +469,8 @@ class _Event(ctypes.Structure):
     ]
 
 
-# rdl_event_callback: void (*)(void *userdata, const rdl_event *event)
-_EVENT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(_Event))
+# rdl_event_callback: int (*)(void *userdata, const rdl_event *event)
+_EVENT = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(_Event))
 _EVENT_KINDS = {1: "request", 2: "answer", 3: "retry"}
 
 _lib: ctypes.CDLL | None = None
@@ -684,20 +684,22 @@ class _Trampoline:
 
 class _EventTrampoline:
     """The C event callback: builds an :class:`Event` while the C strings are alive. An
-    exception is kept by the progress trampoline, whose next call cancels the download;
-    download() raises it."""
+    exception cancels the download at once (and the progress trampoline keeps it, so
+    download() raises it)."""
 
     def __init__(self, events: Callable[[Event], object], progress: _Trampoline) -> None:
         self.events = events
         self.progress = progress
 
-    def __call__(self, _userdata: int | None, event: Any) -> None:
+    def __call__(self, _userdata: int | None, event: Any) -> int:
         if self.progress.error is not None:
-            return
+            return 1
         try:
             self.events(_event(event.contents))
+            return 0
         except BaseException as e:
             self.progress.keep(e)
+            return 1
 
     def keep(self, error: BaseException) -> None:
         self.progress.keep(error)

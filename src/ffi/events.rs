@@ -2,6 +2,7 @@
 //! that stops a download from another thread or a signal handler).
 
 use std::ffi::{c_char, c_int, c_void, CString};
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null;
 
@@ -65,9 +66,11 @@ pub struct rdl_event {
 
 /// Event callback: called on the thread that called `rdl_download`, with each request,
 /// answer and retry (also those of the other connections of a segmented download,
-/// delivered within 100 ms). `event` is valid only during the call.
+/// delivered within 100 ms). `event` is valid only during the call. Return 0 to go on,
+/// non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK` (as the progress
+/// callback does).
 pub type rdl_event_callback =
-    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const rdl_event)>;
+    Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const rdl_event) -> c_int>;
 
 /// Sets the event callback (NULL removes it) and its `userdata`, passed back as the
 /// first argument. `userdata` must stay valid while a download runs.
@@ -94,10 +97,10 @@ pub unsafe extern "C" fn rdl_options_set_event_callback(
 /// # Safety
 /// `cb` and `userdata` as given to `rdl_options_set_event_callback`.
 pub(super) unsafe fn deliver(
-    cb: unsafe extern "C" fn(*mut c_void, *const rdl_event),
+    cb: unsafe extern "C" fn(*mut c_void, *const rdl_event) -> c_int,
     userdata: *mut c_void,
     event: &Event,
-) {
+) -> ControlFlow<()> {
     // The strings live in `kept` until the callback returns. A CString's bytes are on
     // the heap: its pointer stays valid when `kept` grows and moves the CString.
     let mut kept: Vec<CString> = Vec::new();
@@ -174,8 +177,12 @@ pub(super) unsafe fn deliver(
         }
     }
     // SAFETY: per the caller's contract; `c` and the strings in `kept` outlive the call.
-    unsafe { cb(userdata, &c) };
+    let answer = unsafe { cb(userdata, &c) };
     drop(kept);
+    match answer {
+        0 => ControlFlow::Continue(()),
+        _ => ControlFlow::Break(()),
+    }
 }
 
 /// A handle that cancels the downloads given it (`rdl_options_set_cancel`), from any
