@@ -676,19 +676,20 @@ fn watch<T>(deadline: &Deadline, requester: &Requester, f: impl FnOnce() -> T) -
         s.spawn(|| {
             let (lock, cvar) = &done;
             let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if *finished {
-                    return;
-                }
-                if deadline.passed() {
+            while !*finished {
+                let wait = if deadline.passed() {
+                    // Not once but until `f` ends: a segmented run replaces the agent it
+                    // saw interrupted (`renew`), and a request on the new one (the
+                    // restart after a changed resource) must not escape the cancel.
                     requester.interrupt();
-                    return;
-                }
-                let now = std::time::Instant::now();
-                let wait = match (deadline.at, &deadline.cancel) {
-                    (Some(at), None) => at - now,
-                    (Some(at), Some(_)) => (at - now).min(POLL),
-                    (None, _) => POLL,
+                    POLL
+                } else {
+                    let now = std::time::Instant::now();
+                    match (deadline.at, &deadline.cancel) {
+                        (Some(at), None) => at - now,
+                        (Some(at), Some(_)) => (at - now).min(POLL),
+                        (None, _) => POLL,
+                    }
                 };
                 finished = cvar
                     .wait_timeout(finished, wait)
@@ -696,11 +697,22 @@ fn watch<T>(deadline: &Deadline, requester: &Requester, f: impl FnOnce() -> T) -
                     .0;
             }
         });
-        let result = f();
-        *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        done.1.notify_all();
-        result
+        // Also when `f` panics (a caller's callback): the scope waits for the watcher,
+        // which would otherwise poll forever.
+        let _finished = Finished(&done);
+        f()
     })
+}
+
+/// Tells the watcher of [`watch`] that the call ended, when dropped.
+struct Finished<'a>(&'a (std::sync::Mutex<bool>, std::sync::Condvar));
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        let (lock, cvar) = self.0;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cvar.notify_all();
+    }
 }
 
 /// The unfinished download of `url` in `dir` that [`Download::to_dir`] would continue:
