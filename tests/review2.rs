@@ -230,3 +230,186 @@ fn a_password_in_an_unusable_location_is_masked_in_the_error() {
         assert!(!e.contains("hunter2"), "the password is in an event: {e}");
     }
 }
+
+/// A listener whose accept queue is full: a connect to it gets no answer at all (the
+/// kernel drops the SYN), as with a firewalled or unreachable host.
+fn black_hole() -> (TcpListener, Vec<TcpStream>) {
+    use std::os::fd::AsRawFd;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: a live socket of ours; listen() again only changes its backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    // Fill the queue: connects that complete without an accept, until one would block.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    (listener, held)
+}
+
+/// A cancel while the TCP connect waits (Ctrl-C on an unreachable host): it must end the
+/// call within moments, not after the connect timeout.
+#[test]
+fn a_cancel_during_a_connect_that_gets_no_answer_ends_at_once() {
+    let (listener, _held) = black_hole();
+    let url = format!("http://{}/x.bin", listener.local_addr().unwrap());
+    // The black hole holds: a plain connect to it waits.
+    let probe = TcpStream::connect_timeout(&listener.local_addr().unwrap(), Duration::from_secs(1));
+    if probe.is_ok() {
+        support::skip("this kernel answers a connect to a full accept queue");
+        return;
+    }
+    let dir = Scratch::new("r2-connect-cancel");
+    let path = dir.join("x.bin");
+    let cancel = Cancel::new();
+    let h = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            Download::new(url)
+                .connect_timeout(Duration::from_secs(20))
+                .cancel_on(&cancel)
+                .to_path(&path)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    cancel.cancel();
+    assert!(
+        finished_within(&h, Duration::from_secs(3)),
+        "a cancel during the connect waits for the connect timeout"
+    );
+    let err = h.join().unwrap().expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted), "{err}");
+}
+
+/// "A download that starts with a cancelled handle ends at once, touching nothing":
+/// nothing on disk and no request on the wire, to_dir's HEAD included.
+#[test]
+fn a_call_with_a_cancelled_handle_sends_nothing() {
+    let server = TestServer::start();
+    server.put("/n.bin", pattern(1000, 5));
+    let dir = Scratch::new("r2-precancel");
+    let cancel = Cancel::new();
+    cancel.cancel();
+    for _ in 0..20 {
+        let err = quick(&server.url("/n.bin"))
+            .cancel_on(&cancel)
+            .to_dir(dir.path())
+            .expect_err("cancelled");
+        assert!(matches!(err, Error::Aborted), "{err}");
+        let err = quick(&server.url("/n.bin"))
+            .cancel_on(&cancel)
+            .to_path(dir.join("n.bin"))
+            .expect_err("cancelled");
+        assert!(matches!(err, Error::Aborted), "{err}");
+    }
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    assert_eq!(server.requests().len(), 0, "{:?}", server.requests());
+}
+
+/// Cancels at many instants of a single- and a 4-connection download (before the first
+/// request, during it, mid-body, around the end): the call either succeeds with the whole
+/// file or fails with `Aborted`, never reports success for a partial file, and the next
+/// call finishes the same bytes.
+#[test]
+fn a_cancel_at_any_instant_never_loses_or_corrupts_bytes() {
+    let server = TestServer::start();
+    let body = pattern(1_500_000, 6);
+    server.put("/f.bin", body.clone());
+    server.set_fault("/f.bin", Fault::Throttle(3_000_000));
+    let dir = Scratch::new("r2-cancel-fuzz");
+    let mut outcomes = (0, 0);
+    for (i, delay_ms) in [
+        0u64, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 480, 520,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for connections in [1usize, 4] {
+            let path = dir.join(&format!("f{i}-{connections}.bin"));
+            let cancel = Cancel::new();
+            let result = std::thread::scope(|s| {
+                let c = cancel.clone();
+                s.spawn(move || {
+                    std::thread::sleep(Duration::from_millis(delay_ms));
+                    c.cancel();
+                });
+                quick(&server.url("/f.bin"))
+                    .connections(connections)
+                    .min_split_size(64 * 1024)
+                    .cancel_on(&cancel)
+                    .to_path(&path)
+            });
+            let control = support::control_path(&path);
+            match result {
+                Ok(o) => {
+                    outcomes.0 += 1;
+                    assert!(fs::read(&path).unwrap() == body, "{delay_ms} ms: {o:?}");
+                    assert!(!control.exists(), "{delay_ms} ms");
+                }
+                Err(Error::Aborted) => {
+                    outcomes.1 += 1;
+                    let out = quick(&server.url("/f.bin"))
+                        .connections(connections)
+                        .min_split_size(64 * 1024)
+                        .to_path(&path)
+                        .unwrap_or_else(|e| panic!("{delay_ms} ms -x {connections}: {e}"));
+                    assert!(
+                        fs::read(&path).unwrap() == body,
+                        "{delay_ms} ms -x {connections}: bytes differ after the rerun {out:?}"
+                    );
+                    assert!(!control.exists());
+                }
+                Err(e) => panic!("{delay_ms} ms -x {connections}: {e}"),
+            }
+        }
+    }
+    assert!(outcomes.1 > 0, "{outcomes:?}");
+}
+
+/// With 8 connections asked and a server that answers 503 past the first: a cancel still
+/// ends everything at once, and the rerun finishes.
+#[test]
+fn a_cancel_with_eight_connections_and_a_server_that_refuses_extra_ones() {
+    let server = TestServer::start();
+    let body = pattern(3_000_000, 7);
+    server.put("/e.bin", body.clone());
+    server.set_fault("/e.bin", Fault::Throttle(500_000));
+    server.set_max_active(1);
+    let dir = Scratch::new("r2-x8");
+    let path = dir.join("e.bin");
+    let cancel = Cancel::new();
+    let (result, late) = std::thread::scope(|s| {
+        let c = cancel.clone();
+        let body_bytes = || server.body_bytes();
+        let t = s.spawn(move || {
+            let give_up = Instant::now() + Duration::from_secs(10);
+            while body_bytes() < 300_000 && Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            c.cancel();
+            Instant::now()
+        });
+        let r = quick(&server.url("/e.bin"))
+            .connections(8)
+            .min_split_size(64 * 1024)
+            .retry_backoff(Duration::from_secs(2))
+            .cancel_on(&cancel)
+            .to_path(&path);
+        let ended = Instant::now();
+        (r, ended.saturating_duration_since(t.join().unwrap()))
+    });
+    let err = result.expect_err("cancelled");
+    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(late < Duration::from_secs(2), "{late:?}");
+    server.set_max_active(usize::MAX);
+    server.clear_faults("/e.bin");
+    quick(&server.url("/e.bin"))
+        .connections(8)
+        .min_split_size(64 * 1024)
+        .to_path(&path)
+        .expect("rerun");
+    assert!(fs::read(&path).unwrap() == body);
+}
