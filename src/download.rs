@@ -363,6 +363,10 @@ impl<'a> Download<'a> {
         let dir = dir.as_ref();
         let deadline = self.deadline();
         let requester = self.prepare()?;
+        // A handle cancelled before the call: not even the HEAD goes out.
+        if deadline.cancelled() {
+            return Err(Error::Aborted);
+        }
         if let Some(path) = unfinished(dir, &requester.url.text) {
             return self.download(&requester, &path, &deadline);
         }
