@@ -413,3 +413,67 @@ fn a_cancel_with_eight_connections_and_a_server_that_refuses_extra_ones() {
         .expect("rerun");
     assert!(fs::read(&path).unwrap() == body);
 }
+
+/// Ctrl-C cannot interrupt a connect that gets no answer (ureq has no way to), so the
+/// CLI waited out the connect timeout whatever the user pressed: a second Ctrl-C must end
+/// it at once (every state on disk is one a SIGKILL may leave: the next run resumes).
+#[test]
+fn a_second_ctrl_c_ends_the_cli_at_once() {
+    use support::host::{resumedl_cli, wait_within};
+    let (listener, _held) = black_hole();
+    let addr = listener.local_addr().unwrap();
+    if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        support::skip("this kernel answers a connect to a full accept queue");
+        return;
+    }
+    let dir = Scratch::new("r2-cli-ctrl-c");
+    let urls: Vec<String> = (0..3).map(|i| format!("http://{addr}/f{i}.bin")).collect();
+    let mut child = resumedl_cli()
+        .args(["-j", "4", "--connect-timeout", "30"])
+        .args(&urls)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn resumedl");
+    std::thread::sleep(Duration::from_millis(700));
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signals to our own child, whose pid is live until we wait for it.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = wait_within(&mut child, Duration::from_secs(3));
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the CLI still runs 3 s after a second Ctrl-C");
+    }
+    assert_eq!(status.unwrap().code(), Some(130));
+}
+
+/// `-v` shows each redirect's Location, never the password a server put in it.
+#[test]
+fn verbose_output_masks_a_password_in_a_scheme_relative_location() {
+    use support::host::{resumedl_cli, run};
+    let server = TestServer::start();
+    server.put("/real.bin", pattern(5000, 8));
+    server.redirect(
+        "/moved.bin",
+        &format!("//user:hunter2@{}/real.bin", server.addr()),
+    );
+    let dir = Scratch::new("r2-cli-v");
+    let out = run(
+        resumedl_cli()
+            .args(["-v", "-o", "f.bin", &server.url("/moved.bin")])
+            .current_dir(dir.path()),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Location: //user:***@"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+}
