@@ -534,6 +534,11 @@ impl Shared<'_> {
         attempt: u32,
         budget: &mut Budget,
     ) -> bool {
+        // Cut by a cancel or the deadline: nothing to retry or announce (the coordinator
+        // ends the run with the deadline's error).
+        if self.stopped() || self.deadline.passed() {
+            return false;
+        }
         if !transient {
             let _ = tx.send(Signal::Fatal(e));
             return false;
