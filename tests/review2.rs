@@ -510,3 +510,28 @@ fn a_cancel_of_a_segmented_download_announces_no_retry() {
         .collect();
     assert!(retries.is_empty(), "{retries:#?}");
 }
+
+/// to_dir's HEAD is a request like any other: its events are told even when the call
+/// then stops before any GET (here: the name the server chose is taken).
+#[test]
+fn the_head_of_to_dir_is_told_when_the_call_stops_before_the_get() {
+    let server = TestServer::start();
+    server.put("/h.bin", pattern(5000, 10));
+    server.add_header(
+        "/h.bin",
+        "Content-Disposition",
+        "attachment; filename=\"taken.bin\"",
+    );
+    let dir = Scratch::new("r2-head-events");
+    fs::write(dir.join("taken.bin"), b"someone else's file").unwrap();
+    let mut events = Vec::new();
+    let err = quick(&server.url("/h.bin"))
+        .events(|e| events.push(e.clone()))
+        .to_dir(dir.path())
+        .expect_err("the name is taken");
+    assert!(err.to_string().contains("taken.bin"), "{err}");
+    assert!(
+        matches!(events.as_slice(), [Event::Request { method, .. }, Event::Answer { status: 200, .. }] if method == "HEAD"),
+        "{events:#?}"
+    );
+}
