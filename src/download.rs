@@ -370,8 +370,13 @@ impl<'a> Download<'a> {
         if let Some(path) = unfinished(dir, &requester.url.text) {
             return self.download(&requester, &path, &deadline);
         }
-        let (disposition, length) = match self.content_disposition {
-            true => match watch(&deadline, &requester, || requester.head()) {
+        let head = self
+            .content_disposition
+            .then(|| watch(&deadline, &requester, || requester.head()));
+        // Told now, on this thread: the call may stop before any GET (a name taken).
+        requester.events.deliver(&mut self.events);
+        let (disposition, length) = match head {
+            Some(head) => match head {
                 Ok(answer) => {
                     let resp = answer.resp;
                     let cd = resp
@@ -386,12 +391,11 @@ impl<'a> Download<'a> {
                 // GET that follows reports and retries anything else.
                 Err(_) if deadline.passed() => return Err(deadline.error()),
                 Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
-                    requester.events.deliver(&mut self.events);
-                    return Err(e);
+                    return Err(e)
                 }
                 Err(_) => (None, None),
             },
-            false => (None, None),
+            None => (None, None),
         };
         let server_name = disposition
             .as_deref()
