@@ -535,3 +535,45 @@ fn the_head_of_to_dir_is_told_when_the_call_stops_before_the_get() {
         "{events:#?}"
     );
 }
+
+/// Header values a server may send that are not text: bytes above 0x7f (not UTF-8),
+/// a long value. Events carry them lossily, the download is unaffected.
+#[test]
+fn hostile_header_values_reach_events_as_text() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = pattern(5000, 11);
+    {
+        let body = body.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                if read_head(&mut reader).is_none() {
+                    continue;
+                }
+                let mut head = b"HTTP/1.1 200 OK\r\nETag: \"\xff\xfe\xc2\x9b\x1b\"\r\n".to_vec();
+                head.retain(|&b| b != 0x1b);
+                head.extend_from_slice(b"X-Long: ");
+                head.extend(std::iter::repeat_n(b'a', 30_000));
+                head.extend_from_slice(
+                    format!("\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                );
+                let _ = conn.write_all(&head);
+                let _ = conn.write_all(&body);
+            }
+        });
+    }
+    let dir = Scratch::new("r2-hostile-headers");
+    let mut etags = Vec::new();
+    quick(&format!("http://{addr}/h.bin"))
+        .events(|e| {
+            if let Event::Answer { etag, .. } = e {
+                etags.push(etag.clone());
+            }
+        })
+        .to_path(dir.join("h.bin"))
+        .expect("download");
+    assert!(fs::read(dir.join("h.bin")).unwrap() == body);
+    assert_eq!(etags, [Some("\"\u{fffd}\u{fffd}\u{9b}\"".to_string())]);
+}
