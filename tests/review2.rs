@@ -577,3 +577,32 @@ fn hostile_header_values_reach_events_as_text() {
     assert!(fs::read(dir.join("h.bin")).unwrap() == body);
     assert_eq!(etags, [Some("\"\u{fffd}\u{fffd}\u{9b}\"".to_string())]);
 }
+
+/// "attempt N of M": M is the last attempt there can be. A download that keeps making
+/// progress ends at the hard cap of 20 × (retries + 1) attempts, and its retries must
+/// not promise one more.
+#[test]
+fn the_last_retry_announced_is_the_last_attempt_made() {
+    let server = TestServer::start();
+    server.put("/cap.bin", pattern(2_000_000, 12));
+    // Every answer is cut after 20 000 bytes: progress each time, so no retry is spent.
+    server.set_fault("/cap.bin", Fault::CloseAfter(20_000));
+    let dir = Scratch::new("r2-cap");
+    let mut retries = Vec::new();
+    let err = quick(&server.url("/cap.bin"))
+        .retries(1)
+        .retry_backoff(Duration::from_millis(1))
+        .events(|e| {
+            if let Event::Retry { attempt, of, .. } = e {
+                retries.push((*attempt, *of));
+            }
+        })
+        .to_path(dir.join("cap.bin"))
+        .expect_err("the cap ends it");
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    assert_eq!(retries.len(), 39, "{retries:?}");
+    for &(attempt, of) in &retries {
+        assert!(of <= 40, "attempt {attempt} of {of}: there are 40 at most");
+    }
+    assert_eq!(retries.last(), Some(&(40, 40)));
+}
