@@ -553,9 +553,11 @@ impl<'a> Download<'a> {
                         return Err(e);
                     }
                     let wait = retry_wait(&e, backoff, attempts);
+                    // Attempts after the next one (`attempts + 1`): the failures still
+                    // allowed, and never past the cap.
                     let left = match self.retries {
                         u32::MAX => u32::MAX,
-                        r => (r - failures).min(max_attempts - attempts),
+                        r => (r - failures).min(max_attempts - attempts - 1),
                     };
                     let at = job.on_disk();
                     requester
