@@ -606,3 +606,63 @@ fn the_last_retry_announced_is_the_last_attempt_made() {
     }
     assert_eq!(retries.last(), Some(&(40, 40)));
 }
+
+/// Ctrl-C with `-j 4` and `-x 2` over three downloads: every one stops at once, says
+/// what it kept (and announces no retry), the run exits 130, and the same command then
+/// finishes every file with the right bytes.
+#[test]
+fn ctrl_c_with_parallel_segmented_downloads_keeps_every_file_resumable() {
+    use support::host::{resumedl_cli, run, wait_within};
+    let server = TestServer::start();
+    let names = ["a.bin", "b.bin", "c.bin"];
+    for (i, n) in names.iter().enumerate() {
+        server.put(&format!("/{n}"), pattern(3_000_000, 20 + i as u64));
+        server.set_fault(&format!("/{n}"), Fault::Throttle(400_000));
+    }
+    let dir = Scratch::new("r2-cli-j4");
+    let urls: Vec<String> = names.iter().map(|n| server.url(&format!("/{n}"))).collect();
+    let args = |cmd: &mut std::process::Command| {
+        cmd.args(["-j", "4", "-x", "2", "--min-split-size", "65536"])
+            .args(&urls)
+            .current_dir(dir.path());
+    };
+    let mut cmd = resumedl_cli();
+    args(&mut cmd);
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn resumedl");
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while server.body_bytes() < 1_000_000 && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: a signal to our own child, whose pid is live until we wait for it.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = wait_within(&mut child, Duration::from_secs(3));
+    let mut stderr = String::new();
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let _ = child.wait();
+    assert_eq!(status.and_then(|s| s.code()), Some(130), "{stderr}");
+    assert_eq!(stderr.matches("interrupted: ").count(), 3, "{stderr}");
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    for f in names {
+        assert!(dir.join(f).exists(), "{f}: {stderr}");
+    }
+    for n in names {
+        server.clear_faults(&format!("/{n}"));
+    }
+    let mut cmd = resumedl_cli();
+    args(&mut cmd);
+    let again = run(&mut cmd, Duration::from_secs(60));
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    for (i, n) in names.iter().enumerate() {
+        assert!(
+            fs::read(dir.join(n)).unwrap() == pattern(3_000_000, 20 + i as u64),
+            "{n}"
+        );
+    }
+}
