@@ -666,3 +666,48 @@ fn ctrl_c_with_parallel_segmented_downloads_keeps_every_file_resumable() {
         );
     }
 }
+
+/// With `sha256`, a file that is already complete (416) is hashed before the call ends:
+/// gigabytes take seconds (minutes in a debug build), and a cancel must still end the call within moments, not
+/// after the hash (and not by moving the file aside as a mismatch).
+#[test]
+fn a_cancel_while_a_complete_file_is_hashed_ends_at_once() {
+    const SIZE: u64 = 256 << 20;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            while read_head(&mut reader).is_some() {
+                let head = format!(
+                    "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{SIZE}\r\n\
+                     Content-Length: 0\r\n\r\n"
+                );
+                let _ = conn.write_all(head.as_bytes());
+            }
+        }
+    });
+    let dir = Scratch::new("r2-hash-cancel");
+    let path = dir.join("big.bin");
+    // Sparse: no disk used, read back as zeros.
+    fs::File::create(&path).unwrap().set_len(SIZE).unwrap();
+    let cancel = Cancel::new();
+    let h = {
+        let (cancel, path) = (cancel.clone(), path.clone());
+        std::thread::spawn(move || {
+            quick(&format!("http://{addr}/big.bin"))
+                .sha256("0".repeat(64))
+                .cancel_on(&cancel)
+                .to_path(&path)
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!h.is_finished(), "hashed 256 MiB in 300 ms: nothing to test");
+    cancel.cancel();
+    let late = finished_within(&h, Duration::from_secs(1));
+    let result = h.join().unwrap();
+    assert!(late, "still hashing 1 s after the cancel: {result:?}");
+    assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+    assert!(path.exists(), "the file was moved aside");
+}
