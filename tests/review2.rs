@@ -703,11 +703,36 @@ fn a_cancel_while_a_complete_file_is_hashed_ends_at_once() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!h.is_finished(), "hashed 256 MiB in 300 ms: nothing to test");
+    assert!(
+        !h.is_finished(),
+        "hashed 256 MiB in 300 ms: nothing to test"
+    );
     cancel.cancel();
     let late = finished_within(&h, Duration::from_secs(1));
     let result = h.join().unwrap();
     assert!(late, "still hashing 1 s after the cancel: {result:?}");
     assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
     assert!(path.exists(), "the file was moved aside");
+}
+
+/// `Duration::MAX` is how many callers say "no limit": it must not overflow the clock.
+#[test]
+fn a_max_time_of_duration_max_means_no_limit() {
+    let server = TestServer::start();
+    let body = pattern(10_000, 13);
+    server.put("/m.bin", body.clone());
+    let dir = Scratch::new("r2-maxtime-max");
+    let url = server.url("/m.bin");
+    let path = dir.join("m.bin");
+    let result = std::thread::spawn(move || {
+        quick(&url)
+            .max_time(Duration::MAX)
+            .cancel_on(&Cancel::new())
+            .to_path(&path)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .join();
+    assert!(matches!(result, Ok(Ok(()))), "{result:?}");
+    assert!(fs::read(dir.join("m.bin")).unwrap() == body);
 }
