@@ -429,7 +429,10 @@ impl<'a> Download<'a> {
 
     fn deadline(&self) -> Deadline {
         Deadline {
-            at: self.max_time.map(|d| std::time::Instant::now() + d),
+            // A time past what the clock can hold (`Duration::MAX`) is no limit.
+            at: self
+                .max_time
+                .and_then(|d| std::time::Instant::now().checked_add(d)),
             max_time: self.max_time.unwrap_or_default(),
             cancel: self.cancel.clone(),
         }
