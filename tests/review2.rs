@@ -736,3 +736,54 @@ fn a_max_time_of_duration_max_means_no_limit() {
     assert!(matches!(result, Ok(Ok(()))), "{result:?}");
     assert!(fs::read(dir.join("m.bin")).unwrap() == body);
 }
+
+/// A cancel while a redirect's target says nothing, for to_path (a GET) and to_dir (its
+/// HEAD): the call ends at once and leaves no file behind.
+#[test]
+fn a_cancel_during_a_redirect_to_a_silent_server_ends_at_once_and_leaves_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let _ = read_head(&mut reader);
+                if line.contains(" /r ") {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 302 Found\r\nLocation: /silent\r\nContent-Length: 0\r\n\r\n",
+                    );
+                }
+                std::thread::sleep(Duration::from_secs(30));
+            });
+        }
+    });
+    let url = format!("http://{addr}/r");
+    for to_dir in [false, true] {
+        let dir = Scratch::new("r2-redirect-cancel");
+        let cancel = Cancel::new();
+        let h = {
+            let (cancel, url, dir_path) = (cancel.clone(), url.clone(), dir.path().to_path_buf());
+            std::thread::spawn(move || {
+                let dl = quick(&url)
+                    .stall_timeout(Duration::from_secs(20))
+                    .cancel_on(&cancel);
+                match to_dir {
+                    true => dl.to_dir(&dir_path),
+                    false => dl.to_path(dir_path.join("f.bin")),
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(400));
+        cancel.cancel();
+        assert!(
+            finished_within(&h, Duration::from_millis(1500)),
+            "to_dir {to_dir}: still running after the cancel"
+        );
+        let result = h.join().unwrap();
+        assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+        assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    }
+}
