@@ -787,3 +787,38 @@ fn a_cancel_during_a_redirect_to_a_silent_server_ends_at_once_and_leaves_nothing
         assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     }
 }
+
+/// A FIFO whose reader stopped reading: the write blocks once the pipe is full, and a
+/// cancel (a Ctrl-C of `resumedl -o /dev/stdout URL | less`) must still end the call.
+#[test]
+#[ignore = "open: a blocked write to a stream target is not interruptible (found in review 2)"]
+fn a_cancel_ends_a_write_blocked_on_a_fifo_nobody_reads() {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let server = TestServer::start();
+    server.put("/p.bin", pattern(2_000_000, 14));
+    let dir = Scratch::new("r2-fifo");
+    let fifo = dir.join("pipe");
+    let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // A reader that opens the pipe and never reads.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::File::open(fifo).unwrap())
+    };
+    let cancel = Cancel::new();
+    let h = {
+        let (cancel, url, fifo) = (cancel.clone(), server.url("/p.bin"), fifo.clone());
+        std::thread::spawn(move || quick(&url).cancel_on(&cancel).to_path(&fifo))
+    };
+    let _held = reader.join().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    cancel.cancel();
+    assert!(
+        finished_within(&h, Duration::from_secs(2)),
+        "a write blocked on the FIFO outlives the cancel"
+    );
+    let result = h.join().unwrap();
+    assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+}
