@@ -537,6 +537,22 @@ class DownloadTests(Base):
         with self.assertRaises(TypeError):
             resumedl.download(url("fresh"), target, events=42)  # type: ignore[arg-type]
 
+    # Open (review 2): the C event callback returns void, so an exception can only
+    # cancel through a later progress call, and a download with no bytes gets none.
+    def test_exception_in_events_cancels_a_download_that_gets_no_bytes(self) -> None:
+        # Every answer is a 503: no progress call comes to carry the cancel; the event
+        # callback's own answer must (before, the retries' 2 + 4 + 8 s went on).
+        target = self.dir / "refused.bin"
+
+        def boom(event: resumedl.Event) -> None:
+            raise LookupError("from events")
+
+        started = time.monotonic()
+        with self.assertRaises(LookupError):
+            resumedl.download(url("refused"), target, events=boom, retries=3,
+                              retry_backoff=2.0)
+        self.assertLess(time.monotonic() - started, 1.5)
+
     def test_a_cancel_handle_ends_a_read_on_a_silent_server(self) -> None:
         target = self.dir / "stall.bin"
         cancel = resumedl.Cancel()

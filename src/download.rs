@@ -364,11 +364,22 @@ impl<'a> Download<'a> {
         let dir = dir.as_ref();
         let deadline = self.deadline();
         let requester = self.prepare()?;
+        // A handle cancelled before the call: not even the HEAD goes out.
+        if deadline.cancelled() {
+            return Err(Error::Aborted);
+        }
         if let Some(path) = unfinished(dir, &requester.url.text) {
             return self.download(&requester, &path, &deadline);
         }
-        let (disposition, length) = match self.content_disposition {
-            true => match watch(&deadline, &requester, || requester.head()) {
+        let head = self
+            .content_disposition
+            .then(|| watch(&deadline, &requester, || requester.head()));
+        // Told now, on this thread: the call may stop before any GET (a name taken).
+        if requester.events.deliver(&mut self.events).is_break() {
+            return Err(Error::Aborted);
+        }
+        let (disposition, length) = match head {
+            Some(head) => match head {
                 Ok(answer) => {
                     let resp = answer.resp;
                     let cd = resp
@@ -383,13 +394,11 @@ impl<'a> Download<'a> {
                 // GET that follows reports and retries anything else.
                 Err(_) if deadline.passed() => return Err(deadline.error()),
                 Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
-                    // A cancel asked now changes nothing: the call fails anyway.
-                    let _ = requester.events.deliver(&mut self.events);
                     return Err(e);
                 }
                 Err(_) => (None, None),
             },
-            false => (None, None),
+            None => (None, None),
         };
         let server_name = disposition
             .as_deref()
@@ -423,7 +432,10 @@ impl<'a> Download<'a> {
 
     fn deadline(&self) -> Deadline {
         Deadline {
-            at: self.max_time.map(|d| std::time::Instant::now() + d),
+            // A time past what the clock can hold (`Duration::MAX`) is no limit.
+            at: self
+                .max_time
+                .and_then(|d| std::time::Instant::now().checked_add(d)),
             max_time: self.max_time.unwrap_or_default(),
             cancel: self.cancel.clone(),
         }
@@ -548,9 +560,11 @@ impl<'a> Download<'a> {
                         return Err(e);
                     }
                     let wait = retry_wait(&e, backoff, attempts);
+                    // Attempts after the next one (`attempts + 1`): the failures still
+                    // allowed, and never past the cap.
                     let left = match self.retries {
                         u32::MAX => u32::MAX,
-                        r => (r - failures).min(max_attempts - attempts),
+                        r => (r - failures).min(max_attempts - attempts - 1),
                     };
                     let at = job.on_disk();
                     requester
@@ -679,19 +693,20 @@ fn watch<T>(deadline: &Deadline, requester: &Requester, f: impl FnOnce() -> T) -
         s.spawn(|| {
             let (lock, cvar) = &done;
             let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
-            loop {
-                if *finished {
-                    return;
-                }
-                if deadline.passed() {
+            while !*finished {
+                let wait = if deadline.passed() {
+                    // Not once but until `f` ends: a segmented run replaces the agent it
+                    // saw interrupted (`renew`), and a request on the new one (the
+                    // restart after a changed resource) must not escape the cancel.
                     requester.interrupt();
-                    return;
-                }
-                let now = std::time::Instant::now();
-                let wait = match (deadline.at, &deadline.cancel) {
-                    (Some(at), None) => at - now,
-                    (Some(at), Some(_)) => (at - now).min(POLL),
-                    (None, _) => POLL,
+                    POLL
+                } else {
+                    let now = std::time::Instant::now();
+                    match (deadline.at, &deadline.cancel) {
+                        (Some(at), None) => at - now,
+                        (Some(at), Some(_)) => (at - now).min(POLL),
+                        (None, _) => POLL,
+                    }
                 };
                 finished = cvar
                     .wait_timeout(finished, wait)
@@ -699,11 +714,22 @@ fn watch<T>(deadline: &Deadline, requester: &Requester, f: impl FnOnce() -> T) -
                     .0;
             }
         });
-        let result = f();
-        *done.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        done.1.notify_all();
-        result
+        // Also when `f` panics (a caller's callback): the scope waits for the watcher,
+        // which would otherwise poll forever.
+        let _finished = Finished(&done);
+        f()
     })
+}
+
+/// Tells the watcher of [`watch`] that the call ended, when dropped.
+struct Finished<'a>(&'a (std::sync::Mutex<bool>, std::sync::Condvar));
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        let (lock, cvar) = self.0;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cvar.notify_all();
+    }
 }
 
 /// The unfinished download of `url` in `dir` that [`Download::to_dir`] would continue:

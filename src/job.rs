@@ -258,7 +258,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     self.kind.get_or_insert(OutcomeKind::AlreadyComplete);
                     self.report(total, Some(total), true)?;
                     if self.hashing {
-                        self.digest = Some(hash_file(self.target.path())?);
+                        self.digest = Some(hash_file(self.target.path(), &self.deadline)?);
                     }
                     return Ok(());
                 }
@@ -474,7 +474,7 @@ impl<'p, 'a> Job<'p, 'a> {
             untrusting.save(path)?;
         }
         let hashing = self.hashing.then(|| self.hashed.take());
-        let mut sink = Sink::open(self.target, from, hashing)?;
+        let mut sink = Sink::open(self.target, from, hashing, &self.deadline)?;
         if keeps_state {
             // The first claim covers bytes an earlier process may have left unsynced.
             if from > 0 {
@@ -608,7 +608,7 @@ impl<'p, 'a> Job<'p, 'a> {
     pub(crate) fn verify(&mut self, expected: &str) -> Result<(), Error> {
         let actual = match self.digest.take() {
             Some(d) => d,
-            None => hash_file(self.target.path())?,
+            None => hash_file(self.target.path(), &self.deadline)?,
         };
         if actual == expected {
             return Ok(());

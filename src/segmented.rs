@@ -16,6 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -194,15 +195,20 @@ pub(crate) fn run(
             s.spawn(move || shared.flush(path, &tx));
         }
         drop(tx);
-        let result = coordinate(&shared, path, settings, &rx, report);
+        // A panic in the caller's callback (`report`) must stop the threads too: the
+        // scope joins them before the panic goes on, and the flusher never ends alone.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            coordinate(&shared, path, settings, &rx, report)
+        }));
         // Wake every worker: the ones in a read through the agent's shutdown, the ones
         // backing off through the flag. The scope then joins them.
         shared.stop.store(true, Ordering::SeqCst);
-        if !matches!(result, Ok(End::Complete)) {
+        if !matches!(result, Ok(Ok(End::Complete))) {
             req.interrupt();
         }
         result
     });
+    let result = result.unwrap_or_else(|p| panic::resume_unwind(p));
     let received = shared.received.load(Ordering::SeqCst);
     let Shared { file, plan, .. } = shared;
     let mut plan = plan.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -528,6 +534,11 @@ impl Shared<'_> {
         attempt: u32,
         budget: &mut Budget,
     ) -> bool {
+        // Cut by a cancel or the deadline: nothing to retry or announce (the coordinator
+        // ends the run with the deadline's error).
+        if self.stopped() || self.deadline.passed() {
+            return false;
+        }
         if !transient {
             let _ = tx.send(Signal::Fatal(e));
             return false;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::rate::Deadline;
 use crate::target::Target;
 
 /// The target opened for writing from `pos`.
@@ -45,6 +46,7 @@ impl Sink {
         target: &Target,
         from: u64,
         hashing: Option<Option<Hashed>>,
+        deadline: &Deadline,
     ) -> Result<Sink, Error> {
         let path = match target {
             Target::File(p) => p,
@@ -87,7 +89,7 @@ impl Sink {
             None => None,
             Some(Some(carried)) if carried.len == from => Some(carried),
             Some(_) => Some(Hashed {
-                hasher: hash_prefix(&mut file, path, from)?,
+                hasher: hash_prefix(&mut file, path, from, deadline)?,
                 len: from,
             }),
         };
@@ -139,23 +141,33 @@ impl Sink {
 }
 
 /// Hashes the whole of an existing file (the already-complete case).
-pub(crate) fn hash_file(path: &Path) -> Result<String, Error> {
+pub(crate) fn hash_file(path: &Path, deadline: &Deadline) -> Result<String, Error> {
     let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let len = file
         .metadata()
         .map_err(|e| Error::io("stat", path, e))?
         .len();
-    let h = hash_prefix(&mut file, path, len)?;
+    let h = hash_prefix(&mut file, path, len, deadline)?;
     Ok(hex(&h.finalize()))
 }
 
-fn hash_prefix(file: &mut File, path: &Path, len: u64) -> Result<Sha256, Error> {
+/// Ends early with the deadline's error on a cancel or the deadline: gigabytes take
+/// seconds to hash.
+fn hash_prefix(
+    file: &mut File,
+    path: &Path,
+    len: u64,
+    deadline: &Deadline,
+) -> Result<Sha256, Error> {
     let mut hasher = Sha256::new();
     file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::io("seek", path, e))?;
     let mut reader = file.take(len);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
+        if deadline.passed() {
+            return Err(deadline.error());
+        }
         match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),

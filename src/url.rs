@@ -116,7 +116,8 @@ pub(crate) fn same_origin(a: &Uri, b: &Uri) -> bool {
 /// Userinfo in a `Location` is ignored: credentials come from the user only.
 pub(crate) fn resolve(base: &RequestUrl, location: &str) -> Result<RequestUrl, Error> {
     let location = location.trim();
-    let bad = |reason: String| Error::protocol(format!("redirect to {location:?}: {reason}"));
+    let bad =
+        |reason: String| Error::protocol(format!("redirect to {:?}: {reason}", mask(location)));
     let scheme = base.uri.scheme_str().unwrap_or("http");
     let authority = base.uri.authority().map_or("", |a| a.as_str());
     let absolute = if has_scheme(location) {
@@ -201,8 +202,11 @@ fn remove_dot_segments(path: &str) -> String {
 /// The URL with its password replaced by `***`, for messages. Works on any text, parsed
 /// or not, so that even an invalid URL never prints a password.
 pub(crate) fn mask(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
+    // `//user:password@host/…` too: a scheme-relative Location is followed.
+    let start = match url.find("://") {
+        Some(i) => i + 3,
+        None if url.starts_with("//") => 2,
+        None => return url.to_string(),
     };
     let rest = &url[start..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -321,6 +325,8 @@ mod tests {
         assert_eq!(mask("http://u@h/x"), "http://u@h/x");
         assert_eq!(mask("http://h/x@y"), "http://h/x@y");
         assert_eq!(mask("ftp://a:b:c@h"), "ftp://a:***@h");
+        assert_eq!(mask("//u:secret@h/x"), "//u:***@h/x");
+        assert_eq!(mask("/x?u=//a:b@c"), "/x?u=//a:b@c");
         let e = parse("gopher://u:secret@h/").unwrap_err().to_string();
         assert!(!e.contains("secret"), "{e}");
     }

@@ -77,6 +77,14 @@ fn resources() -> Vec<Spec> {
             17,
             Some(Fault::StallAfter(10_000, Duration::from_secs(5))),
         ),
+        // Every answer a 503: a download that never gets a byte.
+        (
+            "refused",
+            "/refused.bin",
+            1000,
+            22,
+            Some(Fault::Status(503, vec![])),
+        ),
         // About a second per download, for the threads test to see them overlap.
         (
             "parallel",

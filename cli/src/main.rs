@@ -211,7 +211,13 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
     let cancel = Cancel::new();
     let on_signal = cancel.clone();
     let _ = ctrlc::set_handler(move || {
-        INTERRUPTED.store(true, Ordering::SeqCst);
+        // A second Ctrl-C ends the process now: a cancel cannot interrupt a connect
+        // that gets no answer, and the user must not wait out its timeout. What is on
+        // disk is as a SIGKILL would leave it: the same command resumes.
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            report_line("interrupted again; stopping now");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
         on_signal.cancel();
     });
     let style = match cli.output.progress {
