@@ -770,7 +770,10 @@ pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let mixed = (u64::from(nanos) ^ u64::from(attempt).wrapping_mul(0x9e37_79b9)) % 1000;
+    // Capped before the jitter multiplies it (Duration::MAX × 1.2 overflows): from twice
+    // the cap on, the result is the cap whatever the jitter, as it was.
     backoff
+        .min(MAX_BACKOFF * 2)
         .mul_f64(0.5 + mixed as f64 / 1000.0)
         .min(MAX_BACKOFF)
 }

@@ -838,3 +838,31 @@ fn a_cancel_ends_a_write_blocked_on_a_fifo_nobody_reads() {
     let result = h.join().unwrap();
     assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
 }
+
+/// A backoff the jitter cannot multiply (`Duration::MAX`) waits the longest backoff (and
+/// here meets the deadline) instead of panicking at the first retry.
+#[test]
+fn a_retry_backoff_of_duration_max_is_capped_not_a_panic() {
+    let server = TestServer::start();
+    server.put("/b.bin", pattern(1000, 15));
+    server.set_fault("/b.bin", Fault::Status(503, vec![]));
+    let dir = Scratch::new("r2-backoff-max");
+    let url = server.url("/b.bin");
+    let path = dir.join("b.bin");
+    // The jitter multiplies by 0.5 to 1.5, at random: ten calls meet a factor above 1.
+    for _ in 0..10 {
+        let (url, path) = (url.clone(), path.clone());
+        let result = std::thread::spawn(move || {
+            quick(&url)
+                .retry_backoff(Duration::MAX)
+                .max_time(Duration::from_millis(200))
+                .to_path(&path)
+                .map(|_| ())
+        })
+        .join();
+        assert!(
+            matches!(result, Ok(Err(Error::Timeout { .. }))),
+            "{result:?}"
+        );
+    }
+}
