@@ -613,4 +613,87 @@ mod tests {
         assert_eq!(ControlFile::parse(&text), None);
         assert_eq!(ControlFile::parse("[aria2 control]\n"), None);
     }
+
+    #[test]
+    fn every_if_range_mode_round_trips() {
+        for mode in [IfRangeMode::Etag, IfRangeMode::Date, IfRangeMode::Plain] {
+            let c = ControlFile {
+                if_range: mode,
+                ..sample()
+            };
+            assert_eq!(ControlFile::parse(&c.render()), Some(c));
+        }
+    }
+
+    #[test]
+    fn durable_is_the_first_segments_and_parts_with_ends_are_segmented() {
+        let seg = |start, end, done, durable| Segment {
+            start,
+            end,
+            done,
+            durable,
+        };
+        let mut c = sample();
+        assert_eq!(c.durable(), 400);
+        assert!(
+            !c.is_segmented(),
+            "one open-ended segment is a single stream"
+        );
+        c.segments = vec![seg(0, Some(1000), 500, 300)];
+        assert_eq!(c.durable(), 300);
+        assert!(c.is_segmented(), "a part with an end");
+        c.segments = vec![seg(0, None, 5, 5), seg(500, None, 7, 7)];
+        assert!(c.is_segmented(), "two parts");
+        c.segments.clear();
+        assert_eq!(c.durable(), 0);
+        assert!(!c.is_segmented());
+    }
+
+    #[test]
+    fn only_our_own_file_is_a_control_file() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-own-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("t");
+        let side = ControlFile::path_for(&target);
+        assert!(!ControlFile::is_control_file(&side), "nothing there");
+        sample().save(&target).unwrap();
+        assert!(ControlFile::is_control_file(&side));
+        // Damaged but ours (our first line) is still ours.
+        fs::write(&side, format!("{MAGIC} 9\ngarbage\n")).unwrap();
+        assert!(ControlFile::is_control_file(&side));
+        fs::write(&side, b"resumedl-controlled\n").unwrap();
+        assert!(!ControlFile::is_control_file(&side));
+        assert!(!ControlFile::is_control_file(&dir), "a directory");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `text` with its checksum line redone, as a forger (or a bug) would write it.
+    fn signed(text: &str) -> String {
+        let body = &text[..text.rfind("fnv1a64 ").unwrap()];
+        format!("{body}fnv1a64 {:016x}\n", fnv1a64(body.as_bytes()))
+    }
+
+    #[test]
+    fn a_well_signed_file_must_still_make_sense() {
+        let good = sample().render();
+        assert_eq!(ControlFile::parse(&signed(&good)), Some(sample()));
+        for (what, from, to) in [
+            ("no segment", "segment 0 - 500 400\n", ""),
+            ("an empty URL", "url http://127.0.0.1:1/x\n", "url \n"),
+            (
+                "durable past done",
+                "segment 0 - 500 400",
+                "segment 0 - 500 501",
+            ),
+            (
+                "a fifth field",
+                "segment 0 - 500 400",
+                "segment 0 - 500 400 1",
+            ),
+        ] {
+            assert!(good.contains(from), "{what}");
+            let text = signed(&good.replace(from, to));
+            assert_eq!(ControlFile::parse(&text), None, "{what}: {text}");
+        }
+    }
 }

@@ -116,6 +116,9 @@ struct State {
     faults: HashMap<String, Fault>,
     one_shot: HashMap<String, VecDeque<Fault>>,
     log: Vec<Request>,
+    /// A version that replaces a resource as soon as a GET without If-Range (a download
+    /// that starts anew) has been answered from the current one.
+    next_after_plain_get: HashMap<String, Stored>,
     /// Status of each answer, in the order they were sent.
     statuses: Vec<u16>,
     puts: u64,
@@ -206,6 +209,22 @@ impl TestServer {
             encoding: None,
         };
         st.resources.insert(norm(path), stored);
+    }
+
+    /// Like [`TestServer::put`], but only once the next GET without If-Range for `path`
+    /// got its answer, which is still of the current version: the resource changes right
+    /// after a download started anew, before any other request of it is answered.
+    pub fn put_after_plain_get(&self, path: &str, body: Vec<u8>) {
+        let mut st = self.shared.lock();
+        st.puts += 1;
+        let n = st.puts;
+        let stored = Stored {
+            etag: Some(format!("\"v{n}-{}\"", body.len())),
+            last_modified: Some(http_date(BASE_TIME + n)),
+            body: Arc::new(body),
+            encoding: None,
+        };
+        st.next_after_plain_get.insert(norm(path), stored);
     }
 
     pub fn put_resource(&self, path: &str, r: Resource) {
@@ -448,12 +467,18 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             } else {
                 None
             };
-            (
+            let answer = (
                 st.redirects.get(&key).cloned(),
                 st.resources.get(&key).cloned(),
                 fault,
                 st.extra_headers.get(&key).cloned().unwrap_or_default(),
-            )
+            );
+            if req.method == "GET" && req.header("if-range").is_none() {
+                if let Some(next) = st.next_after_plain_get.remove(&key) {
+                    st.resources.insert(key, next);
+                }
+            }
+            answer
         };
         let is_get = req.method == "GET";
         let over_cap = is_get

@@ -1,0 +1,287 @@
+//! Issue 11: behaviour of job.rs, segmented.rs and download.rs that no other test
+//! observed, found by cargo-mutants (a change to the code that left the whole suite
+//! passing). Each test names what it pins down; MUTANTS.md has the runs.
+
+mod support;
+
+use std::fs;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Duration;
+
+use resumedl::{Download, Error};
+use support::scratch::Scratch;
+use support::server::{Fault, TestServer};
+use support::{control_path, pattern};
+
+/// Parts of a segmented download are split no smaller than this.
+const SPLIT: u64 = 64 * 1024;
+
+fn dl<'a>(url: &str) -> Download<'a> {
+    Download::new(url)
+        .retry_backoff(Duration::from_millis(5))
+        .connect_timeout(Duration::from_secs(5))
+        .stall_timeout(Duration::from_secs(5))
+}
+
+fn get_count(server: &TestServer) -> usize {
+    support::gets(server).len()
+}
+
+/// Bytes that went into a stream (a FIFO, a device) cannot be taken back: a transient
+/// error after them is the end, a retry would send the body again from its first byte.
+#[test]
+fn a_stream_cut_after_its_first_bytes_is_not_retried() {
+    let server = TestServer::start();
+    server.put("/f", pattern(200_000, 1));
+    server.set_fault("/f", Fault::CloseAfter(50_000));
+    let e = dl(&server.url("/f"))
+        .retries(3)
+        .to_path("/dev/null")
+        .unwrap_err();
+    assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+    assert_eq!(get_count(&server), 1, "a stream was asked again");
+}
+
+/// Before its first byte a stream is as good as new: a transient error is retried.
+#[test]
+fn a_stream_is_retried_while_nothing_went_into_it() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 2);
+    server.put("/f", body.clone());
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    let o = dl(&server.url("/f"))
+        .retries(3)
+        .to_path("/dev/null")
+        .unwrap();
+    assert_eq!(o.received, body.len() as u64);
+    assert_eq!(get_count(&server), 2);
+}
+
+fn dl_x<'a>(url: &str, n: usize) -> Download<'a> {
+    dl(url)
+        .connections(n)
+        .min_split_size(SPLIT)
+        .retry_backoff(Duration::from_millis(20))
+}
+
+/// Cancels a throttled `-x 4` download of `/f` once `after` bytes are on disk, leaving
+/// a segmented control file; returns the bytes its parts claim.
+fn interrupt_segmented(server: &TestServer, file: &Path, after: u64) -> u64 {
+    server.set_fault("/f", Fault::Throttle(500_000));
+    let e = dl_x(&server.url("/f"), 4)
+        .progress(|done, _| match done >= after {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        })
+        .to_path(file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    let text = fs::read_to_string(control_path(file)).unwrap();
+    let parts: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .map(|l| l.split(' ').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(parts.len() >= 2, "a segmented control file: {text}");
+    parts.iter().sum()
+}
+
+/// The control file with its boot id replaced (as after a reboot), checksum redone.
+fn with_boot_id(file: &Path, boot: &str) {
+    let text = fs::read_to_string(control_path(file)).unwrap();
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.starts_with("fnv1a64 ")) {
+        match line.strip_prefix("boot-id ") {
+            Some(_) => out += &format!("boot-id {boot}\n"),
+            None => out += &format!("{line}\n"),
+        }
+    }
+    out += &format!("fnv1a64 {:016x}\n", support::fnv1a64(out.as_bytes()));
+    fs::write(control_path(file), out).unwrap();
+}
+
+fn recorded_boot_id(file: &Path) -> String {
+    let text = fs::read_to_string(control_path(file)).unwrap();
+    let line = text.lines().find(|l| l.starts_with("boot-id")).unwrap();
+    line.strip_prefix("boot-id").unwrap().trim().to_string()
+}
+
+/// A segmented download resumed after a reboot records this boot's id: the progress it
+/// records from now on is in this boot's page cache, trusted by a resume in this boot.
+#[test]
+fn a_resumed_segmented_download_records_this_boot() {
+    let Ok(boot) = fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
+        return support::skip("no /proc/sys/kernel/random/boot_id");
+    };
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 3);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-boot");
+    let file = dir.join("f");
+    interrupt_segmented(&server, &file, body.len() as u64 / 3);
+    with_boot_id(&file, "another-boot");
+    let e = dl_x(&server.url("/f"), 4)
+        .progress(|_, _| ControlFlow::Break(()))
+        .to_path(&file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    assert_eq!(recorded_boot_id(&file), boot.trim());
+}
+
+/// A resumed segmented download that finds the resource changed restarts from 0; that
+/// counts as the one change a call forgives: a second change is an error, never a mix
+/// and never an endless chase.
+#[test]
+fn a_change_found_on_resume_counts_as_the_one_change_forgiven() {
+    let server = TestServer::start();
+    let total = 32 * SPLIT as usize;
+    server.put("/f", pattern(total, 4));
+    let dir = Scratch::new("mut-changes");
+    let file = dir.join("f");
+    interrupt_segmented(&server, &file, total as u64 / 2);
+    server.clear_faults("/f");
+    // Version 2: the resume finds it at once. Version 3 comes right after the restart's
+    // first answer, so the restarted run's parts find it.
+    server.put("/f", pattern(total, 5));
+    server.put_after_plain_get("/f", pattern(total, 6));
+    let e = dl_x(&server.url("/f"), 4).to_path(&file).unwrap_err();
+    assert!(e.to_string().contains("changed twice"), "{e}");
+}
+
+/// A request from 0 carries no validator, and steps down no validator fallback: a
+/// control file beside an empty file, whose resource had no ETag, does not make the new
+/// version (which has one) resume with its date.
+#[test]
+fn a_request_from_0_keeps_the_etag_first() {
+    let server = TestServer::start();
+    let dir = Scratch::new("mut-ifrange0");
+    let file = dir.join("f");
+    server.put_resource(
+        "/f",
+        support::server::Resource {
+            body: pattern(100_000, 7),
+            etag: None,
+            last_modified: Some(support::server::http_date(1_000_000_000)),
+        },
+    );
+    let interrupt = || {
+        server.push_fault("/f", Fault::CloseAfter(30_000));
+        let e = dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+        assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+        assert!(control_path(&file).exists());
+    };
+    interrupt();
+    fs::write(&file, b"").unwrap();
+    let body = pattern(100_000, 8);
+    server.put("/f", body.clone());
+    interrupt();
+    server.clear_requests();
+    dl(&server.url("/f")).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    let gets = support::gets(&server);
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(
+        gets[0].header("if-range"),
+        server.etag("/f").as_deref(),
+        "{gets:?}"
+    );
+}
+
+/// A strong ETag alone (no Last-Modified) tells that answers are of one version: parts
+/// may come from several connections.
+#[test]
+fn a_strong_etag_alone_allows_several_connections() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 8);
+    server.put_resource(
+        "/f",
+        support::server::Resource {
+            body: body.clone(),
+            etag: Some("\"only-etag\"".into()),
+            last_modified: None,
+        },
+    );
+    let dir = Scratch::new("mut-etag-only");
+    let file = dir.join("f");
+    dl_x(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert!(support::gets(&server).len() > 1, "one connection only");
+}
+
+/// The segment lines of the control file beside `file`, as written.
+fn segment_lines(file: &Path) -> Vec<String> {
+    let text = fs::read_to_string(control_path(file)).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("segment "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Cancels a throttled download at its first progress call and returns the segment
+/// lines it left.
+fn cancelled_at_once(server: &TestServer, file: &Path, n: usize) -> Vec<String> {
+    server.set_fault("/f", Fault::Throttle(100_000));
+    let e = dl_x(&server.url("/f"), n)
+        .progress(|_, _| ControlFlow::Break(()))
+        .to_path(file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    segment_lines(file)
+}
+
+/// Fewer than two minimum parts to fetch: one plain stream (an open-ended segment), even
+/// with several connections allowed.
+#[test]
+fn less_than_two_parts_is_one_stream() {
+    let server = TestServer::start();
+    server.put("/f", pattern(3 * SPLIT as usize / 2, 9));
+    let dir = Scratch::new("mut-small");
+    let file = dir.join("f");
+    let segs = cancelled_at_once(&server, &file, 4);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!(segs[0].split(' ').nth(1), Some("-"), "{segs:?}");
+    // Resumed with less than two parts left of a larger resource: one stream too.
+    let server = TestServer::start();
+    let total = 4 * SPLIT;
+    server.put("/f", pattern(total as usize, 10));
+    let file = dir.join("g");
+    server.push_fault("/f", Fault::CloseAfter(total - SPLIT));
+    let e = dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+    assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+    let segs = cancelled_at_once(&server, &file, 4);
+    assert_eq!(segs.len(), 1, "{segs:?}");
+    assert_eq!(segs[0].split(' ').nth(1), Some("-"), "{segs:?}");
+}
+
+/// Within a boot a segmented download records its progress about every second, unsynced:
+/// what a SIGKILL may cost. Seen from the progress callback, before the download ends.
+#[test]
+fn a_segmented_download_records_progress_while_it_runs() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 11);
+    server.put("/f", body.clone());
+    // 4 connections at 250 kB/s: 2 MiB take about 2 s, whatever the machine's speed.
+    server.set_fault("/f", Fault::Throttle(250_000));
+    let dir = Scratch::new("mut-quick-save");
+    let file = dir.join("f");
+    let mut recorded_progress = false;
+    dl_x(&server.url("/f"), 4)
+        .progress(|_, _| {
+            if !recorded_progress {
+                // Absent only before the first answer and after the end.
+                let text = fs::read_to_string(control_path(&file)).unwrap_or_default();
+                let done: u64 = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("segment "))
+                    .map(|l| l.split(' ').nth(2).unwrap().parse::<u64>().unwrap())
+                    .sum();
+                recorded_progress = done > 0;
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert!(recorded_progress, "no progress recorded before the end");
+}
