@@ -285,3 +285,62 @@ fn a_segmented_download_records_progress_while_it_runs() {
     assert!(fs::read(&file).unwrap() == body);
     assert!(recorded_progress, "no progress recorded before the end");
 }
+
+/// A fresh segmented download restarts once when its parts find another version, and
+/// fails when the restarted run finds yet another.
+#[test]
+fn a_download_that_changes_twice_fails() {
+    let server = TestServer::start();
+    let total = 16 * SPLIT as usize;
+    server.put("/f", pattern(total, 12));
+    server.put_after_plain_get("/f", pattern(total, 13));
+    server.put_after_plain_get("/f", pattern(total, 14));
+    let dir = Scratch::new("mut-twice");
+    let file = dir.join("f");
+    let e = dl_x(&server.url("/f"), 4).to_path(&file).unwrap_err();
+    assert!(e.to_string().contains("changed twice"), "{e}");
+    // Changed once: the restarted run finishes with the version it started with.
+    let body = pattern(total, 16);
+    server.put("/f", pattern(total, 15));
+    server.put_after_plain_get("/f", body.clone());
+    let file = dir.join("g");
+    let o = dl_x(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert_eq!(o.kind, resumedl::OutcomeKind::Restarted);
+}
+
+/// A stream (a device here) is asked plainly, never for `bytes=0-`, even with several
+/// connections allowed: it cannot take parts.
+#[test]
+fn a_stream_is_asked_without_range_whatever_the_connections() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 17);
+    server.put("/f", body.clone());
+    let o = dl_x(&server.url("/f"), 4).to_path("/dev/null").unwrap();
+    assert_eq!(o.received, body.len() as u64);
+    let gets = support::gets(&server);
+    assert_eq!(gets.len(), 1, "{gets:?}");
+    assert_eq!(gets[0].range(), None, "{gets:?}");
+}
+
+/// The last progress call of a segmented download says every byte is there.
+#[test]
+fn a_segmented_download_reports_its_end() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 18);
+    let total = body.len() as u64;
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::Throttle(1_000_000));
+    let dir = Scratch::new("mut-last-report");
+    let file = dir.join("f");
+    let mut last = None;
+    dl_x(&server.url("/f"), 4)
+        .progress(|done, total| {
+            last = Some((done, total));
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert!(support::gets(&server).len() > 1, "several connections");
+    assert_eq!(last, Some((total, Some(total))));
+}

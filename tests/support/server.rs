@@ -116,9 +116,9 @@ struct State {
     faults: HashMap<String, Fault>,
     one_shot: HashMap<String, VecDeque<Fault>>,
     log: Vec<Request>,
-    /// A version that replaces a resource as soon as a GET without If-Range (a download
-    /// that starts anew) has been answered from the current one.
-    next_after_plain_get: HashMap<String, Stored>,
+    /// Versions that replace a resource, one each time a GET without If-Range (a
+    /// download that starts anew) has been answered from the current one.
+    next_after_plain_get: HashMap<String, VecDeque<Stored>>,
     /// Status of each answer, in the order they were sent.
     statuses: Vec<u16>,
     puts: u64,
@@ -211,9 +211,10 @@ impl TestServer {
         st.resources.insert(norm(path), stored);
     }
 
-    /// Like [`TestServer::put`], but only once the next GET without If-Range for `path`
-    /// got its answer, which is still of the current version: the resource changes right
-    /// after a download started anew, before any other request of it is answered.
+    /// Like [`TestServer::put`], but only once a GET without If-Range for `path` got its
+    /// answer, which is still of the version before: the resource changes right after a
+    /// download started anew, before any other request of it is answered. Called twice,
+    /// the second version comes after the second such GET.
     pub fn put_after_plain_get(&self, path: &str, body: Vec<u8>) {
         let mut st = self.shared.lock();
         st.puts += 1;
@@ -224,7 +225,8 @@ impl TestServer {
             body: Arc::new(body),
             encoding: None,
         };
-        st.next_after_plain_get.insert(norm(path), stored);
+        let queue = st.next_after_plain_get.entry(norm(path)).or_default();
+        queue.push_back(stored);
     }
 
     pub fn put_resource(&self, path: &str, r: Resource) {
@@ -474,7 +476,11 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 st.extra_headers.get(&key).cloned().unwrap_or_default(),
             );
             if req.method == "GET" && req.header("if-range").is_none() {
-                if let Some(next) = st.next_after_plain_get.remove(&key) {
+                let next = st
+                    .next_after_plain_get
+                    .get_mut(&key)
+                    .and_then(VecDeque::pop_front);
+                if let Some(next) = next {
                     st.resources.insert(key, next);
                 }
             }
