@@ -344,3 +344,24 @@ fn a_segmented_download_reports_its_end() {
     assert!(support::gets(&server).len() > 1, "several connections");
     assert_eq!(last, Some((total, Some(total))));
 }
+
+/// A damaged control file beside an empty file throws nothing away: the download is
+/// fresh, not restarted. Beside bytes it is a restart (those bytes are not trusted).
+#[test]
+fn a_damaged_control_file_beside_nothing_is_a_fresh_start() {
+    let server = TestServer::start();
+    let body = pattern(50_000, 19);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-damaged-empty");
+    for (name, have, kind) in [
+        ("empty", 0, resumedl::OutcomeKind::Fresh),
+        ("some", 10, resumedl::OutcomeKind::Restarted),
+    ] {
+        let file = dir.join(name);
+        fs::write(&file, &body[..have]).unwrap();
+        fs::write(control_path(&file), "resumedl-control 2\nurl x\n").unwrap();
+        let o = dl(&server.url("/f")).to_path(&file).unwrap();
+        assert!(fs::read(&file).unwrap() == body, "{name}");
+        assert_eq!(o.kind, kind, "{name}");
+    }
+}
