@@ -254,8 +254,9 @@ fn less_than_two_parts_is_one_stream() {
     assert_eq!(segs[0].split(' ').nth(1), Some("-"), "{segs:?}");
 }
 
-/// Within a boot a segmented download records its progress about every second, unsynced:
-/// what a SIGKILL may cost. Seen from the progress callback, before the download ends.
+/// Within a boot a segmented download records its progress about every second, unsynced
+/// (what a SIGKILL may cost), and what the writeback passes made durable. Seen from the
+/// progress callback, before the download ends.
 #[test]
 fn a_segmented_download_records_progress_while_it_runs() {
     let server = TestServer::start();
@@ -265,25 +266,23 @@ fn a_segmented_download_records_progress_while_it_runs() {
     server.set_fault("/f", Fault::Throttle(250_000));
     let dir = Scratch::new("mut-quick-save");
     let file = dir.join("f");
-    let mut recorded_progress = false;
+    let (mut done, mut durable) = (0, 0);
     dl_x(&server.url("/f"), 4)
         .progress(|_, _| {
-            if !recorded_progress {
-                // Absent only before the first answer and after the end.
-                let text = fs::read_to_string(control_path(&file)).unwrap_or_default();
-                let done: u64 = text
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("segment "))
-                    .map(|l| l.split(' ').nth(2).unwrap().parse::<u64>().unwrap())
-                    .sum();
-                recorded_progress = done > 0;
+            // Absent only before the first answer and after the end.
+            let text = fs::read_to_string(control_path(&file)).unwrap_or_default();
+            for seg in text.lines().filter_map(|l| l.strip_prefix("segment ")) {
+                let f: Vec<&str> = seg.split(' ').collect();
+                done = done.max(f[2].parse::<u64>().unwrap());
+                durable = durable.max(f[3].parse::<u64>().unwrap());
             }
             ControlFlow::Continue(())
         })
         .to_path(&file)
         .unwrap();
     assert!(fs::read(&file).unwrap() == body);
-    assert!(recorded_progress, "no progress recorded before the end");
+    assert!(done > 0, "no progress recorded before the end");
+    assert!(durable > 0, "nothing recorded as synced before the end");
 }
 
 /// A fresh segmented download restarts once when its parts find another version, and
