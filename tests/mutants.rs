@@ -364,3 +364,74 @@ fn a_damaged_control_file_beside_nothing_is_a_fresh_start() {
         assert_eq!(o.kind, kind, "{name}");
     }
 }
+
+/// A whole body ends the download: one request, its status, one attempt (no retry that
+/// a 416 would then call complete).
+#[test]
+fn a_whole_body_is_one_request_and_one_attempt() {
+    let server = TestServer::start();
+    let body = pattern(300_000, 20);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-one-attempt");
+    let file = dir.join("f");
+    let o = dl(&server.url("/f")).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert_eq!((o.status, o.attempts), (200, 1));
+    assert_eq!(get_count(&server), 1);
+}
+
+/// A single stream claims progress durably only every 30 s (each claim costs an
+/// fdatasync, which slows a fast download): meanwhile the control file says what the
+/// start said.
+#[test]
+fn a_single_stream_does_not_checkpoint_every_chunk() {
+    let server = TestServer::start();
+    let body = pattern(400_000, 21);
+    server.put("/f", body.clone());
+    // About 2 s at 200 kB/s, far below the 30 s between checkpoints.
+    server.set_fault("/f", Fault::Throttle(200_000));
+    let dir = Scratch::new("mut-checkpoint");
+    let file = dir.join("f");
+    let mut calls = 0;
+    let mut claimed = Vec::new();
+    dl(&server.url("/f"))
+        .progress(|done, _| {
+            calls += 1;
+            if done < body.len() as u64 {
+                claimed.extend(segment_lines(&file));
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert!(calls > 2, "{calls} progress calls");
+    assert!(!claimed.is_empty());
+    assert!(claimed.iter().all(|l| l == "0 - 0 0"), "{claimed:?}");
+}
+
+/// A body that ends cleanly before the length its range announced is truncated, and the
+/// error says by how much of that answer (not of the whole resource).
+#[test]
+fn a_range_that_ends_early_is_truncated_by_its_own_length() {
+    let server = TestServer::start();
+    server.put("/f", pattern(100_000, 22));
+    let dir = Scratch::new("mut-short-range");
+    let file = dir.join("f");
+    server.push_fault("/f", Fault::CloseAfter(30_000));
+    let e = dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+    assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+    server.push_fault("/f", Fault::ShortChunked(20_000));
+    let e = dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Truncated {
+                received: 50_000,
+                expected: 70_000
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(fs::metadata(&file).unwrap().len(), 80_000);
+}

@@ -93,6 +93,9 @@ pub enum Fault {
     /// The body (chunked, so no length stops the client) goes on for N bytes past what
     /// its Content-Range announced.
     ExtraBytes(u64),
+    /// The body (chunked, properly ended) stops N bytes short of what its status line and
+    /// Content-Range announced: a clean end, not a cut connection.
+    ShortChunked(u64),
     /// Range ignored (200) and the body cut after N bytes.
     IgnoreRangeCloseAfter(u64),
 }
@@ -824,6 +827,10 @@ fn build(
             padded.extend((0..n).map(|i| (i % 251) as u8));
             r.span = (0, padded.len());
             r.body = Arc::new(padded);
+            r.framing = Framing::Chunked;
+        }
+        Some(Fault::ShortChunked(n)) => {
+            r.span.1 = r.span.1.saturating_sub(n as usize).max(r.span.0);
             r.framing = Framing::Chunked;
         }
         Some(Fault::StallAfter(n, d)) => {
