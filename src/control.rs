@@ -696,4 +696,61 @@ mod tests {
             assert_eq!(ControlFile::parse(&text), None, "{what}: {text}");
         }
     }
+
+    #[test]
+    fn the_directory_synced_is_the_one_that_holds_the_file() {
+        // A bare name lives in the current directory.
+        sync_dir(Path::new("bare.rdl")).unwrap();
+        sync_dir(&std::env::temp_dir().join("x.rdl")).unwrap();
+        assert!(sync_dir(Path::new("/nonexistent-rdl-dir/x.rdl")).is_err());
+    }
+
+    #[test]
+    fn only_temp_names_of_our_own_form_are_removed_as_stale() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-stale-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("pkg");
+        let stale = ["pkg.rdl.1-2-3.tmp", "pkg.rdl.40-0-999.tmp"];
+        let kept = [
+            "pkg.rdl.1-2.tmp",
+            "pkg.rdl.1-2-3-4.tmp",
+            "pkg.rdl.1--3.tmp",
+            "pkg.rdl.1-x-3.tmp",
+            "pkg.rdl.1-2-3.tmpx",
+            "other.rdl.1-2-3.tmp",
+            "pkg.rdl",
+        ];
+        for name in stale.iter().chain(&kept) {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        fs::create_dir(dir.join("pkg.rdl.4-5-6.tmp")).unwrap();
+        // `pkg.rdl` is not ours: left alone, like every name not of the temp form.
+        ControlFile::remove(&target).unwrap();
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = kept.iter().map(|s| s.to_string()).collect();
+        expected.push("pkg.rdl.4-5-6.tmp".into());
+        expected.sort();
+        assert_eq!(left, expected);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_looked_at_is_an_error_not_an_absence() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-notdir-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plain");
+        fs::write(&file, b"x").unwrap();
+        // `plain/t.rdl`: stat fails with ENOTDIR, not ENOENT.
+        let target = file.join("t");
+        assert!(ControlFile::check_sidecar(&target).is_err());
+        assert!(ControlFile::remove(&target).is_err());
+        assert!(!ControlFile::is_control_file(&ControlFile::path_for(
+            &target
+        )));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
