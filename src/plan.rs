@@ -377,4 +377,27 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn recorded_parts_are_checked_one_by_one() {
+        // An empty resource's plan, one empty part, round trips.
+        let empty = Plan::new(0, 0, MIB);
+        assert_eq!(empty.to_parts(), vec![(0, 0, 0, 0)]);
+        assert!(Plan::from_parts(&empty.to_parts(), 0, MIB, true).is_some());
+        for bad in [
+            // A later part claiming more than its length.
+            vec![(0, MIB, 0, 0), (MIB, 2 * MIB, MIB + 1, 0)],
+            // A part that ends before it starts.
+            vec![
+                (0, MIB, 0, 0),
+                (MIB, MIB - 1, 0, 0),
+                (MIB - 1, 2 * MIB, 0, 0),
+            ],
+        ] {
+            assert!(
+                Plan::from_parts(&bad, 2 * MIB, MIB, true).is_none(),
+                "{bad:?}"
+            );
+        }
+    }
 }
