@@ -435,3 +435,39 @@ fn a_range_that_ends_early_is_truncated_by_its_own_length() {
     );
     assert_eq!(fs::metadata(&file).unwrap().len(), 80_000);
 }
+
+/// No part is split below 1 MiB unless asked: with the default, a 1.5 MiB resource is
+/// one stream even when four connections are allowed.
+#[test]
+fn the_default_minimum_split_is_one_mebibyte() {
+    let server = TestServer::start();
+    let body = pattern(3 << 19, 23);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-default-split");
+    let file = dir.join("f");
+    dl(&server.url("/f")).connections(4).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert_eq!(get_count(&server), 1);
+}
+
+/// Every part after the first answer carries the first answer's strong ETag in
+/// If-Range: a server that honours it answers another version with a 200, never with a
+/// range of it.
+#[test]
+fn every_part_asks_with_the_first_answers_etag() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 24);
+    server.put("/f", body.clone());
+    let etag = server.etag("/f").unwrap();
+    let dir = Scratch::new("mut-part-ifrange");
+    let file = dir.join("f");
+    dl_x(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    let gets = support::gets(&server);
+    assert!(gets.len() > 1, "{gets:?}");
+    assert_eq!(gets[0].range(), Some("bytes=0-"));
+    assert_eq!(gets[0].header("if-range"), None);
+    for g in &gets[1..] {
+        assert_eq!(g.header("if-range"), Some(etag.as_str()), "{g:?}");
+    }
+}
