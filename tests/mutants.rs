@@ -471,3 +471,26 @@ fn every_part_asks_with_the_first_answers_etag() {
         assert_eq!(g.header("if-range"), Some(etag.as_str()), "{g:?}");
     }
 }
+
+/// The progress call that reports a finished download cannot cancel it: every byte is
+/// there (here a second call finds the file complete and makes only that call).
+#[test]
+fn the_final_progress_call_cannot_cancel() {
+    let server = TestServer::start();
+    let body = pattern(50_000, 25);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-final-call");
+    let file = dir.join("f");
+    dl(&server.url("/f")).to_path(&file).unwrap();
+    let mut calls = Vec::new();
+    let o = dl(&server.url("/f"))
+        .progress(|done, total| {
+            calls.push((done, total));
+            ControlFlow::Break(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert_eq!(o.kind, resumedl::OutcomeKind::AlreadyComplete);
+    let total = body.len() as u64;
+    assert_eq!(calls, [(total, Some(total))]);
+}
