@@ -400,4 +400,42 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn first_missing_skips_finished_parts() {
+        let parts = [(0, MIB, MIB, MIB), (MIB, 2 * MIB, 500, 500)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.first_missing(), MIB + 500);
+        let parts = [(0, MIB, 10, 10), (MIB, 2 * MIB, MIB, MIB)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.first_missing(), 10);
+        let parts = [(0, MIB, MIB, MIB), (MIB, 2 * MIB, MIB, MIB)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.first_missing(), 2 * MIB);
+    }
+
+    #[test]
+    fn clamp_to_claims_nothing_past_the_file() {
+        let parts = [
+            (0, MIB, MIB, MIB),
+            (MIB, 2 * MIB, MIB, 100),
+            (2 * MIB, 3 * MIB, 300, 300),
+        ];
+        let whole = Plan::from_parts(&parts, 3 * MIB, MIB, true).unwrap();
+        // A file at least as long as every claim keeps them all.
+        let mut p = whole.clone();
+        p.clamp_to(4 * MIB);
+        assert_eq!(p, whole);
+        // Cut inside the second part: it keeps what is left, the third loses all.
+        let mut p = whole.clone();
+        p.clamp_to(MIB + 50);
+        assert_eq!(
+            p.to_parts(),
+            vec![
+                (0, MIB, MIB, MIB),
+                (MIB, 2 * MIB, 50, 50),
+                (2 * MIB, 3 * MIB, 0, 0)
+            ]
+        );
+    }
 }
