@@ -494,3 +494,23 @@ fn the_final_progress_call_cannot_cancel() {
     let total = body.len() as u64;
     assert_eq!(calls, [(total, Some(total))]);
 }
+
+/// A connection cut after real progress is retried for free, whatever `retries` says,
+/// as a single stream's is: with `retries(0)` and every first answer cut, the download
+/// still finishes.
+#[test]
+fn parts_cut_after_progress_are_retried_even_with_no_retries() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 26);
+    server.put("/f", body.clone());
+    server.push_fault("/f", Fault::CloseAfter(3 * SPLIT / 2));
+    server.push_fault("/f", Fault::CloseAfter(3 * SPLIT / 2));
+    let dir = Scratch::new("mut-free-retry");
+    let file = dir.join("f");
+    dl_x(&server.url("/f"), 2)
+        .retries(0)
+        .to_path(&file)
+        .unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert!(get_count(&server) >= 4, "{:?}", support::gets(&server));
+}
