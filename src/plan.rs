@@ -438,4 +438,14 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn spread_counts_only_unfinished_parts() {
+        let parts = [(0, MIB, MIB, MIB), (MIB, 5 * MIB, 0, 0)];
+        let mut p = Plan::from_parts(&parts, 5 * MIB, MIB, true).unwrap();
+        p.spread(2);
+        check(&p);
+        let live = p.parts().iter().filter(|p| p.left() > 0).count();
+        assert_eq!(live, 2, "{p:?}");
+    }
 }
