@@ -495,16 +495,16 @@ fn the_final_progress_call_cannot_cancel() {
     assert_eq!(calls, [(total, Some(total))]);
 }
 
-/// A connection cut after real progress is retried for free, whatever `retries` says,
-/// as a single stream's is: with `retries(0)` and every first answer cut, the download
-/// still finishes.
+/// A connection cut after real progress (16 KiB, exactly, is enough) is retried for
+/// free, whatever `retries` says, as a single stream's is: with `retries(0)` and every
+/// first answer cut, the download still finishes.
 #[test]
 fn parts_cut_after_progress_are_retried_even_with_no_retries() {
     let server = TestServer::start();
     let body = pattern(16 * SPLIT as usize, 26);
     server.put("/f", body.clone());
-    server.push_fault("/f", Fault::CloseAfter(3 * SPLIT / 2));
-    server.push_fault("/f", Fault::CloseAfter(3 * SPLIT / 2));
+    server.push_fault("/f", Fault::CloseAfter(16 * 1024));
+    server.push_fault("/f", Fault::CloseAfter(16 * 1024));
     let dir = Scratch::new("mut-free-retry");
     let file = dir.join("f");
     dl_x(&server.url("/f"), 2)
@@ -513,4 +513,72 @@ fn parts_cut_after_progress_are_retried_even_with_no_retries() {
         .unwrap();
     assert!(fs::read(&file).unwrap() == body);
     assert!(get_count(&server) >= 4, "{:?}", support::gets(&server));
+}
+
+/// A connection the server keeps refusing gives up after its retries, and so does the
+/// download: an error in a few tries, never a siege until the deadline.
+#[test]
+fn connections_refused_for_good_give_up_after_their_retries() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 27);
+    server.put("/f", body.clone());
+    // The first answer gets through, slowly; every request after it is refused.
+    server.push_fault("/f", Fault::Throttle(1_000_000));
+    server.set_fault("/f", Fault::Status(503, vec![]));
+    let dir = Scratch::new("mut-knocking");
+    let file = dir.join("f");
+    let e = dl_x(&server.url("/f"), 4)
+        .retries(1)
+        .max_time(Duration::from_secs(20))
+        .to_path(&file)
+        .unwrap_err();
+    assert!(matches!(e, Error::HttpStatus { status: 503, .. }), "{e:?}");
+}
+
+/// A segmented download into a longer file (another version, restarted) cuts it to the
+/// resource's length at the end.
+#[test]
+fn a_longer_file_is_cut_to_the_resource() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 28);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-longer");
+    let file = dir.join("f");
+    fs::write(&file, pattern(2 * body.len(), 29)).unwrap();
+    let o = dl_x(&server.url("/f"), 4).to_path(&file).unwrap();
+    assert!(support::gets(&server).len() > 2, "segmented");
+    assert_eq!(o.kind, resumedl::OutcomeKind::Restarted);
+    assert!(fs::read(&file).unwrap() == body);
+}
+
+/// A cancel wakes every connection, also one waiting in a read for a server that went
+/// silent: the call returns at once, not after the stall timeout.
+#[test]
+fn a_cancel_does_not_wait_for_a_silent_connection() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 30);
+    server.put("/f", body.clone());
+    // Every answer sends a little, then nothing for a minute.
+    server.set_fault("/f", Fault::StallAfter(1000, Duration::from_secs(60)));
+    let dir = Scratch::new("mut-silent");
+    let file = dir.join("f");
+    let mut cancelled_at = None;
+    let e = dl_x(&server.url("/f"), 4)
+        .stall_timeout(Duration::from_secs(30))
+        .progress(|done, _| {
+            if done > 0 {
+                cancelled_at.get_or_insert_with(std::time::Instant::now);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    let waited = cancelled_at.expect("cancelled").elapsed();
+    // Far below the 30 s stall timeout, with room for a slow debug build.
+    assert!(
+        waited < Duration::from_secs(10),
+        "returned {waited:?} after the cancel"
+    );
 }
