@@ -582,3 +582,21 @@ fn a_cancel_does_not_wait_for_a_silent_connection() {
         "returned {waited:?} after the cancel"
     );
 }
+
+/// A chunked range whose connection drops after its last announced byte but before the
+/// final chunk: every byte arrived, so the error is the connection's, never "got N of N
+/// announced bytes".
+#[test]
+fn a_connection_lost_after_the_last_byte_is_not_called_short() {
+    let server = TestServer::start();
+    server.put("/f", pattern(100_000, 31));
+    let dir = Scratch::new("mut-cut-at-end");
+    let file = dir.join("f");
+    server.push_fault("/f", Fault::CloseAfter(30_000));
+    let e = dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+    assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+    server.push_fault("/f", Fault::ChunkedCut(70_000));
+    let e = dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+    assert!(matches!(e, Error::Network { .. }), "{e:?}");
+    assert_eq!(fs::metadata(&file).unwrap().len(), 100_000);
+}
