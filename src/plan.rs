@@ -448,4 +448,27 @@ mod tests {
         let live = p.parts().iter().filter(|p| p.left() > 0).count();
         assert_eq!(live, 2, "{p:?}");
     }
+
+    #[test]
+    fn a_released_part_is_the_next_one_given() {
+        let mut plan = Plan::new(2 * MIB, 0, MIB);
+        assert_eq!(plan.assign(0), Some(0));
+        plan.release(0);
+        assert_eq!(plan.assign(1), Some(0), "{plan:?}");
+        assert_eq!(plan.part(0).owner, Some(1));
+        assert_eq!(plan.parts().len(), 1, "nothing split: {plan:?}");
+    }
+
+    #[test]
+    fn only_finished_and_synced_neighbours_are_merged() {
+        let full = |a: u64, b: u64| (a, b, b - a, b - a);
+        // Written but not all synced: merging would claim it synced.
+        let parts = [(0, MIB, MIB, 100), full(MIB, 2 * MIB)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.to_parts(), parts.to_vec());
+        // Finished neighbours after an unfinished first part merge into one.
+        let parts = [(0, MIB, 5, 5), full(MIB, 2 * MIB), full(2 * MIB, 3 * MIB)];
+        let p = Plan::from_parts(&parts, 3 * MIB, MIB, true).unwrap();
+        assert_eq!(p.to_parts(), vec![(0, MIB, 5, 5), full(MIB, 3 * MIB)]);
+    }
 }
