@@ -600,3 +600,46 @@ fn a_connection_lost_after_the_last_byte_is_not_called_short() {
     assert!(matches!(e, Error::Network { .. }), "{e:?}");
     assert_eq!(fs::metadata(&file).unwrap().len(), 100_000);
 }
+
+/// A connection whose request is refused once tries again itself: the resumed download
+/// finishes in its first attempt, not through the retry of the whole call.
+#[test]
+fn a_refused_part_request_is_retried_by_its_connection() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 32);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-refused-once");
+    let file = dir.join("f");
+    interrupt_segmented(&server, &file, body.len() as u64 / 3);
+    server.clear_faults("/f");
+    // The resumed run's first two requests (one per connection) are refused.
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    let o = dl_x(&server.url("/f"), 2)
+        .retries(1)
+        .to_path(&file)
+        .unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert_eq!(o.attempts, 1);
+}
+
+/// Parts whose answers break before their first byte count against the retries, wherever
+/// the part starts: the download fails after a few tries instead of trying until the
+/// deadline.
+#[test]
+fn parts_cut_before_their_first_byte_use_up_the_retries() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 33);
+    server.put("/f", body.clone());
+    // The first answer gets through, slowly; every answer after it breaks at once.
+    server.push_fault("/f", Fault::Throttle(1_000_000));
+    server.set_fault("/f", Fault::CloseAfter(0));
+    let dir = Scratch::new("mut-cut-at-0");
+    let file = dir.join("f");
+    let e = dl_x(&server.url("/f"), 4)
+        .retries(1)
+        .max_time(Duration::from_secs(20))
+        .to_path(&file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
+}
