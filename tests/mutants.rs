@@ -643,3 +643,43 @@ fn parts_cut_before_their_first_byte_use_up_the_retries() {
         .unwrap_err();
     assert!(matches!(e, Error::Truncated { .. }), "{e:?}");
 }
+
+/// A part whose server goes silent fails as a timeout (the stall timer), not as a short
+/// body: that name is for a connection that ended early.
+#[test]
+fn a_silent_part_is_a_timeout() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 34);
+    server.put("/f", body.clone());
+    // The first answer gets through, slowly; every answer after it goes silent.
+    server.push_fault("/f", Fault::Throttle(1_000_000));
+    server.set_fault("/f", Fault::StallAfter(1000, Duration::from_secs(30)));
+    let dir = Scratch::new("mut-silent-part");
+    let file = dir.join("f");
+    let e = dl_x(&server.url("/f"), 4)
+        .retries(0)
+        .stall_timeout(Duration::from_secs(1))
+        .to_path(&file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+}
+
+/// A part's answer that runs past its own Content-Range (here a short range, then more)
+/// stops the download: no byte outside what an answer announced is written.
+#[test]
+fn a_part_that_runs_past_its_range_stops_the_download() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 35);
+    server.put("/f", body.clone());
+    // The first answer is sound; the second (a part) is short, then goes on.
+    server.push_fault("/f", Fault::Throttle(100_000_000));
+    server.push_fault("/f", Fault::CapRangeExtraBytes(SPLIT / 2, 1000));
+    let dir = Scratch::new("mut-part-extra");
+    let file = dir.join("f");
+    let e = dl_x(&server.url("/f"), 4).to_path(&file).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("sent more than the bytes it announced"),
+        "{e}"
+    );
+}

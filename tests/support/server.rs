@@ -93,6 +93,9 @@ pub enum Fault {
     /// The body (chunked, so no length stops the client) goes on for N bytes past what
     /// its Content-Range announced.
     ExtraBytes(u64),
+    /// CapRange(cap) and ExtraBytes(extra) at once: a short range that then runs past
+    /// what its own Content-Range announced.
+    CapRangeExtraBytes(u64, u64),
     /// The body (chunked, properly ended) stops N bytes short of what its status line and
     /// Content-Range announced: a clean end, not a cut connection.
     ShortChunked(u64),
@@ -743,12 +746,17 @@ fn build(
             _,
         ) => Sel::Unsatisfiable,
         (Some(Fault::WrongRangeStart(s)), _) => Sel::Part(*s, len.saturating_sub(1)),
-        (Some(Fault::ShortRangeUnknownTotal(n) | Fault::CapRange(n)), Some(v)) => {
-            match parse_range(v, len) {
-                Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
-                other => other,
-            }
-        }
+        (
+            Some(
+                Fault::ShortRangeUnknownTotal(n)
+                | Fault::CapRange(n)
+                | Fault::CapRangeExtraBytes(n, _),
+            ),
+            Some(v),
+        ) => match parse_range(v, len) {
+            Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
+            other => other,
+        },
         (_, Some(_)) if !if_range_ok => Sel::Full,
         (_, Some(v)) => parse_range(v, len),
     };
@@ -821,7 +829,7 @@ fn build(
             r.cut_after = Some(n);
             r.close = true;
         }
-        Some(Fault::ExtraBytes(n)) => {
+        Some(Fault::ExtraBytes(n) | Fault::CapRangeExtraBytes(_, n)) => {
             // The payload span reaches n bytes further into a padded copy of the body.
             let mut padded = r.body[r.span.0..r.span.1].to_vec();
             padded.extend((0..n).map(|i| (i % 251) as u8));
