@@ -709,3 +709,29 @@ fn a_part_that_runs_past_its_range_stops_the_download() {
         "{e}"
     );
 }
+
+/// A refused connection waits its backoff (half to one and a half times it, jittered)
+/// before it asks again.
+#[test]
+fn a_refused_connection_waits_its_backoff() {
+    let server = TestServer::start();
+    let body = pattern(32 * SPLIT as usize, 37);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-backoff");
+    let file = dir.join("f");
+    interrupt_segmented(&server, &file, body.len() as u64 / 3);
+    server.clear_faults("/f");
+    // Both connections of the resumed run are refused once.
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    let started = std::time::Instant::now();
+    let o = dl_x(&server.url("/f"), 2)
+        .retries(1)
+        .retry_backoff(Duration::from_secs(1))
+        .to_path(&file)
+        .unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert_eq!(o.attempts, 1);
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500), "retried after {took:?}");
+}
