@@ -736,3 +736,29 @@ fn a_refused_connection_waits_its_backoff() {
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(500), "retried after {took:?}");
 }
+
+/// A resume that finds the resource changed kept real bytes until then: when the
+/// restart that follows fails, that attempt still made progress and its failure is
+/// free. Here two restarts are refused and `retries(1)` is enough.
+#[test]
+fn a_resume_that_finds_a_change_made_progress() {
+    let server = TestServer::start();
+    let total = 32 * SPLIT as usize;
+    server.put("/f", pattern(total, 38));
+    let dir = Scratch::new("mut-change-progress");
+    let file = dir.join("f");
+    interrupt_segmented(&server, &file, total as u64 / 3);
+    server.clear_faults("/f");
+    let body = pattern(total, 39);
+    server.put("/f", body.clone());
+    // Each attempt resumes, finds the change, and restarts with a plain GET: the first
+    // two are refused.
+    server.push_fault_on_plain_get("/f", Fault::Status(503, vec![]));
+    server.push_fault_on_plain_get("/f", Fault::Status(503, vec![]));
+    let o = dl_x(&server.url("/f"), 4)
+        .retries(1)
+        .to_path(&file)
+        .unwrap();
+    assert!(fs::read(&file).unwrap() == body);
+    assert_eq!(o.attempts, 3);
+}

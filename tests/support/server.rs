@@ -125,6 +125,8 @@ struct State {
     /// Versions that replace a resource, one each time a GET without If-Range (a
     /// download that starts anew) has been answered from the current one.
     next_after_plain_get: HashMap<String, VecDeque<Stored>>,
+    /// Faults for the next GETs without If-Range, before any other fault.
+    plain_get_faults: HashMap<String, VecDeque<Fault>>,
     /// Status of each answer, in the order they were sent.
     statuses: Vec<u16>,
     puts: u64,
@@ -233,6 +235,16 @@ impl TestServer {
         };
         let queue = st.next_after_plain_get.entry(norm(path)).or_default();
         queue.push_back(stored);
+    }
+
+    /// Queues a fault for the next GET of `path` without If-Range (a download that starts
+    /// anew), whatever other requests come first; before any other fault.
+    pub fn push_fault_on_plain_get(&self, path: &str, f: Fault) {
+        let mut st = self.shared.lock();
+        st.plain_get_faults
+            .entry(norm(path))
+            .or_default()
+            .push_back(f);
     }
 
     pub fn put_resource(&self, path: &str, r: Resource) {
@@ -470,7 +482,14 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             let key = resource_key(&req.path);
             // Faults are defined per GET; HEAD probes neither see nor consume them.
             let fault = if req.method == "GET" {
-                let queued = st.one_shot.get_mut(&key).and_then(|q| q.pop_front());
+                let plain = req.header("if-range").is_none();
+                let for_plain = st
+                    .plain_get_faults
+                    .get_mut(&key)
+                    .filter(|_| plain)
+                    .and_then(VecDeque::pop_front);
+                let queued =
+                    for_plain.or_else(|| st.one_shot.get_mut(&key).and_then(|q| q.pop_front()));
                 queued.or_else(|| st.faults.get(&key).cloned())
             } else {
                 None
