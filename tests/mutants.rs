@@ -761,3 +761,29 @@ fn a_resume_that_finds_a_change_made_progress() {
     assert!(fs::read(&file).unwrap() == body);
     assert_eq!(o.attempts, 3);
 }
+
+/// A cancel also wakes the connections waiting for the rate limit: at 2 kB/s shared by
+/// four, they wait seconds for their next 4 KiB.
+#[test]
+fn a_cancel_does_not_wait_for_the_rate_limit() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 40);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-cancel-rate");
+    let file = dir.join("f");
+    let mut cancelled_at = None;
+    let e = dl_x(&server.url("/f"), 4)
+        .rate_limit(2000)
+        .progress(|_, _| {
+            cancelled_at.get_or_insert_with(std::time::Instant::now);
+            ControlFlow::Break(())
+        })
+        .to_path(&file)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    let waited = cancelled_at.expect("cancelled").elapsed();
+    assert!(
+        waited < Duration::from_secs(3),
+        "returned {waited:?} after the cancel"
+    );
+}
