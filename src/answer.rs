@@ -670,4 +670,178 @@ mod tests {
             Some(1_835_438_400)
         );
     }
+
+    #[test]
+    fn identity_and_an_empty_coding_are_no_coding() {
+        for none in ["identity", " Identity ", ""] {
+            let v = Validators::of(&answer(200, &[("content-encoding", none)]));
+            assert_eq!(v.encoding, None, "{none:?}");
+        }
+        let v = Validators::of(&answer(200, &[("content-encoding", " GZip ")]));
+        assert_eq!(v.encoding.as_deref(), Some("gzip"));
+    }
+
+    #[test]
+    fn content_length_must_agree_with_the_range() {
+        let r = |cl: &str| {
+            answer(
+                206,
+                &[("content-range", "bytes 10-19/100"), ("content-length", cl)],
+            )
+        };
+        assert!(matches!(
+            classify(&r("10"), 10, None, false, "u").unwrap(),
+            Decision::Write {
+                from: 10,
+                len: Some(10),
+                ..
+            }
+        ));
+        for wrong in ["9", "11", "90"] {
+            assert!(
+                matches!(
+                    classify(&r(wrong), 10, None, false, "u"),
+                    Err(Error::Protocol { .. })
+                ),
+                "{wrong}"
+            );
+        }
+        let c = control(Some("\"a\""), 100);
+        let part = |cl: &str| {
+            let h = [
+                ("content-range", "bytes 10-19/100"),
+                ("etag", "\"a\""),
+                ("content-length", cl),
+            ];
+            classify_part(&answer(206, &h), 10, 20, &c, "u")
+        };
+        assert_eq!(
+            part("10").unwrap(),
+            PartAnswer::Bytes {
+                first: 10,
+                last: 19
+            }
+        );
+        for wrong in ["2", "8", "9", "11", "30"] {
+            assert!(
+                matches!(part(wrong), Err(Error::Protocol { .. })),
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_206_of_the_whole_resource_is_taken_like_a_200() {
+        let c = control(Some("\"a\""), 100);
+        let whole = [("content-range", "bytes 0-99/100"), ("etag", "\"a\"")];
+        // Proven by the control file: the prefix on disk is kept.
+        assert_eq!(
+            classify(&answer(206, &whole), 10, Some(&c), false, "u").unwrap(),
+            Decision::Write {
+                body_start: 0,
+                from: 10,
+                len: Some(100),
+                total: Some(100),
+                validators: Validators {
+                    etag: Some("\"a\"".into()),
+                    ..Validators::default()
+                },
+            }
+        );
+        // Unproven: written from 0.
+        assert!(matches!(
+            classify(&answer(206, &whole), 10, None, false, "u").unwrap(),
+            Decision::Write {
+                body_start: 0,
+                from: 0,
+                len: Some(100),
+                ..
+            }
+        ));
+        // A first piece that starts at 0 answers only a request from 0.
+        let piece = [("content-range", "bytes 0-49/100"), ("etag", "\"a\"")];
+        assert!(matches!(
+            classify(&answer(206, &piece), 10, Some(&c), false, "u"),
+            Err(Error::Protocol { .. })
+        ));
+        // From 0 another version is not "changed" (nothing on disk is kept): it is
+        // written from 0.
+        let other = [("content-range", "bytes 0-99/100"), ("etag", "\"b\"")];
+        assert!(matches!(
+            classify(&answer(206, &other), 0, Some(&c), false, "u").unwrap(),
+            Decision::Write {
+                body_start: 0,
+                from: 0,
+                ..
+            }
+        ));
+        // A proven 200 to a request from 0 has no prefix to keep and no validator to
+        // try next.
+        let same = answer(200, &[("etag", "\"a\""), ("content-length", "100")]);
+        assert!(matches!(
+            classify(&same, 0, Some(&c), true, "u").unwrap(),
+            Decision::Write { from: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn a_416_to_a_request_from_0_is_an_error_status() {
+        for headers in [&[][..], &[("content-range", "bytes */0")][..]] {
+            assert!(matches!(
+                classify(&answer(416, headers), 0, None, false, "u"),
+                Err(Error::HttpStatus { status: 416, .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_416_is_complete_only_at_the_exact_length() {
+        let at = |len: &str| {
+            let cr = format!("bytes */{len}");
+            classify(
+                &answer(416, &[("content-range", &cr)]),
+                10,
+                None,
+                false,
+                "u",
+            )
+        };
+        assert_eq!(at("10").unwrap(), Decision::Complete { total: 10 });
+        assert_eq!(at("5").unwrap(), Decision::Restart);
+        assert!(matches!(at("20"), Err(Error::Protocol { .. })));
+    }
+
+    #[test]
+    fn http_dates_need_their_comma_and_two_digit_years_pivot_at_70() {
+        assert_eq!(parse_http_date("Sun 06 Nov 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sunday 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Thursday, 01-Jan-70 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tuesday, 01-Jan-30 00:00:00 GMT"),
+            Some(1_893_456_000)
+        );
+        assert_eq!(
+            parse_http_date("Wednesday, 01-Jan-69 00:00:00 GMT"),
+            Some(3_124_224_000)
+        );
+    }
+
+    #[test]
+    fn http_date_fields_are_checked_one_by_one() {
+        let midnight = 784_080_000; // Sun, 06 Nov 1994 00:00:00
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 23:59:60 GMT"),
+            Some(midnight + 23 * 3600 + 59 * 60 + 60)
+        );
+        for bad in [
+            "Sun, 06 Nov 1994 24:00:00 GMT",
+            "Sun, 06 Nov 1994 00:60:00 GMT",
+            "Sun, 06 Nov 1994 00:00:61 GMT",
+            "Sun, 06 Nov 1994 00:00:00:00 GMT",
+            "Sun, 00 Nov 1994 00:00:00 GMT",
+            "Sun, 06 Nov 1969 00:00:00 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
+    }
 }

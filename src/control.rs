@@ -613,4 +613,144 @@ mod tests {
         assert_eq!(ControlFile::parse(&text), None);
         assert_eq!(ControlFile::parse("[aria2 control]\n"), None);
     }
+
+    #[test]
+    fn every_if_range_mode_round_trips() {
+        for mode in [IfRangeMode::Etag, IfRangeMode::Date, IfRangeMode::Plain] {
+            let c = ControlFile {
+                if_range: mode,
+                ..sample()
+            };
+            assert_eq!(ControlFile::parse(&c.render()), Some(c));
+        }
+    }
+
+    #[test]
+    fn durable_is_the_first_segments_and_parts_with_ends_are_segmented() {
+        let seg = |start, end, done, durable| Segment {
+            start,
+            end,
+            done,
+            durable,
+        };
+        let mut c = sample();
+        assert_eq!(c.durable(), 400);
+        assert!(
+            !c.is_segmented(),
+            "one open-ended segment is a single stream"
+        );
+        c.segments = vec![seg(0, Some(1000), 500, 300)];
+        assert_eq!(c.durable(), 300);
+        assert!(c.is_segmented(), "a part with an end");
+        c.segments = vec![seg(0, None, 5, 5), seg(500, None, 7, 7)];
+        assert!(c.is_segmented(), "two parts");
+        c.segments.clear();
+        assert_eq!(c.durable(), 0);
+        assert!(!c.is_segmented());
+    }
+
+    #[test]
+    fn only_our_own_file_is_a_control_file() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-own-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("t");
+        let side = ControlFile::path_for(&target);
+        assert!(!ControlFile::is_control_file(&side), "nothing there");
+        sample().save(&target).unwrap();
+        assert!(ControlFile::is_control_file(&side));
+        // Damaged but ours (our first line) is still ours.
+        fs::write(&side, format!("{MAGIC} 9\ngarbage\n")).unwrap();
+        assert!(ControlFile::is_control_file(&side));
+        fs::write(&side, b"resumedl-controlled\n").unwrap();
+        assert!(!ControlFile::is_control_file(&side));
+        assert!(!ControlFile::is_control_file(&dir), "a directory");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `text` with its checksum line redone, as a forger (or a bug) would write it.
+    fn signed(text: &str) -> String {
+        let body = &text[..text.rfind("fnv1a64 ").unwrap()];
+        format!("{body}fnv1a64 {:016x}\n", fnv1a64(body.as_bytes()))
+    }
+
+    #[test]
+    fn a_well_signed_file_must_still_make_sense() {
+        let good = sample().render();
+        assert_eq!(ControlFile::parse(&signed(&good)), Some(sample()));
+        for (what, from, to) in [
+            ("no segment", "segment 0 - 500 400\n", ""),
+            ("an empty URL", "url http://127.0.0.1:1/x\n", "url \n"),
+            (
+                "durable past done",
+                "segment 0 - 500 400",
+                "segment 0 - 500 501",
+            ),
+            (
+                "a fifth field",
+                "segment 0 - 500 400",
+                "segment 0 - 500 400 1",
+            ),
+        ] {
+            assert!(good.contains(from), "{what}");
+            let text = signed(&good.replace(from, to));
+            assert_eq!(ControlFile::parse(&text), None, "{what}: {text}");
+        }
+    }
+
+    #[test]
+    fn the_directory_synced_is_the_one_that_holds_the_file() {
+        // A bare name lives in the current directory.
+        sync_dir(Path::new("bare.rdl")).unwrap();
+        sync_dir(&std::env::temp_dir().join("x.rdl")).unwrap();
+        assert!(sync_dir(Path::new("/nonexistent-rdl-dir/x.rdl")).is_err());
+    }
+
+    #[test]
+    fn only_temp_names_of_our_own_form_are_removed_as_stale() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-stale-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("pkg");
+        let stale = ["pkg.rdl.1-2-3.tmp", "pkg.rdl.40-0-999.tmp"];
+        let kept = [
+            "pkg.rdl.1-2.tmp",
+            "pkg.rdl.1-2-3-4.tmp",
+            "pkg.rdl.1--3.tmp",
+            "pkg.rdl.1-x-3.tmp",
+            "pkg.rdl.1-2-3.tmpx",
+            "other.rdl.1-2-3.tmp",
+            "pkg.rdl",
+        ];
+        for name in stale.iter().chain(&kept) {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        fs::create_dir(dir.join("pkg.rdl.4-5-6.tmp")).unwrap();
+        // `pkg.rdl` is not ours: left alone, like every name not of the temp form.
+        ControlFile::remove(&target).unwrap();
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = kept.iter().map(|s| s.to_string()).collect();
+        expected.push("pkg.rdl.4-5-6.tmp".into());
+        expected.sort();
+        assert_eq!(left, expected);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sidecar_that_cannot_be_looked_at_is_an_error_not_an_absence() {
+        let dir = std::env::temp_dir().join(format!("rdl-ctl-notdir-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("plain");
+        fs::write(&file, b"x").unwrap();
+        // `plain/t.rdl`: stat fails with ENOTDIR, not ENOENT.
+        let target = file.join("t");
+        assert!(ControlFile::check_sidecar(&target).is_err());
+        assert!(ControlFile::remove(&target).is_err());
+        assert!(!ControlFile::is_control_file(&ControlFile::path_for(
+            &target
+        )));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

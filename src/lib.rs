@@ -26,6 +26,10 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod job;
+// Unit tests of job.rs kept beside it, so that changes to the engine and to its tests
+// merge apart.
+#[cfg(test)]
+mod job_tests;
 mod name;
 mod plan;
 mod proxy;

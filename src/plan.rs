@@ -377,4 +377,98 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn recorded_parts_are_checked_one_by_one() {
+        // An empty resource's plan, one empty part, round trips.
+        let empty = Plan::new(0, 0, MIB);
+        assert_eq!(empty.to_parts(), vec![(0, 0, 0, 0)]);
+        assert!(Plan::from_parts(&empty.to_parts(), 0, MIB, true).is_some());
+        for bad in [
+            // A later part claiming more than its length.
+            vec![(0, MIB, 0, 0), (MIB, 2 * MIB, MIB + 1, 0)],
+            // A part that ends before it starts.
+            vec![
+                (0, MIB, 0, 0),
+                (MIB, MIB - 1, 0, 0),
+                (MIB - 1, 2 * MIB, 0, 0),
+            ],
+        ] {
+            assert!(
+                Plan::from_parts(&bad, 2 * MIB, MIB, true).is_none(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn first_missing_skips_finished_parts() {
+        let parts = [(0, MIB, MIB, MIB), (MIB, 2 * MIB, 500, 500)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.first_missing(), MIB + 500);
+        let parts = [(0, MIB, 10, 10), (MIB, 2 * MIB, MIB, MIB)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.first_missing(), 10);
+        let parts = [(0, MIB, MIB, MIB), (MIB, 2 * MIB, MIB, MIB)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.first_missing(), 2 * MIB);
+    }
+
+    #[test]
+    fn clamp_to_claims_nothing_past_the_file() {
+        let parts = [
+            (0, MIB, MIB, MIB),
+            (MIB, 2 * MIB, MIB, 100),
+            (2 * MIB, 3 * MIB, 300, 300),
+        ];
+        let whole = Plan::from_parts(&parts, 3 * MIB, MIB, true).unwrap();
+        // A file at least as long as every claim keeps them all.
+        let mut p = whole.clone();
+        p.clamp_to(4 * MIB);
+        assert_eq!(p, whole);
+        // Cut inside the second part: it keeps what is left, the third loses all.
+        let mut p = whole.clone();
+        p.clamp_to(MIB + 50);
+        assert_eq!(
+            p.to_parts(),
+            vec![
+                (0, MIB, MIB, MIB),
+                (MIB, 2 * MIB, 50, 50),
+                (2 * MIB, 3 * MIB, 0, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn spread_counts_only_unfinished_parts() {
+        let parts = [(0, MIB, MIB, MIB), (MIB, 5 * MIB, 0, 0)];
+        let mut p = Plan::from_parts(&parts, 5 * MIB, MIB, true).unwrap();
+        p.spread(2);
+        check(&p);
+        let live = p.parts().iter().filter(|p| p.left() > 0).count();
+        assert_eq!(live, 2, "{p:?}");
+    }
+
+    #[test]
+    fn a_released_part_is_the_next_one_given() {
+        let mut plan = Plan::new(2 * MIB, 0, MIB);
+        assert_eq!(plan.assign(0), Some(0));
+        plan.release(0);
+        assert_eq!(plan.assign(1), Some(0), "{plan:?}");
+        assert_eq!(plan.part(0).owner, Some(1));
+        assert_eq!(plan.parts().len(), 1, "nothing split: {plan:?}");
+    }
+
+    #[test]
+    fn only_finished_and_synced_neighbours_are_merged() {
+        let full = |a: u64, b: u64| (a, b, b - a, b - a);
+        // Written but not all synced: merging would claim it synced.
+        let parts = [(0, MIB, MIB, 100), full(MIB, 2 * MIB)];
+        let p = Plan::from_parts(&parts, 2 * MIB, MIB, true).unwrap();
+        assert_eq!(p.to_parts(), parts.to_vec());
+        // Finished neighbours after an unfinished first part merge into one.
+        let parts = [(0, MIB, 5, 5), full(MIB, 2 * MIB), full(2 * MIB, 3 * MIB)];
+        let p = Plan::from_parts(&parts, 3 * MIB, MIB, true).unwrap();
+        assert_eq!(p.to_parts(), vec![(0, MIB, 5, 5), full(MIB, 3 * MIB)]);
+    }
 }

@@ -140,4 +140,11 @@ mod tests {
             assert!(ContentRange::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }
+
+    #[test]
+    fn only_an_unsatisfied_range_is_empty() {
+        assert!(ContentRange::Unsatisfied { complete: 42 }.is_empty());
+        assert!(!ContentRange::parse("bytes 0-0/1").unwrap().is_empty());
+        assert!(!ContentRange::parse("bytes 5-9/*").unwrap().is_empty());
+    }
 }

@@ -1515,6 +1515,82 @@ fn no_space_left_keeps_a_correct_prefix_and_an_honest_control_file() {
     assert_eq!(entries(&mnt), ["f"]);
 }
 
+/// Bytes are dropped (a 200 that overwrites a longer file) only once a control file that
+/// describes what comes is on disk: when it cannot be written (no space), every old byte
+/// stays. Found by cargo-mutants (issue 11): nothing else failed without that first save.
+#[test]
+fn no_space_for_the_control_file_drops_no_byte() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 36);
+    server.put("/f", body.clone());
+    server.set_fault("/f", Fault::IgnoreRange);
+    let scratch = Scratch::new("enospc-drop");
+    let mnt = scratch.join("mnt");
+    let Some(_tmpfs) = Tmpfs::mount(&mnt, "size=1m") else {
+        skip_no_mount();
+        return;
+    };
+    // A partial file without a control file fills the disk to its last byte.
+    let file = mnt.join("f");
+    let mut out = File::create(&file).unwrap();
+    let chunk = pattern(4096, 37);
+    let full = loop {
+        if let Err(e) = out.write_all(&chunk) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(libc::ENOSPC), "{full}");
+    drop(out);
+    let old = fs::read(&file).unwrap();
+    assert!(!old.is_empty());
+    let err = dl(&server.url("/f")).to_path(&file).expect_err("no space");
+    assert!(err.to_string().contains("no space left"), "{err}");
+    assert!(fs::read(&file).unwrap() == old, "old bytes dropped");
+    assert!(!control_path(&file).exists());
+}
+
+/// The control file goes last, when every byte is there; a failure to remove it (here
+/// the filesystem turns read-only at the last progress call) is an error, never
+/// swallowed: the next call then finds the control file and checks the file again.
+/// Found by cargo-mutants (issue 11).
+#[test]
+fn a_control_file_that_cannot_be_removed_is_an_error() {
+    let server = TestServer::start();
+    let body = pattern(256 * 1024, 38);
+    let total = body.len() as u64;
+    server.put("/f", body.clone());
+    let scratch = Scratch::new("erofs-remove");
+    let mnt = scratch.join("mnt");
+    let Some(tmpfs) = Tmpfs::mount(&mnt, "size=4m") else {
+        skip_no_mount();
+        return;
+    };
+    let file = mnt.join("f");
+    // Already there, so the lock opens it read-only; with two connections the last
+    // progress call comes after the parts' file was closed: nothing is open for writing
+    // when the filesystem turns read-only.
+    fs::write(&file, b"").unwrap();
+    let mut remounted = false;
+    let err = dl(&server.url("/f"))
+        .connections(2)
+        .min_split_size(64 * 1024)
+        .progress(|done, _| {
+            if done == total && !remounted {
+                tmpfs.remount("ro");
+                remounted = true;
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .expect_err("read-only at the end");
+    assert!(remounted);
+    assert!(err.to_string().contains("remove control file"), "{err}");
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert!(fs::read(&file).unwrap() == body);
+    assert!(control_path(&file).exists());
+    tmpfs.remount("rw");
+}
+
 #[test]
 fn read_only_filesystem_names_the_path_and_loses_nothing() {
     let server = TestServer::start();

@@ -93,6 +93,12 @@ pub enum Fault {
     /// The body (chunked, so no length stops the client) goes on for N bytes past what
     /// its Content-Range announced.
     ExtraBytes(u64),
+    /// CapRange(cap) and ExtraBytes(extra) at once: a short range that then runs past
+    /// what its own Content-Range announced.
+    CapRangeExtraBytes(u64, u64),
+    /// The body (chunked, properly ended) stops N bytes short of what its status line and
+    /// Content-Range announced: a clean end, not a cut connection.
+    ShortChunked(u64),
     /// Range ignored (200) and the body cut after N bytes.
     IgnoreRangeCloseAfter(u64),
 }
@@ -116,6 +122,11 @@ struct State {
     faults: HashMap<String, Fault>,
     one_shot: HashMap<String, VecDeque<Fault>>,
     log: Vec<Request>,
+    /// Versions that replace a resource, one each time a GET without If-Range (a
+    /// download that starts anew) has been answered from the current one.
+    next_after_plain_get: HashMap<String, VecDeque<Stored>>,
+    /// Faults for the next GETs without If-Range, before any other fault.
+    plain_get_faults: HashMap<String, VecDeque<Fault>>,
     /// Status of each answer, in the order they were sent.
     statuses: Vec<u16>,
     puts: u64,
@@ -206,6 +217,34 @@ impl TestServer {
             encoding: None,
         };
         st.resources.insert(norm(path), stored);
+    }
+
+    /// Like [`TestServer::put`], but only once a GET without If-Range for `path` got its
+    /// answer, which is still of the version before: the resource changes right after a
+    /// download started anew, before any other request of it is answered. Called twice,
+    /// the second version comes after the second such GET.
+    pub fn put_after_plain_get(&self, path: &str, body: Vec<u8>) {
+        let mut st = self.shared.lock();
+        st.puts += 1;
+        let n = st.puts;
+        let stored = Stored {
+            etag: Some(format!("\"v{n}-{}\"", body.len())),
+            last_modified: Some(http_date(BASE_TIME + n)),
+            body: Arc::new(body),
+            encoding: None,
+        };
+        let queue = st.next_after_plain_get.entry(norm(path)).or_default();
+        queue.push_back(stored);
+    }
+
+    /// Queues a fault for the next GET of `path` without If-Range (a download that starts
+    /// anew), whatever other requests come first; before any other fault.
+    pub fn push_fault_on_plain_get(&self, path: &str, f: Fault) {
+        let mut st = self.shared.lock();
+        st.plain_get_faults
+            .entry(norm(path))
+            .or_default()
+            .push_back(f);
     }
 
     pub fn put_resource(&self, path: &str, r: Resource) {
@@ -443,17 +482,34 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             let key = resource_key(&req.path);
             // Faults are defined per GET; HEAD probes neither see nor consume them.
             let fault = if req.method == "GET" {
-                let queued = st.one_shot.get_mut(&key).and_then(|q| q.pop_front());
+                let plain = req.header("if-range").is_none();
+                let for_plain = st
+                    .plain_get_faults
+                    .get_mut(&key)
+                    .filter(|_| plain)
+                    .and_then(VecDeque::pop_front);
+                let queued =
+                    for_plain.or_else(|| st.one_shot.get_mut(&key).and_then(|q| q.pop_front()));
                 queued.or_else(|| st.faults.get(&key).cloned())
             } else {
                 None
             };
-            (
+            let answer = (
                 st.redirects.get(&key).cloned(),
                 st.resources.get(&key).cloned(),
                 fault,
                 st.extra_headers.get(&key).cloned().unwrap_or_default(),
-            )
+            );
+            if req.method == "GET" && req.header("if-range").is_none() {
+                let next = st
+                    .next_after_plain_get
+                    .get_mut(&key)
+                    .and_then(VecDeque::pop_front);
+                if let Some(next) = next {
+                    st.resources.insert(key, next);
+                }
+            }
+            answer
         };
         let is_get = req.method == "GET";
         let over_cap = is_get
@@ -709,12 +765,17 @@ fn build(
             _,
         ) => Sel::Unsatisfiable,
         (Some(Fault::WrongRangeStart(s)), _) => Sel::Part(*s, len.saturating_sub(1)),
-        (Some(Fault::ShortRangeUnknownTotal(n) | Fault::CapRange(n)), Some(v)) => {
-            match parse_range(v, len) {
-                Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
-                other => other,
-            }
-        }
+        (
+            Some(
+                Fault::ShortRangeUnknownTotal(n)
+                | Fault::CapRange(n)
+                | Fault::CapRangeExtraBytes(n, _),
+            ),
+            Some(v),
+        ) => match parse_range(v, len) {
+            Sel::Part(s, e) => Sel::Part(s, e.min(s + n.max(&1) - 1)),
+            other => other,
+        },
         (_, Some(_)) if !if_range_ok => Sel::Full,
         (_, Some(v)) => parse_range(v, len),
     };
@@ -787,12 +848,16 @@ fn build(
             r.cut_after = Some(n);
             r.close = true;
         }
-        Some(Fault::ExtraBytes(n)) => {
+        Some(Fault::ExtraBytes(n) | Fault::CapRangeExtraBytes(_, n)) => {
             // The payload span reaches n bytes further into a padded copy of the body.
             let mut padded = r.body[r.span.0..r.span.1].to_vec();
             padded.extend((0..n).map(|i| (i % 251) as u8));
             r.span = (0, padded.len());
             r.body = Arc::new(padded);
+            r.framing = Framing::Chunked;
+        }
+        Some(Fault::ShortChunked(n)) => {
+            r.span.1 = r.span.1.saturating_sub(n as usize).max(r.span.0);
             r.framing = Framing::Chunked;
         }
         Some(Fault::StallAfter(n, d)) => {
