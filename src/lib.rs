@@ -53,6 +53,7 @@ pub use name::{url_file_name, FALLBACK_NAME};
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
+pub use url::mask as mask_url;
 
 /// Compiles and runs the README's Rust example as a doctest.
 #[cfg(doctest)]

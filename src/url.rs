@@ -200,8 +200,9 @@ fn remove_dot_segments(path: &str) -> String {
 }
 
 /// The URL with its password replaced by `***`, for messages. Works on any text, parsed
-/// or not, so that even an invalid URL never prints a password.
-pub(crate) fn mask(url: &str) -> String {
+/// or not, so that even an invalid URL never prints a password. (Public as
+/// `resumedl::mask_url`, for programs that print the URLs they download.)
+pub fn mask(url: &str) -> String {
     // `//user:password@host/…` too: a scheme-relative Location is followed.
     let start = match url.find("://") {
         Some(i) => i + 3,
@@ -324,6 +325,7 @@ mod tests {
         assert_eq!(mask("http://u:secret@h/x"), "http://u:***@h/x");
         assert_eq!(mask("http://u@h/x"), "http://u@h/x");
         assert_eq!(mask("http://h/x@y"), "http://h/x@y");
+        assert_eq!(mask("http://u:p@h:1/x?a@b"), "http://u:***@h:1/x?a@b");
         assert_eq!(mask("ftp://a:b:c@h"), "ftp://a:***@h");
         assert_eq!(mask("//u:secret@h/x"), "//u:***@h/x");
         assert_eq!(mask("/x?u=//a:b@c"), "/x?u=//a:b@c");

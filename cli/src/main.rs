@@ -297,10 +297,13 @@ fn run_one(
             Some(p) => format!("'{}'", p.display()),
             None => format!("a file in '{}'", dir.display()),
         };
-        display.line(&format!("downloading {} to {to}", show::mask_url(&job.url)));
+        display.line(&format!(
+            "downloading {} to {to}",
+            resumedl::mask_url(&job.url)
+        ));
     }
     let prefix = if several {
-        format!("{}: ", show::mask_url(&job.url))
+        format!("{}: ", resumedl::mask_url(&job.url))
     } else {
         String::new()
     };
@@ -339,7 +342,7 @@ fn run_one(
                 display.line(&format!(
                     "{} from {}, {} attempt(s)",
                     outcome.status,
-                    show::mask_url(&outcome.final_url),
+                    resumedl::mask_url(&outcome.final_url),
                     outcome.attempts
                 ));
             }

@@ -135,27 +135,6 @@ pub fn report_line(text: &str) {
     let _ = writeln!(io::stderr().lock(), "resumedl: {flat}");
 }
 
-/// A URL for messages: the password of its userinfo replaced by `***`.
-pub fn mask_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_string(),
-    }
-}
-
 /// The one-line summary printed after a success.
 pub fn summary(o: &Outcome, size: u64, elapsed: Duration) -> String {
     let name = o.path.strip_prefix(".").unwrap_or(&o.path).display();
@@ -271,9 +250,6 @@ mod tests {
     fn texts() {
         assert_eq!(bytes_text(512), "512 B");
         assert_eq!(bytes_text(3 * 1024 * 1024 + 200 * 1024), "3.2 MiB");
-        assert_eq!(mask_url("http://u:p@h:1/x?a@b"), "http://u:***@h:1/x?a@b");
-        assert_eq!(mask_url("http://u@h/x"), "http://u@h/x");
-        assert_eq!(mask_url("http://h/x@y"), "http://h/x@y");
         assert_eq!(wait_text(Duration::from_millis(350)), "350 ms");
         assert_eq!(wait_text(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(wait_text(Duration::from_millis(2000)), "2 s");
