@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null;
 
-use super::{ffi_boundary, options_mut, RDL_ERR_INVALID_ARG, RDL_ERR_PANIC, RDL_OK};
+use super::{ffi_boundary, set, RDL_ERR_INVALID_ARG, RDL_ERR_PANIC, RDL_OK};
 use crate::{Cancel, Event};
 
 /// `rdl_event.kind`: a request is going out (each redirect hop is one).
@@ -83,13 +83,13 @@ pub unsafe extern "C" fn rdl_options_set_event_callback(
     cb: rdl_event_callback,
     userdata: *mut c_void,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.events = cb;
-        o.events_userdata = userdata;
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(opts, (cb, userdata), |o, (cb, userdata)| {
+            o.events = cb;
+            o.events_userdata = userdata;
+        })
+    }
 }
 
 /// Calls `cb` with `event` laid out as an `rdl_event`, its strings alive for the call.
@@ -258,11 +258,8 @@ pub unsafe extern "C" fn rdl_options_set_cancel(
     opts: *mut super::rdl_options,
     cancel: *const rdl_cancel,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        // SAFETY: NULL or a live handle per the contract.
-        o.cancel = unsafe { cancel.as_ref() }.map(|c| c.inner.clone());
-        Ok(())
-    })
+    // SAFETY: NULL or a live handle per the contract.
+    let cancel = unsafe { cancel.as_ref() }.map(|c| c.inner.clone());
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, cancel, |o, cancel| o.cancel = cancel) }
 }
