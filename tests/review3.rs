@@ -373,3 +373,52 @@ fn a_cancel_during_the_lock_grace_ends_with_aborted() {
         assert!(matches!(r, Err(Error::Aborted)), "{r:?} after {took:?}");
     });
 }
+
+/// A Retry-After of a minute: max_time and a cancel each end the wait at once.
+#[test]
+fn a_long_retry_after_is_cut_by_max_time_or_a_cancel() {
+    let server = TestServer::start();
+    server.put("/r.bin", pattern(100_000, 37));
+    server.set_fault(
+        "/r.bin",
+        Fault::Status(503, vec![("Retry-After".into(), "60".into())]),
+    );
+    let dir = Scratch::new("r3-retry-after");
+    for connections in [1usize, 4] {
+        let start = Instant::now();
+        let r = quick(&server.url("/r.bin"))
+            .connections(connections)
+            .retries(5)
+            .cancel_on(&Cancel::new())
+            .max_time(Duration::from_millis(400))
+            .to_path(dir.join("a.bin"));
+        assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_millis(1200),
+            "{:?}",
+            start.elapsed()
+        );
+        let cancel = Cancel::new();
+        let start = Instant::now();
+        let r = std::thread::scope(|s| {
+            let c = cancel.clone();
+            s.spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                c.cancel();
+            });
+            quick(&server.url("/r.bin"))
+                .connections(connections)
+                .retries(5)
+                .cancel_on(&cancel)
+                .max_time(Duration::from_secs(30))
+                .to_path(dir.join("b.bin"))
+        });
+        assert!(matches!(r, Err(Error::Aborted)), "{r:?}");
+        assert!(
+            start.elapsed() < Duration::from_millis(1000),
+            "{:?}",
+            start.elapsed()
+        );
+        assert!(!dir.join("a.bin").exists() && !dir.join("b.bin").exists());
+    }
+}
