@@ -468,7 +468,17 @@ impl<'a> Download<'a> {
                     ));
                 }
                 ControlFile::check_sidecar(p)?;
-                Some(Lock::acquire(p)?)
+                // A cancel (or the deadline) during the lock grace is the call's end,
+                // not the other call's lock; and once it came, nothing is touched.
+                match Lock::acquire(p, &|| deadline.passed()) {
+                    Err(Error::Locked { .. }) if deadline.passed() => return Err(deadline.error()),
+                    Err(e) => return Err(e),
+                    Ok(lock) if deadline.passed() => {
+                        lock.remove_if_untouched();
+                        return Err(deadline.error());
+                    }
+                    Ok(lock) => Some(lock),
+                }
             }
             Target::Stream(_) => None,
         };

@@ -92,12 +92,13 @@ const LOCK_GRACE: Duration = Duration::from_millis(300);
 /// descriptor into the child until the child's exec closes it, and a flock belongs to
 /// the open file, so for that moment the child holds the lock of a download that has
 /// already ended in the parent. A second download waits out that moment; a real second
-/// run holds the lock far longer and is still refused.
-fn try_lock_briefly(file: &File) -> Result<(), TryLockError> {
+/// run holds the lock far longer and is still refused. `stop` (a cancel, the deadline)
+/// ends the wait early.
+fn try_lock_briefly(file: &File, stop: &dyn Fn() -> bool) -> Result<(), TryLockError> {
     let give_up = Instant::now() + LOCK_GRACE;
     loop {
         match file.try_lock() {
-            Err(TryLockError::WouldBlock) if Instant::now() < give_up => {
+            Err(TryLockError::WouldBlock) if Instant::now() < give_up && !stop() => {
                 std::thread::sleep(Duration::from_millis(10));
             }
             other => return other,
@@ -106,7 +107,7 @@ fn try_lock_briefly(file: &File) -> Result<(), TryLockError> {
 }
 
 impl Lock {
-    pub(crate) fn acquire(path: &Path) -> Result<Lock, Error> {
+    pub(crate) fn acquire(path: &Path, stop: &dyn Fn() -> bool) -> Result<Lock, Error> {
         for _ in 0..3 {
             // Read-only is enough to lock, and keeps a complete read-only file usable.
             let (file, created) = match OpenOptions::new().read(true).open(path) {
@@ -121,7 +122,7 @@ impl Lock {
                 }
                 Err(e) => return Err(Error::io("open", path, e)),
             };
-            match try_lock_briefly(&file) {
+            match try_lock_briefly(&file, stop) {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => {
                     return Err(Error::Locked {
