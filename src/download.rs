@@ -768,13 +768,20 @@ fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
 }
 
 pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {
-    if let Error::HttpStatus {
-        retry_after: Some(secs),
-        ..
-    } = e
-    {
-        return Duration::from_secs((*secs).min(MAX_BACKOFF.as_secs()));
+    let ours = backoff_wait(backoff, attempt);
+    match e {
+        // The server's wait, up to the cap; never shorter than ours: a hostile
+        // `Retry-After: 0` must not turn unlimited retries into a tight loop.
+        Error::HttpStatus {
+            retry_after: Some(secs),
+            ..
+        } => Duration::from_secs((*secs).min(MAX_BACKOFF.as_secs())).max(ours),
+        _ => ours,
     }
+}
+
+/// The exponential backoff `backoff`, jittered by half either way, capped.
+fn backoff_wait(backoff: Duration, attempt: u32) -> Duration {
     // Jitter without a RNG crate: the clock's nanoseconds mixed with the attempt number.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -805,6 +812,11 @@ mod tests {
             Duration::from_secs(3)
         );
         assert_eq!(retry_wait(&status(Some(3600)), base, 1), MAX_BACKOFF);
+        // Shorter than our own backoff: ours (0.5–1.5 s here), never a tight loop.
+        for attempt in 0..50 {
+            let wait = retry_wait(&status(Some(0)), base, attempt);
+            assert!(wait >= base / 2 && wait <= base * 3 / 2, "{wait:?}");
+        }
     }
 
     #[test]
