@@ -380,7 +380,10 @@ impl<'a> Download<'a> {
         }
         let (disposition, length) = match head {
             Some(head) => match head {
-                Ok(answer) => {
+                // Only a success speaks for the resource: a 403 or 404 page's name and
+                // length are the page's (servers and presigned URLs refuse HEAD); the
+                // GET that follows gets the real answer.
+                Ok(answer) if answer.resp.status().is_success() => {
                     let resp = answer.resp;
                     let cd = resp
                         .headers()
@@ -390,12 +393,14 @@ impl<'a> Download<'a> {
                     crate::request::release(resp);
                     (cd, len)
                 }
-                // A failure no retry fixes (TLS, a bad option) is the call's; the
+                Ok(answer) => {
+                    crate::request::release(answer.resp);
+                    (None, None)
+                }
+                // A failure no retry fixes (TLS, a redirect to ftp) is the call's; the
                 // GET that follows reports and retries anything else.
                 Err(_) if deadline.passed() => return Err(deadline.error()),
-                Err(e) if !e.is_transient() && !matches!(e, Error::HttpStatus { .. }) => {
-                    return Err(e);
-                }
+                Err(e) if !e.is_transient() => return Err(e),
                 Err(_) => (None, None),
             },
             None => (None, None),
@@ -828,5 +833,29 @@ mod tests {
             assert!(w >= base / 2 && w < base * 3 / 2, "{w:?}");
         }
         assert!(retry_wait(&e, MAX_BACKOFF * 4, 1) <= MAX_BACKOFF);
+        // At the cap the jitter only shortens, and by half at most: the cap applies
+        // after the jitter, not before it.
+        for attempt in 1..200 {
+            let w = retry_wait(&e, MAX_BACKOFF, attempt);
+            assert!(w >= MAX_BACKOFF / 2 && w <= MAX_BACKOFF, "{w:?}");
+        }
+        let at_twice = (1..200).map(|a| retry_wait(&e, MAX_BACKOFF * 2, a));
+        assert!(
+            at_twice.clone().all(|w| w == MAX_BACKOFF),
+            "{:?}",
+            at_twice.min()
+        );
+    }
+
+    #[test]
+    fn outcome_kinds_have_their_words() {
+        let words = [
+            OutcomeKind::Fresh,
+            OutcomeKind::Resumed,
+            OutcomeKind::Restarted,
+            OutcomeKind::AlreadyComplete,
+        ]
+        .map(OutcomeKind::as_str);
+        assert_eq!(words, ["fresh", "resumed", "restarted", "already complete"]);
     }
 }

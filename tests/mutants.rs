@@ -787,3 +787,37 @@ fn a_cancel_does_not_wait_for_the_rate_limit() {
         "returned {waited:?} after the cancel"
     );
 }
+
+// ---- download.rs (the builder and the retry loop) ----
+
+/// Progress that earns a free retry is 16 KiB past the furthest point, no less: 8 KiB
+/// per connection uses up the retries (three requests with `retries(2)`), exactly
+/// 16 KiB per connection finishes a 64 KiB file with `retries(1)`.
+#[test]
+fn progress_that_earns_a_free_retry_is_16_kib() {
+    let server = TestServer::start();
+    let body = pattern(64 * 1024, 41);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-min-progress");
+
+    server.set_fault("/f", Fault::CloseAfter(8 * 1024));
+    let e = dl(&server.url("/f"))
+        .retries(2)
+        .to_path(dir.join("a"))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Truncated { received: 8192, .. }),
+        "{e:?}"
+    );
+    assert_eq!(get_count(&server), 3);
+    assert_eq!(fs::metadata(dir.join("a")).unwrap().len(), 3 * 8 * 1024);
+
+    server.clear_requests();
+    server.set_fault("/f", Fault::CloseAfter(16 * 1024));
+    let o = dl(&server.url("/f"))
+        .retries(1)
+        .to_path(dir.join("b"))
+        .unwrap();
+    assert!(fs::read(dir.join("b")).unwrap() == body);
+    assert_eq!((o.attempts, get_count(&server)), (4, 4));
+}

@@ -169,3 +169,75 @@ fn a_cancelled_download_in_a_directory_keeps_its_name_for_the_rerun() {
     assert_eq!(out.kind, OutcomeKind::Resumed);
     assert!(fs::read(dir.join("ü.bin")).unwrap() == body);
 }
+
+/// A server that refuses HEAD (a presigned URL signed for GET answers 403; others 405
+/// or 503) still gets its GET: the name then comes from the URL.
+#[test]
+fn a_refused_head_falls_back_to_the_url_name() {
+    let server = TestServer::start();
+    for (i, status) in [403u16, 405, 503].into_iter().enumerate() {
+        let path = format!("/h{i}/plain.bin");
+        let body = pattern(3000, 20 + i as u64);
+        server.put(&path, body.clone());
+        server.add_header(&path, "Content-Disposition", "attachment; filename=cd.bin");
+        server.set_head_fault(&path, Fault::Status(status, vec![]));
+        let dir = Scratch::new("head-refused");
+        let out = quick(&server.url(&path))
+            .to_dir(dir.path())
+            .unwrap_or_else(|e| panic!("HEAD {status}: {e}"));
+        assert_eq!(out.path, dir.join("plain.bin"), "HEAD {status}");
+        assert!(fs::read(dir.join("plain.bin")).unwrap() == body);
+    }
+}
+
+/// A HEAD that fails in a way no retry fixes (a redirect to ftp://) is the call's
+/// error: no GET follows it.
+#[test]
+fn a_head_error_no_retry_fixes_ends_the_call_before_any_get() {
+    let server = TestServer::start();
+    server.redirect("/f", "ftp://127.0.0.1/f");
+    let dir = Scratch::new("head-ftp");
+    let err = quick(&server.url("/f"))
+        .to_dir(dir.path())
+        .expect_err("ftp");
+    assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
+    let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["HEAD"]);
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+/// `max_time` passing while the HEAD waits on a silent server ends the call with
+/// `Timeout` at once: no GET, no file.
+#[test]
+fn max_time_during_a_silent_head_is_the_calls_timeout() {
+    let server = TestServer::start();
+    server.put("/s.bin", pattern(1000, 30));
+    server.set_head_fault("/s.bin", Fault::StallAfter(0, Duration::from_secs(20)));
+    let dir = Scratch::new("head-silent");
+    let started = std::time::Instant::now();
+    let err = quick(&server.url("/s.bin"))
+        .max_time(Duration::from_millis(400))
+        .to_dir(dir.path())
+        .expect_err("timeout");
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["HEAD"]);
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
+
+/// A name that comes from the URL behaves as `to_path` does: a partial file of that
+/// name (no control file) is continued, not refused as "another file".
+#[test]
+fn a_partial_file_named_by_the_url_is_resumed() {
+    let server = TestServer::start();
+    let body = pattern(50_000, 31);
+    server.put("/p/part.bin", body.clone());
+    let dir = Scratch::new("url-partial");
+    fs::write(dir.join("part.bin"), &body[..20_000]).unwrap();
+    let out = quick(&server.url("/p/part.bin"))
+        .to_dir(dir.path())
+        .unwrap();
+    assert_eq!((out.kind, out.resumed_from), (OutcomeKind::Resumed, 20_000));
+    assert!(fs::read(dir.join("part.bin")).unwrap() == body);
+}

@@ -120,6 +120,9 @@ struct State {
     /// Extra headers sent with every answer for a path (GET and HEAD, any status).
     extra_headers: HashMap<String, Vec<(String, String)>>,
     faults: HashMap<String, Fault>,
+    /// Faults for HEAD probes (GET faults never apply to them): `Status` answers with
+    /// it, `StallAfter(_, d)` stays silent for `d` before the head.
+    head_faults: HashMap<String, Fault>,
     one_shot: HashMap<String, VecDeque<Fault>>,
     log: Vec<Request>,
     /// Versions that replace a resource, one each time a GET without If-Range (a
@@ -293,6 +296,11 @@ impl TestServer {
 
     pub fn set_fault(&self, path: &str, f: Fault) {
         self.shared.lock().faults.insert(norm(path), f);
+    }
+
+    /// A fault for every HEAD of `path` (see `State::head_faults`).
+    pub fn set_head_fault(&self, path: &str, f: Fault) {
+        self.shared.lock().head_faults.insert(norm(path), f);
     }
 
     pub fn push_fault(&self, path: &str, f: Fault) {
@@ -492,7 +500,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                     for_plain.or_else(|| st.one_shot.get_mut(&key).and_then(|q| q.pop_front()));
                 queued.or_else(|| st.faults.get(&key).cloned())
             } else {
-                None
+                st.head_faults.get(&key).cloned()
             };
             let answer = (
                 st.redirects.get(&key).cloned(),
@@ -880,6 +888,9 @@ fn send(
     counted: &AtomicU64,
 ) -> io::Result<()> {
     let payload = &r.body[r.span.0..r.span.1];
+    if let (true, Some(d)) = (head_only, r.stall) {
+        sleep_unless_stopped(d, stop)?;
+    }
     let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
