@@ -351,8 +351,9 @@ impl<'a> Download<'a> {
     ///    it) is continued, whatever its name: a rerun resumes the file the first run
     ///    made.
     /// 2. Else, with `content_disposition` (the default), a HEAD asks for the server's
-    ///    `Content-Disposition`: `filename*` (RFC 8187, UTF-8) first, then `filename`.
-    ///    Else, or without one, the URL's last path segment, percent-decoded; else
+    ///    `Content-Disposition`: `filename*` (RFC 8187, UTF-8) first, then `filename`
+    ///    (only from a 2xx: a server that refuses HEAD still gets its GET). Else, or
+    ///    without one, the URL's last path segment, percent-decoded; else
     ///    [`FALLBACK_NAME`](crate::FALLBACK_NAME). A name is reduced to one plain file
     ///    name: no directory part, no `..`, no leading dots, no control characters, no
     ///    `/` or `\`; an absolute path is never honoured, and the file is always in `dir`.

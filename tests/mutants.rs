@@ -821,3 +821,21 @@ fn progress_that_earns_a_free_retry_is_16_kib() {
     assert!(fs::read(dir.join("b")).unwrap() == body);
     assert_eq!((o.attempts, get_count(&server)), (4, 4));
 }
+
+/// A deadline that has passed by the time the lock is taken ends the call there: no
+/// request, and the empty file the lock made is gone again.
+#[test]
+fn a_deadline_passed_at_the_lock_sends_nothing() {
+    let server = TestServer::start();
+    server.put("/f", pattern(100_000, 42));
+    let dir = Scratch::new("mut-lock-deadline");
+    for _ in 0..5 {
+        let e = dl(&server.url("/f"))
+            .max_time(Duration::from_nanos(1))
+            .to_path(dir.join("f"))
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    }
+    assert_eq!(get_count(&server), 0);
+    assert_eq!(dir.entries(), Vec::<String>::new());
+}
