@@ -839,3 +839,56 @@ fn a_deadline_passed_at_the_lock_sends_nothing() {
     assert_eq!(get_count(&server), 0);
     assert_eq!(dir.entries(), Vec::<String>::new());
 }
+
+/// `Duration::ZERO` turns the connect and stall timeouts off (no limit), it does not
+/// make every connection time out at once.
+#[test]
+fn zero_timeouts_mean_no_limit() {
+    let server = TestServer::start();
+    let body = pattern(100_000, 43);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-zero-timeouts");
+    let o = Download::new(server.url("/f"))
+        .retries(0)
+        .connect_timeout(Duration::ZERO)
+        .stall_timeout(Duration::ZERO)
+        .to_path(dir.join("f"))
+        .unwrap();
+    assert_eq!(o.attempts, 1);
+    assert!(fs::read(dir.join("f")).unwrap() == body);
+}
+
+/// The connect timeout holds against a host that never answers (a full accept queue
+/// drops the SYN, as a firewall does): the attempt fails in about that time, not after
+/// the kernel's two minutes of SYN retries.
+#[test]
+fn the_connect_timeout_ends_a_connect_that_gets_no_answer() {
+    let (listener, _held) = support::black_hole();
+    let addr = listener.local_addr().unwrap();
+    if std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
+        support::skip("this kernel answers a connect to a full accept queue");
+        return;
+    }
+    let dir = Scratch::new("mut-connect-timeout");
+    let path = dir.join("x.bin");
+    let url = format!("http://{addr}/x.bin");
+    let started = std::time::Instant::now();
+    let h = std::thread::spawn(move || {
+        Download::new(url)
+            .retries(0)
+            .connect_timeout(Duration::from_millis(500))
+            .to_path(&path)
+    });
+    assert!(
+        support::server::finished_within(&h, Duration::from_secs(20)),
+        "the connect timeout did not fire"
+    );
+    let err = h.join().unwrap().expect_err("no answer");
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("connect"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -239,31 +239,12 @@ fn a_password_in_an_unusable_location_is_masked_in_the_error() {
     }
 }
 
-/// A listener whose accept queue is full: a connect to it gets no answer at all (the
-/// kernel drops the SYN), as with a firewalled or unreachable host.
-fn black_hole() -> (TcpListener, Vec<TcpStream>) {
-    use std::os::fd::AsRawFd;
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    // SAFETY: a live socket of ours; listen() again only changes its backlog.
-    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
-    let addr = listener.local_addr().unwrap();
-    // Fill the queue: connects that complete without an accept, until one would block.
-    let mut held = Vec::new();
-    for _ in 0..8 {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
-            Ok(s) => held.push(s),
-            Err(_) => break,
-        }
-    }
-    (listener, held)
-}
-
 /// A cancel while the TCP connect waits (Ctrl-C on an unreachable host): it must end the
 /// call within moments, not after the connect timeout.
 #[test]
 #[ignore = "known limit (README): ureq cannot interrupt a TCP connect; the CLI's second Ctrl-C covers it"]
 fn a_cancel_during_a_connect_that_gets_no_answer_ends_at_once() {
-    let (listener, _held) = black_hole();
+    let (listener, _held) = support::black_hole();
     let url = format!("http://{}/x.bin", listener.local_addr().unwrap());
     // The black hole holds: a plain connect to it waits.
     let probe = TcpStream::connect_timeout(&listener.local_addr().unwrap(), Duration::from_secs(1));
@@ -429,7 +410,7 @@ fn a_cancel_with_eight_connections_and_a_server_that_refuses_extra_ones() {
 #[test]
 fn a_second_ctrl_c_ends_the_cli_at_once() {
     use support::host::{resumedl_cli, wait_within};
-    let (listener, _held) = black_hole();
+    let (listener, _held) = support::black_hole();
     let addr = listener.local_addr().unwrap();
     if TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok() {
         support::skip("this kernel answers a connect to a full accept queue");

@@ -292,3 +292,22 @@ pub fn check_events(server: &TestServer, stdout: &str, dir: &Path) {
     assert!(kept == pattern(1_000_000, 61)[..kept.len()] && kept.len() >= 100_000);
     assert!(!dir.join("never.bin").exists());
 }
+
+/// A listener whose accept queue is full: a connect to it gets no answer at all (the
+/// kernel drops the SYN), as with a firewalled or unreachable host.
+pub fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: a live socket of ours; listen() again only changes its backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    // Fill the queue: connects that complete without an accept, until one would block.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(300)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    (listener, held)
+}
