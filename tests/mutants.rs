@@ -892,3 +892,105 @@ fn the_connect_timeout_ends_a_connect_that_gets_no_answer() {
         started.elapsed()
     );
 }
+
+/// The deadline interrupting an attempt ends the call: it is not announced as a retry
+/// that never comes.
+#[test]
+fn no_retry_is_announced_when_the_deadline_ends_an_attempt() {
+    let server = TestServer::start();
+    server.put("/f", pattern(100_000, 44));
+    server.set_fault("/f", Fault::StallAfter(30_000, Duration::from_secs(20)));
+    let dir = Scratch::new("mut-deadline-no-retry");
+    let mut retries = Vec::new();
+    let e = dl(&server.url("/f"))
+        .max_time(Duration::from_millis(500))
+        .events(|e| {
+            if let resumedl::Event::Retry { reason, .. } = e {
+                retries.push(reason.clone());
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(dir.join("f"))
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert_eq!(retries, Vec::<String>::new());
+    assert_eq!(fs::metadata(dir.join("f")).unwrap().len(), 30_000);
+}
+
+fn retry_events(
+    d: Download<'_>,
+    path: &Path,
+) -> (Result<resumedl::Outcome, Error>, Vec<(u32, u32)>) {
+    let mut seen = Vec::new();
+    let r = d
+        .events(|e| {
+            if let resumedl::Event::Retry { attempt, of, .. } = e {
+                seen.push((*attempt, *of));
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(path);
+    (r, seen)
+}
+
+/// "attempt N of M" counts the retries left: each failure without progress spends one
+/// (503 every time, 2 retries: attempts 2 and 3 of 3), progress spends none, and the
+/// cap of 20 × (retries + 1) attempts bounds M (progress every time, 3 retries: M is
+/// N + 3 until it reaches 80).
+#[test]
+fn retry_events_count_the_attempts_left() {
+    let server = TestServer::start();
+    server.put("/f", pattern(2_000_000, 45));
+    let dir = Scratch::new("mut-attempts-left");
+
+    server.set_fault("/f", Fault::Status(503, vec![]));
+    let (r, seen) = retry_events(dl(&server.url("/f")).retries(2), &dir.join("a"));
+    assert!(
+        matches!(r, Err(Error::HttpStatus { status: 503, .. })),
+        "{r:?}"
+    );
+    assert_eq!(seen, [(2, 3), (3, 3)]);
+
+    server.set_fault("/f", Fault::CloseAfter(20_000));
+    let (r, seen) = retry_events(
+        dl(&server.url("/f"))
+            .retries(3)
+            .retry_backoff(Duration::from_millis(1)),
+        &dir.join("b"),
+    );
+    assert!(matches!(r, Err(Error::Truncated { .. })), "{r:?}");
+    let want: Vec<(u32, u32)> = (2..=80).map(|a| (a, (a + 3).min(80))).collect();
+    assert_eq!(seen, want);
+}
+
+/// User headers may fill the request head up to 124 KiB (128 KiB, less room for the
+/// request line and our own headers), counting each as name + value + 4 (": " and
+/// CRLF) plus the URL: one byte more is an invalid option, refused before any request.
+#[test]
+fn user_headers_are_refused_one_byte_past_the_head_limit() {
+    let closed = support::ClosedPort::new();
+    let url = format!("http://{}/f", closed.addr());
+    let dir = Scratch::new("mut-head-limit");
+    let room = 128 * 1024 - 4096 - url.len() - ("X-A".len() + 4) - ("X-Big".len() + 4);
+    let try_with = |big: usize| {
+        dl(&url)
+            .retries(0)
+            .header("X-A", "")
+            .header("X-Big", "v".repeat(big))
+            .to_path(dir.join("f"))
+            .unwrap_err()
+    };
+    let fits = try_with(room);
+    assert!(matches!(fits, Error::Network { .. }), "{fits:?}");
+    let over = try_with(room + 1);
+    assert!(
+        matches!(
+            over,
+            Error::InvalidOption {
+                option: "header",
+                ..
+            }
+        ),
+        "{over:?}"
+    );
+}
