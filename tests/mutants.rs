@@ -994,3 +994,27 @@ fn user_headers_are_refused_one_byte_past_the_head_limit() {
         "{over:?}"
     );
 }
+
+/// Credentials (`basic_auth`, or the URL's userinfo) are sent beside any other header
+/// the user sets; only a user's own `Authorization` replaces them.
+#[test]
+fn credentials_go_out_beside_other_user_headers() {
+    let server = TestServer::start();
+    server.put("/f", pattern(1000, 46));
+    let dir = Scratch::new("mut-auth-beside");
+    dl(&server.url("/f"))
+        .header("User-Agent", "mine/1.0")
+        .basic_auth("u", "p")
+        .to_path(dir.join("a"))
+        .unwrap();
+    dl(&server.url("/f"))
+        .basic_auth("u", "p")
+        .header("authorization", "Bearer t")
+        .to_path(dir.join("b"))
+        .unwrap();
+    let log = support::gets(&server);
+    let auth: Vec<_> = log.iter().map(|r| r.header("authorization")).collect();
+    // base64("u:p") = "dTpw"
+    assert_eq!(auth, [Some("Basic dTpw"), Some("Bearer t")]);
+    assert_eq!(log[0].header("user-agent"), Some("mine/1.0"));
+}
