@@ -93,6 +93,14 @@ fn a_rerun_resumes_the_partial_file_under_the_servers_name() {
     let err = quick(&url).to_dir(dir.path()).expect_err("cut");
     assert!(err.is_transient(), "{err}");
     assert_eq!(fs::metadata(dir.join("real.iso")).unwrap().len(), 100_000);
+    // A program can ask where the bytes are (the CLI's message does): by the URL, with
+    // or without userinfo and fragment; another URL has none.
+    let unfinished = |u: &str| resumedl::unfinished_download(dir.path(), u);
+    assert_eq!(unfinished(&url), Some(dir.join("real.iso")));
+    let with_extras = url.replace("http://", "http://me:pw@") + "#frag";
+    assert_eq!(unfinished(&with_extras), Some(dir.join("real.iso")));
+    assert_eq!(unfinished(&server.url("/get?id=8")), None);
+    assert_eq!(unfinished("not a url"), None);
     server.clear_faults("/get");
     // The rerun finds the control file that names this URL: no HEAD, a Range.
     server.clear_requests();
@@ -102,6 +110,8 @@ fn a_rerun_resumes_the_partial_file_under_the_servers_name() {
     assert_eq!(out.path, dir.join("real.iso"));
     assert!(fs::read(dir.join("real.iso")).unwrap() == body);
     assert_eq!(dir.entries(), ["real.iso"]);
+    // Finished: nothing is unfinished any more.
+    assert_eq!(resumedl::unfinished_download(dir.path(), &url), None);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     assert_eq!(reqs[0].range(), Some("bytes=100000-"));
