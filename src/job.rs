@@ -71,6 +71,10 @@ pub(crate) struct Job<'p, 'a> {
     shown_url: String,
     /// Furthest file position reached by this call: progress that earns a free retry.
     pub furthest: u64,
+    /// Bytes of the resource on disk as this call last knew them (the kept prefix, the
+    /// parts done): not the file's length, which a segmented download's parts far
+    /// ahead make larger than what is there.
+    known: u64,
     /// When the callback was last called, and with what.
     last_progress: Option<(Instant, (u64, Option<u64>))>,
     /// SHA-256 state over the file's first bytes, kept across attempts so a retry does
@@ -110,6 +114,7 @@ impl<'p, 'a> Job<'p, 'a> {
             final_url: req.url.text.clone(),
             shown_url: req.url.shown.clone(),
             furthest: 0,
+            known: 0,
             last_progress: None,
             hashed: None,
             digest: None,
@@ -130,13 +135,9 @@ impl<'p, 'a> Job<'p, 'a> {
         }
     }
 
-    /// Bytes of the file on disk, as far as this call knows: how far it got, else what
-    /// was there before.
+    /// Bytes of the resource on disk, as far as this call knows.
     pub(crate) fn on_disk(&self) -> u64 {
-        match self.target {
-            Target::File(p) if self.furthest == 0 => existing_len(p).unwrap_or(0),
-            _ => self.furthest,
-        }
+        self.known
     }
 
     pub(crate) fn outcome(self, attempts: u32) -> Outcome {
@@ -155,6 +156,7 @@ impl<'p, 'a> Job<'p, 'a> {
     /// One attempt: up to a few requests (validator fallback, restart, HEAD) and one body.
     pub(crate) fn attempt(&mut self, fresh_start: bool) -> Result<(), Error> {
         let (mut offset, mut control) = self.starting_point(fresh_start)?;
+        self.known = self.resume_plan.as_ref().map_or(offset, Plan::done);
         // An unfinished segmented download goes on where its parts stopped: each part's
         // request is checked against the control file (validators, coding, total).
         if let (Some(plan), Some(c)) = (self.resume_plan.take(), control.as_ref()) {
@@ -173,6 +175,7 @@ impl<'p, 'a> Job<'p, 'a> {
                         self.changes += 1;
                         self.kind = Some(OutcomeKind::Restarted);
                         self.first_offset = Some(0);
+                        self.known = 0;
                         offset = 0;
                         control = None;
                     }
@@ -575,6 +578,7 @@ impl<'p, 'a> Job<'p, 'a> {
 
     /// Calls the progress callback, at most every `PROGRESS_INTERVAL` unless `last`.
     fn report(&mut self, done: u64, total: Option<u64>, last: bool) -> Result<(), Error> {
+        self.known = done;
         // The final report's events cannot cancel either: the file is complete.
         let events = self.deliver_events();
         if !last {

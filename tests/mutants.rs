@@ -1018,3 +1018,58 @@ fn credentials_go_out_beside_other_user_headers() {
     assert_eq!(auth, [Some("Basic dTpw"), Some("Bearer t")]);
     assert_eq!(log[0].header("user-agent"), Some("mine/1.0"));
 }
+
+/// A retry tells the bytes of the resource on disk: the kept prefix when the first
+/// answer of a resume fails, and never the length of a segmented download's file,
+/// which its parts far ahead make much larger than what has arrived.
+#[test]
+fn a_retry_tells_the_bytes_on_disk_not_the_files_length() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 47);
+    server.put("/f", body.clone());
+    let dir = Scratch::new("mut-retry-at");
+
+    // Resume of 50 000 bytes; the first answer is a 503.
+    let mut at = Vec::new();
+    fs::write(dir.join("b"), &body[..50_000]).unwrap();
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    dl(&server.url("/f"))
+        .events(|e| {
+            if let resumedl::Event::Retry { at: a, .. } = e {
+                at.push(*a);
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(dir.join("b"))
+        .unwrap();
+    assert_eq!(at, [50_000]);
+
+    // -x 4: the first answer brings its part; every later request is cut after 1000
+    // bytes, at the parts far into the file, until the download gives up.
+    server.push_fault("/f", Fault::Throttle(2_000_000));
+    server.set_fault("/f", Fault::CloseAfter(1000));
+    let sent_before = server.body_bytes();
+    let mut at = Vec::new();
+    let e = dl_x(&server.url("/f"), 4)
+        .retries(1)
+        .events(|e| {
+            if let resumedl::Event::Retry { at: a, .. } = e {
+                at.push(*a);
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(dir.join("c"))
+        .unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+    let sent = server.body_bytes() - sent_before;
+    let len = fs::metadata(dir.join("c")).unwrap().len();
+    assert!(!at.is_empty());
+    assert!(
+        len > sent,
+        "the file ({len}) is sparse beyond the {sent} bytes sent"
+    );
+    assert!(
+        at.iter().all(|&a| a <= sent),
+        "retries at {at:?}, {sent} bytes sent"
+    );
+}
