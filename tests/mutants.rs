@@ -1073,3 +1073,22 @@ fn a_retry_tells_the_bytes_on_disk_not_the_files_length() {
         "retries at {at:?}, {sent} bytes sent"
     );
 }
+
+/// A connection of a segmented download that fails without progress spends one of its
+/// retries each time: "attempt N of M" keeps M (5 retries: the sixth attempt is its
+/// last), it does not grow with each failure.
+#[test]
+fn a_part_failing_without_progress_counts_its_retries_down() {
+    let server = TestServer::start();
+    let body = pattern(16 * SPLIT as usize, 48);
+    server.put("/f", body.clone());
+    // The first connection streams slowly; the second is refused twice, then served.
+    server.push_fault("/f", Fault::Throttle(4 * SPLIT));
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    server.push_fault("/f", Fault::Status(503, vec![]));
+    let dir = Scratch::new("mut-part-retries");
+    let (r, seen) = retry_events(dl_x(&server.url("/f"), 2).retries(5), &dir.join("f"));
+    r.unwrap();
+    assert!(fs::read(dir.join("f")).unwrap() == body);
+    assert_eq!(seen, [(2, 6), (3, 6)]);
+}
