@@ -251,3 +251,30 @@ fn a_partial_file_named_by_the_url_is_resumed() {
     assert_eq!((out.kind, out.resumed_from), (OutcomeKind::Resumed, 20_000));
     assert!(fs::read(dir.join("part.bin")).unwrap() == body);
 }
+
+/// A HEAD that fails in a way a retry may fix (the server stalls past the stall
+/// timeout) is no reason to stop: the GET follows, and the name comes from the URL.
+#[test]
+fn a_head_that_stalls_falls_back_to_the_get() {
+    let server = TestServer::start();
+    let body = pattern(4000, 32);
+    server.put("/st/stalled.bin", body.clone());
+    server.add_header(
+        "/st/stalled.bin",
+        "Content-Disposition",
+        "attachment; filename=cd.bin",
+    );
+    server.set_head_fault(
+        "/st/stalled.bin",
+        Fault::StallAfter(0, Duration::from_secs(4)),
+    );
+    let dir = Scratch::new("head-stall");
+    let out = quick(&server.url("/st/stalled.bin"))
+        .stall_timeout(Duration::from_millis(500))
+        .to_dir(dir.path())
+        .unwrap();
+    assert_eq!(out.path, dir.join("stalled.bin"));
+    assert!(fs::read(dir.join("stalled.bin")).unwrap() == body);
+    let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["HEAD", "GET"]);
+}
