@@ -478,6 +478,7 @@ impl<'p, 'a> Job<'p, 'a> {
         }
         let hashing = self.hashing.then(|| self.hashed.take());
         let mut sink = Sink::open(self.target, from, hashing, &self.deadline)?;
+        self.known = from;
         if keeps_state {
             // The first claim covers bytes an earlier process may have left unsynced.
             if from > 0 {

@@ -1092,3 +1092,33 @@ fn a_part_failing_without_progress_counts_its_retries_down() {
     assert!(fs::read(dir.join("f")).unwrap() == body);
     assert_eq!(seen, [(2, 6), (3, 6)]);
 }
+
+/// After a restart has dropped the old bytes (the resource changed), a retry tells 0,
+/// not the prefix that was there before.
+#[test]
+fn a_retry_after_a_restart_tells_the_bytes_left() {
+    let server = TestServer::start();
+    server.put("/f", pattern(200_000, 49));
+    let dir = Scratch::new("mut-retry-restart");
+    let file = dir.join("f");
+    server.push_fault("/f", Fault::CloseAfter(50_000));
+    dl(&server.url("/f")).retries(0).to_path(&file).unwrap_err();
+    assert_eq!(fs::metadata(&file).unwrap().len(), 50_000);
+    // A new version: If-Range fails, the 200 is cut before its first byte.
+    let v2 = pattern(120_000, 50);
+    server.put("/f", v2.clone());
+    server.push_fault("/f", Fault::CloseAfter(0));
+    let mut at = Vec::new();
+    let o = dl(&server.url("/f"))
+        .events(|e| {
+            if let resumedl::Event::Retry { at: a, .. } = e {
+                at.push(*a);
+            }
+            ControlFlow::Continue(())
+        })
+        .to_path(&file)
+        .unwrap();
+    assert_eq!(o.kind, resumedl::OutcomeKind::Restarted);
+    assert!(fs::read(&file).unwrap() == v2);
+    assert_eq!(at, [0]);
+}
