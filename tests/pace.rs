@@ -246,3 +246,38 @@ fn a_cancel_ends_the_wait_between_retries_and_a_cancelled_handle_touches_nothing
     assert_eq!(server.statuses(), [503]);
     assert!(!dir.join("w2.bin").exists());
 }
+
+/// The limit saves up at most a tenth of a second of credit: a pause (a 2 s
+/// Retry-After) is no licence for a burst after it, and the reads are a tenth of a
+/// second's bytes, so the file grows in steps of that size, not in 256 KiB lumps.
+/// 400 kB at 100 kB/s after the pause: at least 2 s + 3.9 s (a slow machine only adds).
+#[test]
+fn a_pause_earns_no_burst_and_the_file_grows_in_small_steps() {
+    let server = TestServer::start();
+    let body = pattern(400_000, 95);
+    server.put("/p.bin", body.clone());
+    server.push_fault(
+        "/p.bin",
+        Fault::Status(503, vec![("Retry-After".into(), "2".into())]),
+    );
+    let dir = Scratch::new("rate-pause");
+    let mut seen = vec![0u64];
+    let started = Instant::now();
+    quick(&server.url("/p.bin"))
+        .retry_backoff(Duration::from_millis(1))
+        .rate_limit(100_000)
+        .progress(|done, _| {
+            seen.push(done);
+            std::ops::ControlFlow::Continue(())
+        })
+        .to_path(dir.join("p.bin"))
+        .expect("download");
+    let took = started.elapsed();
+    assert!(fs::read(dir.join("p.bin")).unwrap() == body);
+    assert!(took >= Duration::from_millis(5_500), "took {took:?}");
+    let step = seen.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        step <= 100_000,
+        "the file grew by {step} bytes at once: {seen:?}"
+    );
+}
