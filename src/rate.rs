@@ -122,6 +122,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_timeout_message_names_the_maximum_time_as_given() {
+        let text = |ms| {
+            let d = Deadline {
+                at: None,
+                max_time: Duration::from_millis(ms),
+                cancel: None,
+            };
+            d.error().to_string()
+        };
+        assert!(
+            text(500).ends_with("maximum time of 0.5 s"),
+            "{}",
+            text(500)
+        );
+        assert!(
+            text(120_000).ends_with("maximum time of 120 s"),
+            "{}",
+            text(120_000)
+        );
+    }
+
+    #[test]
     fn draws_share_the_rate_and_debt_makes_the_drawer_wait() {
         let limit = RateLimit::new(100_000);
         let start = Instant::now();
