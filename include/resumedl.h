@@ -304,7 +304,8 @@ typedef struct rdl_event {
    */
   const char *reason;
   /**
-   * Retry: bytes of the file on disk when it happened.
+   * Retry: bytes of the resource on disk when it happened (the parts done, not the
+   * length of the file).
    */
   uint64_t at;
   /**

@@ -48,7 +48,9 @@ pub enum Event {
     Retry {
         /// What went wrong (the error's one-line message).
         reason: String,
-        /// Bytes of the file on disk when it happened.
+        /// Bytes of the resource on disk when it happened (the kept prefix, the parts
+        /// done; not the length of a segmented download's file, which parts far ahead
+        /// make larger).
         at: u64,
         /// The pause before the next attempt.
         wait: Duration,

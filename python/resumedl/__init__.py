@@ -196,7 +196,8 @@ class Event:
         content_range, content_length, etag, last_modified, location: answer: those
             headers.
         reason: retry: what went wrong.
-        at: retry: bytes of the file on disk when it happened.
+        at: retry: bytes of the resource on disk when it happened (the parts done,
+            not the length of the file).
         wait: retry: seconds before the next attempt.
         attempt: retry: the number of the next attempt (1 was the first).
         of: retry: the last attempt if every one from here fails without progress

@@ -53,7 +53,8 @@ pub struct rdl_event {
     pub location: *const c_char,
     /// Retry: what went wrong (one line).
     pub reason: *const c_char,
-    /// Retry: bytes of the file on disk when it happened.
+    /// Retry: bytes of the resource on disk when it happened (the parts done, not the
+    /// length of the file).
     pub at: u64,
     /// Retry: the pause before the next attempt, in milliseconds.
     pub wait_ms: u64,
