@@ -917,20 +917,41 @@ fn no_retry_is_announced_when_the_deadline_ends_an_attempt() {
     assert_eq!(fs::metadata(dir.join("f")).unwrap().len(), 30_000);
 }
 
-fn retry_events(
-    d: Download<'_>,
-    path: &Path,
-) -> (Result<resumedl::Outcome, Error>, Vec<(u32, u32)>) {
+/// One retry event: the attempt it announces, of how many, and the bytes on disk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Told {
+    attempt: u32,
+    of: u32,
+    at: u64,
+}
+
+/// Runs `d` to `path` and returns its result with the retries it announced.
+fn retry_events(d: Download<'_>, path: &Path) -> (Result<resumedl::Outcome, Error>, Vec<Told>) {
     let mut seen = Vec::new();
     let r = d
         .events(|e| {
-            if let resumedl::Event::Retry { attempt, of, .. } = e {
-                seen.push((*attempt, *of));
+            if let resumedl::Event::Retry {
+                attempt, of, at, ..
+            } = e
+            {
+                seen.push(Told {
+                    attempt: *attempt,
+                    of: *of,
+                    at: *at,
+                });
             }
             ControlFlow::Continue(())
         })
         .to_path(path);
     (r, seen)
+}
+
+fn attempts_of(seen: &[Told]) -> Vec<(u32, u32)> {
+    seen.iter().map(|t| (t.attempt, t.of)).collect()
+}
+
+fn bytes_at(seen: &[Told]) -> Vec<u64> {
+    seen.iter().map(|t| t.at).collect()
 }
 
 /// "attempt N of M" counts the retries left: each failure without progress spends one
@@ -949,7 +970,7 @@ fn retry_events_count_the_attempts_left() {
         matches!(r, Err(Error::HttpStatus { status: 503, .. })),
         "{r:?}"
     );
-    assert_eq!(seen, [(2, 3), (3, 3)]);
+    assert_eq!(attempts_of(&seen), [(2, 3), (3, 3)]);
 
     server.set_fault("/f", Fault::CloseAfter(20_000));
     let (r, seen) = retry_events(
@@ -960,7 +981,7 @@ fn retry_events_count_the_attempts_left() {
     );
     assert!(matches!(r, Err(Error::Truncated { .. })), "{r:?}");
     let want: Vec<(u32, u32)> = (2..=80).map(|a| (a, (a + 3).min(80))).collect();
-    assert_eq!(seen, want);
+    assert_eq!(attempts_of(&seen), want);
 }
 
 /// User headers may fill the request head up to 124 KiB (128 KiB, less room for the
@@ -1030,36 +1051,20 @@ fn a_retry_tells_the_bytes_on_disk_not_the_files_length() {
     let dir = Scratch::new("mut-retry-at");
 
     // Resume of 50 000 bytes; the first answer is a 503.
-    let mut at = Vec::new();
     fs::write(dir.join("b"), &body[..50_000]).unwrap();
     server.push_fault("/f", Fault::Status(503, vec![]));
-    dl(&server.url("/f"))
-        .events(|e| {
-            if let resumedl::Event::Retry { at: a, .. } = e {
-                at.push(*a);
-            }
-            ControlFlow::Continue(())
-        })
-        .to_path(dir.join("b"))
-        .unwrap();
-    assert_eq!(at, [50_000]);
+    let (r, seen) = retry_events(dl(&server.url("/f")), &dir.join("b"));
+    r.unwrap();
+    assert_eq!(bytes_at(&seen), [50_000]);
 
     // -x 4: the first answer brings its part; every later request is cut after 1000
     // bytes, at the parts far into the file, until the download gives up.
     server.push_fault("/f", Fault::Throttle(2_000_000));
     server.set_fault("/f", Fault::CloseAfter(1000));
     let sent_before = server.body_bytes();
-    let mut at = Vec::new();
-    let e = dl_x(&server.url("/f"), 4)
-        .retries(1)
-        .events(|e| {
-            if let resumedl::Event::Retry { at: a, .. } = e {
-                at.push(*a);
-            }
-            ControlFlow::Continue(())
-        })
-        .to_path(dir.join("c"))
-        .unwrap_err();
+    let (r, seen) = retry_events(dl_x(&server.url("/f"), 4).retries(1), &dir.join("c"));
+    let e = r.unwrap_err();
+    let at = bytes_at(&seen);
     assert!(e.is_transient(), "{e:?}");
     let sent = server.body_bytes() - sent_before;
     let len = fs::metadata(dir.join("c")).unwrap().len();
@@ -1090,7 +1095,7 @@ fn a_part_failing_without_progress_counts_its_retries_down() {
     let (r, seen) = retry_events(dl_x(&server.url("/f"), 2).retries(5), &dir.join("f"));
     r.unwrap();
     assert!(fs::read(dir.join("f")).unwrap() == body);
-    assert_eq!(seen, [(2, 6), (3, 6)]);
+    assert_eq!(attempts_of(&seen), [(2, 6), (3, 6)]);
 }
 
 /// After a restart has dropped the old bytes (the resource changed), a retry tells 0,
@@ -1108,17 +1113,8 @@ fn a_retry_after_a_restart_tells_the_bytes_left() {
     let v2 = pattern(120_000, 50);
     server.put("/f", v2.clone());
     server.push_fault("/f", Fault::CloseAfter(0));
-    let mut at = Vec::new();
-    let o = dl(&server.url("/f"))
-        .events(|e| {
-            if let resumedl::Event::Retry { at: a, .. } = e {
-                at.push(*a);
-            }
-            ControlFlow::Continue(())
-        })
-        .to_path(&file)
-        .unwrap();
-    assert_eq!(o.kind, resumedl::OutcomeKind::Restarted);
+    let (r, seen) = retry_events(dl(&server.url("/f")), &file);
+    assert_eq!(r.unwrap().kind, resumedl::OutcomeKind::Restarted);
     assert!(fs::read(&file).unwrap() == v2);
-    assert_eq!(at, [0]);
+    assert_eq!(bytes_at(&seen), [0]);
 }
