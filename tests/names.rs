@@ -13,6 +13,11 @@ use support::pattern;
 use support::scratch::Scratch;
 use support::server::{Fault, TestServer};
 
+/// The methods of the requests the server saw, in order.
+fn methods(server: &TestServer) -> Vec<String> {
+    server.requests().into_iter().map(|r| r.method).collect()
+}
+
 fn quick<'a>(url: &str) -> Download<'a> {
     Download::new(url)
         .retries(0)
@@ -211,8 +216,7 @@ fn a_head_error_no_retry_fixes_ends_the_call_before_any_get() {
         .to_dir(dir.path())
         .expect_err("ftp");
     assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
-    let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
-    assert_eq!(methods, ["HEAD"]);
+    assert_eq!(methods(&server), ["HEAD"]);
     assert_eq!(dir.entries(), Vec::<String>::new());
 }
 
@@ -231,8 +235,7 @@ fn max_time_during_a_silent_head_is_the_calls_timeout() {
         .expect_err("timeout");
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
-    assert_eq!(methods, ["HEAD"]);
+    assert_eq!(methods(&server), ["HEAD"]);
     assert_eq!(dir.entries(), Vec::<String>::new());
 }
 
@@ -275,6 +278,5 @@ fn a_head_that_stalls_falls_back_to_the_get() {
         .unwrap();
     assert_eq!(out.path, dir.join("stalled.bin"));
     assert!(fs::read(dir.join("stalled.bin")).unwrap() == body);
-    let methods: Vec<_> = server.requests().into_iter().map(|r| r.method).collect();
-    assert_eq!(methods, ["HEAD", "GET"]);
+    assert_eq!(methods(&server), ["HEAD", "GET"]);
 }
