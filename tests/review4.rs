@@ -38,7 +38,9 @@ fn retry_ats(d: Download<'_>, path: &Path) -> (Result<resumedl::Outcome, Error>,
 /// handler, a cache, a 200 OK page): the user's own file that happens to have the
 /// HEAD's length is taken for a partial download of the resource and appended to.
 /// The doc promises a server-chosen name never replaces a file of another length
-/// without `overwrite`; the resource is 3000 bytes, the user's file 7.
+/// without `overwrite`; the resource is 3000 bytes, the user's file 7. (Older than
+/// 8cd7949: the change kept the trust in a 2xx HEAD's length. A HEAD 206 with its
+/// part's Content-Length does the same.)
 #[test]
 fn a_head_length_that_is_not_the_gets_never_appends_to_the_users_file() {
     let server = TestServer::start();
@@ -94,12 +96,13 @@ fn a_retry_after_a_restart_decision_tells_zero_not_the_old_prefix() {
     assert_eq!(seen, [0], "retry at the old version's prefix");
 }
 
-
 /// A fresh segmented download (4 connections) whose resource changes after the first
 /// answer: the parts see the new version (End::Changed), the download starts over
 /// from 0 and that GET gets a 503. The retry of the call should tell 0, not the parts
 /// of the old version done before the change (the resume path sets `known = 0` on
-/// End::Changed; this one does not).
+/// End::Changed; this one does not). The parts are held back by a 503 and a 600 ms
+/// backoff so the first part has bytes on disk by then; were none reported, the test
+/// would pass, never fail wrongly.
 #[test]
 fn a_retry_after_a_segmented_change_tells_zero() {
     const SPLIT: u64 = 64 * 1024;
