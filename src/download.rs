@@ -124,6 +124,8 @@ pub struct Download<'a> {
     progress: Option<ProgressFn<'a>>,
     events: Option<EventFn<'a>>,
     cancel: Option<Cancel>,
+    /// Set by `to_dir` for a file of someone else's under the server's name.
+    only_if_complete: bool,
 }
 
 impl<'a> Download<'a> {
@@ -151,6 +153,7 @@ impl<'a> Download<'a> {
             progress: None,
             events: None,
             cancel: None,
+            only_if_complete: false,
         }
     }
 
@@ -357,10 +360,12 @@ impl<'a> Download<'a> {
     ///    [`FALLBACK_NAME`](crate::FALLBACK_NAME). A name is reduced to one plain file
     ///    name: no directory part, no `..`, no leading dots, no control characters, no
     ///    `/` or `\`; an absolute path is never honoured, and the file is always in `dir`.
-    /// 3. A name the server chose never replaces an existing file of another length
-    ///    unless `overwrite` is set (the call fails before writing anything); a file of
-    ///    the resource's length is checked like any complete download (416). A name from
-    ///    the URL behaves as [`Download::to_path`] does (a partial file is resumed).
+    /// 3. A name the server chose never replaces or extends an existing file (not a
+    ///    partial download of ours) unless `overwrite` is set, which downloads it anew
+    ///    from 0: the call fails before writing anything. A file of the resource's
+    ///    length (by the HEAD) that the GET confirms complete (416) is left as it is,
+    ///    `AlreadyComplete`. A name from the URL behaves as [`Download::to_path`] does
+    ///    (a partial file is resumed).
     pub fn to_dir(mut self, dir: impl AsRef<Path>) -> Result<Outcome, Error> {
         let dir = dir.as_ref();
         let deadline = self.deadline();
@@ -419,8 +424,13 @@ impl<'a> Download<'a> {
                 let same_length = meta.is_file() && Some(meta.len()) == length;
                 if self.overwrite {
                     // Another resource may have this name: never append to it.
-                    self.resume = self.resume && same_length;
-                } else if !same_length {
+                    self.resume = false;
+                } else if same_length {
+                    // The HEAD's length is only a hint (a HEAD may describe another
+                    // representation, or an error page): the file stands if the GET finds
+                    // it complete, and is left alone otherwise.
+                    self.only_if_complete = true;
+                } else {
                     return Err(Error::Io {
                         op: "save to",
                         path,
@@ -527,6 +537,7 @@ impl<'a> Download<'a> {
             limit.as_ref(),
             deadline.clone(),
         );
+        job.only_if_complete = self.only_if_complete;
         let result = self.attempts(&mut job, requester, deadline);
         // What is left to tell cannot cancel: the attempts are over, done or failed.
         let _ = job.deliver_events();

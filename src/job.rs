@@ -71,6 +71,10 @@ pub(crate) struct Job<'p, 'a> {
     shown_url: String,
     /// Furthest file position reached by this call: progress that earns a free retry.
     pub furthest: u64,
+    /// The file at the target is not ours (to_dir found it under the name the server
+    /// chose, with the resource's length by the HEAD): it may stand as the complete
+    /// resource, and nothing else may happen to it: no append, no overwrite.
+    pub only_if_complete: bool,
     /// Bytes of the resource on disk as this call last knew them (the kept prefix, the
     /// parts done): not the file's length, which a segmented download's parts far
     /// ahead make larger than what is there.
@@ -114,6 +118,7 @@ impl<'p, 'a> Job<'p, 'a> {
             final_url: req.url.text.clone(),
             shown_url: req.url.shown.clone(),
             furthest: 0,
+            only_if_complete: false,
             known: 0,
             last_progress: None,
             hashed: None,
@@ -231,6 +236,20 @@ impl<'p, 'a> Job<'p, 'a> {
                 }
                 d => (d, Some(answer.resp)),
             };
+            if self.only_if_complete && !matches!(decision, Decision::Complete { .. }) {
+                if let Some(b) = body {
+                    release(b);
+                }
+                return Err(Error::io(
+                    "save to",
+                    self.target.path(),
+                    io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "a file that is not this resource has the name the server chose; \
+                         it is not replaced unless overwriting is allowed",
+                    ),
+                ));
+            }
             match decision {
                 // if_range_value() skips a step whose validator the control file lacks.
                 Decision::NextValidator => {
@@ -250,6 +269,8 @@ impl<'p, 'a> Job<'p, 'a> {
                     control = None;
                     restarted = true;
                     self.resume_plan = None;
+                    // The old bytes are not the resource's: none of it is on disk.
+                    self.known = 0;
                 }
                 Decision::Complete { total } => {
                     if let Some(b) = body {
@@ -339,6 +360,7 @@ impl<'p, 'a> Job<'p, 'a> {
                             // Never mix two versions: start over once, from 0.
                             self.changes += 1;
                             self.kind = None;
+                            self.known = 0;
                             offset = 0;
                             control = None;
                             restarted = true;

@@ -932,10 +932,11 @@ def download_to_dir(
     name is always reduced to one plain file name inside ``directory``: no directory part,
     no ``..``, no leading dots, no control characters, never an absolute path.
 
-    A name the server chose never replaces an existing file of another length: the call
-    raises :class:`FileError` naming it and writes nothing, unless ``overwrite`` is true
-    (then the file is downloaded anew from 0, never appended to). A name from the URL
-    resumes a partial file as :func:`download` does.
+    A name the server chose never replaces or extends an existing file: the call raises
+    :class:`FileError` naming it and writes nothing, unless ``overwrite`` is true (then
+    the file is downloaded anew from 0, never appended to); only a file the server
+    confirms complete is kept as it is. A name from the URL resumes a partial file as
+    :func:`download` does.
 
     Args:
         url: an http:// or https:// URL.

@@ -772,10 +772,11 @@ pub unsafe extern "C" fn rdl_download(
 /// with a HEAD unless `rdl_options_set_content_disposition(opts, 0)`); else the URL's last
 /// path segment, percent-decoded; else "index.html". It is always reduced to one plain file
 /// name inside `dir`: no directory part, no `..`, no leading dots, no control characters,
-/// never an absolute path. A name the server chose never replaces an existing file of
-/// another length (`RDL_ERR_IO` naming it, nothing written) unless
-/// `rdl_options_set_overwrite`; a name from the URL resumes a partial file as
-/// `rdl_download` does.
+/// never an absolute path. A name the server chose never replaces or extends an existing
+/// file (`RDL_ERR_IO` naming it, nothing written) unless `rdl_options_set_overwrite`
+/// (downloaded anew from 0); only a file the server confirms complete is kept as it is
+/// (`RDL_KIND_ALREADY_COMPLETE`). A name from the URL resumes a partial file as `rdl_download`
+/// does.
 ///
 /// # Safety
 /// `url`, `dir` NUL-terminated strings (NULL is an error); `opts` NULL or from
