@@ -28,6 +28,21 @@ fn get_count(server: &TestServer) -> usize {
     support::gets(server).len()
 }
 
+/// Cancels `d` at its first progress call; returns how long the call took to return
+/// after that (it must end with `Aborted`).
+fn cancel_at_first_progress(d: Download<'_>, path: &Path) -> Duration {
+    let mut cancelled_at = None;
+    let e = d
+        .progress(|_, _| {
+            cancelled_at.get_or_insert_with(std::time::Instant::now);
+            ControlFlow::Break(())
+        })
+        .to_path(path)
+        .unwrap_err();
+    assert!(matches!(e, Error::Aborted), "{e:?}");
+    cancelled_at.expect("cancelled").elapsed()
+}
+
 /// Bytes that went into a stream (a FIFO, a device) cannot be taken back: a transient
 /// error after them is the end, a retry would send the body again from its first byte.
 #[test]
@@ -562,19 +577,12 @@ fn a_cancel_does_not_wait_for_a_silent_connection() {
     server.set_fault("/f", Fault::StallAfter(1000, Duration::from_secs(10)));
     let dir = Scratch::new("mut-silent");
     let file = dir.join("f");
-    let mut cancelled_at = None;
-    let e = dl_x(&server.url("/f"), 4)
-        .stall_timeout(Duration::from_secs(30))
-        // The first call comes while every connection waits in a read: a worker
-        // counts its bytes only once a read returns.
-        .progress(|_, _| {
-            cancelled_at.get_or_insert_with(std::time::Instant::now);
-            ControlFlow::Break(())
-        })
-        .to_path(&file)
-        .unwrap_err();
-    assert!(matches!(e, Error::Aborted), "{e:?}");
-    let waited = cancelled_at.expect("cancelled").elapsed();
+    // The first progress call comes while every connection waits in a read: a worker
+    // counts its bytes only once a read returns.
+    let waited = cancel_at_first_progress(
+        dl_x(&server.url("/f"), 4).stall_timeout(Duration::from_secs(30)),
+        &file,
+    );
     // Far below the 10 s of silence, with room for a slow debug build.
     assert!(
         waited < Duration::from_secs(5),
@@ -771,17 +779,7 @@ fn a_cancel_does_not_wait_for_the_rate_limit() {
     server.put("/f", body.clone());
     let dir = Scratch::new("mut-cancel-rate");
     let file = dir.join("f");
-    let mut cancelled_at = None;
-    let e = dl_x(&server.url("/f"), 4)
-        .rate_limit(2000)
-        .progress(|_, _| {
-            cancelled_at.get_or_insert_with(std::time::Instant::now);
-            ControlFlow::Break(())
-        })
-        .to_path(&file)
-        .unwrap_err();
-    assert!(matches!(e, Error::Aborted), "{e:?}");
-    let waited = cancelled_at.expect("cancelled").elapsed();
+    let waited = cancel_at_first_progress(dl_x(&server.url("/f"), 4).rate_limit(2000), &file);
     assert!(
         waited < Duration::from_secs(3),
         "returned {waited:?} after the cancel"

@@ -51,6 +51,32 @@ fn rerun_with(
     );
 }
 
+/// A call cancelled near its end: success only with the whole file and no control
+/// file; else `Aborted`, and a rerun (`rerun_with` with `run`'s url, path, connections,
+/// body, sha, label) finishes the same bytes. Counts successes and aborts in `seen`.
+fn judge_cancelled(
+    result: Result<resumedl::Outcome, Error>,
+    run: (&str, &std::path::Path, usize, &[u8], bool, &str),
+    seen: &mut (u32, u32),
+) {
+    let (url, path, connections, body, sha, what) = run;
+    match result {
+        Ok(o) => {
+            seen.0 += 1;
+            assert!(fs::read(path).unwrap() == body, "{what}: {o:?}");
+            assert!(
+                !support::control_path(path).exists(),
+                "{what}: success with a control file"
+            );
+        }
+        Err(Error::Aborted) => {
+            seen.1 += 1;
+            rerun_with(url, path, connections, body, sha, what);
+        }
+        Err(e) => panic!("{what}: {e}"),
+    }
+}
+
 /// A cancel through the handle from the progress callback once the last bytes are in:
 /// success only with the whole file and no control file; else Aborted and a rerun that
 /// finishes the same bytes.
@@ -82,21 +108,16 @@ fn a_cancel_at_the_last_bytes_is_either_a_clean_success_or_resumable() {
                     d = d.sha256(support::sha256_hex(&body));
                 }
                 let what = format!("left {left} -x {connections} sha {sha}");
-                match d.to_path(&path) {
-                    Ok(o) => {
-                        seen.0 += 1;
-                        assert!(fs::read(&path).unwrap() == body, "{what}: {o:?}");
-                        assert!(
-                            !support::control_path(&path).exists(),
-                            "{what}: success with a control file"
-                        );
-                    }
-                    Err(Error::Aborted) => {
-                        seen.1 += 1;
-                        rerun_with(&server.url("/e.bin"), &path, connections, &body, sha, &what);
-                    }
-                    Err(e) => panic!("{what}: {e}"),
-                }
+                let url = server.url("/e.bin");
+                let run = (
+                    url.as_str(),
+                    path.as_path(),
+                    connections,
+                    &body[..],
+                    sha,
+                    &what[..],
+                );
+                judge_cancelled(d.to_path(&path), run, &mut seen);
             }
         }
     }
@@ -321,18 +342,9 @@ fn a_cancel_at_the_last_bytes_of_an_unannounced_length_is_resumable() {
                     d = d.sha256(support::sha256_hex(&body));
                 }
                 let what = format!("fault {f} left {left} sha {sha}");
-                match d.to_path(&path) {
-                    Ok(o) => {
-                        seen.0 += 1;
-                        assert!(fs::read(&path).unwrap() == body, "{what}: {o:?}");
-                        assert!(!support::control_path(&path).exists(), "{what}");
-                    }
-                    Err(Error::Aborted) => {
-                        seen.1 += 1;
-                        rerun_with(&server.url("/n.bin"), &path, 1, &body, sha, &what);
-                    }
-                    Err(e) => panic!("{what}: {e}"),
-                }
+                let url = server.url("/n.bin");
+                let run = (url.as_str(), path.as_path(), 1, &body[..], sha, &what[..]);
+                judge_cancelled(d.to_path(&path), run, &mut seen);
             }
         }
     }

@@ -135,6 +135,20 @@ struct State {
     puts: u64,
 }
 
+impl State {
+    /// `body` as the next version put: its own ETag and a later Last-Modified.
+    fn next_version(&mut self, body: Vec<u8>) -> Stored {
+        self.puts += 1;
+        let n = self.puts;
+        Stored {
+            etag: Some(format!("\"v{n}-{}\"", body.len())),
+            last_modified: Some(http_date(BASE_TIME + n)),
+            body: Arc::new(body),
+            encoding: None,
+        }
+    }
+}
+
 struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
@@ -211,14 +225,7 @@ impl TestServer {
 
     pub fn put(&self, path: &str, body: Vec<u8>) {
         let mut st = self.shared.lock();
-        st.puts += 1;
-        let n = st.puts;
-        let stored = Stored {
-            etag: Some(format!("\"v{n}-{}\"", body.len())),
-            last_modified: Some(http_date(BASE_TIME + n)),
-            body: Arc::new(body),
-            encoding: None,
-        };
+        let stored = st.next_version(body);
         st.resources.insert(norm(path), stored);
     }
 
@@ -228,14 +235,7 @@ impl TestServer {
     /// the second version comes after the second such GET.
     pub fn put_after_plain_get(&self, path: &str, body: Vec<u8>) {
         let mut st = self.shared.lock();
-        st.puts += 1;
-        let n = st.puts;
-        let stored = Stored {
-            etag: Some(format!("\"v{n}-{}\"", body.len())),
-            last_modified: Some(http_date(BASE_TIME + n)),
-            body: Arc::new(body),
-            encoding: None,
-        };
+        let stored = st.next_version(body);
         let queue = st.next_after_plain_get.entry(norm(path)).or_default();
         queue.push_back(stored);
     }
