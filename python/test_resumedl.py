@@ -537,8 +537,8 @@ class DownloadTests(Base):
         with self.assertRaises(TypeError):
             resumedl.download(url("fresh"), target, events=42)  # type: ignore[arg-type]
 
-    # Open (review 2): the C event callback returns void, so an exception can only
-    # cancel through a later progress call, and a download with no bytes gets none.
+    # Review 2: an exception must cancel through the event callback's own answer (it
+    # returns int), not wait for a progress call that a download with no bytes never gets.
     def test_exception_in_events_cancels_a_download_that_gets_no_bytes(self) -> None:
         # Every answer is a 503: no progress call comes to carry the cancel; the event
         # callback's own answer must (before, the retries' 2 + 4 + 8 s went on).

@@ -15,7 +15,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -24,9 +24,6 @@ use resumedl::{Cancel, Download, Error, Outcome};
 
 use args::{Cli, Progress};
 use show::{bytes_text, event_text, report_line, Display};
-
-/// Set by Ctrl-C: every download's progress callback cancels, keeping its bytes.
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Exit status of a run ended by Ctrl-C (128 + SIGINT), as shells report it.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -214,7 +211,8 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
         // A second Ctrl-C ends the process now: a cancel cannot interrupt a connect
         // that gets no answer, and the user must not wait out its timeout. What is on
         // disk is as a SIGKILL would leave it: the same command resumes.
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // (The handler runs on its own thread, one call at a time: no race here.)
+        if on_signal.is_cancelled() {
             report_line("interrupted again; stopping now");
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
@@ -236,7 +234,7 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(job) = jobs.get(i) else { return };
-                if INTERRUPTED.load(Ordering::SeqCst) {
+                if cancel.is_cancelled() {
                     return;
                 }
                 let code = run_one(cli, &creds, &display, &cancel, job, several);
@@ -245,7 +243,7 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
         }
     });
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    let interrupted = cancel.is_cancelled();
     let failed = results.iter().filter(|r| !matches!(r, Some(0))).count();
     if several && (!cli.output.quiet || failed > 0) {
         let ok = results.len() - failed;
@@ -292,7 +290,8 @@ fn run_one(
             return 0;
         }
     }
-    if cli.output.verbose {
+    let verbose = cli.output.verbose;
+    if verbose {
         let to = match &job.output {
             Some(p) => format!("'{}'", p.display()),
             None => format!("a file in '{}'", dir.display()),
@@ -311,7 +310,6 @@ fn run_one(
     let mut meter = display.meter(&shown_name, connections);
     let started = Instant::now();
     let last_done = std::cell::Cell::new(0u64);
-    let verbose = cli.output.verbose;
     let result = {
         let mut dl = configure(cli, creds, &job.url)
             .cancel_on(cancel)
@@ -338,7 +336,7 @@ fn run_one(
     meter.finish();
     match result {
         Ok(outcome) => {
-            if cli.output.verbose {
+            if verbose {
                 display.line(&format!(
                     "{} from {}, {} attempt(s)",
                     outcome.status,
@@ -351,7 +349,7 @@ fn run_one(
             }
             0
         }
-        Err(Error::Aborted) if INTERRUPTED.load(Ordering::SeqCst) => {
+        Err(Error::Aborted) if cancel.is_cancelled() => {
             let path = job
                 .output
                 .clone()

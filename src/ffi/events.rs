@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null;
 
-use super::{ffi_boundary, set, RDL_ERR_INVALID_ARG, RDL_ERR_PANIC, RDL_OK};
+use super::{ffi_boundary, flow, set, RDL_ERR_INVALID_ARG, RDL_ERR_PANIC, RDL_OK};
 use crate::{Cancel, Event};
 
 /// `rdl_event.kind`: a request is going out (each redirect hop is one).
@@ -180,10 +180,7 @@ pub(super) unsafe fn deliver(
     // SAFETY: per the caller's contract; `c` and the strings in `kept` outlive the call.
     let answer = unsafe { cb(userdata, &c) };
     drop(kept);
-    match answer {
-        0 => ControlFlow::Continue(()),
-        _ => ControlFlow::Break(()),
-    }
+    flow(answer)
 }
 
 /// A handle that cancels the downloads given it (`rdl_options_set_cancel`), from any

@@ -341,6 +341,14 @@ unsafe fn options_mut<'a>(p: *mut rdl_options) -> Result<&'a mut rdl_options, Er
     unsafe { p.as_mut() }.ok_or_else(|| arg_error("options", "is NULL"))
 }
 
+/// A C callback's answer: 0 goes on, anything else cancels.
+fn flow(rc: c_int) -> ControlFlow<()> {
+    match rc {
+        0 => ControlFlow::Continue(()),
+        _ => ControlFlow::Break(()),
+    }
+}
+
 /// Runs a setter on live options behind the boundary: `apply(options, value)`. A function
 /// pointer, not a generic closure, so that the setters of one value type share one copy
 /// of the boundary (the shipped library has a size budget).
@@ -730,13 +738,13 @@ pub unsafe extern "C" fn rdl_options_set_progress(
     cb: rdl_progress_callback,
     userdata: *mut c_void,
 ) -> c_int {
-    ffi_boundary(|| {
-        // SAFETY: forwarded caller contract.
-        let o = unsafe { options_mut(opts)? };
-        o.progress = cb;
-        o.userdata = userdata;
-        Ok(())
-    })
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(opts, (cb, userdata), |o, (cb, userdata)| {
+            o.progress = cb;
+            o.userdata = userdata;
+        })
+    }
 }
 
 /// Downloads `url` to `path`, resuming a partial file, retrying transient failures.
@@ -895,10 +903,7 @@ fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
         dl = dl.progress(move |done, total| {
             // SAFETY: cb and userdata come from rdl_options_set_progress, whose caller
             // keeps them valid during the download; we call on the caller's thread.
-            match unsafe { cb(userdata, done, total.unwrap_or(RDL_UNKNOWN)) } {
-                0 => ControlFlow::Continue(()),
-                _ => ControlFlow::Break(()),
-            }
+            flow(unsafe { cb(userdata, done, total.unwrap_or(RDL_UNKNOWN)) })
         });
     }
     if let Some(cb) = o.events {
