@@ -385,31 +385,28 @@ impl<'a> Download<'a> {
             return Err(Error::Aborted);
         }
         let (disposition, length) = match head {
-            Some(head) => match head {
-                // Only a success speaks for the resource: a 403 or 404 page's name and
-                // length are the page's (servers and presigned URLs refuse HEAD); the
-                // GET that follows gets the real answer.
-                Ok(answer) if answer.resp.status().is_success() => {
-                    let resp = answer.resp;
-                    let cd = resp
-                        .headers()
-                        .get("content-disposition")
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                    let len = crate::answer::content_length(&resp).ok().flatten();
-                    crate::request::release(resp);
-                    (cd, len)
-                }
-                Ok(answer) => {
-                    crate::request::release(answer.resp);
-                    (None, None)
-                }
-                // A failure no retry fixes (TLS, a redirect to ftp) is the call's; the
-                // GET that follows reports and retries anything else.
-                Err(_) if deadline.passed() => return Err(deadline.error()),
-                Err(e) if !e.is_transient() => return Err(e),
-                Err(_) => (None, None),
-            },
-            None => (None, None),
+            // Only a success speaks for the resource: a 403 or 404 page's name and length
+            // are the page's (servers and presigned URLs refuse HEAD); the GET that
+            // follows gets the real answer.
+            Some(Ok(answer)) if answer.resp.status().is_success() => {
+                let resp = answer.resp;
+                let cd = resp
+                    .headers()
+                    .get("content-disposition")
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+                let len = crate::answer::content_length(&resp).ok().flatten();
+                crate::request::release(resp);
+                (cd, len)
+            }
+            Some(Ok(answer)) => {
+                crate::request::release(answer.resp);
+                (None, None)
+            }
+            // A failure no retry fixes (TLS, a redirect to ftp) is the call's; the GET
+            // that follows reports and retries anything else.
+            Some(Err(_)) if deadline.passed() => return Err(deadline.error()),
+            Some(Err(e)) if !e.is_transient() => return Err(e),
+            Some(Err(_)) | None => (None, None),
         };
         let server_name = disposition
             .as_deref()

@@ -153,11 +153,8 @@ pub(crate) fn retry(reason: String, at: u64, wait: Duration, attempt: u32, left:
         at,
         wait,
         attempt,
-        of: if left == u32::MAX {
-            u32::MAX
-        } else {
-            attempt.saturating_add(left)
-        },
+        // Unlimited (`u32::MAX`) stays unlimited.
+        of: attempt.saturating_add(left),
     }
 }
 

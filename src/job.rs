@@ -404,12 +404,19 @@ impl<'p, 'a> Job<'p, 'a> {
         };
         let before = plan.done();
         let req = self.req;
-        let mut report = |done: u64| self.report(done, Some(total), false);
+        // The workers' events (requests, answers, retries) reach the caller's thread
+        // here, with the progress: a single stream delivers its own as they happen.
+        let mut report = |done: u64| {
+            self.deliver_events()?;
+            self.report(done, Some(total), false)
+        };
         let result = segmented::run(req, path, &mut control, plan, first, &settings, &mut report);
         let (end, received) = result?;
         self.received += received;
         if end == End::Complete {
             self.furthest = self.furthest.max(total);
+            // What is left to tell cannot cancel: the file is complete.
+            let _ = self.deliver_events();
             self.report(total, Some(total), true)?;
         } else {
             self.furthest = self.furthest.max(before + received);
@@ -602,11 +609,6 @@ impl<'p, 'a> Job<'p, 'a> {
     /// Calls the progress callback, at most every `PROGRESS_INTERVAL` unless `last`.
     fn report(&mut self, done: u64, total: Option<u64>, last: bool) -> Result<(), Error> {
         self.known = done;
-        // The final report's events cannot cancel either: the file is complete.
-        let events = self.deliver_events();
-        if !last {
-            events?;
-        }
         let Some(cb) = self.progress.as_mut() else {
             return Ok(());
         };

@@ -50,14 +50,18 @@ impl RateLimit {
                 Duration::ZERO
             }
         };
-        let until = Instant::now() + wait;
-        loop {
-            let now = Instant::now();
-            if now >= until || stop() {
-                return;
-            }
-            std::thread::sleep((until - now).min(SLICE));
+        sleep_until(Instant::now() + wait, stop);
+    }
+}
+
+/// Sleeps until `until` in slices, returning early once `stop()` says so.
+fn sleep_until(until: Instant, stop: &dyn Fn() -> bool) {
+    loop {
+        let now = Instant::now();
+        if now >= until || stop() {
+            return;
         }
+        std::thread::sleep((until - now).min(SLICE));
     }
 }
 
@@ -94,17 +98,8 @@ impl Deadline {
     /// Sleeps `d`, or until the deadline or a cancel when that comes first.
     pub(crate) fn sleep(&self, d: Duration) {
         let until = Instant::now() + d;
-        loop {
-            let now = Instant::now();
-            if now >= until || self.passed() {
-                return;
-            }
-            let left = match self.at {
-                Some(t) => (until - now).min(t.saturating_duration_since(now)),
-                None => until - now,
-            };
-            std::thread::sleep(left.min(SLICE));
-        }
+        // Woken at the deadline itself, not up to a slice after it.
+        sleep_until(self.at.map_or(until, |at| at.min(until)), &|| self.passed());
     }
 }
 

@@ -552,10 +552,11 @@ impl Shared<'_> {
             u32::MAX => u32::MAX,
             r => r - budget.failures,
         };
-        let at = self.plan().done();
-        self.req
-            .events
-            .push(|| crate::event::retry(e.to_string(), at, wait, attempt + 1, left));
+        // The plan's lock is taken only when events are on.
+        self.req.events.push(|| {
+            let at = self.plan().done();
+            crate::event::retry(e.to_string(), at, wait, attempt + 1, left)
+        });
         let _ = tx.send(Signal::Failed(e));
         let until = Instant::now() + wait;
         while !self.stopped() && Instant::now() < until {
