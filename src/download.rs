@@ -13,8 +13,10 @@ use crate::control::{ControlFile, Loaded};
 use crate::error::Error;
 use crate::event::{Event, EventFn, EventQueue};
 use crate::job::{Job, Split};
+use crate::outcome::{Outcome, ProgressFn};
 use crate::rate::{Deadline, RateLimit};
 use crate::request::Requester;
+use crate::retry::{retry_wait, ATTEMPTS_PER_RETRY, MAX_BACKOFF, MIN_PROGRESS};
 use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
 use crate::target::Lock;
 use crate::target::Target;
@@ -25,71 +27,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default for [`Download::stall_timeout`].
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Longest single wait between retries, also the cap on `Retry-After`.
-pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// An attempt must move the file at least this far past its furthest point to count as
-/// progress (and not use up a retry): a server trickling a few bytes per connection
-/// must not keep a call alive forever.
-pub(crate) const MIN_PROGRESS: u64 = 16 * 1024;
-/// Attempts per allowed retry, progress included: the hard bound on one call.
-const ATTEMPTS_PER_RETRY: u32 = 20;
 /// The most a request head may hold (ureq's default output buffer): larger user headers
 /// are refused as an invalid option instead of failing as a "protocol error" later.
 const REQUEST_HEAD_LIMIT: usize = 128 * 1024;
-
-/// What a successful call did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OutcomeKind {
-    /// Downloaded from offset 0 (no partial file, or resume off).
-    Fresh,
-    /// Appended to a partial file after a 206.
-    Resumed,
-    /// A partial file existed but was overwritten from 0: the server ignored Range (200)
-    /// or the resource changed since the partial file was written.
-    Restarted,
-    /// The file on disk already had every byte (416 with a matching length); nothing was
-    /// downloaded.
-    AlreadyComplete,
-}
-
-impl OutcomeKind {
-    /// A lowercase word for logs and the CLI summary.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Fresh => "fresh",
-            OutcomeKind::Resumed => "resumed",
-            OutcomeKind::Restarted => "restarted",
-            OutcomeKind::AlreadyComplete => "already complete",
-        }
-    }
-}
-
-/// The result of a successful download.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// HTTP status of the last answer (200, 206 or 416).
-    pub status: u16,
-    /// Offset the call started from: bytes that were already on disk and kept.
-    pub resumed_from: u64,
-    /// Body bytes received by this call, over all attempts.
-    pub received: u64,
-    /// Size of the whole resource, when the server said.
-    pub total: Option<u64>,
-    /// What happened.
-    pub kind: OutcomeKind,
-    /// The file written: the path given to [`Download::to_path`], or the one
-    /// [`Download::to_dir`] chose.
-    pub path: PathBuf,
-    /// Requests attempts used (1 when the first one succeeded).
-    pub attempts: u32,
-    /// The URL that gave the last answer, after redirects (without userinfo or fragment).
-    pub final_url: String,
-}
-
-/// Progress callback: `(bytes on disk incl. the resumed prefix, total if known)`.
-/// Return `ControlFlow::Break(())` to cancel; the partial file stays resumable.
-pub type ProgressFn<'a> = Box<dyn FnMut(u64, Option<u64>) -> ControlFlow<()> + 'a>;
 
 /// A download of one URL to one file, configured with a builder.
 ///
@@ -779,92 +719,4 @@ fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
         // The first by name when there are several: the same one on every run. `min`, not
         // a sort: a sort of paths would be code of its own in the size-budgeted library.
         .min()
-}
-
-pub(crate) fn retry_wait(e: &Error, backoff: Duration, attempt: u32) -> Duration {
-    let ours = backoff_wait(backoff, attempt);
-    match e {
-        // The server's wait, up to the cap; never shorter than ours: a hostile
-        // `Retry-After: 0` must not turn unlimited retries into a tight loop.
-        Error::HttpStatus {
-            retry_after: Some(secs),
-            ..
-        } => Duration::from_secs((*secs).min(MAX_BACKOFF.as_secs())).max(ours),
-        _ => ours,
-    }
-}
-
-/// The exponential backoff `backoff`, jittered by half either way, capped.
-fn backoff_wait(backoff: Duration, attempt: u32) -> Duration {
-    // Jitter without a RNG crate: the clock's nanoseconds mixed with the attempt number.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mixed = (u64::from(nanos) ^ u64::from(attempt).wrapping_mul(0x9e37_79b9)) % 1000;
-    // Capped before the jitter multiplies it (Duration::MAX × 1.2 overflows): from twice
-    // the cap on, the result is the cap whatever the jitter, as it was.
-    backoff
-        .min(MAX_BACKOFF * 2)
-        .mul_f64(0.5 + mixed as f64 / 1000.0)
-        .min(MAX_BACKOFF)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_is_honoured_up_to_the_cap() {
-        let status = |retry_after| Error::HttpStatus {
-            status: 503,
-            url: "u".into(),
-            retry_after,
-        };
-        let base = Duration::from_secs(1);
-        assert_eq!(
-            retry_wait(&status(Some(3)), base, 1),
-            Duration::from_secs(3)
-        );
-        assert_eq!(retry_wait(&status(Some(3600)), base, 1), MAX_BACKOFF);
-        // Shorter than our own backoff: ours (0.5–1.5 s here), never a tight loop.
-        for attempt in 0..50 {
-            let wait = retry_wait(&status(Some(0)), base, attempt);
-            assert!(wait >= base / 2 && wait <= base * 3 / 2, "{wait:?}");
-        }
-    }
-
-    #[test]
-    fn backoff_is_jittered_by_half_either_way_and_capped() {
-        let e = Error::Network { reason: "x".into() };
-        let base = Duration::from_millis(800);
-        for attempt in 1..200 {
-            let w = retry_wait(&e, base, attempt);
-            assert!(w >= base / 2 && w < base * 3 / 2, "{w:?}");
-        }
-        assert!(retry_wait(&e, MAX_BACKOFF * 4, 1) <= MAX_BACKOFF);
-        // At the cap the jitter only shortens, and by half at most: the cap applies
-        // after the jitter, not before it.
-        for attempt in 1..200 {
-            let w = retry_wait(&e, MAX_BACKOFF, attempt);
-            assert!(w >= MAX_BACKOFF / 2 && w <= MAX_BACKOFF, "{w:?}");
-        }
-        let at_twice = (1..200).map(|a| retry_wait(&e, MAX_BACKOFF * 2, a));
-        assert!(
-            at_twice.clone().all(|w| w == MAX_BACKOFF),
-            "{:?}",
-            at_twice.min()
-        );
-    }
-
-    #[test]
-    fn outcome_kinds_have_their_words() {
-        let words = [
-            OutcomeKind::Fresh,
-            OutcomeKind::Resumed,
-            OutcomeKind::Restarted,
-            OutcomeKind::AlreadyComplete,
-        ]
-        .map(OutcomeKind::as_str);
-        assert_eq!(words, ["fresh", "resumed", "restarted", "already complete"]);
-    }
 }

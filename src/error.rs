@@ -204,9 +204,8 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
         U::HostNotFound => Error::Network {
             reason: format!("host not found for {url}"),
         },
-        U::TooManyRedirects => Error::TooManyRedirects {
-            limit: crate::request::MAX_REDIRECTS,
-        },
+        // Never seen: the agent follows no redirect itself (request.rs does).
+        U::TooManyRedirects => Error::protocol(format!("too many redirects from {url}")),
         U::Tls(reason) => Error::Tls {
             reason: reason.to_string(),
         },

@@ -1,7 +1,7 @@
 //! One `to_path` call across its attempts: where to start, which request to send, what
 //! the answer means, and moving the body into the target with checkpoints.
 
-use std::io::{self, Read};
+use std::io;
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
@@ -10,27 +10,16 @@ use ureq::Body;
 
 use crate::answer::{classify, classify_head, Decision};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
-use crate::download::{Outcome, OutcomeKind, ProgressFn};
 use crate::error::{from_body_io, Error};
 use crate::event::EventFn;
+use crate::outcome::{Outcome, OutcomeKind, ProgressFn};
 use crate::plan::Plan;
-use crate::rate::{Deadline, RateLimit};
+use crate::rate::{fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, CHUNK, PROGRESS_INTERVAL};
 use crate::request::{release, Requester};
 use crate::segmented::{self, End, First};
 use crate::sink::{hash_file, Hashed, Sink};
 use crate::target::{existing_len, Target};
 
-/// Size of one read from the body and one write to the file. Writes of 64 KiB and more
-/// cost about half the CPU per GiB of 16 KiB writes.
-pub(crate) const CHUNK: usize = 256 * 1024;
-/// Minimum time between two progress callbacks.
-pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
-/// Minimum time between two durable checkpoints (fdatasync + control file). Only a power
-/// loss rolls back to a checkpoint (see `ControlFile::boot_id`), so this trades at most
-/// 30 s of re-download after a power cut against forcing writeback in the middle of fast
-/// transfers: at 5 s, the fdatasync of a 4 GiB download over loopback made it 60% slower.
-/// (aria2 saves its control file every 60 s.)
-pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 /// Requests one attempt may send: validator fallbacks (2), a restart, a HEAD, the last.
 const REQUESTS_PER_ATTEMPT: usize = 5;
 
@@ -653,29 +642,6 @@ impl<'p, 'a> Job<'p, 'a> {
             actual,
         })
     }
-}
-
-/// Reads until `buf` is full, the body ends, or a progress interval has passed with some
-/// bytes in hand: large writes on fast links, timely progress and cancels on slow ones.
-/// A read error comes back with the bytes read before it: ureq reports a cut body once
-/// and then only end-of-file, so the error must not be dropped.
-pub(crate) fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
-    let deadline = Instant::now() + PROGRESS_INTERVAL;
-    let mut n = 0;
-    while n < buf.len() {
-        match reader.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => {
-                n += k;
-                if Instant::now() >= deadline {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return (n, Some(e)),
-        }
-    }
-    (n, None)
 }
 
 /// Data first, then the claim: the control file never covers unsynced bytes.

@@ -26,16 +26,14 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 mod job;
-// Unit tests of job.rs kept beside it, so that changes to the engine and to its tests
-// merge apart.
-#[cfg(test)]
-mod job_tests;
 mod name;
+mod outcome;
 mod plan;
 mod proxy;
 mod range;
 mod rate;
 mod request;
+mod retry;
 mod segmented;
 mod sink;
 mod target;
@@ -44,12 +42,12 @@ mod url;
 
 pub use cancel::Cancel;
 pub use download::{
-    unfinished_download, Download, Outcome, OutcomeKind, ProgressFn, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT,
+    unfinished_download, Download, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT,
 };
 pub use error::Error;
 pub use event::{Event, EventFn};
 pub use name::{url_file_name, FALLBACK_NAME};
+pub use outcome::{Outcome, OutcomeKind, ProgressFn};
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};

@@ -29,12 +29,11 @@ use ureq::Body;
 
 use crate::answer::{classify_part, PartAnswer};
 use crate::control::{ControlFile, Segment};
-use crate::download::{retry_wait, MAX_BACKOFF, MIN_PROGRESS};
 use crate::error::{from_body_io, Error};
-use crate::job::{fill, CHECKPOINT_INTERVAL, PROGRESS_INTERVAL};
 use crate::plan::Plan;
-use crate::rate::{Deadline, RateLimit};
+use crate::rate::{fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, PROGRESS_INTERVAL};
 use crate::request::{release, Requester};
+use crate::retry::{retry_wait, MAX_BACKOFF, MIN_PROGRESS};
 
 /// Most connections one download may open: servers and their firewalls ban clients
 /// that open many (aria2 caps `-x` at 16; 32 leaves room for fat links).

@@ -1,0 +1,77 @@
+//! What a call reports: the outcome of a successful download and the progress callback's
+//! shape. Below the engine, so the builder, the attempts and the skins all name the same
+//! types without importing each other.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+/// What a successful call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutcomeKind {
+    /// Downloaded from offset 0 (no partial file, or resume off).
+    Fresh,
+    /// Appended to a partial file after a 206.
+    Resumed,
+    /// A partial file existed but was overwritten from 0: the server ignored Range (200)
+    /// or the resource changed since the partial file was written.
+    Restarted,
+    /// The file on disk already had every byte (416 with a matching length); nothing was
+    /// downloaded.
+    AlreadyComplete,
+}
+
+impl OutcomeKind {
+    /// A lowercase word for logs and the CLI summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Fresh => "fresh",
+            OutcomeKind::Resumed => "resumed",
+            OutcomeKind::Restarted => "restarted",
+            OutcomeKind::AlreadyComplete => "already complete",
+        }
+    }
+}
+
+/// The result of a successful download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// HTTP status of the last answer (200, 206 or 416).
+    pub status: u16,
+    /// Offset the call started from: bytes that were already on disk and kept.
+    pub resumed_from: u64,
+    /// Body bytes received by this call, over all attempts.
+    pub received: u64,
+    /// Size of the whole resource, when the server said.
+    pub total: Option<u64>,
+    /// What happened.
+    pub kind: OutcomeKind,
+    /// The file written: the path given to [`Download::to_path`], or the one
+    /// [`Download::to_dir`] chose.
+    pub path: PathBuf,
+    /// Requests attempts used (1 when the first one succeeded).
+    pub attempts: u32,
+    /// The URL that gave the last answer, after redirects (without userinfo or fragment).
+    pub final_url: String,
+}
+
+/// Progress callback: `(bytes on disk incl. the resumed prefix, total if known)`.
+/// Return `ControlFlow::Break(())` to cancel; the partial file stays resumable.
+pub type ProgressFn<'a> = Box<dyn FnMut(u64, Option<u64>) -> ControlFlow<()> + 'a>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_kinds_have_their_words() {
+        let words = [
+            OutcomeKind::Fresh,
+            OutcomeKind::Resumed,
+            OutcomeKind::Restarted,
+            OutcomeKind::AlreadyComplete,
+        ]
+        .map(OutcomeKind::as_str);
+        assert_eq!(words, ["fresh", "resumed", "restarted", "already complete"]);
+    }
+}
