@@ -1,0 +1,148 @@
+"""The public values of the package: what a download did (:class:`Outcome`), what it
+did on the wire (:class:`Event`), and the ways to stop one (:class:`Cancel`,
+:data:`CANCEL`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from ._clib import _load
+from .errors import RDL_ERR_PANIC, _error, _message
+
+# rdl_outcome.kind values and the names Outcome.kind uses (those of the Rust API).
+_KINDS = {0: "fresh", 1: "resumed", 2: "restarted", 3: "already complete"}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a successful :func:`download` or :func:`download_to_dir` did.
+
+    Attributes:
+        status: HTTP status of the last answer (200, 206 or 416).
+        kind: ``"fresh"`` (downloaded from 0), ``"resumed"`` (appended to a partial
+            file), ``"restarted"`` (a partial file was overwritten from 0 because the
+            server ignored Range or the resource changed) or ``"already complete"``.
+        resumed_from: bytes already on disk that were kept.
+        received: body bytes received by this call.
+        total: size of the whole resource, ``None`` when unknown.
+        attempts: request attempts used (1 when the first succeeded).
+        final_url: the URL that gave the last answer, after redirects (``None`` with a
+            library too old to say).
+        path: the file written, as a str: the ``path`` given to :func:`download`, or the
+            file :func:`download_to_dir` chose (its ``directory`` joined with the name).
+    """
+
+    status: int
+    kind: str
+    resumed_from: int
+    received: int
+    total: int | None
+    attempts: int
+    final_url: str | None = None
+    # A default only because the fields before it have one; download() and
+    # download_to_dir() always set it.
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a download did, passed to the ``events`` function of :func:`download`
+    on the thread that called it (also for the other connections of a segmented
+    download). URLs have their password masked (``***``). Fields that do not apply to
+    the kind, or that the answer did not carry, are ``None``.
+
+    Attributes:
+        kind: ``"request"`` (one goes out; each redirect hop is one), ``"answer"`` (its
+            status and headers came back) or ``"retry"`` (a failure that is retried);
+            ``"unknown (N)"`` for a kind newer than this package.
+        method: request: ``"GET"`` or ``"HEAD"``.
+        url: request: the URL asked; answer: the URL that answered.
+        range, if_range: request: the ``Range`` and ``If-Range`` headers sent.
+        status: answer: the HTTP status.
+        content_range, content_length, etag, last_modified, location: answer: those
+            headers.
+        reason: retry: what went wrong.
+        at: retry: bytes of the resource on disk when it happened (the parts done,
+            not the length of the file).
+        wait: retry: seconds before the next attempt.
+        attempt: retry: the number of the next attempt (1 was the first).
+        of: retry: the last attempt if every one from here fails without progress
+            (progress earns free retries, so it can grow); ``None`` when unlimited.
+    """
+
+    kind: str
+    method: str | None = None
+    url: str | None = None
+    range: str | None = None
+    if_range: str | None = None
+    status: int | None = None
+    content_range: str | None = None
+    content_length: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    location: str | None = None
+    reason: str | None = None
+    at: int | None = None
+    wait: float | None = None
+    attempt: int | None = None
+    of: int | None = None
+
+
+class Cancel:
+    """A handle that cancels downloads from another thread: pass it as ``cancel=`` to
+    :func:`download` (or several), call :meth:`cancel` from anywhere, and each of those
+    calls raises :class:`CancelledError` within moments, even while it waits on a server
+    that sends nothing or before a retry. The partial file is kept and a later call
+    resumes it. A cancelled handle stays cancelled: a download started with it raises at
+    once, touching nothing. Example::
+
+        cancel = resumedl.Cancel()
+        threading.Timer(10, cancel.cancel).start()
+        resumedl.download(url, "big.iso", cancel=cancel)   # CancelledError after 10 s
+    """
+
+    def __init__(self) -> None:
+        self._lib = _load()
+        self._handle = self._lib.rdl_cancel_new()
+        if not self._handle:
+            raise _error(RDL_ERR_PANIC, _message(self._lib))
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Cancels every download given this handle. Safe from any thread."""
+        self._cancelled = True
+        self._lib.rdl_cancel_cancel(self._handle)
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
+
+    def __del__(self) -> None:
+        # Options given the handle keep their own reference in the library.
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle:
+            self._lib.rdl_cancel_free(handle)
+
+    def __repr__(self) -> str:
+        return f"resumedl.Cancel(cancelled={self._cancelled})"
+
+
+class _Cancel:
+    """The type of :data:`CANCEL`; there is one instance."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "resumedl.CANCEL"
+
+    def __reduce__(self) -> str:
+        return "CANCEL"
+
+
+CANCEL: Final = _Cancel()
+"""Return this from a progress function to cancel the download: :func:`download` then
+raises :class:`CancelledError`. Any other return value is ignored, so a function that
+happens to return something (``tqdm.update`` returns ``True`` when it redraws) never
+cancels by accident. Raising an exception cancels too, and the exception propagates."""
