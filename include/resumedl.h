@@ -234,6 +234,13 @@ typedef struct rdl_outcome {
 } rdl_outcome;
 
 /**
+ * Progress callback: `downloaded` counts bytes on disk including a resumed prefix;
+ * `total` is `RDL_UNKNOWN` (UINT64_MAX) when the size is not known. Return 0 to go on,
+ * non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK`.
+ */
+typedef int (*rdl_progress_callback)(void *userdata, uint64_t downloaded, uint64_t total);
+
+/**
  * One thing a download did, for logs and verbose output. Filled by the library: read
  * it only during the callback (its strings are freed after it returns; copy what you
  * keep). A string field is NULL when the event does not carry it. URLs have their
@@ -324,13 +331,6 @@ typedef struct rdl_event {
  * callback does).
  */
 typedef int (*rdl_event_callback)(void *userdata, const struct rdl_event *event);
-
-/**
- * Progress callback: `downloaded` counts bytes on disk including a resumed prefix;
- * `total` is `RDL_UNKNOWN` (UINT64_MAX) when the size is not known. Return 0 to go on,
- * non-zero to cancel the download with `RDL_ERR_ABORTED_BY_CALLBACK`.
- */
-typedef int (*rdl_progress_callback)(void *userdata, uint64_t downloaded, uint64_t total);
 
 #ifdef __cplusplus
 extern "C" {
@@ -446,15 +446,6 @@ int rdl_last_error_http_status(void);
  * string, never NULL, never freed. Leaves the last error alone.
  */
 const char *rdl_code_name(int code);
-
-/**
- * Sets the event callback (NULL removes it) and its `userdata`, passed back as the
- * first argument. `userdata` must stay valid while a download runs.
- *
- * # Safety
- * `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
- */
-int rdl_options_set_event_callback(struct rdl_options *opts, rdl_event_callback cb, void *userdata);
 
 /**
  * Creates options with every default: resume on, 5 retries, 30 s connect timeout, 60 s
@@ -654,6 +645,15 @@ int rdl_options_set_proxy(struct rdl_options *opts, const char *url);
  * `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
  */
 int rdl_options_set_progress(struct rdl_options *opts, rdl_progress_callback cb, void *userdata);
+
+/**
+ * Sets the event callback (NULL removes it) and its `userdata`, passed back as the
+ * first argument. `userdata` must stay valid while a download runs.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+ */
+int rdl_options_set_event_callback(struct rdl_options *opts, rdl_event_callback cb, void *userdata);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -5,7 +5,6 @@ use std::ops::ControlFlow;
 use std::ptr::null;
 
 use super::boundary::flow;
-use super::options::set;
 use crate::Event;
 
 /// `rdl_event.kind`: a request is going out (each redirect hop is one).
@@ -71,26 +70,6 @@ pub struct rdl_event {
 /// callback does).
 pub type rdl_event_callback =
     Option<unsafe extern "C" fn(userdata: *mut c_void, event: *const rdl_event) -> c_int>;
-
-/// Sets the event callback (NULL removes it) and its `userdata`, passed back as the
-/// first argument. `userdata` must stay valid while a download runs.
-///
-/// # Safety
-/// `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
-#[no_mangle]
-pub unsafe extern "C" fn rdl_options_set_event_callback(
-    opts: *mut super::options::rdl_options,
-    cb: rdl_event_callback,
-    userdata: *mut c_void,
-) -> c_int {
-    // SAFETY: forwarded caller contract.
-    unsafe {
-        set(opts, (cb, userdata), |o, (cb, userdata)| {
-            o.events = cb;
-            o.events_userdata = userdata;
-        })
-    }
-}
 
 /// Calls `cb` with `event` laid out as an `rdl_event`, its strings alive for the call.
 ///

@@ -453,6 +453,26 @@ pub unsafe extern "C" fn rdl_options_set_progress(
     }
 }
 
+/// Sets the event callback (NULL removes it) and its `userdata`, passed back as the
+/// first argument. `userdata` must stay valid while a download runs.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_event_callback(
+    opts: *mut rdl_options,
+    cb: rdl_event_callback,
+    userdata: *mut c_void,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(opts, (cb, userdata), |o, (cb, userdata)| {
+            o.events = cb;
+            o.events_userdata = userdata;
+        })
+    }
+}
+
 pub(super) fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
     for (n, v) in &o.headers {
         dl = dl.header(n, v);
