@@ -197,6 +197,10 @@ static void null_options(void)
     CHECK_FAILS(rdl_options_set_basic_auth(NULL, "u", "p"), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_content_disposition(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_overwrite(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_continue_foreign(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_no_clobber(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_timestamping(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_modified_since(NULL, 0), RDL_ERR_INVALID_ARG, "options");
     rdl_options_free(NULL);
 }
 
@@ -307,6 +311,28 @@ static void numbers(const char *url, const char *dir, long size)
     SUCCEEDS_WITH(rdl_options_set_content_disposition(o_, 0));
     SUCCEEDS_WITH(rdl_options_set_overwrite(o_, INT_MIN));
     SUCCEEDS_WITH(rdl_options_set_overwrite(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_continue_foreign(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_continue_foreign(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_no_clobber(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_no_clobber(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_timestamping(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_timestamping(o_, 0));
+    /* Any time: the epoch (the resource is newer), negative (cleared), and the far
+     * future, which the server answers with 304: nothing written, a success. */
+    SUCCEEDS_WITH(rdl_options_set_modified_since(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_modified_since(o_, INT64_MIN));
+    {
+        char path[4096];
+        rdl_outcome out;
+        rdl_options *o = rdl_options_new();
+        CHECK_OK(rdl_options_set_modified_since(o, INT64_MAX));
+        snprintf(path, sizeof path, "%s/not-modified.bin", dir);
+        memset(&out, 0, sizeof out);
+        out.size = sizeof out;
+        CHECK_OK(rdl_download(url, path, o, &out));
+        CHECK(out.kind == RDL_KIND_SKIPPED && out.status == 304 && file_size(path) == -1);
+        rdl_options_free(o);
+    }
     /* Empty strings, a ':' and CR/LF inside: all go into the base64 of one header. */
     SUCCEEDS_WITH(rdl_options_set_basic_auth(o_, "", ""));
     SUCCEEDS_WITH(rdl_options_set_basic_auth(o_, "u", "a:b:"));

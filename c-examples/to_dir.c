@@ -132,9 +132,16 @@ static void url_name(const char *base, const char *dir, long size)
     CHECK(out.path != NULL && strcmp(out.path, want) == 0);
     CHECK(file_size(want) == size);
     rdl_options_free(o);
-    /* With it (non-zero), the same URL gets the server's name. */
+    /* With it (non-zero), the same URL in the same directory finds its file again
+     * (its origin names the URL), whatever the server calls it now... */
     o = rdl_options_new();
     CHECK_OK(rdl_options_set_content_disposition(o, -1));
+    fresh_outcome(&out);
+    CHECK_OK(rdl_download_to_dir(url, in, o, &out));
+    CHECK(out.path != NULL && strcmp(out.path, want) == 0);
+    CHECK(out.kind == RDL_KIND_ALREADY_COMPLETE && out.status == 304);
+    /* ...and in another directory it gets the server's name. */
+    subdir(in, sizeof in, dir, "url2");
     snprintf(want, sizeof want, "%s/server-name.bin", in);
     fresh_outcome(&out);
     CHECK_OK(rdl_download_to_dir(url, in, o, &out));
@@ -143,7 +150,8 @@ static void url_name(const char *base, const char *dir, long size)
     rdl_options_free(o);
 }
 
-/* A file of another length under the server's name: kept unless overwrite is set. */
+/* A file resumedl did not download under the server's name: kept unless overwrite,
+ * continue_foreign or no_clobber says what to do with it. */
 static void overwrite(const char *base, const char *dir, long size)
 {
     static const char old[] = "old bytes, not the resource\n";
@@ -176,13 +184,61 @@ static void overwrite(const char *base, const char *dir, long size)
     CHECK_OK(rdl_options_set_overwrite(o, 0));
     CHECK(rdl_download_to_dir(url, in, o, NULL) == RDL_ERR_IO);
     CHECK(file_is(taken, old));
+    /* no_clobber: left alone, and a success. */
+    CHECK_OK(rdl_options_set_no_clobber(o, 1));
+    fresh_outcome(&out);
+    CHECK_OK(rdl_download_to_dir(url, in, o, &out));
+    CHECK(out.kind == RDL_KIND_SKIPPED && out.received == 0);
+    CHECK(out.path != NULL && strcmp(out.path, taken) == 0);
+    CHECK(file_is(taken, old));
+    CHECK_OK(rdl_options_set_no_clobber(o, 0));
     /* Allowed: downloaded anew from 0, never appended to the old bytes. */
     CHECK_OK(rdl_options_set_overwrite(o, 1));
     fresh_outcome(&out);
     CHECK_OK(rdl_download_to_dir(url, in, o, &out));
     CHECK(out.path != NULL && strcmp(out.path, taken) == 0);
+    CHECK(out.kind == RDL_KIND_REPLACED);
     CHECK(out.resumed_from == 0 && out.received == (uint64_t)size);
     CHECK(file_size(taken) == size);
+    rdl_options_free(o);
+}
+
+/* continue_foreign: another tool's partial file under the URL's name is continued as
+ * wget -c does (the first 1000 bytes are the resource's here). */
+static void continue_foreign(const char *base, const char *dir, long size)
+{
+    char url[4096], in[2048], part[4096], prefix[1000];
+    rdl_outcome out;
+    rdl_options *o = rdl_options_new();
+    FILE *f;
+
+    snprintf(url, sizeof url, "%s/auth/direct.bin", base);
+    subdir(in, sizeof in, dir, "foreign");
+    snprintf(part, sizeof part, "%s/direct.bin", in);
+    /* The prefix, from the whole file fetched beside it. */
+    {
+        char whole[4096];
+        FILE *w;
+        snprintf(whole, sizeof whole, "%s/direct.bin", dir);
+        w = fopen(whole, "rb");
+        CHECK(w != NULL && fread(prefix, 1, sizeof prefix, w) == sizeof prefix);
+        if (w != NULL) {
+            fclose(w);
+        }
+    }
+    f = fopen(part, "wb");
+    CHECK(f != NULL && fwrite(prefix, 1, sizeof prefix, f) == sizeof prefix);
+    if (f != NULL) {
+        fclose(f);
+    }
+    CHECK_OK(rdl_options_set_basic_auth(o, "user", "pa:ss:word"));
+    CHECK(rdl_download_to_dir(url, in, o, NULL) == RDL_ERR_IO);
+    CHECK(file_size(part) == (long)sizeof prefix);
+    CHECK_OK(rdl_options_set_continue_foreign(o, 1));
+    fresh_outcome(&out);
+    CHECK_OK(rdl_download_to_dir(url, in, o, &out));
+    CHECK(out.kind == RDL_KIND_RESUMED && out.resumed_from == sizeof prefix);
+    CHECK(file_size(part) == size);
     rdl_options_free(o);
 }
 
@@ -232,6 +288,7 @@ int main(int argc, char **argv)
     url_name(base, dir, size);
     overwrite(base, dir, size);
     basic_auth(base, dir, size);
+    continue_foreign(base, dir, size);
 
     if (failures > 0) {
         fprintf(stderr, "to_dir: %d check(s) failed\n", failures);

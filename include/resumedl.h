@@ -135,6 +135,13 @@
 #define RDL_EVENT_RETRY 3
 
 /**
+ * `rdl_event.kind`: a note in `reason` (a name taken by another download and the one
+ * chosen instead, a file not ours continued without validators, an origin that could
+ * not be recorded). Added in 0.2.0.
+ */
+#define RDL_EVENT_NOTE 4
+
+/**
  * `rdl_outcome.kind`: downloaded from offset 0.
  */
 #define RDL_KIND_FRESH 0
@@ -151,9 +158,24 @@
 #define RDL_KIND_RESTARTED 2
 
 /**
- * `rdl_outcome.kind`: the file was already complete; nothing was downloaded.
+ * `rdl_outcome.kind`: the file was already complete (a 416 at its length, or a finished
+ * download of ours the server says did not change: 304); nothing was downloaded.
  */
 #define RDL_KIND_ALREADY_COMPLETE 3
+
+/**
+ * `rdl_outcome.kind`: a finished file of an older version (or without validators, or not
+ * ours and replaced with `overwrite` or `timestamping`) was downloaded anew from 0.
+ * Added in 0.2.0.
+ */
+#define RDL_KIND_REPLACED 4
+
+/**
+ * `rdl_outcome.kind`: nothing was downloaded and the file was left as it was
+ * (`rdl_options_set_no_clobber` found the name taken, or `timestamping` found the server's
+ * file not newer). Added in 0.2.0.
+ */
+#define RDL_KIND_SKIPPED 5
 
 /**
  * `rdl_outcome.total` and the progress callback's `total` when the size is unknown.
@@ -300,7 +322,7 @@ typedef struct rdl_event {
    */
   const char *location;
   /**
-   * Retry: what went wrong (one line).
+   * Retry: what went wrong (one line). Note: the note (one line).
    */
   const char *reason;
   /**
@@ -607,16 +629,65 @@ int rdl_options_set_basic_auth(struct rdl_options *opts, const char *user, const
 int rdl_options_set_content_disposition(struct rdl_options *opts, int on);
 
 /**
- * Whether `rdl_download_to_dir` may replace a file that already has the name the server
- * chose (`Content-Disposition`) and is not a partial download of ours of another length
- * than the resource (non-zero: it is downloaded anew from 0, never appended to), or
- * fails with `RDL_ERR_IO` naming the file before writing anything (0, the default).
- * `rdl_download` ignores it.
+ * Whether `rdl_download_to_dir` may replace a file at the name it chose that resumedl did
+ * not download (no control file, no origin): non-zero downloads it anew from 0, never
+ * appending to it; 0 (the default) fails with `RDL_ERR_IO` naming the file before
+ * writing anything. Never applies to another download's file (that name is passed over
+ * for `name.1`). `rdl_download` ignores it.
  *
  * # Safety
  * `opts` from `rdl_options_new` (NULL is an error).
  */
 int rdl_options_set_overwrite(struct rdl_options *opts, int on);
+
+/**
+ * Whether `rdl_download_to_dir` may continue a file at the name it chose that resumedl
+ * did not download, appending to it without validators as `wget -c` does (non-zero), or
+ * fails with `RDL_ERR_IO` naming the file (0, the default). Such a file, once finished,
+ * gets no origin (its first bytes are taken on trust). `rdl_download` always continues a
+ * file that is not ours (the caller named it) and says so in an `RDL_EVENT_NOTE`. Added
+ * in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_continue_foreign(struct rdl_options *opts, int on);
+
+/**
+ * Whether an existing file is left alone (wget's `-nc`; non-zero): a name that is taken
+ * by a file that is not this URL's unfinished download is not downloaded into, and the
+ * call succeeds with `RDL_KIND_SKIPPED` (nothing sent for `rdl_download`). With
+ * `rdl_download_to_dir` the name is the final one, from the server. 0 (the default):
+ * off. Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_no_clobber(struct rdl_options *opts, int on);
+
+/**
+ * Whether a file resumedl did not download is replaced only when the server's is newer
+ * (wget's `-N`; non-zero): the request carries `If-Modified-Since` with the file's
+ * mtime; not newer → `RDL_KIND_SKIPPED`, the file left; newer → downloaded anew,
+ * `RDL_KIND_REPLACED`. Finished downloads of resumedl are always asked about by their
+ * recorded validators. 0 (the default): off. Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_timestamping(struct rdl_options *opts, int on);
+
+/**
+ * Downloads only when the resource changed after `unix_seconds` (curl's `-z`), as
+ * `rdl_options_set_timestamping` with that time instead of the file's mtime, also when
+ * there is no file yet (then nothing is written on a 304, `RDL_KIND_SKIPPED`). A partial
+ * download of resumedl's is resumed regardless. A negative value clears it (the
+ * default). Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_modified_since(struct rdl_options *opts, int64_t unix_seconds);
 
 /**
  * Whether a redirect from https to plain http is followed (non-zero) or refused with

@@ -17,6 +17,7 @@ are skipped; the others use the library found as resumedl documents. The tqdm te
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
@@ -593,6 +594,57 @@ class DownloadTests(Base):
         self.assertFalse(bad.exists())
         moved = Path(str(bad) + ".sha256-mismatch")
         self.assertEqual(sha256_file(moved), RESOURCES["fresh"]["sha256"])
+
+    def test_a_rerun_asks_whether_the_finished_file_changed(self) -> None:
+        target = self.dir / "versions.bin"
+        first = resumedl.download(url("versions"), target)
+        self.assertEqual(first.kind, "fresh")
+        self.assertEqual(sha256_file(target), RESOURCES["versions"]["sha256_v1"])
+        # The server has a second version now: the finished file is replaced in place.
+        second = resumedl.download(url("versions"), target)
+        self.assertEqual((second.kind, second.resumed_from), ("replaced", 0))
+        self.assertEqual(sha256_file(target), RESOURCES["versions"]["sha256"])
+        # Unchanged: a conditional request, a 304, nothing downloaded.
+        third = resumedl.download(url("versions"), target)
+        self.assertEqual((third.kind, third.status, third.received), ("already complete", 304, 0))
+        # no_clobber: not even asked.
+        skipped = resumedl.download(url("versions"), target, no_clobber=True)
+        self.assertEqual((skipped.kind, skipped.status), ("skipped", 0))
+        # modified_since in the future: the server's file is not newer; nothing written.
+        later = datetime.datetime(2999, 1, 1, tzinfo=datetime.timezone.utc)
+        nothing = self.dir / "nothing.bin"
+        outcome = resumedl.download(url("fresh"), nothing, modified_since=later)
+        self.assertEqual((outcome.kind, outcome.status), ("skipped", 304))
+        self.assertFalse(nothing.exists())
+        self.assertEqual(sorted(os.listdir(self.dir)), ["versions.bin"])
+
+    def test_a_file_that_is_not_ours_is_continued_only_when_asked(self) -> None:
+        data_size = size("fresh")
+        whole = self.dir / "whole.bin"
+        resumedl.download(url("fresh"), whole)
+        into = self.dir / "into"
+        into.mkdir()
+        part = into / "fresh.bin"
+        part.write_bytes(whole.read_bytes()[:1000])
+        with self.assertRaises(resumedl.FileError) as cm:
+            resumedl.download_to_dir(url("fresh"), into)
+        self.assertIn("fresh.bin", str(cm.exception))
+        self.assertEqual(part.stat().st_size, 1000)
+        outcome = resumedl.download_to_dir(url("fresh"), into, continue_foreign=True)
+        self.assertEqual((outcome.kind, outcome.resumed_from), ("resumed", 1000))
+        self.assertEqual(part.stat().st_size, data_size)
+        # A file named by the caller is continued, and a note says so.
+        named = self.dir / "named.bin"
+        named.write_bytes(whole.read_bytes()[:2000])
+        notes: list[resumedl.Event] = []
+        outcome = resumedl.download(url("fresh"), named, events=notes.append)
+        self.assertEqual((outcome.kind, outcome.resumed_from), ("resumed", 2000))
+        said = [e.reason for e in notes if e.kind == "note"]
+        self.assertEqual(len(said), 1, notes)
+        self.assertIn("not downloaded by resumedl", said[0] or "")
+        # An option that does not exist is refused as Python refuses one.
+        with self.assertRaises(TypeError):
+            resumedl.download(url("fresh"), named, no_such_option=1)  # type: ignore[call-arg]
 
     def test_eight_threads_download_at_the_same_time(self) -> None:
         # ctypes releases the GIL during rdl_download and each thread has its own last

@@ -55,6 +55,109 @@ pub(crate) enum Decision {
     NextValidator,
     /// A 416 without a usable Content-Range: a HEAD must tell the length.
     AskHead,
+    /// The answer to a conditional request says the file on disk is the current version
+    /// (304, or a 200 with the same validators from a server that ignores conditions).
+    Unchanged,
+}
+
+/// What a conditional request (a rerun on a finished file) compares against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Condition {
+    /// Our finished file: its recorded validators, coding and length
+    /// (`If-None-Match`/`If-Modified-Since`).
+    Recorded(ControlFile),
+    /// A file not ours, or a time given: the server's file must be newer
+    /// (`If-Modified-Since`), as `wget -N` and `curl -z` do; `len` is the file's length, when
+    /// there is one.
+    Date { since: SystemTime, len: Option<u64> },
+}
+
+impl Condition {
+    /// The request headers that carry it.
+    pub(crate) fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Condition::Recorded(c) => {
+                let mut h = Vec::new();
+                if let Some(e) = &c.etag {
+                    h.push(("If-None-Match", e.clone()));
+                }
+                if let Some(d) = &c.last_modified {
+                    h.push(("If-Modified-Since", d.clone()));
+                }
+                h
+            }
+            Condition::Date { since, .. } => vec![("If-Modified-Since", http_date(*since))],
+        }
+    }
+}
+
+/// Classifies the answer to a conditional GET from 0 (`ask_range`: it carried
+/// `Range: bytes=0-`): unchanged, or the new version to write from 0. Servers that
+/// ignore conditions answer 200: the validators (or the date) decide then.
+pub(crate) fn classify_conditional(
+    resp: &Response<Body>,
+    condition: &Condition,
+    url: &str,
+) -> Result<Decision, Error> {
+    let status = resp.status().as_u16();
+    if status == 304 {
+        return Ok(Decision::Unchanged);
+    }
+    let decision = classify(resp, 0, None, false, url)?;
+    let Decision::Write {
+        total, validators, ..
+    } = &decision
+    else {
+        return Ok(decision);
+    };
+    let unchanged = match condition {
+        Condition::Recorded(c) => same_resource(c, validators, *total),
+        Condition::Date { since, len } => {
+            let newer = validators
+                .last_modified
+                .as_deref()
+                .and_then(parse_http_date)
+                .is_none_or(|t| UNIX_EPOCH + Duration::from_secs(t) > *since);
+            !newer && len.is_some() && *len == *total
+        }
+    };
+    Ok(if unchanged {
+        Decision::Unchanged
+    } else {
+        decision
+    })
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as If-Modified-Since takes it.
+pub(crate) fn http_date(t: SystemTime) -> String {
+    // Four-digit years only (9999-12-31T23:59:59Z at most), as the format has them.
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        .min(253_402_300_799);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        DAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// How strictly an answer's validators are compared with the stored ones.
@@ -408,6 +511,18 @@ pub(crate) fn header<'r>(resp: &'r Response<Body>, name: &str) -> Option<&'r str
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The resource's length by an answer to a request from 0: a 206's Content-Range total,
+/// a 200's Content-Length.
+pub(crate) fn total_of(resp: &Response<Body>) -> Option<u64> {
+    match resp.status().as_u16() {
+        206 => match ContentRange::parse(header(resp, "content-range")?).ok()? {
+            ContentRange::Bytes { complete, .. } => complete,
+            _ => None,
+        },
+        _ => content_length(resp).ok().flatten(),
+    }
+}
+
 pub(crate) fn content_length(resp: &Response<Body>) -> Result<Option<u64>, Error> {
     match header(resp, "content-length") {
         None => Ok(None),
@@ -434,6 +549,9 @@ mod tests {
 
     fn control(etag: Option<&str>, total: u64) -> ControlFile {
         ControlFile {
+            final_url: None,
+            target: None,
+            adopted: 0,
             url: "http://h/x".into(),
             etag: etag.map(str::to_string),
             last_modified: None,
@@ -448,6 +566,74 @@ mod tests {
                 durable: 10,
             }],
         }
+    }
+
+    #[test]
+    fn dates_are_written_as_imf_fixdate_and_read_back() {
+        for secs in [0u64, 784_111_777, 951_782_400, 1_700_000_001, 4_102_444_799] {
+            let text = http_date(UNIX_EPOCH + Duration::from_secs(secs));
+            assert_eq!(parse_http_date(&text), Some(secs), "{text}");
+        }
+        assert_eq!(
+            http_date(UNIX_EPOCH + Duration::from_secs(784_111_777)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+    }
+
+    #[test]
+    fn a_conditional_rerun_is_unchanged_only_on_proof() {
+        let c = control(Some("\"a\""), 10);
+        let cond = Condition::Recorded(c);
+        assert_eq!(
+            classify_conditional(&answer(304, &[]), &cond, "u").unwrap(),
+            Decision::Unchanged
+        );
+        let same = [("etag", "\"a\""), ("content-length", "10")];
+        assert_eq!(
+            classify_conditional(&answer(200, &same), &cond, "u").unwrap(),
+            Decision::Unchanged
+        );
+        let other = [("etag", "\"b\""), ("content-length", "10")];
+        assert!(matches!(
+            classify_conditional(&answer(200, &other), &cond, "u").unwrap(),
+            Decision::Write { from: 0, .. }
+        ));
+        let longer = [("etag", "\"a\""), ("content-length", "11")];
+        assert!(matches!(
+            classify_conditional(&answer(200, &longer), &cond, "u").unwrap(),
+            Decision::Write { from: 0, .. }
+        ));
+        assert!(classify_conditional(&answer(404, &[]), &cond, "u").is_err());
+        let since = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let date = Condition::Date {
+            since,
+            len: Some(10),
+        };
+        let older = [
+            ("last-modified", "Tue, 14 Nov 2023 22:13:19 GMT"),
+            ("content-length", "10"),
+        ];
+        assert_eq!(
+            classify_conditional(&answer(200, &older), &date, "u").unwrap(),
+            Decision::Unchanged
+        );
+        let newer = [
+            ("last-modified", "Tue, 14 Nov 2023 22:13:21 GMT"),
+            ("content-length", "10"),
+        ];
+        assert!(matches!(
+            classify_conditional(&answer(200, &newer), &date, "u").unwrap(),
+            Decision::Write { .. }
+        ));
+        // No date to compare: the server's answer wins.
+        assert!(matches!(
+            classify_conditional(&answer(200, &[("content-length", "10")]), &date, "u").unwrap(),
+            Decision::Write { .. }
+        ));
+        assert_eq!(
+            Condition::Recorded(control(Some("\"a\""), 10)).headers(),
+            vec![("If-None-Match", "\"a\"".to_string())]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// A handle that cancels the downloads it was given to ([`Download::cancel_on`]), from
-/// any thread. Each such call ends within moments with [`Error::Aborted`], even while it
+/// any thread. Each such call ends within moments with [`Error::Cancelled`], even while it
 /// waits on a server that sends nothing, and its file stays resumable. Clones share the
 /// same state; a cancelled handle stays cancelled (a call that starts with it ends at
 /// once).
@@ -21,11 +21,11 @@ use std::sync::Arc;
 /// let result = resumedl::Download::new("https://example.com/big.iso")
 ///     .cancel_on(&cancel)
 ///     .to_path("big.iso");
-/// assert!(matches!(result, Err(resumedl::Error::Aborted)) || result.is_ok());
+/// assert!(matches!(result, Err(resumedl::Error::Cancelled)) || result.is_ok());
 /// ```
 ///
 /// [`Download::cancel_on`]: crate::Download::cancel_on
-/// [`Error::Aborted`]: crate::Error::Aborted
+/// [`Error::Cancelled`]: crate::Error::Cancelled
 #[derive(Debug, Clone, Default)]
 pub struct Cancel {
     flag: Arc<AtomicBool>,

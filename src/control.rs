@@ -12,16 +12,21 @@
 //! - it holds no credentials (the URL is stored without userinfo) and is mode 0600;
 //! - it is removed when the download completes.
 //!
-//! Format, version 2: UTF-8 lines `key value`, in this order, the last line a checksum of
-//! everything before it. Values are escaped so that any string round-trips: `%` and
-//! control characters as `%XX`; an absent optional value is `-` (a value that is `-`
-//! itself is written `%2D`). One line per segment `segment <start> <end|-> <done>
-//! <durable>`: bytes `start..start+done` were written, `start..start+durable` of them
-//! synced; a single stream has one open-ended segment, a segmented download one per part.
+//! Format, version 3, in the line format of `record.rs`, in this order: the URL asked, the
+//! URL that answered (after redirects), the target's file name (a long name's sidecar is
+//! shortened with a hash, so the record says whose it is), the bytes at its start that
+//! were found there and not fetched (`adopted`), the validators, the coding,
+//! the total, the If-Range choice, the boot id, then one line per segment `segment
+//! <start> <end|-> <done> <durable>`: bytes `start..start+done` were written,
+//! `start..start+durable` of them synced; a single stream has one open-ended segment, a
+//! segmented download one per part. Version 2 (no `final-url`, no `target`) is still read.
 //!
 //! ```text
-//! resumedl-control 2
+//! resumedl-control 3
 //! url http://example.com/f.iso
+//! final-url http://mirror.example.com/f.iso
+//! target f.iso
+//! adopted 0
 //! etag "abc"
 //! last-modified Tue, 01 Jan 2030 00:00:00 GMT
 //! encoding -
@@ -34,14 +39,23 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
+use crate::record::{
+    self, escape, escape_opt, fmt_opt, fnv1a64, opt_u64, unescape, unescape_opt, Fields,
+};
 
 const MAGIC: &str = "resumedl-control";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
+/// Longest file name most file systems take (Linux's NAME_MAX).
+pub(crate) const NAME_MAX: usize = 255;
+/// Longest sidecar name: room is left for the suffix of its temp files
+/// (`.<pid>-<n>-<nanos>.tmp`, at most 47 bytes).
+const SIDECAR_NAME_MAX: usize = NAME_MAX - 47;
 
 /// Which validator to put in `If-Range` on the next resume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +93,7 @@ pub(crate) enum Loaded {
     /// No sidecar: the file (if any) is a plain partial file, wget -c style.
     Absent,
     /// Ours, read exactly.
-    Valid(ControlFile),
+    Valid(Box<ControlFile>),
     /// Ours (our first line) but not readable exactly: truncated, corrupted, or a version
     /// this build does not know. It may have described a segmented download, whose file
     /// has holes: nothing in the file can be trusted.
@@ -102,6 +116,15 @@ pub(crate) struct Segment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ControlFile {
     pub url: String,
+    /// The URL that gave the first answer, after redirects, when it differs from `url`.
+    pub final_url: Option<String>,
+    /// The target's file name; `None` in a version 2 file (its sidecar name says it) or
+    /// when it is not UTF-8.
+    pub target: Option<String>,
+    /// Bytes at the start of the file that this download found there and did not fetch
+    /// (a file of another tool continued as `wget -c` does): a file finished on them is
+    /// not vouched for, and gets no origin.
+    pub adopted: u64,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     /// Content-Encoding of the bytes on disk (`None` for identity).
@@ -115,11 +138,68 @@ pub(crate) struct ControlFile {
 }
 
 impl ControlFile {
-    /// The sidecar path for a target.
+    /// The sidecar path for a target: `<name>.rdl` beside it, or, when that (with the
+    /// suffix of its temp files) would pass NAME_MAX, the name cut short and a hash of the
+    /// whole name: two long names never share a sidecar, and the record inside names
+    /// its target.
     pub(crate) fn path_for(target: &Path) -> PathBuf {
-        let mut s = target.as_os_str().to_owned();
-        s.push(".rdl");
-        PathBuf::from(s)
+        let name = target.file_name().unwrap_or_default().as_bytes();
+        if name.len() + ".rdl".len() <= SIDECAR_NAME_MAX {
+            let mut s = target.as_os_str().to_owned();
+            s.push(".rdl");
+            return PathBuf::from(s);
+        }
+        let hash = format!("~{:016x}.rdl", fnv1a64(name));
+        let mut keep = SIDECAR_NAME_MAX - hash.len();
+        // A whole UTF-8 character or nothing of it, where the name is UTF-8.
+        while keep > 0 && (name[keep] & 0xc0) == 0x80 {
+            keep -= 1;
+        }
+        let mut short = std::ffi::OsString::from_vec(name[..keep].to_vec());
+        short.push(hash);
+        target.with_file_name(short)
+    }
+
+    /// Whether this is the record written when a file was claimed, before any answer:
+    /// no validator, no length, no byte.
+    pub(crate) fn knows_nothing(&self) -> bool {
+        self.etag.is_none()
+            && self.last_modified.is_none()
+            && self.total.is_none()
+            && self.segments.iter().all(|s| s.done == 0)
+    }
+
+    /// The target's file name as recorded.
+    fn target_name(target: &Path) -> Option<String> {
+        target.file_name()?.to_str().map(str::to_string)
+    }
+
+    /// Whether this record describes the target at `target` (a shortened sidecar could
+    /// in theory be another long name's).
+    fn describes(&self, target: &Path) -> bool {
+        self.target.is_none() || self.target == Self::target_name(target)
+    }
+
+    /// A record for a new download of `url` into `target`: nothing known yet.
+    pub(crate) fn new(url: &str, target: &Path) -> ControlFile {
+        ControlFile {
+            url: url.to_string(),
+            final_url: None,
+            target: Self::target_name(target),
+            adopted: 0,
+            etag: None,
+            last_modified: None,
+            encoding: None,
+            total: None,
+            if_range: IfRangeMode::Etag,
+            boot_id: boot_id(),
+            segments: vec![Segment {
+                start: 0,
+                end: None,
+                done: 0,
+                durable: 0,
+            }],
+        }
     }
 
     /// A fresh name beside the sidecar for the next version of it: unique per process
@@ -172,11 +252,38 @@ impl ControlFile {
         match fs::read(&path) {
             Err(_) => Loaded::Absent,
             Ok(bytes) => match String::from_utf8(bytes).ok().and_then(|t| Self::parse(&t)) {
-                Some(c) => Loaded::Valid(c),
+                Some(c) if c.describes(target) => Loaded::Valid(Box::new(c)),
                 // `check_sidecar` refused files that are not ours before we got here.
+                _ => Loaded::Damaged,
+            },
+        }
+    }
+
+    /// Reads a sidecar by its own path (a directory scan finds it before its target).
+    pub(crate) fn load_sidecar(sidecar: &Path) -> Loaded {
+        match fs::read(sidecar) {
+            Err(_) => Loaded::Absent,
+            Ok(bytes) => match String::from_utf8(bytes).ok().and_then(|t| Self::parse(&t)) {
+                Some(c) => Loaded::Valid(Box::new(c)),
                 None => Loaded::Damaged,
             },
         }
+    }
+
+    /// The file name of the target whose sidecar is at `sidecar`, as recorded (or, in a
+    /// version 2 file, the sidecar's name without `.rdl`), when the sidecar really is
+    /// that target's.
+    pub(crate) fn target_name_or(&self, sidecar: &Path) -> Option<String> {
+        let name = match &self.target {
+            Some(t) => t.clone(),
+            None => sidecar
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".rdl")?
+                .to_string(),
+        };
+        let target = sidecar.with_file_name(&name);
+        (!name.is_empty() && Self::path_for(&target) == sidecar).then_some(name)
     }
 
     /// Whether `path` itself is one of our control files (a sidecar is never a target:
@@ -186,30 +293,28 @@ impl ControlFile {
     }
 
     fn parse(text: &str) -> Option<ControlFile> {
-        let body_end = text.rfind("fnv1a64 ")?;
-        let (body, sum_line) = text.split_at(body_end);
-        let sum = sum_line.strip_prefix("fnv1a64 ")?.strip_suffix('\n')?;
-        if sum != format!("{:016x}", fnv1a64(body.as_bytes())) {
+        let mut f = Fields::new(record::verified(text)?);
+        let version: u32 = f.field(MAGIC)?.parse().ok()?;
+        if version != 2 && version != VERSION {
             return None;
         }
-        let mut lines = body.lines();
-        let mut field = |key: &str| -> Option<String> {
-            let line = lines.next()?;
-            let value = line.strip_prefix(key)?.strip_prefix(' ')?;
-            Some(value.to_string())
+        let url = unescape(f.field("url")?)?;
+        let (final_url, target, adopted) = match version {
+            2 => (None, None, 0),
+            _ => (
+                unescape_opt(f.field("final-url")?)?,
+                unescape_opt(f.field("target")?)?,
+                f.field("adopted")?.parse().ok()?,
+            ),
         };
-        if field(MAGIC)?.parse::<u32>().ok()? != VERSION {
-            return None;
-        }
-        let url = unescape(&field("url")?)?;
-        let etag = unescape_opt(&field("etag")?)?;
-        let last_modified = unescape_opt(&field("last-modified")?)?;
-        let encoding = unescape_opt(&field("encoding")?)?;
-        let total = opt_u64(&field("total")?)?;
-        let if_range = IfRangeMode::parse(&field("if-range")?)?;
-        let boot_id = unescape(&field("boot-id")?)?;
+        let etag = unescape_opt(f.field("etag")?)?;
+        let last_modified = unescape_opt(f.field("last-modified")?)?;
+        let encoding = unescape_opt(f.field("encoding")?)?;
+        let total = opt_u64(f.field("total")?)?;
+        let if_range = IfRangeMode::parse(f.field("if-range")?)?;
+        let boot_id = unescape(f.field("boot-id")?)?;
         let mut segments = Vec::new();
-        while let Some(seg) = field("segment") {
+        while let Some(seg) = f.field("segment") {
             let mut parts = seg.split(' ');
             let start = parts.next()?.parse().ok()?;
             let end = opt_u64(parts.next()?)?;
@@ -225,11 +330,14 @@ impl ControlFile {
                 durable,
             });
         }
-        if segments.is_empty() || url.is_empty() {
+        if !f.done() || segments.is_empty() || url.is_empty() {
             return None;
         }
         Some(ControlFile {
             url,
+            final_url,
+            target,
+            adopted,
             etag,
             last_modified,
             encoding,
@@ -243,6 +351,9 @@ impl ControlFile {
     fn render(&self) -> String {
         let mut s = format!("{MAGIC} {VERSION}\n");
         s += &format!("url {}\n", escape(&self.url));
+        s += &format!("final-url {}\n", escape_opt(&self.final_url));
+        s += &format!("target {}\n", escape_opt(&self.target));
+        s += &format!("adopted {}\n", self.adopted);
         s += &format!("etag {}\n", escape_opt(&self.etag));
         s += &format!("last-modified {}\n", escape_opt(&self.last_modified));
         s += &format!("encoding {}\n", escape_opt(&self.encoding));
@@ -258,9 +369,7 @@ impl ControlFile {
                 seg.durable
             );
         }
-        let sum = fnv1a64(s.as_bytes());
-        s += &format!("fnv1a64 {sum:016x}\n");
-        s
+        record::sign(s)
     }
 
     /// Atomically replaces the sidecar of `target`. The caller has synced the data.
@@ -390,80 +499,15 @@ fn is_ours(path: &Path) -> io::Result<Option<bool>> {
     }
 }
 
-/// `%` and control characters as `%XX`, so a value can never break its line.
-fn escape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        if c == '%' || c.is_ascii_control() {
-            out += &format!("%{:02X}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn escape_opt(v: &Option<String>) -> String {
-    match v.as_deref() {
-        None => "-".into(),
-        Some("-") => "%2D".into(),
-        Some(s) => escape(s),
-    }
-}
-
-fn unescape(v: &str) -> Option<String> {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = v.get(i + 1..i + 3)?;
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn unescape_opt(v: &str) -> Option<Option<String>> {
-    match v {
-        "-" => Some(None),
-        s => unescape(s).map(Some),
-    }
-}
-
-fn fmt_opt(v: Option<u64>) -> String {
-    v.map_or_else(|| "-".to_string(), |n| n.to_string())
-}
-
-/// `-` is "unknown"; anything else must be a number. Outer `None` = unparseable.
-fn opt_u64(s: &str) -> Option<Option<u64>> {
-    if s == "-" {
-        Some(None)
-    } else {
-        s.parse().ok().map(Some)
-    }
-}
-
-/// FNV-1a: a torn or hand-edited file fails the check; this is not a security measure.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample() -> ControlFile {
         ControlFile {
+            final_url: Some("http://127.0.0.1:2/y".into()),
+            target: Some("pkg".into()),
+            adopted: 0,
             url: "http://127.0.0.1:1/x".into(),
             etag: Some("\"v1\"".into()),
             last_modified: None,
@@ -581,7 +625,10 @@ mod tests {
             0o600
         );
         assert!(ControlFile::check_sidecar(&target).is_ok());
-        assert_eq!(ControlFile::load(&target), Loaded::Valid(sample()));
+        assert_eq!(
+            ControlFile::load(&target),
+            Loaded::Valid(Box::new(sample()))
+        );
         ControlFile::remove(&target).unwrap();
         assert!(fs::symlink_metadata(&side).is_err());
         let left: Vec<_> = fs::read_dir(&dir).unwrap().collect();
@@ -609,7 +656,7 @@ mod tests {
     fn rejects_other_versions_and_foreign_files() {
         let text = sample()
             .render()
-            .replace("resumedl-control 2", "resumedl-control 3");
+            .replace("resumedl-control 3", "resumedl-control 4");
         assert_eq!(ControlFile::parse(&text), None);
         assert_eq!(ControlFile::parse("[aria2 control]\n"), None);
     }

@@ -9,17 +9,17 @@ use std::time::Duration;
 use ureq::http::{HeaderName, HeaderValue};
 
 use crate::cancel::Cancel;
+use crate::claim::{Claim, Found};
 use crate::control::{ControlFile, Loaded};
 use crate::error::Error;
 use crate::event::{Event, EventFn, EventQueue};
-use crate::job::{Job, Split};
+use crate::job::{Job, Naming, Place, Policy, Split};
 use crate::outcome::{Outcome, ProgressFn};
 use crate::rate::{Deadline, RateLimit};
 use crate::request::Requester;
 use crate::retry::{retry_wait, ATTEMPTS_PER_RETRY, MAX_BACKOFF, MIN_PROGRESS};
 use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
-use crate::target::Lock;
-use crate::target::Target;
+use crate::target::{Lock, Target};
 /// Default for [`Download::retries`].
 pub const DEFAULT_RETRIES: u32 = 5;
 /// Default for [`Download::connect_timeout`].
@@ -50,7 +50,6 @@ pub struct Download<'a> {
     resume: bool,
     retries: u32,
     retry_backoff: Duration,
-    sha256: Option<String>,
     ca_file: Option<PathBuf>,
     proxy: Option<String>,
     allow_https_downgrade: bool,
@@ -59,13 +58,11 @@ pub struct Download<'a> {
     rate_limit: Option<u64>,
     max_time: Option<Duration>,
     content_disposition: bool,
-    overwrite: bool,
+    policy: Policy,
     basic_auth: Option<(String, String)>,
     progress: Option<ProgressFn<'a>>,
     events: Option<EventFn<'a>>,
     cancel: Option<Cancel>,
-    /// Set by `to_dir` for a file of someone else's under the server's name.
-    only_if_complete: bool,
 }
 
 impl<'a> Download<'a> {
@@ -79,7 +76,6 @@ impl<'a> Download<'a> {
             resume: true,
             retries: DEFAULT_RETRIES,
             retry_backoff: Duration::from_secs(1),
-            sha256: None,
             ca_file: None,
             proxy: None,
             allow_https_downgrade: false,
@@ -88,12 +84,11 @@ impl<'a> Download<'a> {
             rate_limit: None,
             max_time: None,
             content_disposition: true,
-            overwrite: false,
+            policy: Policy::default(),
             basic_auth: None,
             progress: None,
             events: None,
             cancel: None,
-            only_if_complete: false,
         }
     }
 
@@ -150,7 +145,7 @@ impl<'a> Download<'a> {
     /// [`Error::ChecksumMismatch`] and the bytes are moved to `<path>.sha256-mismatch`,
     /// so the target never looks complete and the next call starts over. No default.
     pub fn sha256(mut self, hex: impl Into<String>) -> Self {
-        self.sha256 = Some(hex.into());
+        self.policy.sha256 = Some(hex.into());
         self
     }
 
@@ -238,13 +233,53 @@ impl<'a> Download<'a> {
         self
     }
 
-    /// Whether [`Download::to_dir`] may replace a file that already has the name the
-    /// server chose (`Content-Disposition`) and is not a partial download of ours with a
-    /// different length than the resource. Defaults to false: such a call fails with
-    /// [`Error::Io`] naming the file, and nothing is written. With true, that file is
-    /// downloaded anew from 0 (never appended to: it may be another resource).
+    /// Whether [`Download::to_dir`] may replace a file at the name it chose that is not
+    /// ours (no control file, no origin): it is downloaded anew from 0, never appended
+    /// to (it may be another resource). Defaults to false: such a call fails with
+    /// [`Error::Io`] naming the file, before anything is written. Never applies to
+    /// another download's file: that name is passed over for `name.1`.
     pub fn overwrite(mut self, on: bool) -> Self {
-        self.overwrite = on;
+        self.policy.rules.overwrite = on;
+        self
+    }
+
+    /// Whether [`Download::to_dir`] may continue a file at the name it chose that is not
+    /// ours, appending to its bytes without validators as `wget -c` does (its bytes are
+    /// taken on trust, so the finished file gets no origin). Defaults to false: such a
+    /// call fails with [`Error::Io`] naming the file. [`Download::to_path`] always
+    /// continues a file that is not ours (the caller named it) and says so in an
+    /// [`Event::Note`].
+    pub fn continue_foreign(mut self, on: bool) -> Self {
+        self.policy.rules.continue_foreign = on;
+        self
+    }
+
+    /// Whether an existing file is left alone (wget's `-nc`): a name that is taken (by a
+    /// file that is not this URL's unfinished download) is not downloaded into, and the
+    /// call succeeds with [`OutcomeKind::Skipped`](crate::OutcomeKind::Skipped). With
+    /// [`Download::to_dir`] the name is the final one, from the server. Defaults to false.
+    pub fn no_clobber(mut self, on: bool) -> Self {
+        self.policy.rules.no_clobber = on;
+        self
+    }
+
+    /// Whether a file that is not ours is downloaded anew only when the server's is newer
+    /// (wget's `-N`): the request carries `If-Modified-Since` with the file's mtime; a 304
+    /// (or a 200 whose Last-Modified is not newer and whose length is the file's) leaves
+    /// it, [`OutcomeKind::Skipped`](crate::OutcomeKind::Skipped); otherwise it is
+    /// replaced from 0. Our own finished files always get a conditional request by their
+    /// recorded validators, with or without this. Defaults to false.
+    pub fn timestamping(mut self, on: bool) -> Self {
+        self.policy.rules.timestamping = on;
+        self
+    }
+
+    /// Downloads only when the resource changed after `t` (curl's `-z`): as
+    /// [`Download::timestamping`], with `t` instead of the file's mtime, also when there
+    /// is no file yet (then nothing is written on a 304). Does not apply to a partial
+    /// download of ours, which is resumed. No default.
+    pub fn modified_since(mut self, t: std::time::SystemTime) -> Self {
+        self.policy.modified_since = Some(t);
         self
     }
 
@@ -281,132 +316,21 @@ impl<'a> Download<'a> {
     /// on a mismatch, never the link. A path that is not a regular file (a FIFO,
     /// `/dev/null`) is streamed into from the first byte: no resume, no control file, no
     /// truncation, no rename.
+    ///
+    /// What is at `path` decides the first request: an unfinished download (its control
+    /// file) is resumed with `If-Range`; a finished one (its origin) is asked about with
+    /// `If-None-Match`/`If-Modified-Since` and replaced in place only when the server's
+    /// version differs; a file resumedl did not download is continued as `wget -c` does
+    /// (told in an [`Event::Note`]).
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
         let deadline = self.deadline();
         let requester = self.prepare()?;
-        self.download(&requester, path.as_ref(), &deadline)
-    }
-
-    /// Runs the download into the directory `dir`, under a name the call chooses, and
-    /// returns what happened ([`Outcome::path`] is the file).
-    ///
-    /// 1. An unfinished download of the same URL in `dir` (a control file that names
-    ///    it) is continued, whatever its name: a rerun resumes the file the first run
-    ///    made.
-    /// 2. Else, with `content_disposition` (the default), a HEAD asks for the server's
-    ///    `Content-Disposition`: `filename*` (RFC 8187, UTF-8) first, then `filename`
-    ///    (only from a 2xx: a server that refuses HEAD still gets its GET). Else, or
-    ///    without one, the URL's last path segment, percent-decoded; else
-    ///    [`FALLBACK_NAME`](crate::FALLBACK_NAME). A name is reduced to one plain file
-    ///    name: no directory part, no `..`, no leading dots, no control characters, no
-    ///    `/` or `\`; an absolute path is never honoured, and the file is always in `dir`.
-    /// 3. A name the server chose never replaces or extends an existing file (not a
-    ///    partial download of ours) unless `overwrite` is set, which downloads it anew
-    ///    from 0: the call fails before writing anything. A file of the resource's
-    ///    length (by the HEAD) that the GET confirms complete (416) is left as it is,
-    ///    `AlreadyComplete`. A name from the URL behaves as [`Download::to_path`] does
-    ///    (a partial file is resumed).
-    pub fn to_dir(mut self, dir: impl AsRef<Path>) -> Result<Outcome, Error> {
-        let dir = dir.as_ref();
-        let deadline = self.deadline();
-        let requester = self.prepare()?;
-        // A handle cancelled before the call: not even the HEAD goes out.
-        if deadline.cancelled() {
-            return Err(Error::Aborted);
-        }
-        if let Some(path) = unfinished(dir, &requester.url.text) {
-            return self.download(&requester, &path, &deadline);
-        }
-        let head = self
-            .content_disposition
-            .then(|| watch(&deadline, &requester, || requester.head()));
-        // Told now, on this thread: the call may stop before any GET (a name taken).
-        if requester.events.deliver(&mut self.events).is_break() {
-            return Err(Error::Aborted);
-        }
-        let (disposition, length) = match head {
-            // Only a success speaks for the resource: a 403 or 404 page's name and length
-            // are the page's (servers and presigned URLs refuse HEAD); the GET that
-            // follows gets the real answer.
-            Some(Ok(answer)) if answer.resp.status().is_success() => {
-                let resp = answer.resp;
-                let cd = resp
-                    .headers()
-                    .get("content-disposition")
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-                let len = crate::answer::content_length(&resp).ok().flatten();
-                crate::request::release(resp);
-                (cd, len)
-            }
-            Some(Ok(answer)) => {
-                crate::request::release(answer.resp);
-                (None, None)
-            }
-            // A failure no retry fixes (TLS, a redirect to ftp) is the call's; the GET
-            // that follows reports and retries anything else.
-            Some(Err(_)) if deadline.passed() => return Err(deadline.error()),
-            Some(Err(e)) if !e.is_transient() => return Err(e),
-            Some(Err(_)) | None => (None, None),
-        };
-        let server_name = disposition
-            .as_deref()
-            .and_then(crate::name::from_content_disposition);
-        let name = match &server_name {
-            Some(n) => n.clone(),
-            None => crate::name::choose(None, &requester.url.text),
-        };
-        let path = dir.join(&name);
-        if server_name.is_some() && ControlFile::load(&path) == Loaded::Absent {
-            if let Ok(meta) = std::fs::symlink_metadata(&path) {
-                let same_length = meta.is_file() && Some(meta.len()) == length;
-                if self.overwrite {
-                    // Another resource may have this name: never append to it.
-                    self.resume = false;
-                } else if same_length {
-                    // The HEAD's length is only a hint (a HEAD may describe another
-                    // representation, or an error page): the file stands if the GET finds
-                    // it complete, and is left alone otherwise.
-                    self.only_if_complete = true;
-                } else {
-                    return Err(Error::Io {
-                        op: "save to",
-                        path,
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::AlreadyExists,
-                            "a file of another length has the name the server chose; it is \
-                             not replaced unless overwriting is allowed",
-                        ),
-                    });
-                }
-            }
-        }
-        self.download(&requester, &path, &deadline)
-    }
-
-    fn deadline(&self) -> Deadline {
-        Deadline {
-            // A time past what the clock can hold (`Duration::MAX`) is no limit.
-            at: self
-                .max_time
-                .and_then(|d| std::time::Instant::now().checked_add(d)),
-            max_time: self.max_time.unwrap_or_default(),
-            cancel: self.cancel.clone(),
-        }
-    }
-
-    /// Locks `path` and runs the attempts.
-    fn download(
-        &mut self,
-        requester: &Requester,
-        path: &Path,
-        deadline: &Deadline,
-    ) -> Result<Outcome, Error> {
         // A handle cancelled before the call: nothing is touched.
         if deadline.cancelled() {
-            return Err(Error::Aborted);
+            return Err(Error::Cancelled);
         }
+        let path = path.as_ref();
         let target = Target::resolve(path)?;
-        // Two runs on one file would splice each other's bytes: the second stops here.
         let lock = match &target {
             Target::File(p) => {
                 if ControlFile::is_control_file(p) {
@@ -421,71 +345,230 @@ impl<'a> Download<'a> {
                     ));
                 }
                 ControlFile::check_sidecar(p)?;
-                // A cancel (or the deadline) during the lock grace is the call's end,
-                // not the other call's lock; and once it came, nothing is touched.
-                match Lock::acquire(p, &|| deadline.passed()) {
-                    Err(Error::Locked { .. }) if deadline.passed() => return Err(deadline.error()),
-                    Err(e) => return Err(e),
-                    Ok(lock) if deadline.passed() => {
-                        lock.remove_if_untouched();
-                        return Err(deadline.error());
-                    }
-                    Ok(lock) => Some(lock),
-                }
+                Some(self.lock(&requester, p, &deadline)?)
             }
             Target::Stream(_) => None,
         };
-        let result = watch(deadline, requester, || {
-            self.run(&target, requester, deadline)
-        })
-        .map(|mut outcome| {
+        if self.policy.rules.no_clobber && self.taken(&target) {
+            drop(lock);
+            return Ok(Outcome {
+                status: 0,
+                resumed_from: 0,
+                received: 0,
+                total: None,
+                kind: crate::OutcomeKind::Skipped,
+                path: path.to_path_buf(),
+                attempts: 0,
+                final_url: requester.url.text.clone(),
+            });
+        }
+        let place = Place::Known {
+            target,
+            lock,
+            found: None,
+        };
+        self.run(place, &requester, &deadline).map(|mut outcome| {
             outcome.path = path.to_path_buf();
             outcome
-        });
-        if result.is_err() {
-            if let Some(lock) = &lock {
-                lock.remove_if_untouched();
-            }
-        }
-        result
+        })
     }
 
-    /// The attempts of one call, retrying transient failures.
+    /// Runs the download into the directory `dir`, under a name the call chooses, and
+    /// returns what happened ([`Outcome::path`] is the file). One name belongs to one
+    /// download:
+    ///
+    /// 1. A download of the same URL already in `dir` is continued, whatever its name:
+    ///    an unfinished one (its control file names the URL), or a finished one under
+    ///    the URL's name (its origin names the URL), which is asked about conditionally
+    ///    and replaced in place only when the server's version changed.
+    /// 2. Else the first GET's answer names the file: with `content_disposition` (the
+    ///    default) its `Content-Disposition` (`filename*` per RFC 8187, then `filename`;
+    ///    only from a 2xx), else the URL's last path segment, percent-decoded, else
+    ///    [`FALLBACK_NAME`](crate::FALLBACK_NAME). No HEAD is sent. A name is reduced to
+    ///    one plain file name: no directory part, no `..`, no leading dots, no control
+    ///    characters, no `/` or `\`; the file is always in `dir`.
+    /// 3. At that name: nothing → the file is created and claimed (a control file for
+    ///    this URL comes before any byte, so a kill at any instant leaves something the
+    ///    same call finds again); this URL's download → continued or checked; another
+    ///    URL's download (unfinished, finished, or running now) → never touched: the
+    ///    next free `name.1`, `name.2`, … is used, told in an [`Event::Note`] (another
+    ///    URL's unfinished download of the same resource, by its validators, is a mirror
+    ///    and continued); a file resumedl did not download → the call fails before
+    ///    writing, naming it, unless [`Download::continue_foreign`],
+    ///    [`Download::overwrite`], [`Download::timestamping`] or
+    ///    [`Download::no_clobber`] says what to do with it.
+    pub fn to_dir(mut self, dir: impl AsRef<Path>) -> Result<Outcome, Error> {
+        let dir = dir.as_ref();
+        let deadline = self.deadline();
+        let requester = self.prepare()?;
+        // A handle cancelled before the call: not even a request goes out.
+        if deadline.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        // Before any request: a directory that is not there is the caller's mistake.
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                let e = std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory");
+                return Err(Error::io("save into", dir, e));
+            }
+            Err(e) => return Err(Error::io("save into", dir, e)),
+        }
+        let url = requester.url.text.clone();
+        let url_name = crate::name::choose(None, &url);
+        if let Some(path) = crate::claim::find_own(dir, &url, &url_name) {
+            let lock = self.lock(&requester, &path, &deadline)?;
+            let place = Place::Known {
+                target: Target::File(path),
+                lock: Some(lock),
+                found: Some(Found::Own),
+            };
+            return self.run(place, &requester, &deadline);
+        }
+        if self.content_disposition {
+            let naming = Naming {
+                dir: dir.to_path_buf(),
+                url_name,
+            };
+            return self.run(Place::Named(naming), &requester, &deadline);
+        }
+        // The URL names the file: it is claimed before any request.
+        let events = &requester.events;
+        let claim = crate::claim::choose(
+            dir,
+            &url_name,
+            &url,
+            None,
+            self.claim_rules(),
+            &mut |text| events.push(|| Event::Note { text }),
+            &|| deadline.passed(),
+        );
+        // Told now, on this thread: the call may stop before any request.
+        if requester.events.deliver(&mut self.events).is_break() {
+            return Err(Error::Aborted);
+        }
+        let place = match claim? {
+            Claim::Skip { path } => {
+                return Ok(Outcome {
+                    status: 0,
+                    resumed_from: 0,
+                    received: 0,
+                    total: None,
+                    kind: crate::OutcomeKind::Skipped,
+                    path,
+                    attempts: 0,
+                    final_url: url,
+                })
+            }
+            Claim::File { path, lock, found } => Place::Known {
+                target: Target::File(path),
+                lock: Some(lock),
+                found: Some(found),
+            },
+        };
+        self.run(place, &requester, &deadline)
+    }
+
+    /// What `to_dir` may do with a file that is not ours: `resume(false)` (download from
+    /// the start) replaces it, as `overwrite` does.
+    fn claim_rules(&self) -> crate::claim::Rules {
+        let mut rules = self.policy.rules;
+        rules.overwrite |= !self.resume;
+        rules
+    }
+
+    fn deadline(&self) -> Deadline {
+        Deadline {
+            // A time past what the clock can hold (`Duration::MAX`) is no limit.
+            at: self
+                .max_time
+                .and_then(|d| std::time::Instant::now().checked_add(d)),
+            max_time: self.max_time.unwrap_or_default(),
+            cancel: self.cancel.clone(),
+        }
+    }
+
+    /// Locks the regular file at `path` for this call (two runs on one file would splice
+    /// each other's bytes: the second stops here), creating it when missing, with a
+    /// control file for this URL before any request, so that a kill before the first
+    /// byte leaves something the same call resumes. A cancel (or the deadline) during
+    /// the lock grace is the call's end, not the other call's lock.
+    fn lock(&self, requester: &Requester, path: &Path, deadline: &Deadline) -> Result<Lock, Error> {
+        let lock = match Lock::acquire(path, &|| deadline.passed()) {
+            Err(Error::Locked { .. }) if deadline.passed() => return Err(deadline.error()),
+            Err(e) => return Err(e),
+            Ok(lock) => lock,
+        };
+        if deadline.passed() {
+            lock.remove_if_untouched(&requester.url.text);
+            return Err(deadline.error());
+        }
+        if lock.created() {
+            if let Err(e) = ControlFile::new(&requester.url.text, path).save_unsynced(path) {
+                lock.remove_if_untouched(&requester.url.text);
+                return Err(e);
+            }
+        }
+        Ok(lock)
+    }
+
+    /// Whether `no_clobber` leaves the target alone: a file is there that is not an
+    /// unfinished download of ours.
+    fn taken(&self, target: &Target) -> bool {
+        match target {
+            Target::File(p) => {
+                crate::target::existing_len(p).is_ok_and(|n| n > 0)
+                    && ControlFile::load(p) == Loaded::Absent
+            }
+            Target::Stream(_) => false,
+        }
+    }
+
+    /// The attempts of one call, retrying transient failures, then the finished file's
+    /// record; on failure, a file this call created and never wrote goes again.
     fn run(
         &mut self,
-        target: &Target,
+        place: Place,
         requester: &Requester,
         deadline: &Deadline,
     ) -> Result<Outcome, Error> {
         let limit = self.rate_limit.map(RateLimit::new);
-        let sha256 = self.sha256.take();
         let split = Split {
             connections: self.connections,
             min_split: self.min_split_size,
             retries: self.retries,
             backoff: self.retry_backoff,
         };
+        let policy = Policy {
+            rules: self.claim_rules(),
+            ..self.policy.clone()
+        };
         let mut job = Job::new(
-            target,
+            place,
+            policy,
             requester,
             split,
-            sha256.is_some(),
             (self.progress.take(), self.events.take()),
             limit.as_ref(),
             deadline.clone(),
         );
-        job.only_if_complete = self.only_if_complete;
-        let result = self.attempts(&mut job, requester, deadline);
+        let result = watch(deadline, requester, || {
+            let attempts = self.attempts(&mut job, requester, deadline)?;
+            if let Some(expected) = &self.policy.sha256 {
+                job.verify(expected)?;
+            }
+            job.finish()?;
+            Ok(attempts)
+        });
         // What is left to tell cannot cancel: the attempts are over, done or failed.
         let _ = job.deliver_events();
-        let attempts = result?;
-        if let Some(expected) = &sha256 {
-            job.verify(expected)?;
+        match result {
+            Ok(attempts) => Ok(job.outcome(attempts)),
+            Err(e) => {
+                job.abandon();
+                Err(e)
+            }
         }
-        if let Target::File(p) = target {
-            ControlFile::remove(p)?;
-        }
-        Ok(job.outcome(attempts))
     }
 
     /// Runs attempts until one succeeds or the retries are used up; returns how many.
@@ -611,7 +694,7 @@ impl<'a> Download<'a> {
             ),
             _ => None,
         };
-        if let Some(hex) = self.sha256.as_mut() {
+        if let Some(hex) = self.policy.sha256.as_mut() {
             *hex = hex.trim().to_ascii_lowercase();
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(Error::InvalidOption {
@@ -701,22 +784,5 @@ impl Drop for Finished<'_> {
 /// fragment). `None` when there is none or the URL is invalid. Lets a program say where
 /// the bytes of an interrupted `to_dir` call are.
 pub fn unfinished_download(dir: &Path, url: &str) -> Option<PathBuf> {
-    unfinished(dir, &crate::url::parse(url).ok()?.text)
-}
-
-/// The file in `dir` whose control file records a download of `url` (without userinfo
-/// or fragment), when there is one.
-fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name();
-            let target = name.to_str()?.strip_suffix(".rdl")?.to_string();
-            (!target.is_empty()).then(|| dir.join(target))
-        })
-        .filter(|target| matches!(ControlFile::load(target), Loaded::Valid(c) if c.url == url))
-        // The first by name when there are several: the same one on every run. `min`, not
-        // a sort: a sort of paths would be code of its own in the size-budgeted library.
-        .min()
+    crate::claim::unfinished(dir, &crate::url::parse(url).ok()?.text)
 }

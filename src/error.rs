@@ -70,8 +70,12 @@ pub enum Error {
         /// The OS error.
         source: io::Error,
     },
-    /// The progress callback asked to stop. The partial file is kept and resumable.
+    /// The progress or event callback asked to stop. The partial file is kept and
+    /// resumable.
     Aborted,
+    /// A [`Cancel`](crate::Cancel) handle given to the download was cancelled. The
+    /// partial file is kept and resumable.
+    Cancelled,
     /// The downloaded file does not have the expected SHA-256.
     ChecksumMismatch {
         /// Expected digest, lowercase hex.
@@ -113,6 +117,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot {op} {}: {}", path.display(), io_reason(source))
             }
             Error::Aborted => write!(f, "aborted by the progress callback"),
+            Error::Cancelled => write!(f, "cancelled"),
             Error::ChecksumMismatch { expected, actual } => {
                 write!(f, "sha256 mismatch: expected {expected}, got {actual}")
             }

@@ -62,6 +62,13 @@ pub enum Event {
         /// grow. `u32::MAX` when retries are unlimited.
         of: u32,
     },
+    /// Something the user should know that is not a failure: the file's name was taken by
+    /// another download and a free one was chosen, a file that is not ours is continued
+    /// without validators, the origin could not be recorded.
+    Note {
+        /// One line.
+        text: String,
+    },
 }
 
 /// Callback for [`Event`]s, called on the caller's thread. Returning

@@ -37,6 +37,9 @@ pub struct ControlFields {
 impl ControlFields {
     fn to_control(&self) -> ControlFile {
         ControlFile {
+            final_url: None,
+            target: None,
+            adopted: 0,
             url: self.url.clone(),
             etag: self.etag.clone(),
             last_modified: self.last_modified.clone(),
@@ -106,7 +109,7 @@ pub fn control_round_trip(fields: &ControlFields) -> bool {
     let target = scratch("round-trip");
     let control = fields.to_control();
     control.save(&target).expect("save the control file");
-    let same = ControlFile::load(&target) == Loaded::Valid(control);
+    let same = ControlFile::load(&target) == Loaded::Valid(Box::new(control));
     ControlFile::remove(&target).expect("remove the control file");
     same
 }
@@ -249,6 +252,9 @@ pub fn classify_answer(
         return;
     };
     let control = ControlFile {
+        final_url: None,
+        target: None,
+        adopted: 0,
         url: "http://h/f".into(),
         etag: etag.map(str::to_string),
         last_modified: None,
@@ -288,7 +294,10 @@ pub fn classify_answer(
                     }
                 }
                 Decision::Complete { total } => assert_eq!(total, offset, "{answer:?}"),
-                Decision::Restart | Decision::NextValidator | Decision::AskHead => {}
+                Decision::Restart
+                | Decision::NextValidator
+                | Decision::AskHead
+                | Decision::Unchanged => {}
             }
         }
     }

@@ -8,17 +8,24 @@ use std::time::{Duration, Instant};
 use ureq::http::Response;
 use ureq::Body;
 
-use crate::answer::{classify, classify_head, Decision};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::answer::{
+    classify, classify_conditional, classify_head, Condition, Decision, Validators,
+};
+use crate::claim::{self, Claim, Found, Rules, Seen};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
 use crate::error::{from_body_io, Error};
-use crate::event::EventFn;
+use crate::event::{Event, EventFn};
+use crate::origin::Origin;
 use crate::outcome::{Outcome, OutcomeKind, ProgressFn};
 use crate::plan::Plan;
 use crate::rate::{fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, CHUNK, PROGRESS_INTERVAL};
-use crate::request::{release, Requester};
+use crate::request::{release, Answer, Requester};
 use crate::segmented::{self, End, First};
 use crate::sink::{hash_file, Hashed, Sink};
-use crate::target::{existing_len, Target};
+use crate::target::{existing_len, Lock, Target};
 
 /// Requests one attempt may send: validator fallbacks (2), a restart, a HEAD, the last.
 const REQUESTS_PER_ATTEMPT: usize = 5;
@@ -32,19 +39,63 @@ pub(crate) struct Split {
     pub backoff: Duration,
 }
 
+/// Where the bytes go: a target known from the start (`to_path`, or a file `to_dir`
+/// found or claimed before any request), or a directory in which the first answer
+/// names the file (its `Content-Disposition`).
+pub(crate) enum Place {
+    Known {
+        target: Target,
+        lock: Option<Lock>,
+        found: Option<Found>,
+    },
+    Named(Naming),
+}
+
+/// What the first answer's name is chosen with.
+pub(crate) struct Naming {
+    pub dir: PathBuf,
+    /// The name when the answer gives none.
+    pub url_name: String,
+}
+
+/// What the caller asked of files that are already there.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Policy {
+    pub rules: Rules,
+    /// Download only what is newer than this (curl's `-z`).
+    pub modified_since: Option<SystemTime>,
+    /// Expected SHA-256 (lowercase hex), checked on the whole file.
+    pub sha256: Option<String>,
+}
+
 /// State of one `to_path` call across its attempts.
 pub(crate) struct Job<'p, 'a> {
-    target: &'p Target,
+    /// `None` until the first answer names the file (`naming`).
+    target: Option<Target>,
+    lock: Option<Lock>,
+    naming: Option<Naming>,
+    /// What `to_dir` found at the name it claimed (`None` for `to_path`).
+    found: Option<Found>,
+    policy: Policy,
     req: &'p Requester,
     split: Split,
     /// The parts recorded by an unfinished segmented download, when the next answer
     /// continues them.
     resume_plan: Option<Plan>,
+    /// A finished file's rerun: the first request is conditional, and its answer says
+    /// whether the file is current.
+    condition: Option<Condition>,
+    /// A finished file is there: writing from 0 replaces it.
+    replacing: bool,
+    /// The first request asks without `Range: bytes=0-` (the first answer showed that
+    /// an empty resource, or one of unknown length, is asked plainly).
+    plain_first: bool,
+    /// The file that is not ours was told about (once per call).
+    told_foreign: bool,
     /// Times a segmented run found the resource changed: it restarts once, not forever.
     changes: u32,
     /// The starting point threw away a partial file it could not trust.
     distrusted: bool,
-    hashing: bool,
     progress: Option<ProgressFn<'a>>,
     events: Option<EventFn<'a>>,
     limit: Option<&'p RateLimit>,
@@ -60,14 +111,13 @@ pub(crate) struct Job<'p, 'a> {
     shown_url: String,
     /// Furthest file position reached by this call: progress that earns a free retry.
     pub furthest: u64,
-    /// The file at the target is not ours (to_dir found it under the name the server
-    /// chose, with the resource's length by the HEAD): it may stand as the complete
-    /// resource, and nothing else may happen to it: no append, no overwrite.
-    pub only_if_complete: bool,
     /// Bytes of the resource on disk as this call last knew them (the kept prefix, the
     /// parts done): not the file's length, which a segmented download's parts far
     /// ahead make larger than what is there.
     known: u64,
+    /// The record of the bytes this call completed (validators, length, what was
+    /// adopted), for the origin written on success.
+    record: Option<ControlFile>,
     /// When the callback was last called, and with what.
     last_progress: Option<(Instant, (u64, Option<u64>))>,
     /// SHA-256 state over the file's first bytes, kept across attempts so a retry does
@@ -79,22 +129,37 @@ pub(crate) struct Job<'p, 'a> {
 
 impl<'p, 'a> Job<'p, 'a> {
     pub(crate) fn new(
-        target: &'p Target,
+        place: Place,
+        policy: Policy,
         req: &'p Requester,
         split: Split,
-        hashing: bool,
         (progress, events): (Option<ProgressFn<'a>>, Option<EventFn<'a>>),
         limit: Option<&'p RateLimit>,
         deadline: Deadline,
     ) -> Job<'p, 'a> {
+        let (target, lock, found, naming) = match place {
+            Place::Known {
+                target,
+                lock,
+                found,
+            } => (Some(target), lock, found, None),
+            Place::Named(n) => (None, None, None, Some(n)),
+        };
         Job {
             target,
+            lock,
+            naming,
+            found,
+            policy,
             req,
             split,
             resume_plan: None,
+            condition: None,
+            replacing: false,
+            plain_first: false,
+            told_foreign: false,
             changes: 0,
             distrusted: false,
-            hashing,
             progress,
             events,
             limit,
@@ -107,17 +172,24 @@ impl<'p, 'a> Job<'p, 'a> {
             final_url: req.url.text.clone(),
             shown_url: req.url.shown.clone(),
             furthest: 0,
-            only_if_complete: false,
             known: 0,
+            record: None,
             last_progress: None,
             hashed: None,
             digest: None,
         }
     }
 
+    /// The target; only asked for once the file is named.
+    fn target(&self) -> &Target {
+        self.target
+            .as_ref()
+            .expect("the target is named before it is written")
+    }
+
     /// Whether bytes went into a target that cannot be rewound (a FIFO, a device).
     pub(crate) fn streamed(&self) -> bool {
-        matches!(self.target, Target::Stream(_)) && self.furthest > 0
+        matches!(self.target, Some(Target::Stream(_))) && self.furthest > 0
     }
 
     /// Hands the events queued so far to the caller's callback (this is its thread);
@@ -127,6 +199,10 @@ impl<'p, 'a> Job<'p, 'a> {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(()) => Err(Error::Aborted),
         }
+    }
+
+    fn note(&self, text: String) {
+        self.req.events.push(|| Event::Note { text });
     }
 
     /// Bytes of the resource on disk, as far as this call knows.
@@ -143,13 +219,75 @@ impl<'p, 'a> Job<'p, 'a> {
             kind: self.kind.unwrap_or(OutcomeKind::Fresh),
             attempts,
             final_url: self.final_url,
-            path: self.target.path().to_path_buf(),
+            path: self
+                .target
+                .as_ref()
+                .map_or_else(PathBuf::new, |t| t.path().to_path_buf()),
         }
+    }
+
+    /// After a failed call: a file this call created and never wrote goes again.
+    pub(crate) fn abandon(&self) {
+        if let Some(lock) = &self.lock {
+            lock.remove_if_untouched(&self.req.url.text);
+        }
+    }
+
+    /// After success: the finished file's origin is recorded (its bytes synced first, so
+    /// the record never covers bytes a power loss could take), then its control file
+    /// goes. A file this call skipped, which it had created, goes again.
+    pub(crate) fn finish(&mut self) -> Result<(), Error> {
+        let Some(Target::File(path)) = self.target.clone() else {
+            return Ok(());
+        };
+        if self.kind == Some(OutcomeKind::Skipped) {
+            self.abandon();
+            return Ok(());
+        }
+        if let Some(rec) = self.record.take().filter(|r| r.adopted == 0) {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| Error::io("sync", &path, e))?;
+            let origin = Origin {
+                length: rec.total.unwrap_or(existing_len(&path)?),
+                url: rec.url,
+                etag: rec.etag,
+                last_modified: rec.last_modified,
+                encoding: rec.encoding,
+                mtime: (0, 0),
+            };
+            if let Err(e) = origin.write(&path) {
+                self.note(format!(
+                    "cannot record where '{}' came from ({}): a rerun will take it for a \
+                     file resumedl did not download",
+                    path.display(),
+                    crate::error::io_reason(&e)
+                ));
+            }
+        }
+        ControlFile::remove(&path)
     }
 
     /// One attempt: up to a few requests (validator fallback, restart, HEAD) and one body.
     pub(crate) fn attempt(&mut self, fresh_start: bool) -> Result<(), Error> {
+        // The first answer names the file; it is used below when it is the request the
+        // named file needs (from 0), else let go.
+        let mut first = None;
+        if self.target.is_none() {
+            match self.name_the_file()? {
+                Some(answer) => first = Some(answer),
+                None => return Ok(()),
+            }
+        }
         let (mut offset, mut control) = self.starting_point(fresh_start)?;
+        if self.kind == Some(OutcomeKind::AlreadyComplete) {
+            return Ok(());
+        }
+        if offset > 0 || self.resume_plan.is_some() {
+            if let Some(a) = first.take() {
+                release(a.resp);
+            }
+        }
         self.known = self.resume_plan.as_ref().map_or(offset, Plan::done);
         // An unfinished segmented download goes on where its parts stopped: each part's
         // request is checked against the control file (validators, coding, total).
@@ -180,7 +318,8 @@ impl<'p, 'a> Job<'p, 'a> {
         let mut restarted = std::mem::take(&mut self.distrusted);
         // With several connections a fresh download asks `bytes=0-`: a 206 tells that
         // ranges work, with no extra round trip.
-        let mut ask_range = self.split.connections > 1 && self.target_is_file();
+        let mut ask_range =
+            self.split.connections > 1 && self.target_is_file() && !self.plain_first;
         // Bounded: each turn either returns or moves to a strictly "simpler" request
         // (next validator, or no Range at all).
         for _ in 0..REQUESTS_PER_ATTEMPT {
@@ -189,29 +328,43 @@ impl<'p, 'a> Job<'p, 'a> {
                 .as_ref()
                 .filter(|_| offset > 0)
                 .and_then(|c| if_range_value(c, &mut mode));
-            let answer = self.req.get(offset, if_range.as_deref(), ask_range)?;
-            self.deliver_events()?;
+            let answer = match first.take() {
+                Some(a) => a,
+                None => {
+                    let condition = match (&self.condition, offset) {
+                        (Some(c), 0) => c.headers(),
+                        _ => Vec::new(),
+                    };
+                    let a = self
+                        .req
+                        .get(offset, if_range.as_deref(), ask_range, &condition)?;
+                    self.deliver_events()?;
+                    a
+                }
+            };
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
             let status = answer.resp.status().as_u16();
-            let unknown_total = || {
-                crate::answer::header(&answer.resp, "content-range")
-                    .is_some_and(|v| v.trim_end().ends_with("/*"))
-            };
-            if offset == 0 && ask_range && (status == 416 || (status == 206 && unknown_total())) {
+            if offset == 0
+                && ask_range
+                && (status == 416 || (status == 206 && unknown_total(&answer.resp)))
+            {
                 // `bytes=0-` of an empty resource, or of one whose length the server
                 // does not know: one connection, asked plainly.
                 release(answer.resp);
                 ask_range = false;
                 continue;
             }
-            let decision = classify(
-                &answer.resp,
-                offset,
-                control.as_ref(),
-                if_range.is_some(),
-                &answer.url.shown,
-            )?;
+            let decision = match (&self.condition, offset) {
+                (Some(c), 0) => classify_conditional(&answer.resp, c, &answer.url.shown)?,
+                _ => classify(
+                    &answer.resp,
+                    offset,
+                    control.as_ref(),
+                    if_range.is_some(),
+                    &answer.url.shown,
+                )?,
+            };
             let (decision, body) = match decision {
                 Decision::AskHead => {
                     // Never hold an answer open while asking again.
@@ -219,26 +372,12 @@ impl<'p, 'a> Job<'p, 'a> {
                     let head = self.req.head()?;
                     self.deliver_events()?;
                     let d =
-                        classify_head(&head.resp, offset, control.as_ref(), self.target.path())?;
+                        classify_head(&head.resp, offset, control.as_ref(), self.target().path())?;
                     release(head.resp);
                     (d, None)
                 }
                 d => (d, Some(answer.resp)),
             };
-            if self.only_if_complete && !matches!(decision, Decision::Complete { .. }) {
-                if let Some(b) = body {
-                    release(b);
-                }
-                return Err(Error::io(
-                    "save to",
-                    self.target.path(),
-                    io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "a file that is not this resource has the name the server chose; \
-                         it is not replaced unless overwriting is allowed",
-                    ),
-                ));
-            }
             match decision {
                 // if_range_value() skips a step whose validator the control file lacks.
                 Decision::NextValidator => {
@@ -261,6 +400,26 @@ impl<'p, 'a> Job<'p, 'a> {
                     // The old bytes are not the resource's: none of it is on disk.
                     self.known = 0;
                 }
+                Decision::Unchanged => {
+                    if let Some(b) = body {
+                        release(b);
+                    }
+                    let len = existing_len(self.target().path())?;
+                    self.status = status;
+                    self.first_offset.get_or_insert(len);
+                    self.kind = Some(match self.condition {
+                        Some(Condition::Recorded(_)) => OutcomeKind::AlreadyComplete,
+                        _ => OutcomeKind::Skipped,
+                    });
+                    if self.kind == Some(OutcomeKind::AlreadyComplete) {
+                        self.total = Some(len);
+                        self.report(len, Some(len), true)?;
+                        if self.policy.sha256.is_some() {
+                            self.digest = Some(hash_file(self.target().path(), &self.deadline)?);
+                        }
+                    }
+                    return Ok(());
+                }
                 Decision::Complete { total } => {
                     if let Some(b) = body {
                         release(b);
@@ -269,9 +428,12 @@ impl<'p, 'a> Job<'p, 'a> {
                     self.total = Some(total);
                     self.first_offset.get_or_insert(offset);
                     self.kind.get_or_insert(OutcomeKind::AlreadyComplete);
+                    // Complete under our control file (a run killed after its last byte):
+                    // the record it holds is the origin to write.
+                    self.record = control.clone();
                     self.report(total, Some(total), true)?;
-                    if self.hashing {
-                        self.digest = Some(hash_file(self.target.path(), &self.deadline)?);
+                    if self.policy.sha256.is_some() {
+                        self.digest = Some(hash_file(self.target().path(), &self.deadline)?);
                     }
                     return Ok(());
                 }
@@ -291,6 +453,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     }
                     let had_bytes = offset > 0 || restarted;
                     self.kind = Some(match (self.kind, from, had_bytes) {
+                        (_, 0, _) if self.replacing => OutcomeKind::Replaced,
                         (_, 0, true) => OutcomeKind::Restarted,
                         (Some(k), _, _) => k,
                         (None, 0, false) => OutcomeKind::Fresh,
@@ -298,8 +461,17 @@ impl<'p, 'a> Job<'p, 'a> {
                     });
                     self.status = status;
                     self.total = total;
+                    // Bytes found on disk and not fetched: those of a file that is not
+                    // ours, continued as wget -c does, and those such a file left.
+                    let adopted = match (&control, from) {
+                        (_, 0) => 0,
+                        (None, from) => from,
+                        (Some(c), _) => c.adopted,
+                    };
                     let new_control = ControlFile {
-                        url: self.req.url.text.clone(),
+                        final_url: (self.final_url != self.req.url.text)
+                            .then(|| self.final_url.clone()),
+                        adopted,
                         etag: validators.etag,
                         last_modified: validators.last_modified,
                         encoding: validators.encoding,
@@ -317,6 +489,7 @@ impl<'p, 'a> Job<'p, 'a> {
                             done: from,
                             durable: from,
                         }],
+                        ..ControlFile::new(&self.req.url.text, self.target().path())
                     };
                     // Parts from several answers are one version only if a validator says
                     // so: without a strong ETag or a date, one connection.
@@ -371,8 +544,85 @@ impl<'p, 'a> Job<'p, 'a> {
         )))
     }
 
+    /// The first request of a `to_dir` call whose name comes from the server: its
+    /// answer's `Content-Disposition` (else the URL's name) names the file, which is then
+    /// claimed (`claim.rs`). Returns the answer to use, or `None` when there is nothing
+    /// to download (`no_clobber` found the name taken).
+    fn name_the_file(&mut self) -> Result<Option<Answer>, Error> {
+        let mut ask_range = self.split.connections > 1 && !self.plain_first;
+        loop {
+            let answer = self.req.get(0, None, ask_range, &[])?;
+            self.deliver_events()?;
+            self.final_url = answer.url.text.clone();
+            self.shown_url = answer.url.shown.clone();
+            let status = answer.resp.status().as_u16();
+            if ask_range && (status == 416 || (status == 206 && unknown_total(&answer.resp))) {
+                release(answer.resp);
+                ask_range = false;
+                self.plain_first = true;
+                continue;
+            }
+            // Only a success names a file: an error page's name is the page's. Its error
+            // (a 404, a 503 to retry) is any answer's.
+            if !matches!(status, 200 | 206) {
+                let e = match classify(&answer.resp, 0, None, false, &answer.url.shown) {
+                    Err(e) => e,
+                    Ok(_) => Error::protocol(format!(
+                        "{} answered {status} to a request for the whole resource",
+                        answer.url.shown
+                    )),
+                };
+                release(answer.resp);
+                return Err(e);
+            }
+            let naming = self.naming.as_ref().expect("a call that names its file");
+            let name = crate::answer::header(&answer.resp, "content-disposition")
+                .and_then(crate::name::from_content_disposition)
+                .unwrap_or_else(|| naming.url_name.clone());
+            let validators = Validators::of(&answer.resp);
+            let total = crate::answer::total_of(&answer.resp);
+            let seen = Seen {
+                validators: &validators,
+                total,
+            };
+            let deadline = &self.deadline;
+            let events = &self.req.events;
+            let claim = claim::choose(
+                &naming.dir,
+                &name,
+                &self.req.url.text,
+                Some(&seen),
+                self.policy.rules,
+                &mut |text| events.push(|| Event::Note { text }),
+                &|| deadline.passed(),
+            );
+            let claim = match claim {
+                Ok(c) => c,
+                Err(e) => {
+                    release(answer.resp);
+                    return Err(e);
+                }
+            };
+            return Ok(match claim {
+                Claim::Skip { path } => {
+                    release(answer.resp);
+                    self.target = Some(Target::File(path));
+                    self.status = status;
+                    self.kind = Some(OutcomeKind::Skipped);
+                    None
+                }
+                Claim::File { path, lock, found } => {
+                    self.target = Some(Target::File(path));
+                    self.lock = Some(lock);
+                    self.found = Some(found);
+                    Some(answer)
+                }
+            });
+        }
+    }
+
     fn target_is_file(&self) -> bool {
-        matches!(self.target, Target::File(_))
+        matches!(self.target, Some(Target::File(_)))
     }
 
     /// Runs the segmented engine from the first answer, and records its outcome.
@@ -382,7 +632,7 @@ impl<'p, 'a> Job<'p, 'a> {
         plan: Plan,
         first: Option<First>,
     ) -> Result<End, Error> {
-        let path = self.target.path();
+        let path = self.target().path().to_path_buf();
         let total = plan.total();
         let settings = segmented::Settings {
             connections: self.split.connections,
@@ -399,11 +649,20 @@ impl<'p, 'a> Job<'p, 'a> {
             self.deliver_events()?;
             self.report(done, Some(total), false)
         };
-        let result = segmented::run(req, path, &mut control, plan, first, &settings, &mut report);
+        let result = segmented::run(
+            req,
+            &path,
+            &mut control,
+            plan,
+            first,
+            &settings,
+            &mut report,
+        );
         let (end, received) = result?;
         self.received += received;
         if end == End::Complete {
             self.furthest = self.furthest.max(total);
+            self.record = Some(control);
             // What is left to tell cannot cancel: the file is complete.
             let _ = self.deliver_events();
             self.report(total, Some(total), true)?;
@@ -413,23 +672,31 @@ impl<'p, 'a> Job<'p, 'a> {
         Ok(end)
     }
 
-    /// Where to start: the file's length, checked against the control file; or, for an
-    /// unfinished segmented download, the first byte its parts are missing.
+    /// Where to start: the file's length, checked against the control file; for an
+    /// unfinished segmented download, the first byte its parts are missing; for a
+    /// finished file (its origin), a conditional request; for a file that is not ours,
+    /// what the caller allowed.
     fn starting_point(&mut self, fresh: bool) -> Result<(u64, Option<ControlFile>), Error> {
         self.resume_plan = None;
-        let Target::File(path) = self.target else {
+        self.condition = None;
+        self.replacing = false;
+        let Some(Target::File(path)) = self.target.clone() else {
             return Ok((0, None));
         };
-        let len = existing_len(path)?;
+        let len = existing_len(&path)?;
         if fresh {
             return Ok((0, None));
         }
         // A control file written for another URL still guards this file: its validators
         // and length must match the new server's answer, else the download restarts
         // instead of splicing two resources.
-        let control = match ControlFile::load(path) {
-            Loaded::Valid(c) => c,
-            Loaded::Absent => return Ok((len, None)),
+        let control = match ControlFile::load(&path) {
+            // The record a claim writes before any request knows nothing yet.
+            Loaded::Valid(c) if c.knows_nothing() && len == 0 => {
+                return self.without_control(&path, len)
+            }
+            Loaded::Valid(c) => *c,
+            Loaded::Absent => return self.without_control(&path, len),
             // It may have described parts with holes between them: the file's length
             // proves nothing, so nothing of it is trusted.
             Loaded::Damaged => {
@@ -471,6 +738,69 @@ impl<'p, 'a> Job<'p, 'a> {
         Ok((offset, Some(control)))
     }
 
+    /// The starting point of a file without a control file: a finished file of ours
+    /// (its origin) is asked about conditionally, a shorter one continued; an empty one
+    /// is downloaded; a file that is not ours is continued (as wget -c does), compared
+    /// by date, or replaced, as the caller allowed.
+    fn without_control(
+        &mut self,
+        path: &Path,
+        len: u64,
+    ) -> Result<(u64, Option<ControlFile>), Error> {
+        if let Some(origin) = Origin::read(path) {
+            if len == origin.length {
+                self.replacing = true;
+                if origin.has_validator() {
+                    self.condition = Some(Condition::Recorded(origin.as_control(path, len)));
+                } else if let Some(expected) = &self.policy.sha256 {
+                    // Nothing tells versions apart but the sum the caller gave.
+                    let actual = hash_file(path, &self.deadline)?;
+                    if &actual == expected {
+                        self.kind = Some(OutcomeKind::AlreadyComplete);
+                        self.total = Some(len);
+                        self.first_offset = Some(len);
+                        self.digest = Some(actual);
+                        self.report(len, Some(len), true)?;
+                    }
+                }
+                return Ok((0, None));
+            }
+            if len < origin.length {
+                return Ok((len, Some(origin.as_control(path, len))));
+            }
+        }
+        let since = self.policy.modified_since.or_else(|| {
+            let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+            mtime.filter(|_| self.policy.rules.timestamping && len > 0)
+        });
+        if let Some(since) = since {
+            self.replacing = len > 0;
+            self.condition = Some(Condition::Date {
+                since,
+                len: (len > 0).then_some(len),
+            });
+            return Ok((0, None));
+        }
+        if len == 0 {
+            return Ok((0, None));
+        }
+        if self.found == Some(Found::Foreign) && self.policy.rules.overwrite {
+            self.replacing = true;
+            return Ok((0, None));
+        }
+        // Told when the caller named the file (to_path); to_dir continues such a file
+        // only when asked to.
+        if !self.told_foreign && self.found.is_none() {
+            self.told_foreign = true;
+            self.note(format!(
+                "'{}' was not downloaded by resumedl from this URL: continuing its {len} \
+                 bytes without validators, as wget -c does",
+                path.display()
+            ));
+        }
+        Ok((len, None))
+    }
+
     /// Streams the body into the target, checkpointing as it goes. The body's first byte
     /// is byte `body_start` of the resource; writing starts at `from`.
     fn stream(
@@ -481,8 +811,8 @@ impl<'p, 'a> Job<'p, 'a> {
         from: u64,
         len: Option<u64>,
     ) -> Result<(), Error> {
-        let path = self.target.path();
-        let keeps_state = matches!(self.target, Target::File(_));
+        let path = &self.target().path().to_path_buf();
+        let keeps_state = self.target_is_file();
         // Order matters (never lose): no byte is dropped before a control file that
         // describes what comes is on disk, and that file trusts only its durable mark
         // (no boot id) until the drop is done. If it cannot be written, the old bytes
@@ -494,8 +824,8 @@ impl<'p, 'a> Job<'p, 'a> {
             };
             untrusting.save(path)?;
         }
-        let hashing = self.hashing.then(|| self.hashed.take());
-        let mut sink = Sink::open(self.target, from, hashing, &self.deadline)?;
+        let hashing = self.policy.sha256.is_some().then(|| self.hashed.take());
+        let mut sink = Sink::open(self.target(), from, hashing, &self.deadline)?;
         self.known = from;
         if keeps_state {
             // The first claim covers bytes an earlier process may have left unsynced.
@@ -503,6 +833,9 @@ impl<'p, 'a> Job<'p, 'a> {
                 sink.sync()?;
             }
             control.save(path)?;
+            // A file being written is unfinished: it no longer carries the origin of the
+            // version it held (now that the control file, on disk, says what it is).
+            Origin::remove(path);
         }
         let total = self.total;
         let mut reader = resp.into_body().into_reader();
@@ -576,8 +909,14 @@ impl<'p, 'a> Job<'p, 'a> {
             self.hashed = sink.into_hashed();
             return Err(e);
         }
-        self.report(sink.pos(), total.or(Some(sink.pos())), true)?;
+        let end = sink.pos();
+        self.report(end, total.or(Some(end)), true)?;
         self.digest = sink.into_hashed().map(Hashed::hex);
+        if keeps_state {
+            control.segments[0].done = end;
+            control.total = Some(end);
+            self.record = Some(control);
+        }
         Ok(())
     }
 
@@ -626,12 +965,12 @@ impl<'p, 'a> Job<'p, 'a> {
     pub(crate) fn verify(&mut self, expected: &str) -> Result<(), Error> {
         let actual = match self.digest.take() {
             Some(d) => d,
-            None => hash_file(self.target.path(), &self.deadline)?,
+            None => hash_file(self.target().path(), &self.deadline)?,
         };
         if actual == expected {
             return Ok(());
         }
-        if let Target::File(path) = self.target {
+        if let Some(Target::File(path)) = &self.target {
             let mut aside = path.as_os_str().to_owned();
             aside.push(".sha256-mismatch");
             std::fs::rename(path, &aside).map_err(|e| Error::io("move aside", path, e))?;
@@ -642,6 +981,11 @@ impl<'p, 'a> Job<'p, 'a> {
             actual,
         })
     }
+}
+
+/// Whether a 206 says it does not know the resource's length (`bytes a-b/*`).
+fn unknown_total(resp: &Response<Body>) -> bool {
+    crate::answer::header(resp, "content-range").is_some_and(|v| v.trim_end().ends_with("/*"))
 }
 
 /// Data first, then the claim: the control file never covers unsynced bytes.

@@ -16,9 +16,19 @@ pub enum OutcomeKind {
     /// A partial file existed but was overwritten from 0: the server ignored Range (200)
     /// or the resource changed since the partial file was written.
     Restarted,
-    /// The file on disk already had every byte (416 with a matching length); nothing was
-    /// downloaded.
+    /// The file on disk already had every byte (416 with a matching length), or it is a
+    /// finished download of ours that the server says did not change (304, or the same
+    /// validators); nothing was downloaded.
     AlreadyComplete,
+    /// A finished file of an older version (its recorded validators differ from the
+    /// server's, or it had none) was downloaded anew from 0, in place. Also a file that
+    /// was not ours, replaced with `overwrite` or by `timestamping` (the server's is
+    /// newer).
+    Replaced,
+    /// Nothing was downloaded and the file was left as it was: `no_clobber` found the
+    /// name taken, or `timestamping` found the server's file not newer than the one on
+    /// disk.
+    Skipped,
 }
 
 impl OutcomeKind {
@@ -29,6 +39,8 @@ impl OutcomeKind {
             OutcomeKind::Resumed => "resumed",
             OutcomeKind::Restarted => "restarted",
             OutcomeKind::AlreadyComplete => "already complete",
+            OutcomeKind::Replaced => "replaced",
+            OutcomeKind::Skipped => "skipped",
         }
     }
 }
@@ -36,7 +48,8 @@ impl OutcomeKind {
 /// The result of a successful download.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// HTTP status of the last answer (200, 206 or 416).
+    /// HTTP status of the last answer (200, 206, 304 or 416); 0 when no request was
+    /// needed (a finished file without validators whose SHA-256 matched, `no_clobber`).
     pub status: u16,
     /// Offset the call started from: bytes that were already on disk and kept.
     pub resumed_from: u64,
@@ -70,8 +83,20 @@ mod tests {
             OutcomeKind::Resumed,
             OutcomeKind::Restarted,
             OutcomeKind::AlreadyComplete,
+            OutcomeKind::Replaced,
+            OutcomeKind::Skipped,
         ]
         .map(OutcomeKind::as_str);
-        assert_eq!(words, ["fresh", "resumed", "restarted", "already complete"]);
+        assert_eq!(
+            words,
+            [
+                "fresh",
+                "resumed",
+                "restarted",
+                "already complete",
+                "replaced",
+                "skipped"
+            ]
+        );
     }
 }

@@ -98,7 +98,7 @@ impl Deadline {
     /// The error of a call that ran out of time, or was cancelled.
     pub(crate) fn error(&self) -> crate::Error {
         if self.cancelled() {
-            return crate::Error::Aborted;
+            return crate::Error::Cancelled;
         }
         crate::Error::Timeout {
             phase: format!(

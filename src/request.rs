@@ -84,12 +84,13 @@ impl Requester {
 
     /// A GET of the resource from `offset` (a Range when > 0, or when `ask_range`: the
     /// first request of a segmented download learns from its 206 that ranges work),
-    /// with If-Range.
+    /// with If-Range, and the headers of a `condition` (a rerun on a finished file).
     pub(crate) fn get(
         &self,
         offset: u64,
         if_range: Option<&str>,
         ask_range: bool,
+        condition: &[(&'static str, String)],
     ) -> Result<Answer, Error> {
         let mut extra = Vec::new();
         if offset > 0 || ask_range {
@@ -98,6 +99,7 @@ impl Requester {
                 extra.push(("If-Range", v.to_string()));
             }
         }
+        extra.extend(condition.iter().cloned());
         self.send(Method::GET, &extra)
     }
 

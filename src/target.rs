@@ -9,7 +9,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::control::ControlFile;
+use crate::control::{ControlFile, Loaded};
 use crate::error::Error;
 
 /// Symlinks followed before giving up (Linux's own limit is 40).
@@ -107,61 +107,125 @@ fn try_lock_briefly(file: &File, stop: &dyn Fn() -> bool) -> Result<(), TryLockE
 }
 
 impl Lock {
+    /// Locks the file at `path`, creating it when missing; `Locked` when another process
+    /// holds it past the grace.
     pub(crate) fn acquire(path: &Path, stop: &dyn Fn() -> bool) -> Result<Lock, Error> {
         for _ in 0..3 {
-            // Read-only is enough to lock, and keeps a complete read-only file usable.
-            let (file, created) = match OpenOptions::new().read(true).open(path) {
-                Ok(f) => (f, false),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    match OpenOptions::new().write(true).create_new(true).open(path) {
-                        Ok(f) => (f, true),
-                        // Someone made it in between: lock theirs.
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                        Err(e) => return Err(Error::io("create", path, e)),
-                    }
-                }
-                Err(e) => return Err(Error::io("open", path, e)),
+            let lock = match Lock::create_new(path)? {
+                Some(lock) => return Ok(lock),
+                None => Lock::existing(path, stop)?,
             };
-            match try_lock_briefly(&file, stop) {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => {
+            match lock {
+                Held::Ours(lock) => return Ok(lock),
+                Held::ByOther(pid) => {
                     return Err(Error::Locked {
                         path: path.to_path_buf(),
-                        pid: holder(&file),
+                        pid,
                     })
                 }
-                Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
-            }
-            // The path may name another file by now (the holder before us removed the
-            // empty file it had made): the lock must be on what the path names.
-            let same = match (file.metadata(), fs::metadata(path)) {
-                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-                _ => false,
-            };
-            if same {
-                return Ok(Lock {
-                    file,
-                    path: path.to_path_buf(),
-                    created,
-                });
+                // Removed in between: create it.
+                Held::Gone => continue,
             }
         }
-        Err(Error::io(
-            "lock",
-            path,
-            io::Error::other("the file keeps being replaced by another process"),
-        ))
+        Err(replaced(path))
+    }
+
+    /// Creates `path` exclusively and locks it; `None` when something is there already.
+    pub(crate) fn create_new(path: &Path) -> Result<Option<Lock>, Error> {
+        let file = match OpenOptions::new().write(true).create_new(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
+            Err(e) => return Err(Error::io("create", path, e)),
+        };
+        // Nobody else can hold the lock of a file this call just created: it is not
+        // flocked by anyone yet, but a racing `existing` may lock it first, so ask.
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Lock {
+                file,
+                path: path.to_path_buf(),
+                created: true,
+            })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(Error::io("lock", path, e)),
+        }
+    }
+
+    /// Locks the existing file at `path`, waiting out the grace when someone holds it.
+    pub(crate) fn existing(path: &Path, stop: &dyn Fn() -> bool) -> Result<Held, Error> {
+        // Read-only is enough to lock, and keeps a complete read-only file usable.
+        let file = match OpenOptions::new().read(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Held::Gone),
+            Err(e) => return Err(Error::io("open", path, e)),
+        };
+        match try_lock_briefly(&file, stop) {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(Held::ByOther(holder(&file))),
+            Err(TryLockError::Error(e)) => return Err(Error::io("lock", path, e)),
+        }
+        // The path may name another file by now (the holder before us removed the empty
+        // file it had made): the lock must be on what the path names.
+        let same = match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        };
+        Ok(match same {
+            true => Held::Ours(Lock {
+                file,
+                path: path.to_path_buf(),
+                created: false,
+            }),
+            false => Held::Gone,
+        })
+    }
+
+    /// Whether this call created the file.
+    pub(crate) fn created(&self) -> bool {
+        self.created
     }
 
     /// After a failed call: a file this call created and never wrote goes again, so a
-    /// failure before the first byte (a 404, a refused connection) leaves nothing.
-    pub(crate) fn remove_if_untouched(&self) {
+    /// failure before the first byte (a 404, a refused connection) leaves nothing. So does
+    /// the control file written when it was created (for `url`, no byte done): the
+    /// control file goes first, so a crash in between leaves an empty file, which is
+    /// nobody's.
+    pub(crate) fn remove_if_untouched(&self, url: &str) {
         let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
-        let control = ControlFile::path_for(&self.path);
-        if self.created && empty && fs::symlink_metadata(control).is_err() {
-            let _ = fs::remove_file(&self.path);
+        if !self.created || !empty {
+            return;
         }
+        let control = ControlFile::path_for(&self.path);
+        let initial = match ControlFile::load(&self.path) {
+            Loaded::Valid(c) => c.url == url && c.segments.iter().all(|s| s.done == 0),
+            _ => false,
+        };
+        let gone = match initial {
+            true => fs::remove_file(&control).is_ok(),
+            false => fs::symlink_metadata(&control).is_err(),
+        };
+        if !gone {
+            return;
+        }
+        let _ = fs::remove_file(&self.path);
     }
+}
+
+/// What `Lock::existing` found.
+pub(crate) enum Held {
+    /// The lock, on the file the path names.
+    Ours(Lock),
+    /// Another process (or thread) holds it: its pid when the system tells.
+    ByOther(Option<u32>),
+    /// Nothing is at the path (any more).
+    Gone,
+}
+
+fn replaced(path: &Path) -> Error {
+    Error::io(
+        "lock",
+        path,
+        io::Error::other("the file keeps being replaced by another process"),
+    )
 }
 
 /// The pid holding a lock on `file`, from /proc/locks (`… FLOCK ADVISORY WRITE <pid>

@@ -269,14 +269,37 @@ fn resumes_a_partial_file_and_says_so() {
     let body = pattern(100_000, 5);
     server.put("/r.bin", body.clone());
     let dir = Scratch::new("resume");
-    fs::write(dir.join("r.bin"), &body[..40_000]).unwrap();
+    // Our own download, cut: the rerun continues it.
+    server.push_fault("/r.bin", Fault::CloseAfter(40_000));
+    let run = cli(dir.path(), &["--retries", "0", &server.url("/r.bin")]);
+    assert_eq!(run.code, Some(4), "{}", run.stderr);
     let run = cli(dir.path(), &[&server.url("/r.bin")]);
     run.assert_summary(&["saved 'r.bin'", "100000 bytes", "resumed from 40000"]);
     assert_eq!(fs::read(dir.join("r.bin")).unwrap(), body);
     let reqs = gets(&server);
-    assert_eq!(reqs.len(), 1);
-    assert_eq!(reqs[0].range(), Some("bytes=40000-"));
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[1].range(), Some("bytes=40000-"));
     assert_eq!(dir.entries(), ["r.bin"]);
+
+    // A file another tool left: never continued without -c, which continues it as wget
+    // -c does.
+    let other = Scratch::new("resume-foreign");
+    fs::write(other.join("r.bin"), &body[..40_000]).unwrap();
+    let run = cli(other.path(), &[&server.url("/r.bin")]);
+    run.assert_error(3, "-c");
+    assert!(run.stderr.contains("'./r.bin'") || run.stderr.contains("r.bin"));
+    assert_eq!(fs::read(other.join("r.bin")).unwrap(), &body[..40_000]);
+    for flag in ["-c", "--continue", "-C-"] {
+        fs::write(other.join("r.bin"), &body[..40_000]).unwrap();
+        let run = cli(other.path(), &[flag, &server.url("/r.bin")]);
+        run.assert_summary(&["saved 'r.bin'", "100000 bytes", "resumed from 40000"]);
+        assert_eq!(fs::read(other.join("r.bin")).unwrap(), body, "{flag}");
+        // A file finished on another tool's bytes is not vouched for: no origin, so
+        // the next run takes it for a file that is not ours again.
+        let run = cli(other.path(), &[&server.url("/r.bin")]);
+        run.assert_error(3, "-c");
+        fs::remove_file(other.join("r.bin")).unwrap();
+    }
 }
 
 #[test]
@@ -285,7 +308,8 @@ fn no_resume_downloads_from_zero() {
     let body = pattern(50_000, 6);
     server.put("/n.bin", body.clone());
     let dir = Scratch::new("noresume");
-    // A prefix that is not the resource's: resuming it would splice.
+    // A prefix that is not the resource's: resuming it would splice. --no-resume
+    // replaces it, as --overwrite does.
     fs::write(dir.join("n.bin"), vec![0xAA; 20_000]).unwrap();
     let run = cli(dir.path(), &["--no-resume", &server.url("/n.bin")]);
     run.assert_summary(&["saved 'n.bin'", "50000 bytes"]);
@@ -303,7 +327,7 @@ fn server_ignoring_range_is_a_restart() {
     server.set_fault("/i.bin", Fault::IgnoreRange);
     let dir = Scratch::new("restart");
     fs::write(dir.join("i.bin"), &body[..10_000]).unwrap();
-    let run = cli(dir.path(), &[&server.url("/i.bin")]);
+    let run = cli(dir.path(), &["-c", &server.url("/i.bin")]);
     run.assert_summary(&["saved 'i.bin'", "30000 bytes", "restarted"]);
     assert_eq!(fs::read(dir.join("i.bin")).unwrap(), body);
 }
@@ -314,11 +338,24 @@ fn complete_file_is_success_and_says_already_complete() {
     let body = pattern(8_000, 8);
     server.put("/c.bin", body.clone());
     let dir = Scratch::new("complete");
-    fs::write(dir.join("c.bin"), &body).unwrap();
+    // Our finished download: the rerun asks If-None-Match, and 304 says unchanged.
+    cli(dir.path(), &[&server.url("/c.bin")]).assert_summary(&["saved 'c.bin'"]);
     let run = cli(dir.path(), &[&server.url("/c.bin")]);
     run.assert_summary(&["'c.bin' already complete", "8000 bytes"]);
     assert_eq!(fs::read(dir.join("c.bin")).unwrap(), body);
-    assert_eq!(gets(&server)[0].range(), Some("bytes=8000-"));
+    let reqs = gets(&server);
+    assert_eq!(reqs[1].range(), None);
+    assert_eq!(
+        reqs[1].header("if-none-match"),
+        server.etag("/c.bin").as_deref()
+    );
+    // Another tool's complete file, named with -o: a Range from its end, and the 416.
+    fs::write(dir.join("mine.bin"), &body).unwrap();
+    let run = cli(dir.path(), &["-o", "mine.bin", &server.url("/c.bin")]);
+    let (note, summary) = run.stderr.split_once('\n').expect("a note and the summary");
+    assert!(note.contains("was not downloaded by resumedl"), "{note}");
+    assert!(summary.contains("'mine.bin' already complete"), "{summary}");
+    assert_eq!(gets(&server)[2].range(), Some("bytes=8000-"));
 }
 
 #[test]
@@ -329,7 +366,7 @@ fn quiet_prints_nothing_on_success() {
     let dir = Scratch::new("quiet");
     fs::write(dir.join("q.bin"), &body[..5_000]).unwrap();
     for flag in ["-q", "--quiet"] {
-        let run = cli(dir.path(), &[flag, &server.url("/q.bin")]);
+        let run = cli(dir.path(), &[flag, "-c", &server.url("/q.bin")]);
         assert_eq!(run.code, Some(0));
         assert_eq!(run.stdout, "");
         assert_eq!(run.stderr, "", "{flag}");
@@ -414,7 +451,7 @@ fn file_error_exits_3() {
     // A directory where the file should go.
     fs::create_dir(dir.join("d.bin")).unwrap();
     let run = cli(dir.path(), &[&server.url("/d.bin")]);
-    run.assert_error(3, "d.bin");
+    run.assert_error(3, "d.bin: it is not a regular file");
 }
 
 #[test]
@@ -496,7 +533,7 @@ fn bad_content_range_exits_7_and_writes_nothing() {
     server.set_fault("/p.bin", Fault::WrongRangeStart(100));
     let dir = Scratch::new("proto");
     fs::write(dir.join("p.bin"), &body[..5_000]).unwrap();
-    let run = cli(dir.path(), &[&server.url("/p.bin")]);
+    let run = cli(dir.path(), &["-c", &server.url("/p.bin")]);
     run.assert_error(7, "5000");
     assert_eq!(fs::read(dir.join("p.bin")).unwrap(), &body[..5_000]);
 }
@@ -553,12 +590,8 @@ fn retries_resume_after_a_cut_connection() {
     let run = cli(dir.path(), &["--retries", "0", &server.url("/t.bin")]);
     run.assert_error(4, "body ended early: got 0 of 100000 announced bytes");
     assert_eq!(gets(&server).len(), 1);
-    // What that attempt left: an empty file and its control file, both removed here so
-    // the next run starts from nothing.
-    let target = dir.join("t.bin");
-    assert_eq!(fs::read(&target).unwrap(), b"");
-    fs::remove_file(&target).unwrap();
-    fs::remove_file(control_path(&target)).unwrap();
+    // A failure before the first byte leaves nothing.
+    assert_eq!(dir.entries(), Vec::<String>::new());
 
     server.clear_requests();
     server.push_fault("/t.bin", Fault::CloseAfter(30_000));

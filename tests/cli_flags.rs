@@ -66,7 +66,18 @@ fn input_file_with_twenty_urls_four_at_a_time_into_a_new_directory() {
         last, "resumedl: 19 of 20 downloads succeeded, 1 failed",
         "{r}"
     );
-    assert!(r.stderr.contains("f13.bin: server answered 404"), "{r}");
+    // The URL is named once: the message names it already.
+    let f13 = server.url("/f13.bin");
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("404"))
+        .expect("the 404");
+    assert_eq!(
+        line,
+        format!("resumedl: server answered 404 for {f13}"),
+        "{r}"
+    );
     for (i, body) in bodies.iter().enumerate() {
         let p = dir.join(&format!("out/sub/f{i}.bin"));
         if i == 13 {
@@ -117,7 +128,8 @@ fn names_from_the_server_and_no_clobber() {
     assert!(fs::read(dir.join("résumé.pdf")).unwrap() == body);
     let r = cli(dir.path(), &["--no-content-disposition", &url]);
     assert!(r.stderr.contains("saved 'get'"), "{r}");
-    // Another resource under the same server name: refused, the file kept.
+    // A file of the user's under the server's name: refused, the file kept.
+    let dir = Scratch::new("cd-cli-mine");
     fs::write(dir.join("résumé.pdf"), b"mine").unwrap();
     let r = cli(dir.path(), &[&url]);
     assert_eq!(r.code, Some(3), "{r}");
@@ -125,6 +137,7 @@ fn names_from_the_server_and_no_clobber() {
     assert_eq!(fs::read(dir.join("résumé.pdf")).unwrap(), b"mine");
     let r = cli(dir.path(), &["--overwrite", &url]);
     assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stderr.contains("replaced"), "{r}");
     assert!(fs::read(dir.join("résumé.pdf")).unwrap() == body);
     // -nc leaves an existing file alone without a request.
     fs::write(dir.join("x.bin"), b"old").unwrap();
@@ -135,7 +148,10 @@ fn names_from_the_server_and_no_clobber() {
         &["-nc", "--no-content-disposition", &server.url("/x.bin")],
     );
     assert_eq!(r.code, Some(0), "{r}");
-    assert!(r.stderr.contains("not downloading"), "{r}");
+    assert!(
+        r.stderr.contains("'x.bin' exists; not downloaded (-nc)"),
+        "{r}"
+    );
     assert_eq!(fs::read(dir.join("x.bin")).unwrap(), b"old");
     assert!(server.requests().is_empty());
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use resumedl::{Download, Error, Outcome, OutcomeKind, MAX_REDIRECTS};
 use support::scratch::Scratch;
 use support::server::{Fault, Request, TestServer};
-use support::{control_path, gets, pattern, ClosedPort};
+use support::{control_path, gets, pattern, write_foreign, ClosedPort};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -244,9 +244,11 @@ fn rule2_accept_encoding_identity_is_always_sent() {
     let (server, body, _dir, out) = serve_file("r2-identity", 80_000, 7);
 
     quick(server.url("/f.bin")).to_path(&out).expect("fresh");
-    fs::write(&out, &body[..10_000]).unwrap();
+    write_foreign(&out, &body[..10_000]);
     quick(server.url("/f.bin")).to_path(&out).expect("resumed");
-    // A 416 without Content-Range makes a HEAD request too.
+    // A 416 without Content-Range makes a HEAD request too (a file that is not ours:
+    // ours would be asked about with If-None-Match).
+    write_foreign(&out, &body);
     server.set_fault("/f.bin", Fault::Answer416NoContentRange);
     quick(server.url("/f.bin"))
         .to_path(&out)
@@ -1221,7 +1223,7 @@ fn rule10_outcome_for_each_kind() {
     );
     assert_eq!((fresh.kind, fresh.attempts), (OutcomeKind::Fresh, 1));
 
-    fs::write(&out, &body[..25_000]).unwrap();
+    write_foreign(&out, &body[..25_000]);
     let resumed = quick(server.url("/f.bin")).to_path(&out).expect("resumed");
     assert_eq!(
         (
@@ -1234,7 +1236,7 @@ fn rule10_outcome_for_each_kind() {
     );
     assert_eq!((resumed.kind, resumed.attempts), (OutcomeKind::Resumed, 1));
 
-    fs::write(&out, &body[..25_000]).unwrap();
+    write_foreign(&out, &body[..25_000]);
     server.push_fault("/f.bin", Fault::IgnoreRange);
     let restarted = quick(server.url("/f.bin"))
         .to_path(&out)
@@ -1253,6 +1255,7 @@ fn rule10_outcome_for_each_kind() {
         (OutcomeKind::Restarted, 1)
     );
 
+    // Our finished file: the rerun asks If-None-Match, the server says 304.
     let complete = quick(server.url("/f.bin")).to_path(&out).expect("complete");
     assert_eq!(
         (
@@ -1261,13 +1264,46 @@ fn rule10_outcome_for_each_kind() {
             complete.received,
             complete.total
         ),
-        (416, len, 0, Some(len))
+        (304, len, 0, Some(len))
     );
     assert_eq!(
         (complete.kind, complete.attempts),
         (OutcomeKind::AlreadyComplete, 1)
     );
     assert_bytes(&read(&out), &body, "file");
+
+    // A complete file of another tool: a Range from its end, and the 416 says complete.
+    write_foreign(&out, &body);
+    let complete = quick(server.url("/f.bin")).to_path(&out).expect("complete");
+    assert_eq!(
+        (complete.status, complete.resumed_from, complete.received),
+        (416, len, 0)
+    );
+    assert_eq!(complete.kind, OutcomeKind::AlreadyComplete);
+
+    // A new version on the server: our finished file is replaced.
+    let v2 = pattern(60_000, 47);
+    fs::remove_file(&out).unwrap();
+    quick(server.url("/f.bin"))
+        .to_path(&out)
+        .expect("ours again");
+    server.put("/f.bin", v2.clone());
+    let replaced = quick(server.url("/f.bin")).to_path(&out).expect("replaced");
+    assert_eq!(
+        (replaced.status, replaced.resumed_from, replaced.received),
+        (200, 0, 60_000)
+    );
+    assert_eq!(replaced.kind, OutcomeKind::Replaced);
+    assert_bytes(&read(&out), &v2, "file");
+
+    // no_clobber: nothing asked, nothing touched.
+    let before = server.requests().len();
+    let skipped = quick(server.url("/f.bin"))
+        .no_clobber(true)
+        .to_path(&out)
+        .expect("skipped");
+    assert_eq!((skipped.status, skipped.kind), (0, OutcomeKind::Skipped));
+    assert_eq!(server.requests().len(), before);
 }
 
 #[test]
@@ -1276,6 +1312,8 @@ fn rule10_outcome_kind_words() {
     assert_eq!(OutcomeKind::Resumed.as_str(), "resumed");
     assert_eq!(OutcomeKind::Restarted.as_str(), "restarted");
     assert_eq!(OutcomeKind::AlreadyComplete.as_str(), "already complete");
+    assert_eq!(OutcomeKind::Replaced.as_str(), "replaced");
+    assert_eq!(OutcomeKind::Skipped.as_str(), "skipped");
 }
 
 // ---------------------------------------------------------------------------------------

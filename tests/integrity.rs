@@ -678,7 +678,7 @@ fn a_damaged_control_file_restarts_and_foreign_ones_are_refused() {
     ));
     cases.push((
         "a future version".into(),
-        Box::new(|f: &Path| rewrite_control(f, &[("resumedl-control", "3".into())])),
+        Box::new(|f: &Path| rewrite_control(f, &[("resumedl-control", "4".into())])),
     ));
 
     for (name, corrupt) in &cases {

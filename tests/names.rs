@@ -139,19 +139,22 @@ fn an_existing_file_is_not_replaced_by_another_resource_under_a_server_name() {
         .expect_err("must refuse");
     assert!(matches!(err, Error::Io { .. }), "{err}");
     assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert!(err.to_string().contains("-c"), "the ways out: {err}");
     assert_eq!(fs::read(dir.join("notes.txt")).unwrap(), b"my own notes");
-    assert!(server.requests().iter().all(|r| r.method == "HEAD"));
+    assert_eq!(dir.entries(), ["notes.txt"], "nothing else written");
+    // The name comes from the GET: no HEAD.
+    assert_eq!(methods(&server), ["GET"]);
     // overwrite: downloaded anew from 0, never appended to the old bytes.
     let out = quick(&server.url("/dl?id=1"))
         .overwrite(true)
         .to_dir(dir.path())
         .expect("overwrite");
-    assert_eq!(out.resumed_from, 0);
+    assert_eq!((out.resumed_from, out.kind), (0, OutcomeKind::Replaced));
     assert!(fs::read(dir.join("notes.txt")).unwrap() == body);
-    // The same download again: the file has the resource's length, so it is checked
-    // like any complete file.
+    // The same download again: the file is ours now, and unchanged.
     let again = quick(&server.url("/dl?id=1")).to_dir(dir.path()).unwrap();
     assert_eq!(again.kind, OutcomeKind::AlreadyComplete);
+    assert_eq!(again.path, dir.join("notes.txt"));
 }
 
 #[test]
@@ -185,12 +188,13 @@ fn a_cancelled_download_in_a_directory_keeps_its_name_for_the_rerun() {
     assert!(fs::read(dir.join("ü.bin")).unwrap() == body);
 }
 
-/// A server that refuses HEAD (a presigned URL signed for GET answers 403; others 405
-/// or 503) still gets its GET: the name then comes from the URL.
+/// A server that refuses HEAD (a presigned URL signed for GET answers 403; others 405,
+/// 501) but names the file on its GET: the name is the GET's, as with `curl -J` and
+/// `wget --content-disposition`, no HEAD is sent, and a rerun finds the file again.
 #[test]
-fn a_refused_head_falls_back_to_the_url_name() {
+fn a_server_refusing_head_names_the_file_on_its_get() {
     let server = TestServer::start();
-    for (i, status) in [403u16, 405, 503].into_iter().enumerate() {
+    for (i, status) in [403u16, 405, 501].into_iter().enumerate() {
         let path = format!("/h{i}/plain.bin");
         let body = pattern(3000, 20 + i as u64);
         server.put(&path, body.clone());
@@ -200,34 +204,41 @@ fn a_refused_head_falls_back_to_the_url_name() {
         let out = quick(&server.url(&path))
             .to_dir(dir.path())
             .unwrap_or_else(|e| panic!("HEAD {status}: {e}"));
-        assert_eq!(out.path, dir.join("plain.bin"), "HEAD {status}");
-        assert!(fs::read(dir.join("plain.bin")).unwrap() == body);
+        assert_eq!(out.path, dir.join("cd.bin"), "HEAD {status}");
+        assert!(fs::read(dir.join("cd.bin")).unwrap() == body);
+        assert_eq!(dir.entries(), ["cd.bin"]);
+        let again = quick(&server.url(&path)).to_dir(dir.path()).unwrap();
+        assert_eq!(
+            (again.path, again.kind),
+            (dir.join("cd.bin"), OutcomeKind::AlreadyComplete)
+        );
     }
+    assert!(methods(&server).iter().all(|m| m == "GET"));
 }
 
-/// A HEAD that fails in a way no retry fixes (a redirect to ftp://) is the call's
-/// error: no GET follows it.
+/// A first answer that fails in a way no retry fixes (a redirect to ftp://) is the
+/// call's error, and nothing is created.
 #[test]
-fn a_head_error_no_retry_fixes_ends_the_call_before_any_get() {
+fn a_first_answer_no_retry_fixes_ends_the_call_and_leaves_nothing() {
     let server = TestServer::start();
     server.redirect("/f", "ftp://127.0.0.1/f");
-    let dir = Scratch::new("head-ftp");
+    let dir = Scratch::new("get-ftp");
     let err = quick(&server.url("/f"))
         .to_dir(dir.path())
         .expect_err("ftp");
     assert!(matches!(err, Error::Protocol { .. }), "{err:?}");
-    assert_eq!(methods(&server), ["HEAD"]);
+    assert_eq!(methods(&server), ["GET"]);
     assert_eq!(dir.entries(), Vec::<String>::new());
 }
 
-/// `max_time` passing while the HEAD waits on a silent server ends the call with
-/// `Timeout` at once: no GET, no file.
+/// `max_time` passing while the first GET waits on a silent server ends the call with
+/// `Timeout` at once, and no file is created (the name comes with the answer).
 #[test]
-fn max_time_during_a_silent_head_is_the_calls_timeout() {
+fn max_time_during_a_silent_first_answer_is_the_calls_timeout() {
     let server = TestServer::start();
     server.put("/s.bin", pattern(1000, 30));
-    server.set_head_fault("/s.bin", Fault::StallAfter(0, Duration::from_secs(20)));
-    let dir = Scratch::new("head-silent");
+    server.set_fault("/s.bin", Fault::StallAfter(0, Duration::from_secs(20)));
+    let dir = Scratch::new("get-silent");
     let started = std::time::Instant::now();
     let err = quick(&server.url("/s.bin"))
         .max_time(Duration::from_millis(400))
@@ -235,30 +246,36 @@ fn max_time_during_a_silent_head_is_the_calls_timeout() {
         .expect_err("timeout");
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert_eq!(methods(&server), ["HEAD"]);
     assert_eq!(dir.entries(), Vec::<String>::new());
 }
 
-/// A name that comes from the URL behaves as `to_path` does: a partial file of that
-/// name (no control file) is continued, not refused as "another file".
+/// A file that is not ours under the URL's name is not continued silently: the call
+/// fails before writing, naming it; `continue_foreign` continues it as `wget -c` does.
 #[test]
-fn a_partial_file_named_by_the_url_is_resumed() {
+fn a_partial_file_named_by_the_url_is_continued_only_when_asked() {
     let server = TestServer::start();
     let body = pattern(50_000, 31);
     server.put("/p/part.bin", body.clone());
     let dir = Scratch::new("url-partial");
     fs::write(dir.join("part.bin"), &body[..20_000]).unwrap();
+    let err = quick(&server.url("/p/part.bin"))
+        .to_dir(dir.path())
+        .expect_err("not ours");
+    assert!(err.to_string().contains("part.bin"), "{err}");
+    assert!(fs::read(dir.join("part.bin")).unwrap() == body[..20_000]);
     let out = quick(&server.url("/p/part.bin"))
+        .continue_foreign(true)
         .to_dir(dir.path())
         .unwrap();
     assert_eq!((out.kind, out.resumed_from), (OutcomeKind::Resumed, 20_000));
     assert!(fs::read(dir.join("part.bin")).unwrap() == body);
+    assert_eq!(dir.entries(), ["part.bin"]);
 }
 
-/// A HEAD that fails in a way a retry may fix (the server stalls past the stall
-/// timeout) is no reason to stop: the GET follows, and the name comes from the URL.
+/// A first GET that stalls is retried, and the name still comes from the answer's
+/// Content-Disposition.
 #[test]
-fn a_head_that_stalls_falls_back_to_the_get() {
+fn a_first_answer_that_stalls_is_retried_and_names_the_file() {
     let server = TestServer::start();
     let body = pattern(4000, 32);
     server.put("/st/stalled.bin", body.clone());
@@ -267,16 +284,19 @@ fn a_head_that_stalls_falls_back_to_the_get() {
         "Content-Disposition",
         "attachment; filename=cd.bin",
     );
-    server.set_head_fault(
+    server.push_fault(
         "/st/stalled.bin",
         Fault::StallAfter(0, Duration::from_secs(4)),
     );
-    let dir = Scratch::new("head-stall");
+    let dir = Scratch::new("get-stall");
     let out = quick(&server.url("/st/stalled.bin"))
+        .retries(1)
+        .retry_backoff(Duration::from_millis(10))
         .stall_timeout(Duration::from_millis(500))
         .to_dir(dir.path())
         .unwrap();
-    assert_eq!(out.path, dir.join("stalled.bin"));
-    assert!(fs::read(dir.join("stalled.bin")).unwrap() == body);
-    assert_eq!(methods(&server), ["HEAD", "GET"]);
+    assert_eq!(out.path, dir.join("cd.bin"));
+    assert!(fs::read(dir.join("cd.bin")).unwrap() == body);
+    assert_eq!(methods(&server), ["GET", "GET"]);
+    assert_eq!(out.attempts, 2);
 }

@@ -194,7 +194,7 @@ fn a_cancel_ends_a_read_on_a_silent_server_at_once_and_keeps_the_bytes() {
             },
         );
         let err = result.expect_err("the cancel must end the call");
-        assert!(matches!(err, Error::Aborted), "-x {connections}: {err}");
+        assert!(matches!(err, Error::Cancelled), "-x {connections}: {err}");
         assert!(
             late < Duration::from_secs(2),
             "-x {connections}: {late:?} after the cancel"
@@ -234,7 +234,7 @@ fn a_cancel_ends_the_wait_between_retries_and_a_cancelled_handle_touches_nothing
         },
     );
     let err = result.expect_err("cancelled");
-    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err}");
     assert!(late < Duration::from_secs(2), "{late:?} after the cancel");
     assert_eq!(server.statuses(), [503], "no request after the cancel");
     // The handle stays cancelled: the next call with it ends before any request or file.
@@ -242,7 +242,7 @@ fn a_cancel_ends_the_wait_between_retries_and_a_cancelled_handle_touches_nothing
         .cancel_on(&cancel)
         .to_path(dir.join("w2.bin"))
         .expect_err("cancelled");
-    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err}");
     assert_eq!(server.statuses(), [503]);
     assert!(!dir.join("w2.bin").exists());
 }

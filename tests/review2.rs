@@ -187,7 +187,7 @@ fn a_cancel_while_a_segmented_run_finds_the_resource_changed_still_ends_at_once(
         "the cancelled call still runs 3 s after the cancel"
     );
     let err = h.join().unwrap().expect_err("cancelled");
-    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err}");
 }
 
 /// A password in a redirect's Location never reaches an event, whatever form of URL
@@ -271,7 +271,7 @@ fn a_cancel_during_a_connect_that_gets_no_answer_ends_at_once() {
         "a cancel during the connect waits for the connect timeout"
     );
     let err = h.join().unwrap().expect_err("cancelled");
-    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err}");
 }
 
 /// "A download that starts with a cancelled handle ends at once, touching nothing":
@@ -288,12 +288,12 @@ fn a_call_with_a_cancelled_handle_sends_nothing() {
             .cancel_on(&cancel)
             .to_dir(dir.path())
             .expect_err("cancelled");
-        assert!(matches!(err, Error::Aborted), "{err}");
+        assert!(matches!(err, Error::Cancelled), "{err}");
         let err = quick(&server.url("/n.bin"))
             .cancel_on(&cancel)
             .to_path(dir.join("n.bin"))
             .expect_err("cancelled");
-        assert!(matches!(err, Error::Aborted), "{err}");
+        assert!(matches!(err, Error::Cancelled), "{err}");
     }
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     assert_eq!(server.requests().len(), 0, "{:?}", server.requests());
@@ -339,7 +339,7 @@ fn a_cancel_at_any_instant_never_loses_or_corrupts_bytes() {
                     assert!(fs::read(&path).unwrap() == body, "{delay_ms} ms: {o:?}");
                     assert!(!control.exists(), "{delay_ms} ms");
                 }
-                Err(Error::Aborted) => {
+                Err(Error::Cancelled) => {
                     outcomes.1 += 1;
                     let out = quick(&server.url("/f.bin"))
                         .connections(connections)
@@ -392,7 +392,7 @@ fn a_cancel_with_eight_connections_and_a_server_that_refuses_extra_ones() {
         (r, ended.saturating_duration_since(t.join().unwrap()))
     });
     let err = result.expect_err("cancelled");
-    assert!(matches!(err, Error::Aborted), "{err}");
+    assert!(matches!(err, Error::Cancelled), "{err}");
     assert!(late < Duration::from_secs(2), "{late:?}");
     server.set_max_active(usize::MAX);
     server.clear_faults("/e.bin");
@@ -495,7 +495,7 @@ fn a_cancel_of_a_segmented_download_announces_no_retry() {
             })
             .to_path(dir.join("r.bin"))
     });
-    assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     let retries: Vec<_> = events
         .iter()
         .filter(|e| matches!(e, Event::Retry { .. }))
@@ -503,10 +503,11 @@ fn a_cancel_of_a_segmented_download_announces_no_retry() {
     assert!(retries.is_empty(), "{retries:#?}");
 }
 
-/// to_dir's HEAD is a request like any other: its events are told even when the call
-/// then stops before any GET (here: the name the server chose is taken).
+/// to_dir's first GET is a request like any other: its events are told even when the
+/// call then stops before writing (here: the name the server chose is someone else's
+/// file), and so is nothing else: no HEAD is sent.
 #[test]
-fn the_head_of_to_dir_is_told_when_the_call_stops_before_the_get() {
+fn the_first_get_of_to_dir_is_told_when_the_call_stops_before_writing() {
     let server = TestServer::start();
     server.put("/h.bin", pattern(5000, 10));
     server.add_header(
@@ -526,8 +527,12 @@ fn the_head_of_to_dir_is_told_when_the_call_stops_before_the_get() {
         .expect_err("the name is taken");
     assert!(err.to_string().contains("taken.bin"), "{err}");
     assert!(
-        matches!(events.as_slice(), [Event::Request { method, .. }, Event::Answer { status: 200, .. }] if method == "HEAD"),
+        matches!(events.as_slice(), [Event::Request { method, .. }, Event::Answer { status: 200, .. }] if method == "GET"),
         "{events:#?}"
+    );
+    assert_eq!(
+        fs::read(dir.join("taken.bin")).unwrap(),
+        b"someone else's file"
     );
 }
 
@@ -708,7 +713,7 @@ fn a_cancel_while_a_complete_file_is_hashed_ends_at_once() {
     let late = finished_within(&h, Duration::from_secs(1));
     let result = h.join().unwrap();
     assert!(late, "still hashing 1 s after the cancel: {result:?}");
-    assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
     assert!(path.exists(), "the file was moved aside");
 }
 
@@ -780,7 +785,7 @@ fn a_cancel_during_a_redirect_to_a_silent_server_ends_at_once_and_leaves_nothing
             "to_dir {to_dir}: still running after the cancel"
         );
         let result = h.join().unwrap();
-        assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+        assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
         assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     }
 }
@@ -817,7 +822,7 @@ fn a_cancel_ends_a_write_blocked_on_a_fifo_nobody_reads() {
         "a write blocked on the FIFO outlives the cancel"
     );
     let result = h.join().unwrap();
-    assert!(matches!(result, Err(Error::Aborted)), "{result:?}");
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
 }
 
 /// A backoff the jitter cannot multiply (`Duration::MAX`) waits the longest backoff (and

@@ -69,7 +69,7 @@ fn judge_cancelled(
                 "{what}: success with a control file"
             );
         }
-        Err(Error::Aborted) => {
+        Err(Error::Cancelled) => {
             seen.1 += 1;
             rerun_with(url, path, connections, body, sha, what);
         }
@@ -231,7 +231,10 @@ fn max_time_and_cancel_together() {
                 .to_path(&path)
         });
         let took = start.elapsed();
-        assert!(matches!(r, Err(Error::Aborted)), "-x {connections}: {r:?}");
+        assert!(
+            matches!(r, Err(Error::Cancelled)),
+            "-x {connections}: {r:?}"
+        );
         assert!(
             took < Duration::from_millis(1500),
             "-x {connections}: {took:?}"
@@ -382,7 +385,7 @@ fn a_cancel_during_the_lock_grace_ends_with_aborted() {
         let took = start.elapsed();
         holder.cancel();
         eprintln!("{r:?} after {took:?}");
-        assert!(matches!(r, Err(Error::Aborted)), "{r:?} after {took:?}");
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?} after {took:?}");
     });
 }
 
@@ -425,7 +428,7 @@ fn a_long_retry_after_is_cut_by_max_time_or_a_cancel() {
                 .max_time(Duration::from_secs(30))
                 .to_path(dir.join("b.bin"))
         });
-        assert!(matches!(r, Err(Error::Aborted)), "{r:?}");
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
         assert!(
             start.elapsed() < Duration::from_millis(1000),
             "{:?}",

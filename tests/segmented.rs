@@ -529,7 +529,7 @@ fn a_damaged_control_file_never_lets_holes_count_as_downloaded() {
             let text = fs::read(control_path(&file)).unwrap();
             fs::write(control_path(&file), &text[..200]).unwrap();
         } else {
-            support::rewrite_control(&file, &[("resumedl-control", "3".into())]);
+            support::rewrite_control(&file, &[("resumedl-control", "4".into())]);
         }
         let o = Download::new(server.url("/f")).to_path(&file).unwrap();
         assert_file(&file, &body, damage);

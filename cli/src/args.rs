@@ -23,8 +23,13 @@ Examples:
 
 Names: without -o, the name comes from the server's Content-Disposition (filename*,
 then filename), else the URL's last path segment, else index.html; it never leaves the
-directory. A name the server chose never replaces an existing file of another length
-(--overwrite allows it).
+directory. One name belongs to one download: a name another URL's download has (done,
+unfinished or running) gives name.1, name.2, ... A rerun continues an unfinished
+download and asks whether a finished one changed (If-None-Match): unchanged, nothing is
+downloaded; changed, it is replaced. A file resumedl did not download is never appended
+to without -c (wget's -c, curl's -C -), replaced without --overwrite, or compared by date
+without -N; -nc leaves it. With -o the file is yours: one not downloaded by resumedl is
+continued as wget -c does (said on stderr).
 
 Short options that curl and wget read differently: -o is the output file (curl;
 wget's log file: use 2>FILE), -O is the output file too (wget; curl's -O, remote name,
@@ -109,12 +114,23 @@ pub struct Files {
     /// Name files after the URL only, ignoring Content-Disposition
     #[arg(long)]
     pub no_content_disposition: bool,
-    /// Let a name the server chose replace an existing file (downloaded anew)
+    /// Let a name resumedl chose replace a file it did not download (downloaded anew)
     #[arg(long)]
     pub overwrite: bool,
+    /// Continue a file resumedl did not download, appending to it without validators
+    /// (wget's -c; curl's -C -). resumedl's own unfinished downloads always continue
+    #[arg(short = 'c', long = "continue", visible_alias = "continue-foreign")]
+    pub continue_foreign: bool,
     /// Leave a file that already exists alone (wget's -nc)
     #[arg(long)]
     pub no_clobber: bool,
+    /// Replace a file resumedl did not download only when the server's is newer (wget's -N)
+    #[arg(short = 'N', long)]
+    pub timestamping: bool,
+    /// Download only if the server's file is newer than FILE's mtime (curl's -z; no FILE:
+    /// download)
+    #[arg(short = 'z', long = "time-cond", value_name = "FILE")]
+    pub time_cond: Option<PathBuf>,
     /// Download from the start even if a partial file exists
     #[arg(long)]
     pub no_resume: bool,
@@ -213,10 +229,7 @@ pub enum Progress {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Accepted for compatibility")]
 pub struct Compat {
-    /// Resume a partial file (the default; wget's -c)
-    #[arg(short = 'c', long = "continue")]
-    pub continue_: bool,
-    /// Only "-C -" (curl's resume; the default here)
+    /// Only "-C -" (curl's: continue a file resumedl did not download, as -c)
     #[arg(
         short = 'C',
         long = "continue-at",
@@ -388,7 +401,6 @@ mod tests {
             "-P",
             "d",
             "-nc",
-            "-c",
             "-C",
             "-",
             "-L",

@@ -10,7 +10,6 @@ mod args;
 mod netrc;
 mod show;
 
-use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -278,18 +277,6 @@ fn run_one(
         .output
         .clone()
         .unwrap_or_else(|| dir.join(resumedl::url_file_name(&job.url)));
-    if cli.files.no_clobber {
-        let guess = job.output.clone().or_else(|| {
-            cli.files
-                .no_content_disposition
-                .then(|| shown_name.clone())
-                .or_else(|| Some(shown_name.clone()))
-        });
-        if let Some(p) = guess.filter(|p| p.exists() && !sidecar(p).exists()) {
-            display.line(&format!("'{}' exists; not downloading (-nc)", p.display()));
-            return 0;
-        }
-    }
     let verbose = cli.output.verbose;
     if verbose {
         let to = match &job.output {
@@ -309,12 +296,12 @@ fn run_one(
     let connections = cli.transfer.connections.unwrap_or(1);
     let mut meter = display.meter(&shown_name, connections);
     let started = Instant::now();
-    let last_done = std::cell::Cell::new(0u64);
+    let last_done = std::cell::Cell::new(None::<u64>);
     let result = {
         let mut dl = configure(cli, creds, &job.url)
             .cancel_on(cancel)
             .progress(|done, total| {
-                last_done.set(done);
+                last_done.set(Some(done));
                 meter.update(done, total);
                 ControlFlow::Continue(())
             });
@@ -345,35 +332,62 @@ fn run_one(
                 ));
             }
             if !cli.output.quiet {
-                display.line(&show::summary(&outcome, file_size(&outcome), elapsed));
+                let line = match outcome.kind {
+                    resumedl::OutcomeKind::Skipped if cli.files.no_clobber => format!(
+                        "'{}' exists; not downloaded (-nc)",
+                        outcome
+                            .path
+                            .strip_prefix(".")
+                            .unwrap_or(&outcome.path)
+                            .display()
+                    ),
+                    resumedl::OutcomeKind::Skipped => format!(
+                        "'{}' is not older than the server's file; not downloaded",
+                        outcome
+                            .path
+                            .strip_prefix(".")
+                            .unwrap_or(&outcome.path)
+                            .display()
+                    ),
+                    _ => show::summary(&outcome, file_size(&outcome), elapsed),
+                };
+                display.line(&line);
             }
             0
         }
-        Err(Error::Aborted) if cancel.is_cancelled() => {
+        Err(Error::Cancelled) if cancel.is_cancelled() => {
             let path = job
                 .output
                 .clone()
                 .or_else(|| resumedl::unfinished_download(&dir, &job.url))
                 .unwrap_or(shown_name);
-            let kept = std::fs::metadata(&path).map_or(last_done.get(), |m| m.len());
-            display.line(&format!(
-                "{prefix}interrupted: {} kept in '{}'; run the same command to resume",
-                bytes_text(kept),
-                path.strip_prefix(".").unwrap_or(&path).display()
-            ));
+            // The bytes of the resource on disk, as the progress last said (a segmented
+            // file's length counts its holes); before any progress, what the file held.
+            let kept = match (std::fs::metadata(&path), last_done.get()) {
+                (Err(_), _) => None,
+                (Ok(m), None) => Some(m.len()),
+                (Ok(_), Some(done)) => Some(done),
+            };
+            let shown = path.strip_prefix(".").unwrap_or(&path).display();
+            display.line(&match kept {
+                Some(n) => format!(
+                    "{prefix}interrupted: {} kept in '{shown}'; run the same command to resume",
+                    bytes_text(n)
+                ),
+                None => format!("{prefix}interrupted before anything was saved"),
+            });
             EXIT_INTERRUPTED
         }
         Err(e) => {
-            display.line(&format!("{prefix}{e}"));
+            let text = e.to_string();
+            // A message that names the URL already says which download failed.
+            match text.contains(&resumedl::mask_url(&job.url)) {
+                true => display.line(&text),
+                false => display.line(&format!("{prefix}{text}")),
+            }
             exit_code(&e)
         }
     }
-}
-
-fn sidecar(p: &Path) -> PathBuf {
-    let mut s: OsString = p.as_os_str().to_owned();
-    s.push(".rdl");
-    PathBuf::from(s)
 }
 
 fn file_size(o: &Outcome) -> u64 {
@@ -392,7 +406,19 @@ fn configure<'a>(cli: &'a Cli, creds: &Credentials, url: &str) -> Download<'a> {
         .resume(!f.no_resume)
         .content_disposition(!f.no_content_disposition)
         .overwrite(f.overwrite)
+        .continue_foreign(f.continue_foreign || cli.compat.continue_at.is_some())
+        .no_clobber(f.no_clobber)
+        .timestamping(f.timestamping)
         .allow_https_downgrade(r.allow_https_downgrade);
+    // curl's -z FILE: FILE's time; a FILE not there (the first run of `-z f -o f`)
+    // asks nothing.
+    if let Some(t) = f
+        .time_cond
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    {
+        dl = dl.modified_since(t);
+    }
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in &r.headers {
         // Checked by parse_header in plan(); a bad one never gets here.
@@ -483,7 +509,10 @@ fn exit_code(e: &Error) -> u8 {
         } => 6,
         Error::Protocol { .. } | Error::TooManyRedirects { .. } => 7,
         Error::HttpStatus { .. } => 8,
-        Error::Aborted | Error::ChecksumMismatch { .. } | Error::Locked { .. } => 1,
+        Error::Aborted
+        | Error::Cancelled
+        | Error::ChecksumMismatch { .. }
+        | Error::Locked { .. } => 1,
         // `Error` is non-exhaustive: a variant added later is a generic failure until
         // it gets its own line here.
         _ => 1,

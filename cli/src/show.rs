@@ -142,9 +142,13 @@ pub fn summary(o: &Outcome, size: u64, elapsed: Duration) -> String {
         OutcomeKind::AlreadyComplete => {
             return format!("'{name}' already complete ({size} bytes, nothing downloaded)");
         }
+        OutcomeKind::Skipped => {
+            return format!("'{name}' left as it is (not downloaded)");
+        }
         OutcomeKind::Resumed => format!("resumed from {}", o.resumed_from),
         OutcomeKind::Fresh => "fresh".to_string(),
         OutcomeKind::Restarted => "restarted".to_string(),
+        OutcomeKind::Replaced => "replaced the older version".to_string(),
         other => other.as_str().to_string(),
     };
     let rate = rate_text(o.received as f64 / elapsed.as_secs_f64().max(1e-3));
@@ -210,6 +214,7 @@ pub fn event_text(event: &Event, verbose: bool) -> Option<String> {
                 wait_text(*wait)
             ))
         }
+        Event::Note { text } => Some(text.clone()),
         _ => None,
     }
 }

@@ -11,7 +11,7 @@ from typing import Any
 from ._clib import _UNKNOWN, _Event
 from ._types import CANCEL, Event
 
-_EVENT_KINDS = {1: "request", 2: "answer", 3: "retry"}
+_EVENT_KINDS = {1: "request", 2: "answer", 3: "retry", 4: "note"}
 
 
 class _Trampoline:
@@ -84,6 +84,8 @@ def _event(c: _Event) -> Event:
     if kind == "retry":
         return Event(kind, reason=text("reason"), at=int(c.at), wait=c.wait_ms / 1000,
                      attempt=int(c.attempt), of=None if c.of == 2**32 - 1 else int(c.of))
+    if kind == "note":
+        return Event(kind, reason=text("reason"))
     return Event(kind)
 
 

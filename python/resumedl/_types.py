@@ -11,7 +11,14 @@ from ._clib import _load
 from .errors import RDL_ERR_PANIC, _error, _message
 
 # rdl_outcome.kind values and the names Outcome.kind uses (those of the Rust API).
-_KINDS = {0: "fresh", 1: "resumed", 2: "restarted", 3: "already complete"}
+_KINDS = {
+    0: "fresh",
+    1: "resumed",
+    2: "restarted",
+    3: "already complete",
+    4: "replaced",
+    5: "skipped",
+}
 
 
 @dataclass(frozen=True)
@@ -19,10 +26,16 @@ class Outcome:
     """What a successful :func:`download` or :func:`download_to_dir` did.
 
     Attributes:
-        status: HTTP status of the last answer (200, 206 or 416).
+        status: HTTP status of the last answer (200, 206, 304 or 416); 0 when no
+            request was needed.
         kind: ``"fresh"`` (downloaded from 0), ``"resumed"`` (appended to a partial
             file), ``"restarted"`` (a partial file was overwritten from 0 because the
-            server ignored Range or the resource changed) or ``"already complete"``.
+            server ignored Range or the resource changed), ``"already complete"``
+            (nothing downloaded: a 416 at the file's length, or a finished download of
+            ours the server says did not change), ``"replaced"`` (a finished file of an
+            older version, or one not ours that ``overwrite``/``timestamping`` replaced,
+            was downloaded anew) or ``"skipped"`` (``no_clobber``, or the server's file
+            is not newer: nothing downloaded, the file left as it was).
         resumed_from: bytes already on disk that were kept.
         received: body bytes received by this call.
         total: size of the whole resource, ``None`` when unknown.
@@ -54,15 +67,17 @@ class Event:
 
     Attributes:
         kind: ``"request"`` (one goes out; each redirect hop is one), ``"answer"`` (its
-            status and headers came back) or ``"retry"`` (a failure that is retried);
-            ``"unknown (N)"`` for a kind newer than this package.
+            status and headers came back), ``"retry"`` (a failure that is retried) or
+            ``"note"`` (something to know that is not a failure: a name taken by another
+            download, a file not ours continued); ``"unknown (N)"`` for a kind newer
+            than this package.
         method: request: ``"GET"`` or ``"HEAD"``.
         url: request: the URL asked; answer: the URL that answered.
         range, if_range: request: the ``Range`` and ``If-Range`` headers sent.
         status: answer: the HTTP status.
         content_range, content_length, etag, last_modified, location: answer: those
             headers.
-        reason: retry: what went wrong.
+        reason: retry: what went wrong; note: the note.
         at: retry: bytes of the resource on disk when it happened (the parts done,
             not the length of the file).
         wait: retry: seconds before the next attempt.

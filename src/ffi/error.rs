@@ -51,7 +51,7 @@ pub fn code(e: &Error) -> c_int {
         Error::HttpStatus { .. } => RDL_ERR_HTTP_STATUS,
         Error::Protocol { .. } => RDL_ERR_PROTOCOL,
         Error::Truncated { .. } => RDL_ERR_TRUNCATED,
-        Error::Aborted => RDL_ERR_ABORTED_BY_CALLBACK,
+        Error::Aborted | Error::Cancelled => RDL_ERR_ABORTED_BY_CALLBACK,
         Error::ChecksumMismatch { .. } => RDL_ERR_CHECKSUM_MISMATCH,
         Error::TooManyRedirects { .. } => RDL_ERR_TOO_MANY_REDIRECTS,
         Error::Locked { .. } => RDL_ERR_LOCKED,

@@ -13,6 +13,10 @@ pub const RDL_EVENT_REQUEST: c_int = 1;
 pub const RDL_EVENT_ANSWER: c_int = 2;
 /// `rdl_event.kind`: a failure that is retried after `wait_ms`.
 pub const RDL_EVENT_RETRY: c_int = 3;
+/// `rdl_event.kind`: a note in `reason` (a name taken by another download and the one
+/// chosen instead, a file not ours continued without validators, an origin that could
+/// not be recorded). Added in 0.2.0.
+pub const RDL_EVENT_NOTE: c_int = 4;
 
 /// One thing a download did, for logs and verbose output. Filled by the library: read
 /// it only during the callback (its strings are freed after it returns; copy what you
@@ -49,7 +53,7 @@ pub struct rdl_event {
     pub last_modified: *const c_char,
     /// Answer: `Location` of a redirect.
     pub location: *const c_char,
-    /// Retry: what went wrong (one line).
+    /// Retry: what went wrong (one line). Note: the note (one line).
     pub reason: *const c_char,
     /// Retry: bytes of the resource on disk when it happened (the parts done, not the
     /// length of the file).
@@ -153,6 +157,10 @@ pub(super) unsafe fn deliver(
             c.at = *at;
             c.wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
             (c.attempt, c.of) = (*attempt, *of);
+        }
+        Event::Note { text } => {
+            c.kind = RDL_EVENT_NOTE;
+            c.reason = c_str(Some(text));
         }
     }
     // SAFETY: per the caller's contract; `c` and the strings in `kept` outlive the call.

@@ -37,6 +37,10 @@ pub struct rdl_options {
     pub(crate) basic_auth: Option<(String, String)>,
     pub(crate) content_disposition: bool,
     pub(crate) overwrite: bool,
+    pub(crate) continue_foreign: bool,
+    pub(crate) no_clobber: bool,
+    pub(crate) timestamping: bool,
+    pub(crate) modified_since: Option<std::time::SystemTime>,
     pub(crate) progress: rdl_progress_callback,
     pub(crate) userdata: *mut c_void,
     pub(crate) events: rdl_event_callback,
@@ -142,6 +146,10 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             basic_auth: None,
             content_disposition: true,
             overwrite: false,
+            continue_foreign: false,
+            no_clobber: false,
+            timestamping: false,
+            modified_since: None,
             progress: None,
             userdata: std::ptr::null_mut(),
             events: None,
@@ -390,11 +398,11 @@ pub unsafe extern "C" fn rdl_options_set_content_disposition(
     unsafe { set(opts, on, |o, v| o.content_disposition = v != 0) }
 }
 
-/// Whether `rdl_download_to_dir` may replace a file that already has the name the server
-/// chose (`Content-Disposition`) and is not a partial download of ours of another length
-/// than the resource (non-zero: it is downloaded anew from 0, never appended to), or
-/// fails with `RDL_ERR_IO` naming the file before writing anything (0, the default).
-/// `rdl_download` ignores it.
+/// Whether `rdl_download_to_dir` may replace a file at the name it chose that resumedl did
+/// not download (no control file, no origin): non-zero downloads it anew from 0, never
+/// appending to it; 0 (the default) fails with `RDL_ERR_IO` naming the file before
+/// writing anything. Never applies to another download's file (that name is passed over
+/// for `name.1`). `rdl_download` ignores it.
 ///
 /// # Safety
 /// `opts` from `rdl_options_new` (NULL is an error).
@@ -402,6 +410,75 @@ pub unsafe extern "C" fn rdl_options_set_content_disposition(
 pub unsafe extern "C" fn rdl_options_set_overwrite(opts: *mut rdl_options, on: c_int) -> c_int {
     // SAFETY: forwarded caller contract.
     unsafe { set(opts, on, |o, v| o.overwrite = v != 0) }
+}
+
+/// Whether `rdl_download_to_dir` may continue a file at the name it chose that resumedl
+/// did not download, appending to it without validators as `wget -c` does (non-zero), or
+/// fails with `RDL_ERR_IO` naming the file (0, the default). Such a file, once finished,
+/// gets no origin (its first bytes are taken on trust). `rdl_download` always continues a
+/// file that is not ours (the caller named it) and says so in an `RDL_EVENT_NOTE`. Added
+/// in 0.2.0.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_continue_foreign(
+    opts: *mut rdl_options,
+    on: c_int,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, on, |o, v| o.continue_foreign = v != 0) }
+}
+
+/// Whether an existing file is left alone (wget's `-nc`; non-zero): a name that is taken
+/// by a file that is not this URL's unfinished download is not downloaded into, and the
+/// call succeeds with `RDL_KIND_SKIPPED` (nothing sent for `rdl_download`). With
+/// `rdl_download_to_dir` the name is the final one, from the server. 0 (the default):
+/// off. Added in 0.2.0.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_no_clobber(opts: *mut rdl_options, on: c_int) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, on, |o, v| o.no_clobber = v != 0) }
+}
+
+/// Whether a file resumedl did not download is replaced only when the server's is newer
+/// (wget's `-N`; non-zero): the request carries `If-Modified-Since` with the file's
+/// mtime; not newer → `RDL_KIND_SKIPPED`, the file left; newer → downloaded anew,
+/// `RDL_KIND_REPLACED`. Finished downloads of resumedl are always asked about by their
+/// recorded validators. 0 (the default): off. Added in 0.2.0.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_timestamping(opts: *mut rdl_options, on: c_int) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, on, |o, v| o.timestamping = v != 0) }
+}
+
+/// Downloads only when the resource changed after `unix_seconds` (curl's `-z`), as
+/// `rdl_options_set_timestamping` with that time instead of the file's mtime, also when
+/// there is no file yet (then nothing is written on a 304, `RDL_KIND_SKIPPED`). A partial
+/// download of resumedl's is resumed regardless. A negative value clears it (the
+/// default). Added in 0.2.0.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_modified_since(
+    opts: *mut rdl_options,
+    unix_seconds: i64,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        set(opts, unix_seconds, |o, t| {
+            o.modified_since = u64::try_from(t)
+                .ok()
+                .and_then(|t| std::time::UNIX_EPOCH.checked_add(Duration::from_secs(t)));
+        })
+    }
 }
 
 /// Whether a redirect from https to plain http is followed (non-zero) or refused with
@@ -487,7 +564,13 @@ pub(super) fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Downloa
         .resume(o.resume)
         .allow_https_downgrade(o.allow_https_downgrade)
         .content_disposition(o.content_disposition)
-        .overwrite(o.overwrite);
+        .overwrite(o.overwrite)
+        .continue_foreign(o.continue_foreign)
+        .no_clobber(o.no_clobber)
+        .timestamping(o.timestamping);
+    if let Some(t) = o.modified_since {
+        dl = dl.modified_since(t);
+    }
     if let Some((user, password)) = &o.basic_auth {
         dl = dl.basic_auth(user.as_str(), password.as_str());
     }

@@ -17,8 +17,17 @@ pub const RDL_KIND_RESUMED: c_int = 1;
 /// `rdl_outcome.kind`: a partial file was overwritten from 0 (server ignored Range, or
 /// the resource changed).
 pub const RDL_KIND_RESTARTED: c_int = 2;
-/// `rdl_outcome.kind`: the file was already complete; nothing was downloaded.
+/// `rdl_outcome.kind`: the file was already complete (a 416 at its length, or a finished
+/// download of ours the server says did not change: 304); nothing was downloaded.
 pub const RDL_KIND_ALREADY_COMPLETE: c_int = 3;
+/// `rdl_outcome.kind`: a finished file of an older version (or without validators, or not
+/// ours and replaced with `overwrite` or `timestamping`) was downloaded anew from 0.
+/// Added in 0.2.0.
+pub const RDL_KIND_REPLACED: c_int = 4;
+/// `rdl_outcome.kind`: nothing was downloaded and the file was left as it was
+/// (`rdl_options_set_no_clobber` found the name taken, or `timestamping` found the server's
+/// file not newer). Added in 0.2.0.
+pub const RDL_KIND_SKIPPED: c_int = 5;
 
 /// `rdl_outcome.total` and the progress callback's `total` when the size is unknown.
 pub const RDL_UNKNOWN: u64 = u64::MAX;
@@ -79,6 +88,8 @@ impl From<&Outcome> for rdl_outcome {
                 OutcomeKind::Resumed => RDL_KIND_RESUMED,
                 OutcomeKind::Restarted => RDL_KIND_RESTARTED,
                 OutcomeKind::AlreadyComplete => RDL_KIND_ALREADY_COMPLETE,
+                OutcomeKind::Replaced => RDL_KIND_REPLACED,
+                OutcomeKind::Skipped => RDL_KIND_SKIPPED,
             },
             resumed_from: o.resumed_from,
             received: o.received,

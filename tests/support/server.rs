@@ -101,6 +101,9 @@ pub enum Fault {
     ShortChunked(u64),
     /// Range ignored (200) and the body cut after N bytes.
     IgnoreRangeCloseAfter(u64),
+    /// If-None-Match and If-Modified-Since are not evaluated (a 200, never a 304), as some
+    /// servers and CDNs do.
+    IgnoreConditional,
 }
 
 /// Body kept behind an Arc so a request can snapshot it without holding the lock or copying.
@@ -738,6 +741,14 @@ fn build(
         return Reply::text(404, "not found\n");
     };
     let len = res.body.len() as u64;
+    if !matches!(fault, Some(Fault::IgnoreConditional)) && not_modified(req, &res) {
+        // RFC 9110 §15.4.5: the validators a 200 would carry, no body.
+        let mut r = Reply::new(304, Arc::new(Vec::new()), (0, 0));
+        r.headers.extend(res.etag.map(|v| ("ETag".into(), v)));
+        r.headers
+            .extend(res.last_modified.map(|v| ("Last-Modified".into(), v)));
+        return r;
+    }
     let asked = if req.method == "HEAD" {
         None
     } else {
@@ -1003,6 +1014,7 @@ fn reason(code: u16) -> &'static str {
         200 => "OK",
         206 => "Partial Content",
         302 => "Found",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -1013,6 +1025,51 @@ fn reason(code: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Status",
     }
+}
+
+/// RFC 9110 §13.1.2 and §13.1.3, as nginx evaluates them: If-None-Match (weak comparison,
+/// a list or `*`) when present, else If-Modified-Since against Last-Modified.
+fn not_modified(req: &Request, res: &Stored) -> bool {
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    match req.header("if-none-match") {
+        Some(list) => res.etag.as_deref().is_some_and(|e| {
+            list.split(',')
+                .any(|t| t.trim() == "*" || weak(t) == weak(e))
+        }),
+        None => match (
+            req.header("if-modified-since"),
+            res.last_modified.as_deref(),
+        ) {
+            (Some(since), Some(lm)) => match (parse_http_date(since), parse_http_date(lm)) {
+                (Some(since), Some(lm)) => lm <= since,
+                _ => false,
+            },
+            _ => false,
+        },
+    }
+}
+
+/// Unix seconds of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the only form the
+/// client sends.
+#[allow(dead_code)]
+pub fn parse_http_date(s: &str) -> Option<u64> {
+    let t: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = t.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS.iter().position(|x| x == month)? as u64 + 1;
+    let (d, y): (u64, u64) = (day.parse().ok()?, year.parse().ok()?);
+    let mut hms = time.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, mi, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    let yy = if m <= 2 { y - 1 } else { y };
+    let (era, yoe) = (yy / 400, yy % 400);
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3_600 + mi * 60 + sec)
 }
 
 /// IMF-fixdate (RFC 9110 §5.6.7) from Unix seconds, via Hinnant's days-to-civil.

@@ -1,0 +1,252 @@
+"""The keyword options every download takes, in one place: their types (:class:`Options`,
+for type checkers), their checks, and their translation into a C ``rdl_options``."""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from ._args import _credentials, _header_pairs, _millis, _path, _text
+from ._callbacks import _EventTrampoline, _Trampoline
+from ._clib import _EVENT, _PROGRESS
+from ._types import Cancel, Event
+from .errors import RDL_ERR_PANIC, _check, _error, _message
+
+if TYPE_CHECKING:
+    import os
+
+
+class Options(TypedDict, total=False):
+    """The keyword options of :func:`resumedl.download` and
+    :func:`resumedl.download_to_dir` (all optional; an option left out keeps the library's
+    default).
+
+    Attributes:
+        headers: extra request headers, a mapping or (name, value) pairs (to repeat a
+            name). Range, If-Range and Accept-Encoding are refused (RDL_ERR_INVALID_ARG):
+            the resume logic owns them.
+        resume: continue a partial file (default) or download from 0 (which also lets
+            :func:`download_to_dir` replace a file it did not download).
+        timeout: stall timeout in seconds: an attempt fails when no byte arrives for this
+            long (not a deadline for the whole download). Default 60 s; 0 means no limit.
+        progress: ``progress(downloaded, total)``, called on this thread at most every
+            100 ms and once at the end; ``downloaded`` counts the bytes on disk including
+            a resumed prefix, ``total`` is ``None`` when unknown. Returning
+            :data:`CANCEL` cancels the download (:class:`CancelledError`); any other
+            return value is ignored. An exception raised inside cancels it too and
+            propagates. Either way the partial file is kept and a later call resumes it.
+        retries: retries of transient failures (default 5; 0 disables). An attempt that
+            got the file further does not use one up.
+        sha256: expected SHA-256 of the whole file as 64 hex digits. On mismatch the file
+            is moved to ``<path>.sha256-mismatch`` (RDL_ERR_CHECKSUM_MISMATCH).
+        ca_file: PEM file of CA certificates to trust instead of the bundled roots.
+        proxy: proxy URL (``http://host:port``); by default ``http_proxy``,
+            ``https_proxy``, ``all_proxy`` and ``no_proxy`` are honoured.
+        connect_timeout: longest wait to connect, in seconds (default 30 s; 0: none).
+        retry_backoff: first wait between retries in seconds, doubled after each failure
+            (default 1 s).
+        connections: fetch parts of the file over up to this many connections at once,
+            1 to 32 (default 1). Parts are written in place; ``progress`` still runs on
+            this thread only.
+        min_split_size: no part is split below this many bytes (default 1 MiB).
+        allow_https_downgrade: follow a redirect from https to plain http (refused by
+            default, :class:`ProtocolError`).
+        rate_limit: most bytes per second over all connections (0: no limit).
+        max_time: a deadline for the whole call in seconds, retries included (0: none);
+            past it :class:`DownloadTimeoutError`, the bytes kept.
+        basic_auth: ``(user, password)`` sent as ``Authorization: Basic`` (curl's ``-u``)
+            instead of any credentials in the URL, only to the origin of ``url``, never
+            across a redirect to another. The password may contain ``:``, the user not.
+            An ``Authorization`` in ``headers`` wins.
+        content_disposition: :func:`download_to_dir`: name the file after the server's
+            ``Content-Disposition`` (default) or after the URL only.
+        overwrite: :func:`download_to_dir`: replace a file at the chosen name that
+            resumedl did not download (downloaded anew from 0; default: refuse,
+            :class:`FileError`). Another download's file is never replaced: its name is
+            passed over for ``name.1``.
+        continue_foreign: :func:`download_to_dir`: continue such a file, appending to it
+            without validators as ``wget -c`` does (default: refuse). :func:`download`
+            always continues a file that is not ours (the caller named it) and says so
+            in a ``"note"`` event.
+        no_clobber: leave an existing file alone (wget's ``-nc``): the outcome is
+            ``"skipped"``, nothing downloaded. A partial download of this URL is still
+            continued.
+        timestamping: replace a file resumedl did not download only when the server's
+            is newer than its mtime (wget's ``-N``): else ``"skipped"``. Finished
+            downloads of resumedl are always asked about by their recorded validators.
+        modified_since: download only when the resource changed after this time (curl's
+            ``-z``), a ``datetime`` (naive means local time) or seconds since the epoch;
+            else ``"skipped"``, nothing written.
+        events: ``events(event)`` with each :class:`Event` (request, answer, retry,
+            note), on this thread, for logs and verbose output. An exception raised inside
+            cancels the download and propagates.
+        cancel: a :class:`Cancel` handle whose ``cancel()``, from any thread, ends the
+            download with :class:`CancelledError` within moments, even while a read waits
+            on a silent server.
+    """
+
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
+    resume: bool
+    timeout: float | None
+    progress: Callable[[int, int | None], object] | None
+    retries: int | None
+    sha256: str | None
+    ca_file: str | os.PathLike[str] | None
+    proxy: str | None
+    connect_timeout: float | None
+    retry_backoff: float | None
+    connections: int | None
+    min_split_size: int | None
+    allow_https_downgrade: bool
+    rate_limit: int | None
+    max_time: float | None
+    basic_auth: tuple[str, str] | None
+    content_disposition: bool
+    overwrite: bool
+    continue_foreign: bool
+    no_clobber: bool
+    timestamping: bool
+    modified_since: datetime.datetime | float | None
+    events: Callable[[Event], object] | None
+    cancel: Cancel | None
+
+
+_KNOWN = frozenset(Options.__annotations__)
+
+# Options that are a plain on/off: the C setter, and the default when left out.
+_SWITCHES = {
+    "resume": ("rdl_options_set_resume", True),
+    "allow_https_downgrade": ("rdl_options_set_allow_https_downgrade", False),
+    "content_disposition": ("rdl_options_set_content_disposition", True),
+    "overwrite": ("rdl_options_set_overwrite", False),
+    "continue_foreign": ("rdl_options_set_continue_foreign", False),
+    "no_clobber": ("rdl_options_set_no_clobber", False),
+    "timestamping": ("rdl_options_set_timestamping", False),
+}
+
+
+def _int(options: Options, name: str, most: int) -> int | None:
+    given: object = options.get(name)
+    if given is None:
+        return None
+    if isinstance(given, bool) or not isinstance(given, int):
+        raise TypeError(f"{name} must be an int, not {type(given).__name__}")
+    if not 0 <= given <= most:
+        raise ValueError(f"{name} must be between 0 and {most}, not {given}")
+    return given
+
+
+def _epoch_seconds(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return int(value.timestamp())
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"modified_since must be a datetime or seconds, not {type(value).__name__}"
+        )
+    if value != value or value < 0:
+        raise ValueError(f"modified_since must be >= 0 seconds, not {value}")
+    return min(int(value), 2**63 - 1)
+
+
+def check(options: Mapping[str, object], function: str) -> Options:
+    """The options, with an unknown keyword refused as Python refuses one."""
+    for name in options:
+        if name not in _KNOWN:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+    return options  # type: ignore[return-value]
+
+
+class NativeOptions:
+    """An ``rdl_options`` built from :class:`Options`, every value checked before any
+    is set; the Python callbacks it points to stay referenced as long as it lives (a
+    collected CFUNCTYPE object would leave the library a dangling pointer). Use it in a
+    ``with``: the C object is freed at the end."""
+
+    def __init__(self, lib: ctypes.CDLL, options: Options) -> None:
+        o = options
+        headers = _header_pairs(o.get("headers"))
+        millis = {
+            "rdl_options_set_stall_timeout_ms": _millis(o.get("timeout"), "timeout"),
+            "rdl_options_set_connect_timeout_ms": _millis(
+                o.get("connect_timeout"), "connect_timeout"
+            ),
+            "rdl_options_set_retry_backoff_ms": _millis(
+                o.get("retry_backoff"), "retry_backoff"
+            ),
+            "rdl_options_set_max_time_ms": _millis(o.get("max_time"), "max_time"),
+        }
+        numbers = {
+            "rdl_options_set_retries": _int(o, "retries", 2**32 - 1),
+            "rdl_options_set_connections": _int(o, "connections", 2**32 - 1),
+            "rdl_options_set_min_split_size": _int(o, "min_split_size", 2**64 - 1),
+            "rdl_options_set_rate_limit": _int(o, "rate_limit", 2**64 - 1),
+            "rdl_options_set_modified_since": _epoch_seconds(o.get("modified_since")),
+        }
+        sha256, ca_file, proxy = o.get("sha256"), o.get("ca_file"), o.get("proxy")
+        strings = {
+            "rdl_options_set_sha256": None if sha256 is None else _text(sha256, "sha256"),
+            "rdl_options_set_ca_file": None if ca_file is None else _path(ca_file, "ca_file"),
+            "rdl_options_set_proxy": None if proxy is None else _text(proxy, "proxy"),
+        }
+        credentials = _credentials(o.get("basic_auth"))
+        progress, events, cancel = o.get("progress"), o.get("events"), o.get("cancel")
+        if progress is not None and not callable(progress):
+            raise TypeError("progress must be callable")
+        if events is not None and not callable(events):
+            raise TypeError("events must be callable")
+        if cancel is not None and not isinstance(cancel, Cancel):
+            raise TypeError(f"cancel must be a resumedl.Cancel, not {type(cancel).__name__}")
+
+        self.trampoline = _Trampoline(progress)
+        self._progress = _PROGRESS(self.trampoline)
+        self._events = (
+            None if events is None else _EVENT(_EventTrampoline(events, self.trampoline))
+        )
+        self.lib = lib
+        self.handle = lib.rdl_options_new()
+        if not self.handle:
+            raise _error(RDL_ERR_PANIC, _message(lib))
+        try:
+            for header, value in headers:
+                _check(lib, lib.rdl_options_add_header(self.handle, header, value))
+            settings: dict[str, Any] = {**millis, **numbers, **strings}
+            for setter, setting in settings.items():
+                # Left out: the library's default.
+                if setting is not None:
+                    _check(lib, getattr(lib, setter)(self.handle, setting))
+            for switch, (setter, default) in _SWITCHES.items():
+                on = bool(o.get(switch, default))
+                if on != default:
+                    _check(lib, getattr(lib, setter)(self.handle, int(on)))
+            if credentials is not None:
+                _check(lib, lib.rdl_options_set_basic_auth(self.handle, *credentials))
+            _check(lib, lib.rdl_options_set_progress(self.handle, self._progress, None))
+            if self._events is not None:
+                _check(lib, lib.rdl_options_set_event_callback(self.handle, self._events, None))
+            if cancel is not None:
+                _check(lib, lib.rdl_options_set_cancel(self.handle, cancel._handle))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle:
+            self.lib.rdl_options_free(handle)
+
+    def __enter__(self) -> NativeOptions:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def raise_kept(self) -> None:
+        """Raises what a callback raised during the call, if anything did."""
+        error, self.trampoline.error = self.trampoline.error, None
+        if error is not None:
+            raise error
+

@@ -1,0 +1,331 @@
+//! Which file of a directory a download gets when resumedl chooses the name (`to_dir`):
+//! one name belongs to one download. The rules, by what is at the name:
+//!
+//! - nothing → the name is claimed: created exclusively, locked, and given a control file
+//!   for this URL before any request goes on, so a kill at any instant leaves something
+//!   the same call finds again;
+//! - this URL's unfinished download (its control file) or finished file (its origin) →
+//!   continued, or checked for a newer version;
+//! - another URL's unfinished download of the same resource (a mirror: the same
+//!   validators as this answer) → continued;
+//! - another URL's download, unfinished, finished or running → taken: the next free name
+//!   `name.1`, `name.2`, … (wget's rule), told in a note;
+//! - a file that is not ours (no control file, no origin) → never appended to silently:
+//!   an error naming the file and the ways out, unless the caller allowed continuing it
+//!   (`continue_foreign`), replacing it (`overwrite`), comparing dates (`timestamping`) or
+//!   leaving it (`no_clobber`).
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::answer::Validators;
+use crate::control::{ControlFile, Loaded, NAME_MAX};
+use crate::error::Error;
+use crate::origin::Origin;
+use crate::target::{Held, Lock};
+
+/// Names tried after the first (`name.1` … `name.999`) before giving up.
+const MAX_SUFFIX: u32 = 999;
+
+/// What the caller allows for a file at the chosen name that is not ours.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Rules {
+    pub continue_foreign: bool,
+    pub overwrite: bool,
+    pub timestamping: bool,
+    pub no_clobber: bool,
+}
+
+/// The file a download got.
+pub(crate) enum Claim {
+    /// Locked for this call.
+    File {
+        path: PathBuf,
+        lock: Lock,
+        found: Found,
+    },
+    /// `no_clobber` found the name taken: nothing is to be done.
+    Skip { path: PathBuf },
+}
+
+/// What was at the claimed name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// Nothing (or an empty file nobody claims): this call created its control file.
+    New,
+    /// This URL's download, unfinished or finished; or another URL's unfinished download
+    /// of the same resource.
+    Own,
+    /// A file that is not ours, which the rules allow to touch.
+    Foreign,
+}
+
+/// What the answer that names the file says about the resource (to recognise a mirror).
+pub(crate) struct Seen<'a> {
+    pub validators: &'a Validators,
+    pub total: Option<u64>,
+}
+
+/// The file in `dir` that already belongs to a download of `url`: an unfinished one
+/// (its control file names the URL, whatever the file's name), else one under the URL's
+/// own name (or `name.N` after it) whose control file or origin names the URL.
+pub(crate) fn find_own(dir: &Path, url: &str, url_name: &str) -> Option<PathBuf> {
+    if let Some(p) = unfinished(dir, url) {
+        return Some(p);
+    }
+    for i in 0..=MAX_SUFFIX {
+        let path = dir.join(suffixed(url_name, i));
+        if fs::symlink_metadata(&path).is_err() {
+            return None;
+        }
+        if belongs_to(&path, url) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The file in `dir` whose control file records a download of `url` (without userinfo
+/// or fragment), when there is one. The first by name when there are several: the same
+/// one on every run.
+pub(crate) fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
+    fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".rdl"))
+        .filter_map(|e| match ControlFile::load_sidecar(&e.path()) {
+            Loaded::Valid(c) if c.url == url => Some(dir.join(c.target_name_or(&e.path())?)),
+            _ => None,
+        })
+        // `min`, not a sort: a sort of paths would be code of its own in the
+        // size-budgeted library.
+        .min()
+}
+
+/// Whether the file at `path` is `url`'s download: its control file or, without one, its
+/// origin names the URL.
+fn belongs_to(path: &Path, url: &str) -> bool {
+    match ControlFile::load(path) {
+        Loaded::Valid(c) => c.url == url,
+        Loaded::Damaged => false,
+        Loaded::Absent => Origin::read(path).is_some_and(|o| o.url == url),
+    }
+}
+
+/// `name`, or `name.N` (cut short first so that it stays within NAME_MAX).
+pub(crate) fn suffixed(name: &str, n: u32) -> String {
+    if n == 0 {
+        return name.to_string();
+    }
+    let suffix = format!(".{n}");
+    let mut keep = name.len().min(NAME_MAX - suffix.len());
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}{suffix}", &name[..keep])
+}
+
+/// Claims the file named `name` in `dir` for a download of `url`, or the next free
+/// `name.N` when another download has it (see the module's rules). `note` is told each
+/// name passed over and why. `stop` ends a wait for a lock (a cancel).
+pub(crate) fn choose(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    seen: Option<&Seen<'_>>,
+    rules: Rules,
+    note: &mut dyn FnMut(String),
+    stop: &dyn Fn() -> bool,
+) -> Result<Claim, Error> {
+    for i in 0..=MAX_SUFFIX {
+        let path = dir.join(suffixed(name, i));
+        // A name taken by one racing call (or a lock another call just released) is
+        // looked at again, a few times.
+        for _ in 0..3 {
+            match inspect(&path, url, seen, stop)? {
+                Occupant::Free => {
+                    if let Some(lock) = Lock::create_new(&path)? {
+                        ControlFile::new(url, &path).save_unsynced(&path)?;
+                        return Ok(Claim::File {
+                            path,
+                            lock,
+                            found: Found::New,
+                        });
+                    }
+                    continue;
+                }
+                Occupant::Empty(lock) => {
+                    ControlFile::new(url, &path).save_unsynced(&path)?;
+                    return Ok(Claim::File {
+                        path,
+                        lock,
+                        found: Found::New,
+                    });
+                }
+                Occupant::Own(lock, finished) => {
+                    if rules.no_clobber && i == 0 && finished {
+                        return Ok(Claim::Skip { path });
+                    }
+                    return Ok(Claim::File {
+                        path,
+                        lock,
+                        found: Found::Own,
+                    });
+                }
+                Occupant::Foreign(lock) => {
+                    if rules.no_clobber {
+                        return Ok(Claim::Skip { path });
+                    }
+                    if rules.continue_foreign || rules.overwrite || rules.timestamping {
+                        return Ok(Claim::File {
+                            path,
+                            lock,
+                            found: Found::Foreign,
+                        });
+                    }
+                    return Err(Error::io(
+                        "save to",
+                        &path,
+                        io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            "it exists and resumedl did not download it from this URL; it is \
+                         left alone (continue it as wget -c does with continue_foreign / \
+                         -c, replace it with overwrite / --overwrite, or skip it with \
+                         no_clobber / -nc)",
+                        ),
+                    ));
+                }
+                Occupant::Taken(whose) => {
+                    if rules.no_clobber && i == 0 {
+                        return Ok(Claim::Skip { path });
+                    }
+                    note(format!(
+                        "'{}' belongs to {whose}; trying the next name",
+                        path.display()
+                    ));
+                    break;
+                }
+                Occupant::Gone => continue,
+            }
+        }
+    }
+    Err(Error::io(
+        "save to",
+        &dir.join(name),
+        io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("it and {MAX_SUFFIX} names after it are taken by other downloads"),
+        ),
+    ))
+}
+
+/// What is at one name.
+enum Occupant {
+    /// Nothing, not even a control file.
+    Free,
+    /// An empty file that nobody claims, locked (nothing to lose in it).
+    Empty(Lock),
+    /// This URL's download (or a mirror's of the same resource), locked; whether it is a
+    /// finished file.
+    Own(Lock, bool),
+    /// Not ours, locked.
+    Foreign(Lock),
+    /// Another download's: the words that say whose.
+    Taken(String),
+    /// Changed while we looked: look again.
+    Gone,
+}
+
+fn inspect(
+    path: &Path,
+    url: &str,
+    seen: Option<&Seen<'_>>,
+    stop: &dyn Fn() -> bool,
+) -> Result<Occupant, Error> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A control file without its file: whoever it names keeps the name.
+            return Ok(match ControlFile::load(path) {
+                Loaded::Valid(c) if c.url != url => Occupant::Taken(another(&c.url)),
+                _ => Occupant::Free,
+            });
+        }
+        Err(e) => return Err(Error::io("stat", path, e)),
+    };
+    if !meta.is_file() {
+        return Err(Error::io(
+            "save to",
+            path,
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "it is not a regular file (a directory, a link, a device); choose a file \
+                 name with -o / to_path",
+            ),
+        ));
+    }
+    // Another URL's running download is told apart without waiting for its lock.
+    if let Loaded::Valid(c) = ControlFile::load(path) {
+        if c.url != url && !mirror(&c, seen) {
+            return Ok(Occupant::Taken(another(&c.url)));
+        }
+    }
+    let lock = match Lock::existing(path, stop)? {
+        Held::Ours(lock) => lock,
+        Held::Gone => return Ok(Occupant::Gone),
+        Held::ByOther(pid) => {
+            return match ControlFile::load(path) {
+                Loaded::Valid(c) if c.url == url => Err(Error::Locked {
+                    path: path.to_path_buf(),
+                    pid,
+                }),
+                _ => Ok(Occupant::Taken("a download running now".into())),
+            }
+        }
+    };
+    Ok(match ControlFile::load(path) {
+        Loaded::Valid(c) if c.url == url || mirror(&c, seen) => Occupant::Own(lock, false),
+        Loaded::Valid(c) => Occupant::Taken(another(&c.url)),
+        Loaded::Damaged => Occupant::Taken("a download whose control file is damaged".into()),
+        Loaded::Absent => match Origin::read(path) {
+            Some(o) if o.url == url => Occupant::Own(lock, true),
+            Some(o) => Occupant::Taken(another(&o.url)),
+            None if meta.len() == 0 => Occupant::Empty(lock),
+            None => Occupant::Foreign(lock),
+        },
+    })
+}
+
+fn another(url: &str) -> String {
+    format!("the download of {}", crate::url::mask(url))
+}
+
+/// Whether another URL's unfinished download is of the resource this answer describes:
+/// a strong ETag or a date, both as stored, and the same length and coding.
+fn mirror(c: &ControlFile, seen: Option<&Seen<'_>>) -> bool {
+    let Some(seen) = seen else { return false };
+    let v = seen.validators;
+    let strong = c.etag.as_deref().is_some_and(|e| e.starts_with('"'));
+    (strong || c.last_modified.is_some())
+        && c.etag == v.etag
+        && c.last_modified == v.last_modified
+        && c.encoding == v.encoding
+        && c.total.is_some()
+        && c.total == seen.total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_fit_in_a_name() {
+        assert_eq!(suffixed("a.tar.gz", 0), "a.tar.gz");
+        assert_eq!(suffixed("a.tar.gz", 2), "a.tar.gz.2");
+        let long = "é".repeat(127) + "x";
+        assert_eq!(long.len(), 255);
+        let s = suffixed(&long, 12);
+        assert!(s.len() <= NAME_MAX && s.ends_with(".12"), "{}", s.len());
+    }
+}
