@@ -67,9 +67,9 @@ pub(crate) enum Condition {
     /// (`If-None-Match`/`If-Modified-Since`).
     Recorded(ControlFile),
     /// A file not ours, or a time given: the server's file must be newer
-    /// (`If-Modified-Since`), as `wget -N` and `curl -z` do; `len` is the file's length, when
-    /// there is one.
-    Date { since: SystemTime, len: Option<u64> },
+    /// (`If-Modified-Since`), as `curl -z` and `wget -N` do (the date alone decides, as it
+    /// does for the server that answers 304).
+    Date { since: SystemTime },
 }
 
 impl Condition {
@@ -112,14 +112,11 @@ pub(crate) fn classify_conditional(
     };
     let unchanged = match condition {
         Condition::Recorded(c) => same_resource(c, validators, *total),
-        Condition::Date { since, len } => {
-            let newer = validators
-                .last_modified
-                .as_deref()
-                .and_then(parse_http_date)
-                .is_none_or(|t| UNIX_EPOCH + Duration::from_secs(t) > *since);
-            !newer && len.is_some() && *len == *total
-        }
+        Condition::Date { since } => validators
+            .last_modified
+            .as_deref()
+            .and_then(parse_http_date)
+            .is_some_and(|t| UNIX_EPOCH + Duration::from_secs(t) <= *since),
     };
     Ok(if unchanged {
         Decision::Unchanged
@@ -605,10 +602,7 @@ mod tests {
         ));
         assert!(classify_conditional(&answer(404, &[]), &cond, "u").is_err());
         let since = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let date = Condition::Date {
-            since,
-            len: Some(10),
-        };
+        let date = Condition::Date { since };
         let older = [
             ("last-modified", "Tue, 14 Nov 2023 22:13:19 GMT"),
             ("content-length", "10"),

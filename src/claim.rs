@@ -265,6 +265,13 @@ fn inspect(
             ),
         ));
     }
+    // A control file of ours (a server naming its file `x.rdl` beside our `x`) is never
+    // a target: writing it would corrupt the download it describes.
+    if ControlFile::is_control_file(path) {
+        return Ok(Occupant::Taken(
+            "the control file of an unfinished download".into(),
+        ));
+    }
     // Another URL's running download is told apart without waiting for its lock.
     if let Loaded::Valid(c) = ControlFile::load(path) {
         if c.url != url && !mirror(&c, seen) {

@@ -775,10 +775,7 @@ impl<'p, 'a> Job<'p, 'a> {
         });
         if let Some(since) = since {
             self.replacing = len > 0;
-            self.condition = Some(Condition::Date {
-                since,
-                len: (len > 0).then_some(len),
-            });
+            self.condition = Some(Condition::Date { since });
             return Ok((0, None));
         }
         if len == 0 {

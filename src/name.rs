@@ -10,8 +10,9 @@
 /// Used when neither the server nor the URL gives a usable name (wget's choice).
 pub const FALLBACK_NAME: &str = "index.html";
 
-/// Longest name kept, in bytes: most file systems allow 255.
-const MAX_NAME: usize = 240;
+/// Longest name kept, in bytes: NAME_MAX, what most file systems allow. (The control
+/// file's name is shortened with a hash when `<name>.rdl` would not fit.)
+const MAX_NAME: usize = 255;
 
 /// The name from a `Content-Disposition` value, when it carries a usable one:
 /// `filename*=UTF-8''…` (percent-encoded UTF-8, or ISO-8859-1) wins over `filename=`.

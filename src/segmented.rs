@@ -160,6 +160,8 @@ pub(crate) fn run(
     }
     control.segments = segments(&plan);
     control.save(path)?;
+    // Being written, the file no longer carries the origin of a version it held.
+    crate::origin::Origin::remove(path);
 
     let shared = Shared {
         req,

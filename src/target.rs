@@ -186,27 +186,25 @@ impl Lock {
 
     /// After a failed call: a file this call created and never wrote goes again, so a
     /// failure before the first byte (a 404, a refused connection) leaves nothing. So does
-    /// the control file written when it was created (for `url`, no byte done): the
-    /// control file goes first, so a crash in between leaves an empty file, which is
-    /// nobody's.
+    /// the control file written when it was claimed (for `url`, no byte done), also on
+    /// an empty file that was there before. The control file goes first, so a crash in
+    /// between leaves an empty file, which is nobody's.
     pub(crate) fn remove_if_untouched(&self, url: &str) {
-        let empty = self.file.metadata().is_ok_and(|m| m.len() == 0);
-        if !self.created || !empty {
+        if !self.file.metadata().is_ok_and(|m| m.len() == 0) {
             return;
         }
         let control = ControlFile::path_for(&self.path);
-        let initial = match ControlFile::load(&self.path) {
+        let claimed = match ControlFile::load(&self.path) {
             Loaded::Valid(c) => c.url == url && c.segments.iter().all(|s| s.done == 0),
             _ => false,
         };
-        let gone = match initial {
+        let gone = match claimed {
             true => fs::remove_file(&control).is_ok(),
             false => fs::symlink_metadata(&control).is_err(),
         };
-        if !gone {
-            return;
+        if gone && self.created {
+            let _ = fs::remove_file(&self.path);
         }
-        let _ = fs::remove_file(&self.path);
     }
 }
 

@@ -104,6 +104,9 @@ pub enum Fault {
     /// If-None-Match and If-Modified-Since are not evaluated (a 200, never a 304), as some
     /// servers and CDNs do.
     IgnoreConditional,
+    /// Silence for this long before the status line (a server that accepted the
+    /// connection and is slow to answer).
+    SilentBeforeHead(Duration),
 }
 
 /// Body kept behind an Arc so a request can snapshot it without holding the lock or copying.
@@ -656,6 +659,8 @@ struct Reply {
     /// Chunked body sent without its terminating zero-length chunk.
     unterminated: bool,
     stall: Option<Duration>,
+    /// Silence before the status line.
+    pre_stall: Option<Duration>,
     rate: Option<u64>,
     close: bool,
 }
@@ -885,6 +890,7 @@ fn build(
             r.close = true;
         }
         Some(Fault::Throttle(rate) | Fault::IgnoreIfRangeThrottled(rate)) => r.rate = Some(rate),
+        Some(Fault::SilentBeforeHead(d)) => r.pre_stall = Some(d),
         _ => {}
     }
     r
@@ -900,6 +906,9 @@ fn send(
 ) -> io::Result<()> {
     let payload = &r.body[r.span.0..r.span.1];
     if let (true, Some(d)) = (head_only, r.stall) {
+        sleep_unless_stopped(d, stop)?;
+    }
+    if let Some(d) = r.pre_stall {
         sleep_unless_stopped(d, stop)?;
     }
     let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
