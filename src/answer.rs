@@ -65,7 +65,7 @@ pub(crate) enum Decision {
 pub(crate) enum Condition {
     /// Our finished file: its recorded validators, coding and length
     /// (`If-None-Match`/`If-Modified-Since`).
-    Recorded(ControlFile),
+    Recorded(Box<ControlFile>),
     /// A file not ours, or a time given: the server's file must be newer
     /// (`If-Modified-Since`), as `curl -z` and `wget -N` do (the date alone decides, as it
     /// does for the server that answers 304).
@@ -580,7 +580,7 @@ mod tests {
     #[test]
     fn a_conditional_rerun_is_unchanged_only_on_proof() {
         let c = control(Some("\"a\""), 10);
-        let cond = Condition::Recorded(c);
+        let cond = Condition::Recorded(Box::new(c));
         assert_eq!(
             classify_conditional(&answer(304, &[]), &cond, "u").unwrap(),
             Decision::Unchanged
@@ -625,7 +625,7 @@ mod tests {
             Decision::Write { .. }
         ));
         assert_eq!(
-            Condition::Recorded(control(Some("\"a\""), 10)).headers(),
+            Condition::Recorded(Box::new(control(Some("\"a\""), 10))).headers(),
             vec![("If-None-Match", "\"a\"".to_string())]
         );
     }

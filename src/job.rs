@@ -751,7 +751,8 @@ impl<'p, 'a> Job<'p, 'a> {
             if len == origin.length {
                 self.replacing = true;
                 if origin.has_validator() {
-                    self.condition = Some(Condition::Recorded(origin.as_control(path, len)));
+                    self.condition =
+                        Some(Condition::Recorded(Box::new(origin.as_control(path, len))));
                 } else if let Some(expected) = &self.policy.sha256 {
                     // Nothing tells versions apart but the sum the caller gave.
                     let actual = hash_file(path, &self.deadline)?;
