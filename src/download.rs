@@ -226,8 +226,9 @@ impl<'a> Download<'a> {
     }
 
     /// Whether [`Download::to_dir`] names the file after the server's
-    /// `Content-Disposition` (`filename*`, then `filename`). Defaults to true; with false
-    /// the name comes from the URL only and no HEAD is sent.
+    /// `Content-Disposition` on the first GET's answer (`filename*`, then `filename`).
+    /// Defaults to true; with false the name comes from the URL only, and the file is
+    /// claimed before any request.
     pub fn content_disposition(mut self, on: bool) -> Self {
         self.content_disposition = on;
         self

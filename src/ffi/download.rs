@@ -35,16 +35,19 @@ pub unsafe extern "C" fn rdl_download(
 /// as `rdl_download` does otherwise (same options, outcome, codes, threads and resume);
 /// `out->path` says which file it chose.
 ///
-/// The name: an unfinished download of the same URL in `dir` is continued under its name;
-/// else the server's `Content-Disposition` (`filename*` first, then `filename`; asked for
-/// with a HEAD unless `rdl_options_set_content_disposition(opts, 0)`); else the URL's last
-/// path segment, percent-decoded; else "index.html". It is always reduced to one plain file
-/// name inside `dir`: no directory part, no `..`, no leading dots, no control characters,
-/// never an absolute path. A name the server chose never replaces or extends an existing
-/// file (`RDL_ERR_IO` naming it, nothing written) unless `rdl_options_set_overwrite`
-/// (downloaded anew from 0); only a file the server confirms complete is kept as it is
-/// (`RDL_KIND_ALREADY_COMPLETE`). A name from the URL resumes a partial file as `rdl_download`
-/// does.
+/// One name belongs to one download. A download of the same URL already in `dir` is
+/// continued whatever its name: an unfinished one, or a finished one under the URL's
+/// name, which is asked about conditionally (`RDL_KIND_ALREADY_COMPLETE` when unchanged,
+/// `RDL_KIND_REPLACED` when the server's changed). Else the first GET's answer names the
+/// file: its `Content-Disposition` (`filename*` first, then `filename`; unless
+/// `rdl_options_set_content_disposition(opts, 0)`), else the URL's last path segment,
+/// percent-decoded, else "index.html" (no HEAD is sent). It is always reduced to one
+/// plain file name inside `dir`: no directory part, no `..`, no leading dots, no control
+/// characters, never an absolute path. A name another URL's download has (finished,
+/// unfinished, running) is never touched: the next free `name.1`, `name.2`, ... is used,
+/// told in an `RDL_EVENT_NOTE`. A file resumedl did not download fails with `RDL_ERR_IO`
+/// naming it, before anything is written, unless `rdl_options_set_continue_foreign`,
+/// `_overwrite`, `_timestamping` or `_no_clobber` says what to do with it.
 ///
 /// # Safety
 /// `url`, `dir` NUL-terminated strings (NULL is an error); `opts` NULL or from

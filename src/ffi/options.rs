@@ -383,9 +383,9 @@ pub unsafe extern "C" fn rdl_options_set_basic_auth(
     }
 }
 
-/// Whether `rdl_download_to_dir` names the file after the server's `Content-Disposition`
-/// (`filename*`, then `filename`; non-zero, the default) or after the URL only, without
-/// the HEAD that asks for it (0). `rdl_download` ignores it.
+/// Whether `rdl_download_to_dir` names the file after the `Content-Disposition` of the
+/// first GET's answer (`filename*`, then `filename`; non-zero, the default) or after the
+/// URL only, claiming the file before any request (0). `rdl_download` ignores it.
 ///
 /// # Safety
 /// `opts` from `rdl_options_new` (NULL is an error).
