@@ -94,7 +94,7 @@ from .errors import (
     error_class,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 """The version of this package; the C library's is :func:`version`. They are released
 together (a test checks that they match)."""
 
