@@ -1,7 +1,8 @@
 //! `cargo run --release --example demo`: the main job, for real, on loopback.
 //!
 //! Serves a generated 8 MiB file from the test server, cuts the transfer halfway,
-//! resumes it (the 206 path), then does the same against a server that ignores Range (the
+//! resumes it (the 206 path), reruns it (304: nothing downloaded) and replaces it when
+//! the server's file changed, then does the same against a server that ignores Range (the
 //! 200 fallback), then downloads it over 1 and 4 connections from a server that caps
 //! each connection's speed (`-x 4`), cancels one of those halfway and resumes it with 8,
 //! and checks the bytes every time.
@@ -79,7 +80,8 @@ fn run() -> Result<(), String> {
     )?;
     check(same_bytes(&path, &data), "bytes identical after resume")?;
 
-    // 3. Already complete: a 416 whose length matches, nothing downloaded.
+    // 3. A rerun on the finished file: it remembers its origin, so the rerun asks
+    //    If-None-Match; 304, nothing downloaded.
     let outcome = Download::new(&url)
         .to_path(&path)
         .map_err(|e| e.to_string())?;
@@ -89,9 +91,26 @@ fn run() -> Result<(), String> {
         outcome.kind.as_str()
     );
     check(
-        outcome.kind == OutcomeKind::AlreadyComplete,
-        "already complete",
+        outcome.kind == OutcomeKind::AlreadyComplete && outcome.status == 304,
+        "already complete (304)",
     )?;
+
+    //    The server's file changes (a nightly build): the rerun replaces the old version
+    //    in place, never splicing the two.
+    let newer = generate(SIZE / 2);
+    server.put("/big.bin", newer.clone());
+    let outcome = Download::new(&url)
+        .to_path(&path)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "demo: after the server's file changed: got {}, {} ({} bytes)",
+        outcome.status,
+        outcome.kind.as_str(),
+        outcome.received
+    );
+    check(outcome.kind == OutcomeKind::Replaced, "replaced")?;
+    check(same_bytes(&path, &newer), "the new version, whole")?;
+    server.put("/big.bin", data.clone());
 
     // 4. A server that ignores Range: the 200 fallback overwrites from 0.
     std::fs::write(&path, &data[..SIZE / 4]).map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ use ureq::http::Uri;
 
 use crate::agent::{self, AgentOptions};
 use crate::control::{ControlFile, IfRangeMode, Loaded, Segment};
+use crate::origin::Origin;
 use crate::{Download, Error};
 
 /// The fields of a control file (`<target>.rdl`), as a fuzzer generates them.
@@ -18,6 +19,10 @@ use crate::{Download, Error};
 pub struct ControlFields {
     /// The URL the file was downloaded from.
     pub url: String,
+    /// The URL that gave the first answer, after redirects.
+    pub final_url: Option<String>,
+    /// Bytes found at the start of the file and not fetched.
+    pub adopted: u64,
     /// The stored ETag.
     pub etag: Option<String>,
     /// The stored Last-Modified.
@@ -37,9 +42,9 @@ pub struct ControlFields {
 impl ControlFields {
     fn to_control(&self) -> ControlFile {
         ControlFile {
-            final_url: None,
+            final_url: self.final_url.clone(),
             target: None,
-            adopted: 0,
+            adopted: self.adopted,
             url: self.url.clone(),
             etag: self.etag.clone(),
             last_modified: self.last_modified.clone(),
@@ -107,37 +112,61 @@ fn scratch(name: &str) -> PathBuf {
 pub fn control_round_trip(fields: &ControlFields) -> bool {
     assert!(fields.is_writable(), "not a control file a download writes");
     let target = scratch("round-trip");
-    let control = fields.to_control();
+    let control = ControlFile {
+        // The record names its target: the file it is beside.
+        target: target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string),
+        ..fields.to_control()
+    };
     control.save(&target).expect("save the control file");
     let same = ControlFile::load(&target) == Loaded::Valid(Box::new(control));
     ControlFile::remove(&target).expect("remove the control file");
     same
 }
 
-/// Reads arbitrary bytes as a control file, as they are and followed by a valid checksum
-/// line (else the fuzzer would hardly ever get past the checksum): must never panic. What
-/// the reader accepts must survive being written and read again unchanged. Returns how
-/// many of the two it accepted.
+/// Reads arbitrary bytes as a control file and as a finished file's origin record, as
+/// they are and followed by a valid checksum line (else the fuzzer would hardly ever get
+/// past the checksum): must never panic. What a reader accepts must survive being
+/// written and read again unchanged. Returns how many of the four it accepted.
 pub fn control_parse(bytes: &[u8]) -> usize {
     let mut signed = bytes.to_vec();
     signed.extend_from_slice(format!("fnv1a64 {:016x}\n", fnv1a64(bytes)).as_bytes());
+    let origins = [bytes, &signed[..]]
+        .into_iter()
+        .filter(|text| {
+            let parsed = std::str::from_utf8(text).ok().and_then(Origin::parse);
+            if let Some(o) = &parsed {
+                assert_eq!(
+                    Origin::parse(&o.render()).as_ref(),
+                    Some(o),
+                    "an accepted origin changed when written again"
+                );
+            }
+            parsed.is_some()
+        })
+        .count();
     [bytes, &signed[..]]
         .into_iter()
         .filter(|text| read_write_read(text))
         .count()
+        + origins
 }
 
 fn read_write_read(bytes: &[u8]) -> bool {
     let target = scratch("parse");
-    fs::write(ControlFile::path_for(&target), bytes).expect("write the control file");
-    let parsed = match ControlFile::load(&target) {
+    let sidecar = ControlFile::path_for(&target);
+    fs::write(&sidecar, bytes).expect("write the control file");
+    // Read as a directory scan reads it (whichever target it names).
+    let parsed = match ControlFile::load_sidecar(&sidecar) {
         Loaded::Valid(c) => Some(c),
         Loaded::Absent | Loaded::Damaged => None,
     };
     if let Some(parsed) = &parsed {
         parsed.save(&target).expect("save the control file");
         assert_eq!(
-            ControlFile::load(&target),
+            ControlFile::load_sidecar(&sidecar),
             Loaded::Valid(parsed.clone()),
             "an accepted control file changed when written again"
         );

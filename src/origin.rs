@@ -109,7 +109,7 @@ impl Origin {
         }
     }
 
-    fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut s = format!("{MAGIC} {VERSION}\n");
         s += &format!("url {}\n", escape(&self.url));
         s += &format!("etag {}\n", escape_opt(&self.etag));
@@ -120,7 +120,7 @@ impl Origin {
         record::sign(s)
     }
 
-    fn parse(text: &str) -> Option<Origin> {
+    pub(crate) fn parse(text: &str) -> Option<Origin> {
         let mut f = Fields::new(record::verified(text)?);
         if f.field(MAGIC)?.parse::<u32>().ok()? != VERSION {
             return None;

@@ -20,6 +20,8 @@ use support::server::TestServer;
 fn sample() -> ControlFields {
     ControlFields {
         url: "http://127.0.0.1:1/x".into(),
+        final_url: Some("http://127.0.0.1:2/y".into()),
+        adopted: 0,
         etag: Some("\"abc\"".into()),
         last_modified: Some("Tue, 01 Jan 2030 00:00:00 GMT".into()),
         encoding: None,

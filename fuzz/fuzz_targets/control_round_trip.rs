@@ -9,6 +9,8 @@ use resumedl::fuzzing::{control_round_trip, ControlFields};
 #[derive(Debug, Arbitrary)]
 struct Fields {
     url: String,
+    final_url: Option<String>,
+    adopted: u64,
     etag: Option<String>,
     last_modified: Option<String>,
     encoding: Option<String>,
@@ -21,6 +23,8 @@ struct Fields {
 fuzz_target!(|f: Fields| {
     let fields = ControlFields {
         url: f.url,
+        final_url: f.final_url,
+        adopted: f.adopted,
         etag: f.etag,
         last_modified: f.last_modified,
         encoding: f.encoding,
