@@ -30,9 +30,9 @@
 
 /* The version of this header; rdl_version() tells the library's at run time. */
 #define RDL_VERSION_MAJOR 0
-#define RDL_VERSION_MINOR 1
+#define RDL_VERSION_MINOR 2
 #define RDL_VERSION_PATCH 0
-#define RDL_VERSION_STRING "0.1.0"
+#define RDL_VERSION_STRING "0.2.0"
 
 /* Whether rdl_download or rdl_download_to_dir filled in `field` of the rdl_outcome `*out`
  * (see the ABI rule). */

@@ -4,13 +4,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use ureq::http::Uri;
-use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 use ureq::Agent;
 
 use crate::error::Error;
 use crate::proxy::{AbsoluteFormConnector, SocksWithContext};
 use crate::tls::TlsConnector;
+use crate::transport::{LookupResolver, TcpConnector};
 
 pub(crate) struct AgentOptions<'a> {
     pub uri: &'a Uri,
@@ -36,9 +36,10 @@ pub(crate) fn build(o: &AgentOptions) -> Result<Agent, Error> {
         .user_agent(concat!("resumedl/", env!("CARGO_PKG_VERSION")))
         .proxy(proxy)
         .build();
-    // ureq's default chain, with three changes: SOCKS errors name the proxy, plain http
-    // goes to an HTTP proxy in absolute form rather than through CONNECT (proxy.rs), and
-    // TLS uses our certificate verifier (tls.rs). Each connector passes on what it does
+    // ureq's default chain, with four changes: SOCKS errors name the proxy, plain http
+    // goes to an HTTP proxy in absolute form rather than through CONNECT (proxy.rs), TLS
+    // uses our certificate verifier (tls.rs), and TCP (and the name lookup) wait in
+    // slices that a cancel ends (transport.rs). Each connector passes on what it does
     // not handle; the first that makes a connection wins and the later ones wrap it.
     let connector = ()
         .chain(SocksWithContext::default())
@@ -49,9 +50,5 @@ pub(crate) fn build(o: &AgentOptions) -> Result<Agent, Error> {
         .chain(ConnectProxyConnector::default())
         .chain(TcpConnector::default())
         .chain(TlsConnector::new(tls));
-    Ok(Agent::with_parts(
-        config,
-        connector,
-        DefaultResolver::default(),
-    ))
+    Ok(Agent::with_parts(config, connector, LookupResolver))
 }

@@ -325,7 +325,7 @@ impl<'a> Download<'a> {
     /// (told in an [`Event::Note`]).
     pub fn to_path(mut self, path: impl AsRef<Path>) -> Result<Outcome, Error> {
         let deadline = self.deadline();
-        let requester = self.prepare()?;
+        let requester = self.prepare(&deadline)?;
         // A handle cancelled before the call: nothing is touched.
         if deadline.cancelled() {
             return Err(Error::Cancelled);
@@ -401,7 +401,7 @@ impl<'a> Download<'a> {
     pub fn to_dir(mut self, dir: impl AsRef<Path>) -> Result<Outcome, Error> {
         let dir = dir.as_ref();
         let deadline = self.deadline();
-        let requester = self.prepare()?;
+        let requester = self.prepare(&deadline)?;
         // A handle cancelled before the call: not even a request goes out.
         if deadline.cancelled() {
             return Err(Error::Cancelled);
@@ -553,7 +553,7 @@ impl<'a> Download<'a> {
             limit.as_ref(),
             deadline.clone(),
         );
-        let result = watch(deadline, requester, || {
+        let result = crate::transport::enter(&requester.interrupt, || {
             let attempts = self.attempts(&mut job, requester, deadline)?;
             if let Some(expected) = &self.policy.sha256 {
                 job.verify(expected)?;
@@ -632,7 +632,7 @@ impl<'a> Download<'a> {
     }
 
     /// Validates every option and builds the agent, before anything touches the disk.
-    fn prepare(&mut self) -> Result<Requester, Error> {
+    fn prepare(&mut self, deadline: &Deadline) -> Result<Requester, Error> {
         let url = crate::url::parse(&self.url)?;
         if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
             return Err(Error::InvalidOption {
@@ -707,76 +707,22 @@ impl<'a> Download<'a> {
         let (uri, connect_timeout, stall_timeout) =
             (url.uri.clone(), self.connect_timeout, self.stall_timeout);
         let (ca_file, proxy) = (self.ca_file.clone(), self.proxy.clone());
-        let make_agent = move || {
-            crate::agent::build(&crate::agent::AgentOptions {
-                uri: &uri,
-                connect_timeout,
-                stall_timeout,
-                ca_file: ca_file.as_deref(),
-                proxy: proxy.as_deref(),
-            })
-        };
+        let agent = crate::agent::build(&crate::agent::AgentOptions {
+            uri: &uri,
+            connect_timeout,
+            stall_timeout,
+            ca_file: ca_file.as_deref(),
+            proxy: proxy.as_deref(),
+        })?;
         Requester::new(
-            Box::new(make_agent),
+            agent,
+            crate::transport::Interrupt::new(deadline.clone()),
             url,
             headers,
             url_auth,
             self.allow_https_downgrade,
             EventQueue::new(self.events.is_some()),
         )
-    }
-}
-
-/// Runs `f`; when the deadline passes or a cancel comes first, interrupts every
-/// connection of `requester` (a read blocked on a silent server included), so `f` ends
-/// within moments.
-fn watch<T>(deadline: &Deadline, requester: &Requester, f: impl FnOnce() -> T) -> T {
-    if deadline.at.is_none() && deadline.cancel.is_none() {
-        return f();
-    }
-    // A cancel flag has no way to wake a waiter: it is looked at this often.
-    const POLL: Duration = Duration::from_millis(50);
-    let done = (std::sync::Mutex::new(false), std::sync::Condvar::new());
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let (lock, cvar) = &done;
-            let mut finished = lock.lock().unwrap_or_else(|e| e.into_inner());
-            while !*finished {
-                let wait = if deadline.passed() {
-                    // Not once but until `f` ends: a segmented run replaces the agent it
-                    // saw interrupted (`renew`), and a request on the new one (the
-                    // restart after a changed resource) must not escape the cancel.
-                    requester.interrupt();
-                    POLL
-                } else {
-                    let now = std::time::Instant::now();
-                    match (deadline.at, &deadline.cancel) {
-                        (Some(at), None) => at - now,
-                        (Some(at), Some(_)) => (at - now).min(POLL),
-                        (None, _) => POLL,
-                    }
-                };
-                finished = cvar
-                    .wait_timeout(finished, wait)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-        });
-        // Also when `f` panics (a caller's callback): the scope waits for the watcher,
-        // which would otherwise poll forever.
-        let _finished = Finished(&done);
-        f()
-    })
-}
-
-/// Tells the watcher of [`watch`] that the call ended, when dropped.
-struct Finished<'a>(&'a (std::sync::Mutex<bool>, std::sync::Condvar));
-
-impl Drop for Finished<'_> {
-    fn drop(&mut self) {
-        let (lock, cvar) = self.0;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cvar.notify_all();
     }
 }
 

@@ -42,6 +42,7 @@ mod sink;
 mod sys;
 mod target;
 mod tls;
+mod transport;
 mod url;
 
 pub use cancel::Cancel;

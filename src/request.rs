@@ -4,7 +4,7 @@
 //! next request goes out (a one-connection server would wait forever otherwise).
 
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use ureq::http::{HeaderName, HeaderValue, Method, Response};
 use ureq::{Agent, Body};
@@ -12,6 +12,7 @@ use ureq::{Agent, Body};
 use crate::answer::header;
 use crate::error::{from_ureq, Error};
 use crate::event::{self, EventQueue};
+use crate::transport::Interrupt;
 use crate::url::{resolve, same_origin, RequestUrl};
 
 /// Redirects followed before giving up (curl's and wget's limits are 50 and 20; 10 is
@@ -25,9 +26,9 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// Everything needed to send the requests of one download. Shared by the connections of
 /// a segmented download (each request clones the agent, which shares one pool).
 pub(crate) struct Requester {
-    /// Replaced by `renew` after a shutdown interrupted every connection.
-    agent: Mutex<Agent>,
-    make_agent: Box<dyn Fn() -> Result<Agent, Error> + Send + Sync>,
+    agent: Agent,
+    /// What stops this call's I/O (its threads run inside `transport::enter` with it).
+    pub interrupt: Arc<Interrupt>,
     /// The URL asked for (no fragment, no userinfo).
     pub url: RequestUrl,
     /// The user's headers, checked.
@@ -47,7 +48,8 @@ pub(crate) struct Answer {
 
 impl Requester {
     pub(crate) fn new(
-        make_agent: Box<dyn Fn() -> Result<Agent, Error> + Send + Sync>,
+        agent: Agent,
+        interrupt: Arc<Interrupt>,
         url: RequestUrl,
         headers: Vec<(HeaderName, HeaderValue)>,
         url_auth: Option<HeaderValue>,
@@ -55,8 +57,8 @@ impl Requester {
         events: EventQueue,
     ) -> Result<Requester, Error> {
         Ok(Requester {
-            agent: Mutex::new(make_agent()?),
-            make_agent,
+            agent,
+            interrupt,
             url,
             headers,
             url_auth,
@@ -65,21 +67,15 @@ impl Requester {
         })
     }
 
-    fn agent(&self) -> Agent {
-        self.agent.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Interrupts every request in flight and every body being read, at once (a
-    /// cancel, or a segmented download that must stop all its connections).
+    /// Stops every request in flight and every body being read by this call's threads,
+    /// within a slice (a segmented download that must stop all its connections).
     pub(crate) fn interrupt(&self) {
-        self.agent().shutdown();
+        self.interrupt.stop();
     }
 
-    /// A fresh agent after `interrupt`, for the requests that follow.
-    pub(crate) fn renew(&self) -> Result<(), Error> {
-        let fresh = (self.make_agent)()?;
-        *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
-        Ok(())
+    /// After `interrupt`, once the threads it stopped have ended: requests go out again.
+    pub(crate) fn renew(&self) {
+        self.interrupt.resume();
     }
 
     /// A GET of the resource from `offset` (a Range when > 0, or when `ask_range`: the
@@ -147,10 +143,7 @@ impl Requester {
             })?;
             self.events
                 .push(|| event::request(method.as_str(), &url.shown, extra));
-            let resp = self
-                .agent()
-                .run(req)
-                .map_err(|e| from_ureq(e, &url.shown))?;
+            let resp = self.agent.run(req).map_err(|e| from_ureq(e, &url.shown))?;
             self.events.push(|| event::answer(&resp, &url.shown));
             let status = resp.status().as_u16();
             let location = match (status, header(&resp, "location")) {

@@ -183,7 +183,7 @@ pub(crate) fn run(
             let start = initial.take();
             let shared = &shared;
             s.spawn(move || {
-                shared.work(me, start, &tx);
+                crate::transport::enter(&shared.req.interrupt, || shared.work(me, start, &tx));
                 let _ = tx.send(Signal::Exited);
             });
         }
@@ -201,8 +201,8 @@ pub(crate) fn run(
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             coordinate(&shared, path, settings, &rx, report)
         }));
-        // Wake every worker: the ones in a read through the agent's shutdown, the ones
-        // backing off through the flag. The scope then joins them.
+        // Wake every worker: the ones in a read through the interrupt (within a slice),
+        // the ones backing off through the flag. The scope then joins them.
         shared.stop.store(true, Ordering::SeqCst);
         if !matches!(result, Ok(Ok(End::Complete))) {
             req.interrupt();
@@ -231,7 +231,7 @@ pub(crate) fn run(
             Ok((End::Complete, received))
         }
         other => {
-            req.renew()?;
+            req.renew();
             // Keep what arrived, durably: a failed checkpoint (disk full) leaves the
             // older control file, which claims less, never more.
             let snapshot = plan.snapshot();

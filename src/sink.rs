@@ -21,8 +21,9 @@ pub(crate) struct Sink {
     path: PathBuf,
     pos: u64,
     hashed: Option<Hashed>,
-    /// Not a regular file: nothing to sync (fdatasync fails on a FIFO).
-    stream: bool,
+    /// Not a regular file (nothing to sync: fdatasync fails on a FIFO), opened without
+    /// blocking: its writes wait in slices that look at this deadline.
+    stream: Option<Deadline>,
 }
 
 /// A SHA-256 state over the first `len` bytes of the file.
@@ -51,10 +52,7 @@ impl Sink {
         let path = match target {
             Target::File(p) => p,
             Target::Stream(p) => {
-                let file = OpenOptions::new()
-                    .write(true)
-                    .open(p)
-                    .map_err(|e| Error::io("open", p, e))?;
+                let file = open_stream(p, deadline)?;
                 return Ok(Sink {
                     file,
                     path: p.clone(),
@@ -63,7 +61,7 @@ impl Sink {
                         hasher: Sha256::new(),
                         len: 0,
                     }),
-                    stream: true,
+                    stream: Some(deadline.clone()),
                 });
             }
         };
@@ -100,15 +98,17 @@ impl Sink {
             path: path.to_path_buf(),
             pos: from,
             hashed,
-            stream: false,
+            stream: None,
         })
     }
 
     /// Appends `buf` at the current position.
     pub(crate) fn write(&mut self, buf: &[u8]) -> Result<(), Error> {
-        self.file
-            .write_all(buf)
-            .map_err(|e| Error::io("write", &self.path, e))?;
+        match &self.stream {
+            None => self.file.write_all(buf),
+            Some(deadline) => write_stream(&mut self.file, buf, deadline),
+        }
+        .map_err(|e| Error::io("write", &self.path, e))?;
         self.pos += buf.len() as u64;
         if let Some(h) = &mut self.hashed {
             h.hasher.update(buf);
@@ -124,7 +124,7 @@ impl Sink {
 
     /// Forces the written bytes to stable storage, so a checkpoint may claim them.
     pub(crate) fn sync(&self) -> Result<(), Error> {
-        if self.stream {
+        if self.stream.is_some() {
             return Ok(());
         }
         self.file
@@ -138,6 +138,42 @@ impl Sink {
     pub(crate) fn into_hashed(self) -> Option<Hashed> {
         self.hashed
     }
+}
+
+/// Opens a stream target (a FIFO, a device) for writing. A FIFO that nobody reads yet
+/// would block the open until someone does: it is tried again every slice, so a cancel
+/// or the deadline ends the wait.
+fn open_stream(path: &Path, deadline: &Deadline) -> Result<File, Error> {
+    loop {
+        match crate::sys::open_write_nonblocking(path) {
+            Ok(Some(f)) => return Ok(f),
+            Ok(None) if deadline.passed() => return Err(deadline.error()),
+            Ok(None) => std::thread::sleep(crate::transport::SLICE),
+            Err(e) => return Err(Error::io("open", path, e)),
+        }
+    }
+}
+
+/// Writes all of `buf` into a non-blocking stream: a full pipe (a reader that stopped
+/// reading) is waited for in slices, so a cancel or the deadline ends the wait.
+fn write_stream(file: &mut File, mut buf: &[u8], deadline: &Deadline) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if deadline.passed() {
+                    return Err(io::Error::other(
+                        "interrupted while the reader was not reading",
+                    ));
+                }
+                crate::sys::wait_writable(file, crate::transport::SLICE)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Hashes the whole of an existing file (the already-complete case).

@@ -1,10 +1,13 @@
 //! The few operating-system calls std does not offer, each wrapped once: extended
-//! attributes (a finished file's origin). The only `unsafe` outside the C skin; every
-//! call takes a NUL-terminated copy of its arguments and checks its result.
+//! attributes (a finished file's origin), a TCP connect that does not block (so a cancel
+//! ends it), waiting for a descriptor to become writable, opening a FIFO without waiting
+//! for its reader. The only `unsafe` outside the C skin; every call takes copies of its
+//! arguments that live across it and checks its result.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -70,5 +73,133 @@ pub(crate) fn remove_xattr(path: &Path, name: &str) -> io::Result<()> {
     match e.raw_os_error() {
         Some(libc::ENODATA) | Some(libc::ENOTSUP) => Ok(()),
         _ => Err(e),
+    }
+}
+
+/// A TCP socket whose connect to `addr` has begun without blocking: `Ok((fd, true))` while
+/// it is in progress (wait with [`wait_writable`], then [`socket_error`]), `Ok((fd,
+/// false))` when it connected at once.
+pub(crate) fn connect_started(addr: &std::net::SocketAddr) -> io::Result<(OwnedFd, bool)> {
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2); the result is checked before it is owned.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor this function owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: storage holds a sockaddr of `len` bytes for the socket's family.
+    let rc = unsafe { libc::connect(fd, (&raw const storage).cast(), len) };
+    if rc == 0 {
+        return Ok((owned, false));
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINPROGRESS) => Ok((owned, true)),
+        _ => Err(e),
+    }
+}
+
+/// Waits up to `slice` for `fd` to become writable (a connect finished, room in a pipe).
+pub(crate) fn wait_writable(fd: &impl AsRawFd, slice: std::time::Duration) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let ms = slice.as_millis().clamp(1, 1000) as libc::c_int;
+    // SAFETY: one valid pollfd.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    match n {
+        n if n < 0 => {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => Ok(false),
+                _ => Err(e),
+            }
+        }
+        n => Ok(n > 0),
+    }
+}
+
+/// The result of a connect that was in progress (`SO_ERROR`).
+pub(crate) fn socket_error(fd: &impl AsRawFd) -> io::Result<()> {
+    let mut err: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: err and len are valid for writes of their sizes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut len,
+        )
+    };
+    match (rc, err) {
+        (0, 0) => Ok(()),
+        (0, e) => Err(io::Error::from_raw_os_error(e)),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than, and aligned for, sockaddr_in6.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// Opens `path` (a FIFO, a device) for writing without blocking on a FIFO nobody reads
+/// yet: `Ok(None)` then (ENXIO), so the caller can look at its cancel and try again.
+pub(crate) fn open_write_nonblocking(path: &Path) -> io::Result<Option<std::fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(e),
     }
 }
