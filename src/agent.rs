@@ -44,11 +44,11 @@ pub(crate) fn build(o: &AgentOptions) -> Result<Agent, Error> {
     let connector = ()
         .chain(SocksWithContext::default())
         .chain(AbsoluteFormConnector::new(
-            ().chain(TcpConnector::default())
+            ().chain(TcpConnector)
                 .chain(TlsConnector::new(tls.clone())),
         ))
         .chain(ConnectProxyConnector::default())
-        .chain(TcpConnector::default())
+        .chain(TcpConnector)
         .chain(TlsConnector::new(tls));
     Ok(Agent::with_parts(config, connector, LookupResolver))
 }
