@@ -44,8 +44,7 @@ pub(crate) fn build(o: &AgentOptions) -> Result<Agent, Error> {
     let connector = ()
         .chain(SocksWithContext::default())
         .chain(AbsoluteFormConnector::new(
-            ().chain(TcpConnector)
-                .chain(TlsConnector::new(tls.clone())),
+            ().chain(TcpConnector).chain(TlsConnector::new(tls.clone())),
         ))
         .chain(ConnectProxyConnector::default())
         .chain(TcpConnector)

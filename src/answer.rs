@@ -508,18 +508,6 @@ pub(crate) fn header<'r>(resp: &'r Response<Body>, name: &str) -> Option<&'r str
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The resource's length by an answer to a request from 0: a 206's Content-Range total,
-/// a 200's Content-Length.
-pub(crate) fn total_of(resp: &Response<Body>) -> Option<u64> {
-    match resp.status().as_u16() {
-        206 => match ContentRange::parse(header(resp, "content-range")?).ok()? {
-            ContentRange::Bytes { complete, .. } => complete,
-            _ => None,
-        },
-        _ => content_length(resp).ok().flatten(),
-    }
-}
-
 pub(crate) fn content_length(resp: &Response<Body>) -> Result<Option<u64>, Error> {
     match header(resp, "content-length") {
         None => Ok(None),
@@ -548,6 +536,7 @@ mod tests {
         ControlFile {
             final_url: None,
             target: None,
+            file_id: None,
             adopted: 0,
             url: "http://h/x".into(),
             etag: etag.map(str::to_string),

@@ -6,20 +6,23 @@
 //!   the same call finds again;
 //! - this URL's unfinished download (its control file) or finished file (its origin) →
 //!   continued, or checked for a newer version;
-//! - another URL's unfinished download of the same resource (a mirror: the same
-//!   validators as this answer) → continued;
 //! - another URL's download, unfinished, finished or running → taken: the next free name
-//!   `name.1`, `name.2`, … (wget's rule), told in a note;
-//! - a file that is not ours (no control file, no origin) → never appended to silently:
-//!   an error naming the file and the ways out, unless the caller allowed continuing it
-//!   (`continue_foreign`), replacing it (`overwrite`), comparing dates (`timestamping`) or
-//!   leaving it (`no_clobber`).
+//!   `name.1`, `name.2`, … (wget's rule), told in a note. Not even another URL's
+//!   unfinished download with the same validators is continued: validators collide
+//!   across resources (nginx makes its ETag of the mtime and the size; reproducible
+//!   builds give every file one date), and a splice is worse than a second copy;
+//! - something not ours at the sidecar's name (`name.rdl`), which a claim would have to
+//!   replace → taken;
+//! - a file that is not ours (no control file, no origin) at the first name → never
+//!   appended to silently: an error naming the file and the ways out, unless the caller
+//!   allowed continuing it (`continue_foreign`), replacing it (`overwrite`), comparing
+//!   dates (`timestamping`) or leaving it (`no_clobber`); at a later `name.N` it is
+//!   passed over (the caller's rules were for the name it asked about).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::answer::Validators;
 use crate::control::{ControlFile, Loaded, NAME_MAX};
 use crate::error::Error;
 use crate::origin::Origin;
@@ -61,12 +64,6 @@ pub(crate) enum Found {
     Foreign,
 }
 
-/// What the answer that names the file says about the resource (to recognise a mirror).
-pub(crate) struct Seen<'a> {
-    pub validators: &'a Validators,
-    pub total: Option<u64>,
-}
-
 /// The file in `dir` that already belongs to a download of `url`: an unfinished one
 /// (its control file names the URL, whatever the file's name), else one under the URL's
 /// own name (or `name.N` after it) whose control file or origin names the URL.
@@ -98,6 +95,9 @@ pub(crate) fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
             Loaded::Valid(c) if c.url == url => Some(dir.join(c.target_name_or(&e.path())?)),
             _ => None,
         })
+        // The record must describe the file at its name (the same inode): one that
+        // outlived its file, or was put there by someone, names nothing.
+        .filter(|target| matches!(ControlFile::load(target), Loaded::Valid(c) if c.url == url))
         // `min`, not a sort: a sort of paths would be code of its own in the
         // size-budgeted library.
         .min()
@@ -133,7 +133,6 @@ pub(crate) fn choose(
     dir: &Path,
     name: &str,
     url: &str,
-    seen: Option<&Seen<'_>>,
     rules: Rules,
     note: &mut dyn FnMut(String),
     stop: &dyn Fn() -> bool,
@@ -143,7 +142,7 @@ pub(crate) fn choose(
         // A name taken by one racing call (or a lock another call just released) is
         // looked at again, a few times.
         for _ in 0..3 {
-            match inspect(&path, url, seen, stop)? {
+            match inspect(&path, url, stop)? {
                 Occupant::Free => {
                     if let Some(lock) = Lock::create_new(&path)? {
                         ControlFile::new(url, &path).save_unsynced(&path)?;
@@ -172,6 +171,13 @@ pub(crate) fn choose(
                         lock,
                         found: Found::Own,
                     });
+                }
+                Occupant::Foreign(_) if i > 0 => {
+                    note(format!(
+                        "'{}' is a file resumedl did not download; trying the next name",
+                        path.display()
+                    ));
+                    break;
                 }
                 Occupant::Foreign(lock) => {
                     if rules.no_clobber {
@@ -237,12 +243,15 @@ enum Occupant {
     Gone,
 }
 
-fn inspect(
-    path: &Path,
-    url: &str,
-    seen: Option<&Seen<'_>>,
-    stop: &dyn Fn() -> bool,
-) -> Result<Occupant, Error> {
+fn inspect(path: &Path, url: &str, stop: &dyn Fn() -> bool) -> Result<Occupant, Error> {
+    // Whatever is at the name, its record goes beside it: something not ours there
+    // (a user's `name.rdl`, a finished download of that name, a link) would be replaced.
+    if ControlFile::check_sidecar(path).is_err() {
+        return Ok(Occupant::Taken(format!(
+            "another file, at {}",
+            ControlFile::path_for(path).display()
+        )));
+    }
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -274,7 +283,7 @@ fn inspect(
     }
     // Another URL's running download is told apart without waiting for its lock.
     if let Loaded::Valid(c) = ControlFile::load(path) {
-        if c.url != url && !mirror(&c, seen) {
+        if c.url != url {
             return Ok(Occupant::Taken(another(&c.url)));
         }
     }
@@ -292,7 +301,7 @@ fn inspect(
         }
     };
     Ok(match ControlFile::load(path) {
-        Loaded::Valid(c) if c.url == url || mirror(&c, seen) => Occupant::Own(lock, false),
+        Loaded::Valid(c) if c.url == url => Occupant::Own(lock, false),
         Loaded::Valid(c) => Occupant::Taken(another(&c.url)),
         Loaded::Damaged => Occupant::Taken("a download whose control file is damaged".into()),
         Loaded::Absent => match Origin::read(path) {
@@ -306,20 +315,6 @@ fn inspect(
 
 fn another(url: &str) -> String {
     format!("the download of {}", crate::url::mask(url))
-}
-
-/// Whether another URL's unfinished download is of the resource this answer describes:
-/// a strong ETag or a date, both as stored, and the same length and coding.
-fn mirror(c: &ControlFile, seen: Option<&Seen<'_>>) -> bool {
-    let Some(seen) = seen else { return false };
-    let v = seen.validators;
-    let strong = c.etag.as_deref().is_some_and(|e| e.starts_with('"'));
-    (strong || c.last_modified.is_some())
-        && c.etag == v.etag
-        && c.last_modified == v.last_modified
-        && c.encoding == v.encoding
-        && c.total.is_some()
-        && c.total == seen.total
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@
 //!
 //! Format, version 3, in the line format of `record.rs`, in this order: the URL asked, the
 //! URL that answered (after redirects), the target's file name (a long name's sidecar is
-//! shortened with a hash, so the record says whose it is), the bytes at its start that
+//! shortened with a hash, so the record says whose it is) and its device and inode (a
+//! record whose file was replaced since describes nothing), the bytes at its start that
 //! were found there and not fetched (`adopted`), the validators, the coding,
 //! the total, the If-Range choice, the boot id, then one line per segment `segment
 //! <start> <end|-> <done> <durable>`: bytes `start..start+done` were written,
@@ -26,6 +27,8 @@
 //! url http://example.com/f.iso
 //! final-url http://mirror.example.com/f.iso
 //! target f.iso
+//! file 2049 1835011 1765128000.123456789
+
 //! adopted 0
 //! etag "abc"
 //! last-modified Tue, 01 Jan 2030 00:00:00 GMT
@@ -40,7 +43,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -51,6 +54,9 @@ use crate::record::{
 
 const MAGIC: &str = "resumedl-control";
 const VERSION: u32 = 3;
+/// Larger than any control file (32 parts are a few KiB): a bigger file at a sidecar's
+/// name is not ours, and is not read.
+const MAX_RECORD: u64 = 1 << 20;
 /// Longest file name most file systems take (Linux's NAME_MAX).
 pub(crate) const NAME_MAX: usize = 255;
 /// Longest sidecar name: room is left for the suffix of its temp files
@@ -90,7 +96,10 @@ impl IfRangeMode {
 /// What the sidecar of a target says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Loaded {
-    /// No sidecar: the file (if any) is a plain partial file, wget -c style.
+    /// No record of ours for this file: nothing at the sidecar's name, something we did
+    /// not write (which `check_sidecar` keeps us from replacing), or a record of ours
+    /// for another file once at this name (the file was replaced since: another inode).
+    /// The file (if any) is not vouched for by a control file.
     Absent,
     /// Ours, read exactly.
     Valid(Box<ControlFile>),
@@ -98,6 +107,57 @@ pub(crate) enum Loaded {
     /// this build does not know. It may have described a segmented download, whose file
     /// has holes: nothing in the file can be trusted.
     Damaged,
+}
+
+/// Which file a record was written for: device, inode and (where the file system tells)
+/// birth time, since a deleted file's inode number is given at once to the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    /// Seconds and nanoseconds since the epoch.
+    pub born: Option<(u64, u32)>,
+}
+
+impl FileId {
+    pub(crate) fn of(m: &fs::Metadata) -> FileId {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            born: m
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| (d.as_secs(), d.subsec_nanos())),
+        }
+    }
+
+    fn render(self) -> String {
+        match self.born {
+            Some((s, n)) => format!("{} {} {s}.{n:09}", self.dev, self.ino),
+            None => format!("{} {} -", self.dev, self.ino),
+        }
+    }
+
+    fn parse(text: &str) -> Option<FileId> {
+        let mut parts = text.split(' ');
+        let (dev, ino, born) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let born = match born {
+            "-" => None,
+            b => {
+                let (s, n) = b.split_once('.')?;
+                Some((s.parse().ok()?, n.parse().ok()?))
+            }
+        };
+        Some(FileId {
+            dev: dev.parse().ok()?,
+            ino: ino.parse().ok()?,
+            born,
+        })
+    }
 }
 
 /// One contiguous piece of the target: bytes `start..start + done` are written,
@@ -121,6 +181,10 @@ pub(crate) struct ControlFile {
     /// The target's file name; `None` in a version 2 file (its sidecar name says it) or
     /// when it is not UTF-8.
     pub target: Option<String>,
+    /// The target file's identity when this record was written: a record whose file was
+    /// replaced since (deleted and made anew, a file of another download moved there)
+    /// does not describe it. Filled in by `save`; `None` in a version 2 file.
+    pub file_id: Option<FileId>,
     /// Bytes at the start of the file that this download found there and did not fetch
     /// (a file of another tool continued as `wget -c` does): a file finished on them is
     /// not vouched for, and gets no origin.
@@ -174,10 +238,27 @@ impl ControlFile {
         target.file_name()?.to_str().map(str::to_string)
     }
 
-    /// Whether this record describes the target at `target` (a shortened sidecar could
-    /// in theory be another long name's).
+    /// Whether this record describes the file at `target`: the very file it was written
+    /// for (device, inode and birth time; a partial renamed with its sidecar still is),
+    /// or, where the birth time is unknown (an inode number is reused at once for a new
+    /// file), one of that name that holds at least the bytes the record says were synced
+    /// (no crash makes a file shorter than that).
     fn describes(&self, target: &Path) -> bool {
-        self.target.is_none() || self.target == Self::target_name(target)
+        let meta = fs::metadata(target);
+        let synced = self
+            .segments
+            .iter()
+            .map(|s| s.start + s.durable)
+            .max()
+            .unwrap_or(0);
+        let holds_synced = meta.as_ref().map_or(true, |m| m.len() >= synced);
+        let named = self.target.is_none() || self.target == Self::target_name(target);
+        match (self.file_id, meta.as_ref().ok().map(FileId::of)) {
+            (Some(id), Some(now)) if id.born.is_some() => id == now,
+            (Some(id), Some(now)) => id == now && named && holds_synced,
+            (Some(_), None) => false,
+            (None, _) => named && holds_synced,
+        }
     }
 
     /// A record for a new download of `url` into `target`: nothing known yet.
@@ -186,6 +267,7 @@ impl ControlFile {
             url: url.to_string(),
             final_url: None,
             target: Self::target_name(target),
+            file_id: None,
             adopted: 0,
             etag: None,
             last_modified: None,
@@ -248,25 +330,28 @@ impl ControlFile {
 
     /// Reads the sidecar of `target`.
     pub(crate) fn load(target: &Path) -> Loaded {
-        let path = Self::path_for(target);
-        match fs::read(&path) {
-            Err(_) => Loaded::Absent,
-            Ok(bytes) => match String::from_utf8(bytes).ok().and_then(|t| Self::parse(&t)) {
-                Some(c) if c.describes(target) => Loaded::Valid(Box::new(c)),
-                // `check_sidecar` refused files that are not ours before we got here.
-                _ => Loaded::Damaged,
-            },
+        match Self::load_sidecar(&Self::path_for(target)) {
+            Loaded::Valid(c) if !c.describes(target) => Loaded::Absent,
+            other => other,
         }
     }
 
-    /// Reads a sidecar by its own path (a directory scan finds it before its target).
+    /// Reads a sidecar by its own path (a directory scan finds it before its target),
+    /// whichever file it describes. Only a regular file of a control file's size is read:
+    /// a FIFO would block, a huge file would fill memory, and neither is ours.
     pub(crate) fn load_sidecar(sidecar: &Path) -> Loaded {
-        match fs::read(sidecar) {
-            Err(_) => Loaded::Absent,
-            Ok(bytes) => match String::from_utf8(bytes).ok().and_then(|t| Self::parse(&t)) {
-                Some(c) => Loaded::Valid(Box::new(c)),
-                None => Loaded::Damaged,
-            },
+        match fs::symlink_metadata(sidecar) {
+            Ok(m) if m.is_file() && m.len() <= MAX_RECORD => {}
+            _ => return Loaded::Absent,
+        }
+        let Ok(bytes) = fs::read(sidecar) else {
+            return Loaded::Absent;
+        };
+        match String::from_utf8(bytes).ok().map(|t| (Self::parse(&t), t)) {
+            Some((Some(c), _)) => Loaded::Valid(Box::new(c)),
+            Some((None, t)) if t.starts_with(&format!("{MAGIC} ")) => Loaded::Damaged,
+            // Someone else's file: `check_sidecar` keeps us from replacing it.
+            _ => Loaded::Absent,
         }
     }
 
@@ -299,11 +384,15 @@ impl ControlFile {
             return None;
         }
         let url = unescape(f.field("url")?)?;
-        let (final_url, target, adopted) = match version {
-            2 => (None, None, 0),
+        let (final_url, target, file_id, adopted) = match version {
+            2 => (None, None, None, 0),
             _ => (
                 unescape_opt(f.field("final-url")?)?,
                 unescape_opt(f.field("target")?)?,
+                match f.field("file")? {
+                    "-" => None,
+                    id => Some(FileId::parse(id)?),
+                },
                 f.field("adopted")?.parse().ok()?,
             ),
         };
@@ -337,6 +426,7 @@ impl ControlFile {
             url,
             final_url,
             target,
+            file_id,
             adopted,
             etag,
             last_modified,
@@ -353,6 +443,10 @@ impl ControlFile {
         s += &format!("url {}\n", escape(&self.url));
         s += &format!("final-url {}\n", escape_opt(&self.final_url));
         s += &format!("target {}\n", escape_opt(&self.target));
+        s += &match self.file_id {
+            Some(id) => format!("file {}\n", id.render()),
+            None => "file -\n".to_string(),
+        };
         s += &format!("adopted {}\n", self.adopted);
         s += &format!("etag {}\n", escape_opt(&self.etag));
         s += &format!("last-modified {}\n", escape_opt(&self.last_modified));
@@ -393,7 +487,13 @@ impl ControlFile {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            f.write_all(self.render().as_bytes())?;
+            // The record names the file it describes, as it is now.
+            let record = ControlFile {
+                file_id: fs::metadata(target).ok().map(|m| FileId::of(&m)),
+                target: Self::target_name(target).or_else(|| self.target.clone()),
+                ..self.clone()
+            };
+            f.write_all(record.render().as_bytes())?;
             if durable {
                 f.sync_all()?;
             }
@@ -507,6 +607,7 @@ mod tests {
         ControlFile {
             final_url: Some("http://127.0.0.1:2/y".into()),
             target: Some("pkg".into()),
+            file_id: None,
             adopted: 0,
             url: "http://127.0.0.1:1/x".into(),
             etag: Some("\"v1\"".into()),

@@ -350,7 +350,7 @@ impl<'a> Download<'a> {
             }
             Target::Stream(_) => None,
         };
-        if self.policy.rules.no_clobber && self.taken(&target) {
+        if self.policy.rules.no_clobber && self.taken(&target, &requester.url.text) {
             drop(lock);
             return Ok(Outcome {
                 status: 0,
@@ -439,7 +439,6 @@ impl<'a> Download<'a> {
             dir,
             &url_name,
             &url,
-            None,
             self.claim_rules(),
             &mut |text| events.push(|| Event::Note { text }),
             &|| deadline.passed(),
@@ -495,6 +494,7 @@ impl<'a> Download<'a> {
     /// byte leaves something the same call resumes. A cancel (or the deadline) during
     /// the lock grace is the call's end, not the other call's lock.
     fn lock(&self, requester: &Requester, path: &Path, deadline: &Deadline) -> Result<Lock, Error> {
+        ControlFile::check_sidecar(path)?;
         let lock = match Lock::acquire(path, &|| deadline.passed()) {
             Err(Error::Locked { .. }) if deadline.passed() => return Err(deadline.error()),
             Err(e) => return Err(e),
@@ -513,13 +513,13 @@ impl<'a> Download<'a> {
         Ok(lock)
     }
 
-    /// Whether `no_clobber` leaves the target alone: a file is there that is not an
-    /// unfinished download of ours.
-    fn taken(&self, target: &Target) -> bool {
+    /// Whether `no_clobber` leaves the target alone: a file is there that is not this
+    /// URL's unfinished download.
+    fn taken(&self, target: &Target, url: &str) -> bool {
         match target {
             Target::File(p) => {
-                crate::target::existing_len(p).is_ok_and(|n| n > 0)
-                    && ControlFile::load(p) == Loaded::Absent
+                let ours = matches!(ControlFile::load(p), Loaded::Valid(c) if c.url == url);
+                crate::target::existing_len(p).is_ok_and(|n| n > 0) && !ours
             }
             Target::Stream(_) => false,
         }

@@ -44,6 +44,7 @@ impl ControlFields {
         ControlFile {
             final_url: self.final_url.clone(),
             target: None,
+            file_id: None,
             adopted: self.adopted,
             url: self.url.clone(),
             etag: self.etag.clone(),
@@ -283,6 +284,7 @@ pub fn classify_answer(
     let control = ControlFile {
         final_url: None,
         target: None,
+        file_id: None,
         adopted: 0,
         url: "http://h/f".into(),
         etag: etag.map(str::to_string),

@@ -11,10 +11,8 @@ use ureq::Body;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::answer::{
-    classify, classify_conditional, classify_head, Condition, Decision, Validators,
-};
-use crate::claim::{self, Claim, Found, Rules, Seen};
+use crate::answer::{classify, classify_conditional, classify_head, Condition, Decision};
+use crate::claim::{self, Claim, Found, Rules};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
 use crate::error::{from_body_io, Error};
 use crate::event::{Event, EventFn};
@@ -579,19 +577,12 @@ impl<'p, 'a> Job<'p, 'a> {
             let name = crate::answer::header(&answer.resp, "content-disposition")
                 .and_then(crate::name::from_content_disposition)
                 .unwrap_or_else(|| naming.url_name.clone());
-            let validators = Validators::of(&answer.resp);
-            let total = crate::answer::total_of(&answer.resp);
-            let seen = Seen {
-                validators: &validators,
-                total,
-            };
             let deadline = &self.deadline;
             let events = &self.req.events;
             let claim = claim::choose(
                 &naming.dir,
                 &name,
                 &self.req.url.text,
-                Some(&seen),
                 self.policy.rules,
                 &mut |text| events.push(|| Event::Note { text }),
                 &|| deadline.passed(),
@@ -747,6 +738,12 @@ impl<'p, 'a> Job<'p, 'a> {
         path: &Path,
         len: u64,
     ) -> Result<(u64, Option<ControlFile>), Error> {
+        // Another URL's finished file (to_path: the caller named it for this URL): its
+        // validators say nothing about this URL's resource; it is replaced.
+        if Origin::read(path).is_some_and(|o| o.url != self.req.url.text) {
+            self.replacing = true;
+            return Ok((0, None));
+        }
         if let Some(origin) = Origin::read(path) {
             if len == origin.length {
                 self.replacing = true;

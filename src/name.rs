@@ -79,11 +79,21 @@ fn sanitize(raw: &str) -> Option<String> {
     if name.is_empty() {
         return None;
     }
-    let mut end = name.len().min(MAX_NAME);
+    // A name of the form of our own files (a control file `x.rdl`, its temp files
+    // `x.rdl.<pid>-<n>-<nanos>.tmp`) gets a `_`: a server must never make a file that a
+    // later run would take for the record of another download (and append to a user's
+    // file on its word), or remove as a stale temp.
+    let reserved = name.ends_with(".rdl") || (name.ends_with(".tmp") && name.contains(".rdl."));
+    let room = MAX_NAME - usize::from(reserved);
+    let mut end = name.len().min(room);
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    Some(name[..end].to_string())
+    let mut kept = name[..end].to_string();
+    if reserved {
+        kept.push('_');
+    }
+    Some(kept)
 }
 
 /// `key=value` parameters after the disposition type; values may be quoted strings
@@ -207,6 +217,16 @@ mod tests {
             ("attachment; filename=\"\"", None),
             ("attachment; filename=\"dir/\"", None),
             ("attachment; filename=\"a\u{1}b\"", Some("ab")),
+            // The forms of our own files are never a name from the server.
+            (
+                "attachment; filename=\"thesis.txt.rdl\"",
+                Some("thesis.txt.rdl_"),
+            ),
+            (
+                "attachment; filename=\"x.rdl.1-2-3.tmp\"",
+                Some("x.rdl.1-2-3.tmp_"),
+            ),
+            ("attachment; filename=\"x.tmp\"", Some("x.tmp")),
             ("attachment; filename*=UTF-8''a%0Ab%00c", Some("abc")),
             // Bad filename* (not UTF-8, unknown charset) falls back to filename.
             (
