@@ -199,6 +199,7 @@ static void null_options(void)
     CHECK_FAILS(rdl_options_set_overwrite(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_continue_foreign(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_no_clobber(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_retry_connrefused(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_timestamping(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_modified_since(NULL, 0), RDL_ERR_INVALID_ARG, "options");
     rdl_options_free(NULL);
@@ -313,7 +314,10 @@ static void numbers(const char *url, const char *dir, long size)
     SUCCEEDS_WITH(rdl_options_set_overwrite(o_, 0));
     SUCCEEDS_WITH(rdl_options_set_continue_foreign(o_, INT_MIN));
     SUCCEEDS_WITH(rdl_options_set_continue_foreign(o_, 0));
+    SUCCEEDS_WITH(rdl_options_set_retry_connrefused(o_, INT_MIN));
+    SUCCEEDS_WITH(rdl_options_set_retry_connrefused(o_, 0));
     SUCCEEDS_WITH(rdl_options_set_no_clobber(o_, INT_MIN));
+
     SUCCEEDS_WITH(rdl_options_set_no_clobber(o_, 0));
     SUCCEEDS_WITH(rdl_options_set_timestamping(o_, INT_MIN));
     SUCCEEDS_WITH(rdl_options_set_timestamping(o_, 0));

@@ -179,7 +179,7 @@ static void run_round(struct worker *w, int round, const unsigned char *body)
         rc = fetch(w, closed_url, path, NULL, &out);
         CHECK(w, rc == RDL_ERR_NETWORK);
         CHECK(w, rdl_last_error_http_status() == 0);
-        check_error(w, "network");
+        check_error(w, "cannot reach the server");
         break;
     case 4: /* Cancelled by the callback, then resumed by a second call. */
         w->cancel_at = (uint64_t)size / 4;

@@ -657,6 +657,17 @@ int rdl_options_set_overwrite(struct rdl_options *opts, int on);
 int rdl_options_set_continue_foreign(struct rdl_options *opts, int on);
 
 /**
+ * Whether a server that cannot be reached at all on the download's first connection
+ * (connection refused, unknown host, no route) is retried as other transient failures
+ * are (non-zero; wget's and curl's `--retry-connrefused`, for a server that restarts),
+ * or fails the download at once with `RDL_ERR_NETWORK` (0, the default). Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_retry_connrefused(struct rdl_options *opts, int on);
+
+/**
  * Whether an existing file is left alone (wget's `-nc`; non-zero): a name that is taken
  * by a file that is not this URL's unfinished download is not downloaded into, and the
  * call succeeds with `RDL_KIND_SKIPPED` (nothing sent for `rdl_download`). With

@@ -125,6 +125,22 @@ pub(crate) fn classify_conditional(
     })
 }
 
+/// Whether the answer to a GET without Range is the whole resource `control` describes
+/// (a 200 with every stored validator, the coding and the length): `false` when it is
+/// another version; an error status is the status's error.
+pub(crate) fn is_the_whole(
+    resp: &Response<Body>,
+    control: &ControlFile,
+    url: &str,
+) -> Result<bool, Error> {
+    match classify(resp, 0, None, false, url)? {
+        Decision::Write {
+            total, validators, ..
+        } if resp.status().as_u16() == 200 => Ok(same_resource(control, &validators, total)),
+        _ => Ok(false),
+    }
+}
+
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), as If-Modified-Since takes it.
 pub(crate) fn http_date(t: SystemTime) -> String {
     // Four-digit years only (9999-12-31T23:59:59Z at most), as the format has them.
@@ -331,7 +347,10 @@ pub(crate) fn classify_part(
             {
                 return Ok(PartAnswer::Changed);
             }
-            if first != start || last >= end {
+            // More than asked (an open-ended `a-end/N` to `a-b`) is fine: the bytes asked
+            // for are taken and the rest never read (the connection is closed), as a
+            // single stream does with an over-long 206.
+            if first != start {
                 return Err(Error::protocol(format!(
                     "{url} answered {raw:?} to a request for bytes {start}-{}",
                     end - 1
@@ -792,9 +811,19 @@ mod tests {
         ] {
             assert_eq!(part(changed).unwrap(), PartAnswer::Changed, "{changed:?}");
         }
+        // More than asked (an open-ended answer): taken, the engine stops at the part's
+        // end.
+        let longer = [("content-range", "bytes 10-99/100"), ("etag", "\"a\"")];
+        assert_eq!(
+            part(&longer).unwrap(),
+            PartAnswer::Bytes {
+                first: 10,
+                last: 99
+            }
+        );
         for wrong in [
             &[("content-range", "bytes 11-19/100"), ("etag", "\"a\"")][..],
-            &[("content-range", "bytes 10-20/100"), ("etag", "\"a\"")][..],
+            &[("content-range", "bytes 9-19/100"), ("etag", "\"a\"")][..],
             &[("etag", "\"a\"")][..],
         ] {
             assert!(

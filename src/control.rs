@@ -75,6 +75,14 @@ pub(crate) enum IfRangeMode {
 }
 
 impl IfRangeMode {
+    /// The next step of the ladder (the ETag, then the date, then no If-Range).
+    pub(crate) fn next(self) -> IfRangeMode {
+        match self {
+            IfRangeMode::Etag => IfRangeMode::Date,
+            _ => IfRangeMode::Plain,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             IfRangeMode::Etag => "etag",
@@ -222,6 +230,24 @@ impl ControlFile {
         let mut short = std::ffi::OsString::from_vec(name[..keep].to_vec());
         short.push(hash);
         target.with_file_name(short)
+    }
+
+    /// The If-Range value for `mode`, stepping down to a validator this record has.
+    pub(crate) fn if_range_value(&self, mode: &mut IfRangeMode) -> Option<String> {
+        if *mode == IfRangeMode::Etag {
+            // Weak ETags are not allowed in If-Range (RFC 9110 §13.1.5).
+            match self.etag.as_deref().filter(|e| e.starts_with('"')) {
+                Some(e) => return Some(e.to_string()),
+                None => *mode = IfRangeMode::Date,
+            }
+        }
+        if *mode == IfRangeMode::Date {
+            match &self.last_modified {
+                Some(d) => return Some(d.clone()),
+                None => *mode = IfRangeMode::Plain,
+            }
+        }
+        None
     }
 
     /// Whether this is the record written when a file was claimed, before any answer:

@@ -58,6 +58,7 @@ pub struct Download<'a> {
     rate_limit: Option<u64>,
     max_time: Option<Duration>,
     content_disposition: bool,
+    retry_connrefused: bool,
     policy: Policy,
     basic_auth: Option<(String, String)>,
     progress: Option<ProgressFn<'a>>,
@@ -84,6 +85,7 @@ impl<'a> Download<'a> {
             rate_limit: None,
             max_time: None,
             content_disposition: true,
+            retry_connrefused: false,
             policy: Policy::default(),
             basic_auth: None,
             progress: None,
@@ -130,6 +132,18 @@ impl<'a> Download<'a> {
     /// altogether. Defaults to 5.
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
+        self
+    }
+
+    /// Whether a server that cannot be reached at all on the call's first connection
+    /// (connection refused, unknown host, no route) is retried as other transient
+    /// failures are (wget's and curl's `--retry-connrefused`: for a server that is
+    /// restarting). Defaults to false: the call fails at once with
+    /// [`Error::Unreachable`]. Once a server answered in the call, a refused connection is
+    /// always retried; the connections of a segmented download back off and leave their
+    /// work to the others.
+    pub fn retry_connrefused(mut self, on: bool) -> Self {
+        self.retry_connrefused = on;
         self
     }
 
@@ -594,6 +608,13 @@ impl<'a> Download<'a> {
                 Ok(()) => break,
                 // However the attempt ended once the deadline interrupted it.
                 Err(_) if deadline.passed() => return Err(deadline.error()),
+                // Nothing answered yet and the server cannot be reached: nothing will
+                // change within the call (curl, wget and aria2 do not retry either).
+                Err(e @ Error::Unreachable { .. })
+                    if !requester.answered() && !self.retry_connrefused =>
+                {
+                    return Err(e)
+                }
                 // Bytes already pushed into a stream cannot be taken back or resumed.
                 Err(e) if e.is_transient() && !job.streamed() => {
                     // Only this call's own bytes are kept across retries: resume=false

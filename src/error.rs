@@ -25,9 +25,18 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
-    /// The connection could not be made or broke (DNS, refused, reset).
+    /// The connection broke, or could not be made for a reason that may pass (reset,
+    /// a proxy's tunnel refused).
     Network {
         /// What the transport said.
+        reason: String,
+    },
+    /// The server could not be reached at all: the connection was refused, the host is
+    /// unknown, there is no route to it. On a call's first connection nothing is
+    /// retried (curl and wget do not either) unless `retry_connrefused` is set; once a
+    /// server has answered in the call, it is retried like any network error.
+    Unreachable {
+        /// What failed, and where.
         reason: String,
     },
     /// The TLS handshake or certificate verification failed.
@@ -103,6 +112,7 @@ impl fmt::Display for Error {
             Error::InvalidUrl { url, reason } => write!(f, "invalid url {url:?}: {reason}"),
             Error::InvalidOption { option, reason } => write!(f, "invalid {option}: {reason}"),
             Error::Network { reason } => write!(f, "network error: {reason}"),
+            Error::Unreachable { reason } => write!(f, "cannot reach the server: {reason}"),
             Error::Tls { reason } => write!(f, "tls error: {reason}"),
             Error::Timeout { phase } => write!(f, "timed out: {phase}"),
             Error::HttpStatus { status, url, .. } => {
@@ -162,7 +172,10 @@ impl Error {
     /// servers use for "try again" (408, 429, 500, 502, 503, 504). Everything else is fatal.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Network { .. } | Error::Timeout { .. } | Error::Truncated { .. } => true,
+            Error::Network { .. }
+            | Error::Unreachable { .. }
+            | Error::Timeout { .. }
+            | Error::Truncated { .. } => true,
             Error::HttpStatus { status, .. } => {
                 matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
             }
@@ -206,7 +219,7 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
         U::Timeout(t) => Error::Timeout {
             phase: timeout_phase(t),
         },
-        U::HostNotFound => Error::Network {
+        U::HostNotFound => Error::Unreachable {
             reason: format!("host not found for {url}"),
         },
         // Never seen: the agent follows no redirect itself (request.rs does).
@@ -253,6 +266,12 @@ fn io_to_error(e: io::Error, url: &str) -> Error {
         };
     }
     match e.kind() {
+        io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::HostUnreachable
+        | io::ErrorKind::NetworkUnreachable
+        | io::ErrorKind::AddrNotAvailable => Error::Unreachable {
+            reason: format!("{url}: {}", io_reason(&e)),
+        },
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout {
             phase: "no byte received within the stall timeout".into(),
         },

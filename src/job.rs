@@ -85,6 +85,12 @@ pub(crate) struct Job<'p, 'a> {
     condition: Option<Condition>,
     /// A finished file is there: writing from 0 replaces it.
     replacing: bool,
+    /// This call learned that the server does not serve ranges now: an unfinished
+    /// segmented download is filled from a whole answer.
+    ranges_gone: bool,
+    /// The mirror the control file names answered 403, 404 or 410: requests go to the
+    /// URL asked for.
+    mirror_gone: bool,
     /// The first request asks without `Range: bytes=0-` (the first answer showed that
     /// an empty resource, or one of unknown length, is asked plainly).
     plain_first: bool,
@@ -154,6 +160,9 @@ impl<'p, 'a> Job<'p, 'a> {
             resume_plan: None,
             condition: None,
             replacing: false,
+            ranges_gone: false,
+            mirror_gone: false,
+
             plain_first: false,
             told_foreign: false,
             changes: 0,
@@ -299,8 +308,18 @@ impl<'p, 'a> Job<'p, 'a> {
                     boot_id: boot_id(),
                     ..c.clone()
                 };
-                match self.segmented(c, plan, None)? {
+                let end = match self.ranges_gone {
+                    // This call learned that the server does not serve ranges now.
+                    true => End::NoRanges,
+                    false => self.segmented(c, plan, None)?,
+                };
+                let end = match end {
+                    End::NoRanges => self.fill_holes()?,
+                    end => end,
+                };
+                match end {
                     End::Complete => return Ok(()),
+                    End::NoRanges => unreachable!("filling the holes ends or changes"),
                     End::Changed => {
                         self.changes += 1;
                         self.kind = Some(OutcomeKind::Restarted);
@@ -325,7 +344,10 @@ impl<'p, 'a> Job<'p, 'a> {
             let if_range = control
                 .as_ref()
                 .filter(|_| offset > 0)
-                .and_then(|c| if_range_value(c, &mut mode));
+                .and_then(|c| c.if_range_value(&mut mode));
+            // A resume goes first where the bytes came from (the mirror a redirect
+            // chose), and to the URL asked for once that is gone.
+            let at = self.mirror(control.as_ref().filter(|_| offset > 0));
             let answer = match first.take() {
                 Some(a) => a,
                 None => {
@@ -333,16 +355,27 @@ impl<'p, 'a> Job<'p, 'a> {
                         (Some(c), 0) => c.headers(),
                         _ => Vec::new(),
                     };
-                    let a = self
-                        .req
-                        .get(offset, if_range.as_deref(), ask_range, &condition)?;
+                    let a = self.req.get(
+                        at.as_ref(),
+                        offset,
+                        if_range.as_deref(),
+                        ask_range,
+                        &condition,
+                    )?;
                     self.deliver_events()?;
                     a
                 }
             };
+            let status = answer.resp.status().as_u16();
+            if at.is_some() && matches!(status, 403 | 404 | 410) {
+                // Gone (a presigned URL expired): the same request to the URL asked for,
+                // whose answer is checked against the same validators as any.
+                release(answer.resp);
+                self.mirror_gone = true;
+                continue;
+            }
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
-            let status = answer.resp.status().as_u16();
             if offset == 0
                 && ask_range
                 && (status == 416 || (status == 206 && unknown_total(&answer.resp)))
@@ -367,7 +400,7 @@ impl<'p, 'a> Job<'p, 'a> {
                 Decision::AskHead => {
                     // Never hold an answer open while asking again.
                     release(answer.resp);
-                    let head = self.req.head()?;
+                    let head = self.req.head(at.as_ref())?;
                     self.deliver_events()?;
                     let d =
                         classify_head(&head.resp, offset, control.as_ref(), self.target().path())?;
@@ -377,15 +410,12 @@ impl<'p, 'a> Job<'p, 'a> {
                 d => (d, Some(answer.resp)),
             };
             match decision {
-                // if_range_value() skips a step whose validator the control file lacks.
+                // `if_range_value` skips a step whose validator the control file lacks.
                 Decision::NextValidator => {
                     if let Some(b) = body {
                         release(b);
                     }
-                    mode = match mode {
-                        IfRangeMode::Etag => IfRangeMode::Date,
-                        _ => IfRangeMode::Plain,
-                    };
+                    mode = mode.next();
                 }
                 Decision::Restart => {
                     if let Some(b) = body {
@@ -514,8 +544,14 @@ impl<'p, 'a> Job<'p, 'a> {
                         start: from,
                         body_end: from + len.unwrap_or(0),
                     });
-                    match self.segmented(new_control, plan, first)? {
+                    let end = match self.segmented(new_control, plan, first)? {
+                        End::NoRanges => self.fill_holes()?,
+                        end => end,
+                    };
+                    match end {
                         End::Complete => return Ok(()),
+                        End::NoRanges => unreachable!("filling the holes ends or changes"),
+
                         End::Changed if self.changes == 0 => {
                             // Never mix two versions: start over once, from 0.
                             self.changes += 1;
@@ -549,7 +585,7 @@ impl<'p, 'a> Job<'p, 'a> {
     fn name_the_file(&mut self) -> Result<Option<Answer>, Error> {
         let mut ask_range = self.split.connections > 1 && !self.plain_first;
         loop {
-            let answer = self.req.get(0, None, ask_range, &[])?;
+            let answer = self.req.get(None, 0, None, ask_range, &[])?;
             self.deliver_events()?;
             self.final_url = answer.url.text.clone();
             self.shown_url = answer.url.shown.clone();
@@ -619,12 +655,91 @@ impl<'p, 'a> Job<'p, 'a> {
     /// Runs the segmented engine from the first answer, and records its outcome.
     fn segmented(
         &mut self,
-        mut control: ControlFile,
+        control: ControlFile,
         plan: Plan,
         first: Option<First>,
     ) -> Result<End, Error> {
+        let (total, before) = (plan.total(), plan.done());
+        self.drive(
+            control,
+            total,
+            before,
+            |req, path, control, settings, report| {
+                segmented::run(req, path, control, plan, first, settings, report)
+            },
+        )
+    }
+
+    /// The server does not serve ranges now: the holes of the unfinished segmented
+    /// download are filled from one whole answer (a GET without Range, to the mirror
+    /// first), its validators and length checked against the control file, the ranges
+    /// the file has skipped (`segmented::fill_holes`). A 200 of another version is a
+    /// change, as everywhere.
+    fn fill_holes(&mut self) -> Result<End, Error> {
+        self.ranges_gone = true;
+        let (_, control) = self.starting_point(false)?;
+        let (Some(plan), Some(control)) = (self.resume_plan.take(), control) else {
+            return Err(Error::protocol(format!(
+                "the parts of the download of {} were not recorded",
+                self.req.url.shown
+            )));
+        };
+        let answer = loop {
+            let at = self.mirror(Some(&control));
+            let answer = self.req.get(at.as_ref(), 0, None, false, &[])?;
+            self.deliver_events()?;
+            let status = answer.resp.status().as_u16();
+            if at.is_some() && matches!(status, 403 | 404 | 410) {
+                release(answer.resp);
+                self.mirror_gone = true;
+                continue;
+            }
+            break answer;
+        };
+        self.final_url = answer.url.text.clone();
+        self.shown_url = answer.url.shown.clone();
+        if !crate::answer::is_the_whole(&answer.resp, &control, &answer.url.shown)? {
+            release(answer.resp);
+            return Ok(End::Changed);
+        }
+        let (total, before) = (plan.total(), plan.done());
+        self.status = 200;
+        self.drive(
+            control,
+            total,
+            before,
+            |req, path, control, settings, report| {
+                segmented::fill_holes(req, path, control, plan, answer.resp, settings, report)
+            },
+        )
+    }
+
+    /// Where a resume asks first: the URL the bytes came from (a mirror a redirect
+    /// chose, in the control file), until it is found gone.
+    fn mirror(&self, control: Option<&ControlFile>) -> Option<crate::url::RequestUrl> {
+        let at = control?
+            .final_url
+            .as_deref()
+            .filter(|_| !self.mirror_gone)?;
+        crate::url::parse(at).ok()
+    }
+
+    /// Runs `engine` (a segmented run, or the filling of its holes) with this call's
+    /// settings, its progress and events on this thread, and records its outcome.
+    fn drive(
+        &mut self,
+        mut control: ControlFile,
+        total: u64,
+        before: u64,
+        engine: impl FnOnce(
+            &Requester,
+            &std::path::Path,
+            &mut ControlFile,
+            &segmented::Settings<'_>,
+            &mut dyn FnMut(u64) -> Result<(), Error>,
+        ) -> Result<(End, u64), Error>,
+    ) -> Result<End, Error> {
         let path = self.target().path().to_path_buf();
-        let total = plan.total();
         let settings = segmented::Settings {
             connections: self.split.connections,
             retries: self.split.retries,
@@ -632,7 +747,6 @@ impl<'p, 'a> Job<'p, 'a> {
             limit: self.limit,
             deadline: self.deadline.clone(),
         };
-        let before = plan.done();
         let req = self.req;
         // The workers' events (requests, answers, retries) reach the caller's thread
         // here, with the progress: a single stream delivers its own as they happen.
@@ -640,15 +754,7 @@ impl<'p, 'a> Job<'p, 'a> {
             self.deliver_events()?;
             self.report(done, Some(total), false)
         };
-        let result = segmented::run(
-            req,
-            &path,
-            &mut control,
-            plan,
-            first,
-            &settings,
-            &mut report,
-        );
+        let result = engine(req, &path, &mut control, &settings, &mut report);
         let (end, received) = result?;
         self.received += received;
         if end == End::Complete {
@@ -989,22 +1095,4 @@ fn checkpoint(sink: &Sink, control: &mut ControlFile, path: &std::path::Path) ->
     control.segments[0].done = sink.pos();
     control.segments[0].durable = sink.pos();
     control.save(path)
-}
-
-/// The If-Range value for `mode`, stepping down to a validator that exists.
-fn if_range_value(c: &ControlFile, mode: &mut IfRangeMode) -> Option<String> {
-    if *mode == IfRangeMode::Etag {
-        // Weak ETags are not allowed in If-Range (RFC 9110 §13.1.5).
-        match c.etag.as_deref().filter(|e| e.starts_with('"')) {
-            Some(e) => return Some(e.to_string()),
-            None => *mode = IfRangeMode::Date,
-        }
-    }
-    if *mode == IfRangeMode::Date {
-        match &c.last_modified {
-            Some(d) => return Some(d.clone()),
-            None => *mode = IfRangeMode::Plain,
-        }
-    }
-    None
 }

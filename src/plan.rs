@@ -98,6 +98,11 @@ impl Plan {
         &self.parts
     }
 
+    /// How many parts there are (indices `0..count`).
+    pub(crate) fn count(&self) -> usize {
+        self.parts.len()
+    }
+
     pub(crate) fn part(&self, i: usize) -> &Part {
         &self.parts[i]
     }

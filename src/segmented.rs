@@ -18,7 +18,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -28,11 +28,13 @@ use ureq::http::Response;
 use ureq::Body;
 
 use crate::answer::{classify_part, PartAnswer};
-use crate::control::{ControlFile, Segment};
+use crate::control::{ControlFile, IfRangeMode, Segment};
 use crate::error::{from_body_io, Error};
 use crate::plan::Plan;
 use crate::rate::{fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, PROGRESS_INTERVAL};
 use crate::request::{release, Requester};
+use crate::url::RequestUrl;
+
 use crate::retry::{retry_wait, MAX_BACKOFF, MIN_PROGRESS};
 
 /// Most connections one download may open: servers and their firewalls ban clients
@@ -56,6 +58,11 @@ pub(crate) enum End {
     /// An answer showed another version of the resource: everything stopped; the
     /// caller restarts from 0.
     Changed,
+    /// The server answers every part's Range (asked without If-Range, the ladder's last
+    /// step) with a 200 of the very resource: it does not serve ranges now. Everything
+    /// stopped, the parts' progress recorded; the caller fills the holes from one
+    /// whole answer ([`fill_holes`]).
+    NoRanges,
 }
 
 /// The settings of one run.
@@ -75,7 +82,17 @@ struct Shared<'a> {
     plan: Mutex<Plan>,
     /// The first answer's validators, coding and total: every part must match them.
     expected: &'a ControlFile,
-    if_range: Option<String>,
+    /// The validator parts send in If-Range: the ladder's step, shared (a CDN that
+    /// answers 200 to an ETag in If-Range is asked with the date, then without).
+    mode: Mutex<IfRangeMode>,
+    /// Where parts go: the URL the first answer came from (a mirror a redirect chose),
+    /// until it is gone (403, 404, 410: a presigned URL that expired); then the URL
+    /// asked for.
+    at: Mutex<Option<RequestUrl>>,
+    /// 200s to a plain Range in a row, with no 206 between them: as many as there are
+    /// connections means the server does not serve ranges now.
+    refusals: AtomicUsize,
+    connections: usize,
     stop: AtomicBool,
     received: AtomicU64,
     backoff: Duration,
@@ -110,6 +127,8 @@ enum Signal {
     /// A failure no retry fixes: stop everything.
     Fatal(Error),
     Changed,
+    /// See [`End::NoRanges`].
+    NoRanges,
     Exited,
 }
 
@@ -168,7 +187,15 @@ pub(crate) fn run(
         file,
         plan: Mutex::new(plan),
         expected: control,
-        if_range: if_range(control),
+        mode: Mutex::new(control.if_range),
+        at: Mutex::new(
+            control
+                .final_url
+                .as_deref()
+                .and_then(|u| crate::url::parse(u).ok()),
+        ),
+        refusals: AtomicUsize::new(0),
+        connections: settings.connections,
         stop: AtomicBool::new(false),
         received: AtomicU64::new(0),
         backoff: settings.backoff,
@@ -211,7 +238,14 @@ pub(crate) fn run(
     });
     let result = result.unwrap_or_else(|p| panic::resume_unwind(p));
     let received = shared.received.load(Ordering::SeqCst);
+    let learned = shared.record();
     let Shared { file, plan, .. } = shared;
+    // What the run learned (the ladder's step, the parts' URL) is the caller's record.
+    let segments_before = control.segments.clone();
+    *control = ControlFile {
+        segments: segments_before,
+        ..learned
+    };
     let mut plan = plan.into_inner().unwrap_or_else(|e| e.into_inner());
     match result {
         Ok(End::Complete) => {
@@ -237,13 +271,156 @@ pub(crate) fn run(
             let snapshot = plan.snapshot();
             if file.sync_data().is_ok() {
                 plan.mark_durable(&snapshot);
-                let mut c = control.clone();
-                c.segments = segments(&plan);
-                let _ = c.save(path);
+                control.segments = segments(&plan);
+                let _ = control.save(path);
             }
             other.map(|end| (end, received))
         }
     }
+}
+
+/// Fills the holes of `plan` from `resp`, a 200 of the very resource (the caller checked
+/// its validators and length against `control`): the body streams from byte 0; the
+/// bytes of the ranges the plan has (after a reboot, only its synced ones: the caller
+/// made the plan so) are read and skipped, every other byte is written in place. For a
+/// server that does not serve ranges now: one answer, one connection, this thread.
+/// `control`'s parts are recorded as they fill, as a segmented run records them.
+pub(crate) fn fill_holes(
+    req: &Requester,
+    path: &Path,
+    control: &mut ControlFile,
+    mut plan: Plan,
+    resp: Response<Body>,
+    settings: &Settings<'_>,
+    report: &mut dyn FnMut(u64) -> Result<(), Error>,
+) -> Result<(End, u64), Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    file.sync_data().map_err(|e| Error::io("sync", path, e))?;
+    let snapshot = plan.snapshot();
+    plan.mark_durable(&snapshot);
+    control.segments = segments(&plan);
+    control.save(path)?;
+    let mut received = 0u64;
+    let shown = req.url.shown.as_str();
+    let sink = (&file, path, shown);
+    let result = fill_holes_from(
+        sink,
+        control,
+        &mut plan,
+        resp,
+        settings,
+        report,
+        &mut received,
+    );
+    // Keep what arrived, durably, as a segmented run does when it stops.
+    let snapshot = plan.snapshot();
+    if file.sync_data().is_ok() {
+        plan.mark_durable(&snapshot);
+        control.segments = segments(&plan);
+        if result.is_err() {
+            let _ = control.save(path);
+        }
+    }
+    result?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
+    if len > plan.total() {
+        file.set_len(plan.total())
+            .map_err(|e| Error::io("truncate", path, e))?;
+        file.sync_data().map_err(|e| Error::io("sync", path, e))?;
+    }
+    Ok((End::Complete, received))
+}
+
+/// The loop of [`fill_holes`]: `(file, path, url)` where the bytes go and where they come from.
+fn fill_holes_from(
+    (file, path, shown): (&File, &Path, &str),
+    control: &mut ControlFile,
+    plan: &mut Plan,
+    resp: Response<Body>,
+    settings: &Settings<'_>,
+    report: &mut dyn FnMut(u64) -> Result<(), Error>,
+    received: &mut u64,
+) -> Result<(), Error> {
+    // The parts in the order the body brings their bytes.
+    let mut order: Vec<usize> = (0..plan.count()).collect();
+    order.sort_by_key(|&i| plan.part(i).start);
+    let mut next = 0;
+    let mut reader = resp.into_body().into_reader();
+    let mut buf = vec![
+        0u8;
+        settings
+            .limit
+            .map_or(PART_CHUNK, |l| l.chunk().min(PART_CHUNK))
+    ];
+    let mut pos = 0u64;
+    let (mut last_save, mut last_sync) = (Instant::now(), Instant::now());
+    while pos < plan.total() {
+        let (n, read_error) = fill(&mut reader, &mut buf);
+        if let Some(limit) = settings.limit.filter(|_| n > 0) {
+            limit.take(n, &|| settings.deadline.passed());
+        }
+        let n = (n as u64).min(plan.total() - pos) as usize;
+        let mut off = 0;
+        while off < n {
+            let at = pos + off as u64;
+            while plan.part(order[next]).end <= at {
+                next += 1;
+            }
+            let i = order[next];
+            let (have, end) = (plan.part(i).pos(), plan.part(i).end);
+            let span = ((end - at) as usize).min(n - off);
+            if at < have {
+                // Bytes of a range on disk: read past, not written again.
+                off += span.min((have - at) as usize);
+                continue;
+            }
+            file.write_all_at(&buf[off..off + span], at)
+                .map_err(|e| Error::io("write", path, e))?;
+            plan.advance(i, at + span as u64);
+            *received += span as u64;
+            off += span;
+        }
+        pos += n as u64;
+        if settings.deadline.passed() {
+            return Err(settings.deadline.error());
+        }
+        report(plan.done())?;
+        if last_sync.elapsed() >= CHECKPOINT_INTERVAL {
+            let snapshot = plan.snapshot();
+            file.sync_data().map_err(|e| Error::io("sync", path, e))?;
+            plan.mark_durable(&snapshot);
+            control.segments = segments(plan);
+            control.save(path)?;
+            (last_save, last_sync) = (Instant::now(), Instant::now());
+        } else if last_save.elapsed() >= QUICK_SAVE_INTERVAL {
+            control.segments = segments(plan);
+            control.save_unsynced(path)?;
+            last_save = Instant::now();
+        }
+        match read_error {
+            Some(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+            Some(e) => return Err(from_body_io(e, shown)),
+
+            None if n == 0 => break,
+            None => {}
+        }
+    }
+    if !plan.complete() {
+        return Err(Error::Truncated {
+            received: pos,
+            expected: plan.total(),
+        });
+    }
+    Ok(())
 }
 
 /// The caller's thread: progress, checkpoints, the retry budget, and stopping.
@@ -262,6 +439,7 @@ fn coordinate(
         match rx.recv_timeout(PROGRESS_INTERVAL) {
             Ok(Signal::Exited) => live -= 1,
             Ok(Signal::Changed) => return Ok(End::Changed),
+            Ok(Signal::NoRanges) => return Ok(End::NoRanges),
             Ok(Signal::Fatal(e)) => return Err(e),
             Ok(Signal::Failed(e)) => last_error = Some(e),
             Err(RecvTimeoutError::Timeout) => {}
@@ -298,7 +476,7 @@ fn coordinate(
 }
 
 fn save(sh: &Shared, path: &Path, durable: bool) -> Result<(), Error> {
-    let mut c = sh.expected.clone();
+    let mut c = sh.record();
     c.segments = segments(&sh.plan());
     if durable {
         c.save(path)
@@ -319,15 +497,32 @@ fn segments(plan: &Plan) -> Vec<Segment> {
         .collect()
 }
 
-/// The strong ETag, else the date: what a part's request carries in If-Range.
-fn if_range(c: &ControlFile) -> Option<String> {
-    c.etag
-        .clone()
-        .filter(|e| e.starts_with('"'))
-        .or_else(|| c.last_modified.clone())
+/// How one request for a part ended, when it brought no bytes.
+enum PartFailure {
+    /// Another version of the resource.
+    Changed,
+    /// The server does not serve ranges now (see [`End::NoRanges`]).
+    NoRanges,
+    /// Ask again at once: the ladder stepped down, or the parts' URL is gone.
+    Again,
+    /// This try failed; `transient`: a retry may succeed.
+    Failed(Error, bool),
 }
 
 impl Shared<'_> {
+    /// The control file as it stands: the first answer's, with the ladder's step and
+    /// the parts' URL this run learned.
+    fn record(&self) -> ControlFile {
+        let mut c = self.expected.clone();
+        c.if_range = *self.mode.lock().unwrap_or_else(|e| e.into_inner());
+        c.final_url = self.at_url().map(|u| u.text);
+        c
+    }
+
+    fn at_url(&self) -> Option<RequestUrl> {
+        self.at.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     fn plan(&self) -> MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -378,12 +573,22 @@ impl Shared<'_> {
                     attempt += 1;
                     match self.request(part) {
                         Ok(body) => (body, part),
-                        Err(None) => {
+                        Err(PartFailure::Changed) => {
                             self.plan().release(part);
                             let _ = tx.send(Signal::Changed);
                             return;
                         }
-                        Err(Some((e, transient))) => {
+                        Err(PartFailure::NoRanges) => {
+                            self.plan().release(part);
+                            let _ = tx.send(Signal::NoRanges);
+                            return;
+                        }
+                        Err(PartFailure::Again) => {
+                            self.plan().release(part);
+                            attempt -= 1;
+                            continue;
+                        }
+                        Err(PartFailure::Failed(e, transient)) => {
                             self.plan().release(part);
                             if !self.failed(e, transient, tx, &mut backoff, attempt, &mut budget) {
                                 return;
@@ -409,45 +614,74 @@ impl Shared<'_> {
         }
     }
 
-    /// Asks for what is left of `part`. `Err(None)`: the resource changed;
-    /// `Err(Some((error, transient)))`: this try failed.
-    fn request(&self, part: usize) -> Result<First, Option<(Error, bool)>> {
+    /// Asks for what is left of `part`, at the parts' URL, with the ladder's validator.
+    fn request(&self, part: usize) -> Result<First, PartFailure> {
         let (start, end) = {
             let plan = self.plan();
             let p = plan.part(part);
             (p.pos(), p.end)
         };
+        let (mode, if_range) = {
+            let mut mode = self.mode.lock().unwrap_or_else(|e| e.into_inner());
+            let value = self.expected.if_range_value(&mut mode);
+            (*mode, value)
+        };
+        let at = self.at_url();
         let answer = self
             .req
-            .get_part(start, end, self.if_range.as_deref())
+            .get_part(at.as_ref(), start, end, if_range.as_deref())
             .map_err(|e| {
                 let transient = e.is_transient();
-                Some((e, transient))
+                PartFailure::Failed(e, transient)
             })?;
+        let status = answer.resp.status().as_u16();
+        if at.is_some() && matches!(status, 403 | 404 | 410) {
+            // The mirror is gone (a presigned URL expired): the URL asked for, whose
+            // answers are checked against the same validators as any.
+            release(answer.resp);
+            *self.at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            return Err(PartFailure::Again);
+        }
         match classify_part(&answer.resp, start, end, self.expected, &answer.url.shown) {
-            Ok(PartAnswer::Bytes { first, last }) => Ok(First {
-                resp: answer.resp,
-                start: first,
-                body_end: last + 1,
-            }),
+            Ok(PartAnswer::Bytes { first, last }) => {
+                self.refusals.store(0, Ordering::SeqCst);
+                Ok(First {
+                    resp: answer.resp,
+                    start: first,
+                    body_end: last + 1,
+                })
+            }
             Ok(PartAnswer::Changed) => {
                 release(answer.resp);
-                Err(None)
+                Err(PartFailure::Changed)
             }
             Ok(PartAnswer::RangeIgnored) => {
                 release(answer.resp);
+                if mode != IfRangeMode::Plain {
+                    // The resource did not change (its validators say so), the server
+                    // mishandles If-Range: the next validator, as a single stream does.
+                    let mut current = self.mode.lock().unwrap_or_else(|e| e.into_inner());
+                    if *current == mode {
+                        *current = mode.next();
+                    }
+                    return Err(PartFailure::Again);
+                }
+                let refused = self.refusals.fetch_add(1, Ordering::SeqCst) + 1;
+                if refused >= self.connections {
+                    return Err(PartFailure::NoRanges);
+                }
                 let e = Error::protocol(format!(
                     "{} answered 200 to a request for bytes {start}-{}: it does not serve \
                      ranges now",
                     answer.url.shown,
                     end - 1
                 ));
-                Err(Some((e, true)))
+                Err(PartFailure::Failed(e, true))
             }
             Err(e) => {
                 release(answer.resp);
                 let transient = e.is_transient();
-                Err(Some((e, transient)))
+                Err(PartFailure::Failed(e, transient))
             }
         }
     }

@@ -283,8 +283,8 @@ fn verbose_shows_requests_answers_and_retries_with_credentials_masked() {
     let url = server.url("/r").replace("http://", "http://alice:s3cret@");
     // A first run that stops after 10 000 bytes leaves a partial file and its control file.
     server.push_fault("/v.bin", Fault::CloseAfter(10_000));
-    let r = cli(dir.path(), &["-t", "1", "-o", "v.bin", &url]);
-    assert_eq!(r.code, Some(4), "{r}");
+    let first = cli(dir.path(), &["-v", "-t", "1", "-o", "v.bin", &url]);
+    assert_eq!(first.code, Some(4), "{first}");
     assert_eq!(fs::metadata(dir.join("v.bin")).unwrap().len(), 10_000);
     // The resume is cut once more, then completes.
     server.push_fault("/v.bin", Fault::CloseAfter(20_000));
@@ -300,8 +300,16 @@ fn verbose_shows_requests_answers_and_retries_with_credentials_masked() {
     // The redirect's target is another URL: the userinfo stays with the one asked.
     let target = format!("http://127.0.0.1:{port}/v.bin");
     for needle in [
-        format!("> GET {asked}  Range: bytes=10000-  If-Range: {etag}"),
+        format!("> GET {asked}"),
         format!("< 302 from {asked}  Content-Length: 6  Location: /v.bin"),
+        format!("> GET {target}"),
+        format!("< 200 from {target}  Content-Length: 100000  ETag: {etag}"),
+    ] {
+        assert!(first.stderr.contains(&needle), "{needle:?} not in {first}");
+    }
+    // The resume goes where the bytes came from (issue 16: the URL the first answer
+    // came from, recorded in the control file).
+    for needle in [
         format!("> GET {target}  Range: bytes=10000-  If-Range: {etag}"),
         format!(
             "< 206 from {target}  Content-Range: bytes 10000-99999/100000  \
@@ -311,7 +319,7 @@ fn verbose_shows_requests_answers_and_retries_with_credentials_masked() {
         "body ended early: got 20000 of 90000 announced bytes at 29.3 KiB; retrying in "
             .to_string(),
         " (attempt 2 of 7)".to_string(),
-        format!("> GET {asked}  Range: bytes=30000-  If-Range: {etag}"),
+        format!("> GET {target}  Range: bytes=30000-  If-Range: {etag}"),
         format!("< 206 from {target}  Content-Range: bytes 30000-99999/100000"),
     ] {
         assert!(r.stderr.contains(&needle), "{needle:?} not in {r}");

@@ -690,8 +690,9 @@ fn rule6_refused_connection_is_a_network_error() {
         .to_path(&out)
         .expect_err("nothing listens");
 
-    assert!(matches!(err, Error::Network { .. }), "{err:?}");
-    assert!(err.is_transient());
+    // Issue 16: "cannot reach", and not retried on a call's first connection.
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("connection refused"), "{err}");
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
 }
 

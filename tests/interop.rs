@@ -570,7 +570,8 @@ fn proxy_option_is_not_bypassed() {
         .retries(0)
         .to_path(&path)
         .expect_err("dead proxy");
-    assert!(matches!(err, Error::Network { .. }), "{err:?}");
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+
     assert!(origin.requests().is_empty(), "{}", origin.log_text());
 }
 

@@ -198,7 +198,12 @@ pub struct Transfer {
     /// Retry transient failures N times, resuming each time (default 5)
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// Retry a server that refuses the first connection, or whose name is unknown
+    /// (by default that fails at once)
+    #[arg(long)]
+    pub retry_connrefused: bool,
     /// Try N times in all (wget's -t; 0 = without limit)
+
     #[arg(short = 't', long, value_name = "N", conflicts_with = "retries")]
     pub tries: Option<u32>,
 }

@@ -409,6 +409,7 @@ fn configure<'a>(cli: &'a Cli, creds: &Credentials, url: &str) -> Download<'a> {
         .continue_foreign(f.continue_foreign || cli.compat.continue_at.is_some())
         .no_clobber(f.no_clobber)
         .timestamping(f.timestamping)
+        .retry_connrefused(t.retry_connrefused)
         .allow_https_downgrade(r.allow_https_downgrade);
     // curl's -z FILE: FILE's time; a FILE not there (the first run of `-z f -o f`)
     // asks nothing.
@@ -502,7 +503,10 @@ fn exit_code(e: &Error) -> u8 {
     match e {
         Error::InvalidUrl { .. } | Error::InvalidOption { .. } => 2,
         Error::Io { .. } => 3,
-        Error::Network { .. } | Error::Timeout { .. } | Error::Truncated { .. } => 4,
+        Error::Network { .. }
+        | Error::Unreachable { .. }
+        | Error::Timeout { .. }
+        | Error::Truncated { .. } => 4,
         Error::Tls { .. } => 5,
         Error::HttpStatus {
             status: 401 | 407, ..

@@ -129,6 +129,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_options_set_content_disposition": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_options_set_overwrite": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_options_set_continue_foreign": ([opts, ctypes.c_int], ctypes.c_int),
+        "rdl_options_set_retry_connrefused": ([opts, ctypes.c_int], ctypes.c_int),
+
         "rdl_options_set_no_clobber": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_options_set_timestamping": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_options_set_modified_since": ([opts, ctypes.c_int64], ctypes.c_int),

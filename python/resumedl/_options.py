@@ -39,6 +39,9 @@ class Options(TypedDict, total=False):
             propagates. Either way the partial file is kept and a later call resumes it.
         retries: retries of transient failures (default 5; 0 disables). An attempt that
             got the file further does not use one up.
+        retry_connrefused: retry a server that cannot be reached at all on the first
+            connection (refused, unknown host, no route), as wget's and curl's
+            ``--retry-connrefused`` do (default: fail at once, :class:`NetworkError`).
         sha256: expected SHA-256 of the whole file as 64 hex digits. On mismatch the file
             is moved to ``<path>.sha256-mismatch`` (RDL_ERR_CHECKSUM_MISMATCH).
         ca_file: PEM file of CA certificates to trust instead of the bundled roots.
@@ -92,6 +95,7 @@ class Options(TypedDict, total=False):
     timeout: float | None
     progress: Callable[[int, int | None], object] | None
     retries: int | None
+    retry_connrefused: bool
     sha256: str | None
     ca_file: str | os.PathLike[str] | None
     proxy: str | None
@@ -122,6 +126,8 @@ _SWITCHES = {
     "content_disposition": ("rdl_options_set_content_disposition", True),
     "overwrite": ("rdl_options_set_overwrite", False),
     "continue_foreign": ("rdl_options_set_continue_foreign", False),
+    "retry_connrefused": ("rdl_options_set_retry_connrefused", False),
+
     "no_clobber": ("rdl_options_set_no_clobber", False),
     "timestamping": ("rdl_options_set_timestamping", False),
 }

@@ -45,7 +45,7 @@ pub fn code(e: &Error) -> c_int {
         Error::InvalidOption { .. } => RDL_ERR_INVALID_ARG,
         Error::InvalidUrl { .. } => RDL_ERR_INVALID_URL,
         Error::Io { .. } => RDL_ERR_IO,
-        Error::Network { .. } => RDL_ERR_NETWORK,
+        Error::Network { .. } | Error::Unreachable { .. } => RDL_ERR_NETWORK,
         Error::Tls { .. } => RDL_ERR_TLS,
         Error::Timeout { .. } => RDL_ERR_TIMEOUT,
         Error::HttpStatus { .. } => RDL_ERR_HTTP_STATUS,

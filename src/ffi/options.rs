@@ -38,6 +38,7 @@ pub struct rdl_options {
     pub(crate) content_disposition: bool,
     pub(crate) overwrite: bool,
     pub(crate) continue_foreign: bool,
+    pub(crate) retry_connrefused: bool,
     pub(crate) no_clobber: bool,
     pub(crate) timestamping: bool,
     pub(crate) modified_since: Option<std::time::SystemTime>,
@@ -147,6 +148,7 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             content_disposition: true,
             overwrite: false,
             continue_foreign: false,
+            retry_connrefused: false,
             no_clobber: false,
             timestamping: false,
             modified_since: None,
@@ -430,6 +432,22 @@ pub unsafe extern "C" fn rdl_options_set_continue_foreign(
     unsafe { set(opts, on, |o, v| o.continue_foreign = v != 0) }
 }
 
+/// Whether a server that cannot be reached at all on the download's first connection
+/// (connection refused, unknown host, no route) is retried as other transient failures
+/// are (non-zero; wget's and curl's `--retry-connrefused`, for a server that restarts),
+/// or fails the download at once with `RDL_ERR_NETWORK` (0, the default). Added in 0.2.0.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error).
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_retry_connrefused(
+    opts: *mut rdl_options,
+    on: c_int,
+) -> c_int {
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, on, |o, v| o.retry_connrefused = v != 0) }
+}
+
 /// Whether an existing file is left alone (wget's `-nc`; non-zero): a name that is taken
 /// by a file that is not this URL's unfinished download is not downloaded into, and the
 /// call succeeds with `RDL_KIND_SKIPPED` (nothing sent for `rdl_download`). With
@@ -566,6 +584,7 @@ pub(super) fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Downloa
         .content_disposition(o.content_disposition)
         .overwrite(o.overwrite)
         .continue_foreign(o.continue_foreign)
+        .retry_connrefused(o.retry_connrefused)
         .no_clobber(o.no_clobber)
         .timestamping(o.timestamping);
     if let Some(t) = o.modified_since {

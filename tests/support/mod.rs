@@ -143,6 +143,15 @@ impl ClosedPort {
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
     }
+
+    /// The port starts listening: connections to it are accepted from now on (a server
+    /// that was restarting).
+    pub fn listen(self) -> std::net::TcpListener {
+        // SAFETY: listen(2) on the bound socket this value owns.
+        let rc = unsafe { libc::listen(self._socket.as_raw_fd(), 128) };
+        assert_eq!(rc, 0, "listen: {}", io::Error::last_os_error());
+        std::net::TcpListener::from(self._socket)
+    }
 }
 
 /// The GET requests in the server's log.

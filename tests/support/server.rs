@@ -107,6 +107,12 @@ pub enum Fault {
     /// Silence for this long before the status line (a server that accepted the
     /// connection and is slow to answer).
     SilentBeforeHead(Duration),
+    /// Any Range `a-b` is answered open-ended, `a-end/N`: more than asked.
+    OpenEndedRange,
+    /// A satisfied Range (`bytes=N-` of an N-byte resource) gets a 416 whose body ends
+    /// only when the connection closes (no Content-Length, not chunked) on a keep-alive
+    /// connection the server never closes: GNU wget's test servers do this.
+    KeepAlive416NoLength,
 }
 
 /// Body kept behind an Arc so a request can snapshot it without holding the lock or copying.
@@ -123,6 +129,9 @@ struct Stored {
 struct State {
     resources: HashMap<String, Stored>,
     redirects: HashMap<String, String>,
+    /// Redirects that take turns (see `redirect_alternating`).
+    alternating: HashMap<String, (Vec<String>, usize)>,
+
     /// Extra headers sent with every answer for a path (GET and HEAD, any status).
     extra_headers: HashMap<String, Vec<(String, String)>>,
     faults: HashMap<String, Fault>,
@@ -200,8 +209,17 @@ impl TestServer {
         Self::start_with(true)
     }
 
+    /// A server on `listener` (say, a port that refused connections until now).
+    pub fn start_on(listener: TcpListener) -> TestServer {
+        Self::serve(listener, false)
+    }
+
     fn start_with(serial: bool) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::serve(listener, serial)
+    }
+
+    fn serve(listener: TcpListener, serial: bool) -> TestServer {
         let addr = listener.local_addr().expect("local_addr");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -342,6 +360,13 @@ impl TestServer {
             norm(to)
         };
         self.shared.lock().redirects.insert(norm(from), to);
+    }
+
+    /// `from` redirects (302) to each of `to` in turn, over and over: a redirector that
+    /// spreads clients over mirrors.
+    pub fn redirect_alternating(&self, from: &str, to: &[&str]) {
+        let to: Vec<String> = to.iter().map(|t| norm(t)).collect();
+        self.shared.lock().alternating.insert(norm(from), (to, 0));
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -509,7 +534,14 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 st.head_faults.get(&key).cloned()
             };
             let answer = (
-                st.redirects.get(&key).cloned(),
+                match st.alternating.get_mut(&key) {
+                    Some((to, next)) => {
+                        let r = to[*next % to.len()].clone();
+                        *next += 1;
+                        Some(r)
+                    }
+                    None => st.redirects.get(&key).cloned(),
+                },
                 st.resources.get(&key).cloned(),
                 fault,
                 st.extra_headers.get(&key).cloned().unwrap_or_default(),
@@ -789,6 +821,10 @@ fn build(
             _,
         ) => Sel::Unsatisfiable,
         (Some(Fault::WrongRangeStart(s)), _) => Sel::Part(*s, len.saturating_sub(1)),
+        (Some(Fault::OpenEndedRange), Some(v)) => match parse_range(v, len) {
+            Sel::Part(s, _) => Sel::Part(s, len - 1),
+            other => other,
+        },
         (
             Some(
                 Fault::ShortRangeUnknownTotal(n)
@@ -811,6 +847,14 @@ fn build(
             if matches!(fault, Some(Fault::Answer416Bare)) {
                 return r;
             }
+            if matches!(fault, Some(Fault::KeepAlive416NoLength)) {
+                // The body's end is the connection's close, which never comes.
+                r.framing = Framing::Close;
+                r.headers
+                    .push(("Content-Range".into(), format!("bytes */{len}")));
+                return r;
+            }
+
             if !matches!(fault, Some(Fault::Answer416NoContentRange)) {
                 r.headers
                     .push(("Content-Range".into(), format!("bytes */{len}")));
