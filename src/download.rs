@@ -2,6 +2,7 @@
 //! attempts (`job.rs`), each of which sends a request (`request.rs`), classifies the
 //! answer (`answer.rs`) and streams the body into the target (`sink.rs`).
 
+use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -362,7 +363,7 @@ impl<'a> Download<'a> {
                 ControlFile::check_sidecar(p)?;
                 Some(self.lock(&requester, p, &deadline)?)
             }
-            Target::Stream(_) => None,
+            Target::Stream(_) | Target::Writer => None,
         };
         if self.policy.rules.no_clobber && self.taken(&target, &requester.url.text) {
             drop(lock);
@@ -386,6 +387,27 @@ impl<'a> Download<'a> {
             outcome.path = path.to_path_buf();
             outcome
         })
+    }
+
+    /// Streams the body into `out` (standard output, a pipe, a buffer), from the first
+    /// byte, as `curl -o -` does: nothing on disk, so nothing to resume. Bytes written
+    /// cannot be taken back, so a failure before the first byte is retried and one
+    /// after it ends the call (the error says so; rerun to start over). One connection
+    /// whatever [`Download::connections`] says; the rules for existing files and
+    /// conditional requests do not apply. A [`Download::sha256`] mismatch is reported
+    /// after the bytes went out. `out` is flushed at the end; [`Outcome::path`] is `-`.
+    pub fn to_writer(mut self, mut out: impl Write) -> Result<Outcome, Error> {
+        let deadline = self.deadline();
+        let requester = self.prepare(&deadline)?;
+        if deadline.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let place = Place::Known {
+            target: Target::Writer,
+            lock: None,
+            found: None,
+        };
+        self.run_into(place, &requester, &deadline, Some(&mut out))
     }
 
     /// Runs the download into the directory `dir`, under a name the call chooses, and
@@ -535,17 +557,27 @@ impl<'a> Download<'a> {
                 let ours = matches!(ControlFile::load(p), Loaded::Valid(c) if c.url == url);
                 crate::target::existing_len(p).is_ok_and(|n| n > 0) && !ours
             }
-            Target::Stream(_) => false,
+            Target::Stream(_) | Target::Writer => false,
         }
     }
 
-    /// The attempts of one call, retrying transient failures, then the finished file's
-    /// record; on failure, a file this call created and never wrote goes again.
     fn run(
         &mut self,
         place: Place,
         requester: &Requester,
         deadline: &Deadline,
+    ) -> Result<Outcome, Error> {
+        self.run_into(place, requester, deadline, None)
+    }
+
+    /// The attempts of one call, retrying transient failures, then the finished file's
+    /// record; on failure, a file this call created and never wrote goes again.
+    fn run_into(
+        &mut self,
+        place: Place,
+        requester: &Requester,
+        deadline: &Deadline,
+        writer: Option<&mut dyn Write>,
     ) -> Result<Outcome, Error> {
         let limit = self.rate_limit.map(RateLimit::new);
         let split = Split {
@@ -566,7 +598,8 @@ impl<'a> Download<'a> {
             (self.progress.take(), self.events.take()),
             limit.as_ref(),
             deadline.clone(),
-        );
+        )
+        .with_writer(writer.map(|w| &mut *w as &mut dyn Write));
         let result = crate::transport::enter(&requester.interrupt, || {
             let attempts = self.attempts(&mut job, requester, deadline)?;
             if let Some(expected) = &self.policy.sha256 {

@@ -1,7 +1,7 @@
 //! One `to_path` call across its attempts: where to start, which request to send, what
 //! the answer means, and moving the body into the target with checkpoints.
 
-use std::io;
+use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,8 @@ pub(crate) struct Job<'p, 'a> {
     distrusted: bool,
     progress: Option<ProgressFn<'a>>,
     events: Option<EventFn<'a>>,
+    /// The caller's writer, for `Target::Writer`.
+    writer: Option<&'p mut (dyn Write + 'p)>,
     limit: Option<&'p RateLimit>,
     deadline: Deadline,
     received: u64,
@@ -169,6 +171,7 @@ impl<'p, 'a> Job<'p, 'a> {
             distrusted: false,
             progress,
             events,
+            writer: None,
             limit,
             deadline,
             received: 0,
@@ -194,9 +197,16 @@ impl<'p, 'a> Job<'p, 'a> {
             .expect("the target is named before it is written")
     }
 
-    /// Whether bytes went into a target that cannot be rewound (a FIFO, a device).
+    /// Whether bytes went into a target that cannot be rewound (a FIFO, a device, the
+    /// caller's writer).
     pub(crate) fn streamed(&self) -> bool {
-        matches!(self.target, Some(Target::Stream(_))) && self.furthest > 0
+        matches!(self.target, Some(Target::Stream(_) | Target::Writer)) && self.furthest > 0
+    }
+
+    /// Bytes go into the caller's writer (`to_writer`).
+    pub(crate) fn with_writer(mut self, writer: Option<&'p mut (dyn Write + 'p)>) -> Self {
+        self.writer = writer;
+        self
     }
 
     /// Hands the events queued so far to the caller's callback (this is its thread);
@@ -907,10 +917,26 @@ impl<'p, 'a> Job<'p, 'a> {
     fn stream(
         &mut self,
         resp: Response<Body>,
-        mut control: ControlFile,
+        control: ControlFile,
         body_start: u64,
         from: u64,
         len: Option<u64>,
+    ) -> Result<(), Error> {
+        // The caller's writer is lent to this body and given back however it ends (a
+        // retry before the first byte writes into it again).
+        let mut writer = self.writer.take();
+        let lent = writer.as_mut().map(|w| &mut **w as &mut dyn Write);
+        let result = self.stream_into(resp, control, (body_start, from, len), lent);
+        self.writer = writer;
+        result
+    }
+
+    fn stream_into(
+        &mut self,
+        resp: Response<Body>,
+        mut control: ControlFile,
+        (body_start, from, len): (u64, u64, Option<u64>),
+        writer: Option<&mut dyn Write>,
     ) -> Result<(), Error> {
         let path = &self.target().path().to_path_buf();
         let keeps_state = self.target_is_file();
@@ -926,7 +952,7 @@ impl<'p, 'a> Job<'p, 'a> {
             untrusting.save(path)?;
         }
         let hashing = self.policy.sha256.is_some().then(|| self.hashed.take());
-        let mut sink = Sink::open(self.target(), from, hashing, &self.deadline)?;
+        let mut sink = Sink::open(self.target(), from, hashing, &self.deadline, writer)?;
         self.known = from;
         if keeps_state {
             // The first claim covers bytes an earlier process may have left unsynced.
@@ -969,7 +995,7 @@ impl<'p, 'a> Job<'p, 'a> {
                     )));
                 }
                 if keeps_state && last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
-                    if let Err(e) = checkpoint(&sink, &mut control, path) {
+                    if let Err(e) = checkpoint(&mut sink, &mut control, path) {
                         break Err(e);
                     }
                     last_checkpoint = Instant::now();
@@ -1005,12 +1031,16 @@ impl<'p, 'a> Job<'p, 'a> {
             // Keep what arrived and make it resumable; a failing checkpoint (disk full)
             // leaves the older control file, which claims less, never more.
             if keeps_state {
-                let _ = checkpoint(&sink, &mut control, path);
+                let _ = checkpoint(&mut sink, &mut control, path);
             }
             self.hashed = sink.into_hashed();
             return Err(e);
         }
         let end = sink.pos();
+        if !keeps_state {
+            // The caller's buffered writer holds the last bytes until it is flushed.
+            sink.sync()?;
+        }
         self.report(end, total.or(Some(end)), true)?;
         self.digest = sink.into_hashed().map(Hashed::hex);
         if keeps_state {
@@ -1090,7 +1120,11 @@ fn unknown_total(resp: &Response<Body>) -> bool {
 }
 
 /// Data first, then the claim: the control file never covers unsynced bytes.
-fn checkpoint(sink: &Sink, control: &mut ControlFile, path: &std::path::Path) -> Result<(), Error> {
+fn checkpoint(
+    sink: &mut Sink<'_>,
+    control: &mut ControlFile,
+    path: &std::path::Path,
+) -> Result<(), Error> {
     sink.sync()?;
     control.segments[0].done = sink.pos();
     control.segments[0].durable = sink.pos();

@@ -53,6 +53,7 @@ pub use error::Error;
 pub use event::{Event, EventFn};
 pub use name::{url_file_name, FALLBACK_NAME};
 pub use outcome::{Outcome, OutcomeKind, ProgressFn};
+pub use proxy::SCHEMES as PROXY_SCHEMES;
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
@@ -65,3 +66,9 @@ pub struct ReadmeDoctests;
 
 /// The crate version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The TLS library every https connection uses, its version and its crypto provider, and
+/// where trusted roots come from (`resumedl -V` prints it; a test checks it against
+/// Cargo.lock).
+pub const TLS_LIBRARY: &str =
+    "rustls 0.23 (ring provider; TLS 1.2 and 1.3; Mozilla roots from webpki-roots, or the CA file given)";

@@ -23,7 +23,7 @@ use crate::error::Error;
 
 /// The proxy schemes curl knows and ureq speaks. `socks4`/`socks5` resolve the host name
 /// here, `socks4a`/`socks5h` let the proxy resolve it.
-const SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
+pub const SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
 
 /// The proxy for `uri`: `explicit` (the `proxy` option) when given, else the environment.
 pub(crate) fn choose(

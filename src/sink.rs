@@ -16,14 +16,22 @@ use crate::target::Target;
 /// no-op, for an overwrite it drops the old bytes, but only once a usable answer has
 /// arrived (and the caller recorded the new state), so a failed request never costs what
 /// was already on disk. A stream target (FIFO, device) is opened as it is, from 0.
-pub(crate) struct Sink {
-    file: File,
+pub(crate) struct Sink<'w> {
+    out: Out<'w>,
     path: PathBuf,
     pos: u64,
     hashed: Option<Hashed>,
+}
+
+/// What the bytes are written into.
+enum Out<'w> {
+    /// A regular file, synced at checkpoints.
+    File(File),
     /// Not a regular file (nothing to sync: fdatasync fails on a FIFO), opened without
     /// blocking: its writes wait in slices that look at this deadline.
-    stream: Option<Deadline>,
+    Stream(File, Deadline),
+    /// The caller's writer, written as it is (blocking as it blocks), flushed at the end.
+    Writer(&'w mut (dyn Write + 'w)),
 }
 
 /// A SHA-256 state over the first `len` bytes of the file.
@@ -39,31 +47,43 @@ impl Hashed {
     }
 }
 
-impl Sink {
+impl<'w> Sink<'w> {
     /// Opens `path` to write from `from`. With `hashing`, the digest covers the whole
     /// file: a carried state that covers exactly `0..from` is continued, otherwise the
-    /// bytes already in `0..from` are read and hashed first.
+    /// bytes already in `0..from` are read and hashed first. A stream and the caller's
+    /// `writer` start at 0.
     pub(crate) fn open(
         target: &Target,
         from: u64,
         hashing: Option<Option<Hashed>>,
         deadline: &Deadline,
-    ) -> Result<Sink, Error> {
-        let path = match target {
-            Target::File(p) => p,
-            Target::Stream(p) => {
-                let file = open_stream(p, deadline)?;
+        writer: Option<&'w mut (dyn Write + 'w)>,
+    ) -> Result<Sink<'w>, Error> {
+        let fresh_hash = |h: Option<Option<Hashed>>| {
+            h.map(|_| Hashed {
+                hasher: Sha256::new(),
+                len: 0,
+            })
+        };
+        let path = match (target, writer) {
+            (Target::File(p), _) => p,
+            (Target::Stream(p), _) => {
                 return Ok(Sink {
-                    file,
+                    out: Out::Stream(open_stream(p, deadline)?, deadline.clone()),
                     path: p.clone(),
                     pos: 0,
-                    hashed: hashing.map(|_| Hashed {
-                        hasher: Sha256::new(),
-                        len: 0,
-                    }),
-                    stream: Some(deadline.clone()),
+                    hashed: fresh_hash(hashing),
                 });
             }
+            (Target::Writer, Some(w)) => {
+                return Ok(Sink {
+                    out: Out::Writer(w),
+                    path: target.path().to_path_buf(),
+                    pos: 0,
+                    hashed: fresh_hash(hashing),
+                });
+            }
+            (Target::Writer, None) => unreachable!("a writer target comes with its writer"),
         };
         let mut file = OpenOptions::new()
             .read(true)
@@ -94,19 +114,19 @@ impl Sink {
         file.seek(SeekFrom::Start(from))
             .map_err(|e| Error::io("seek", path, e))?;
         Ok(Sink {
-            file,
+            out: Out::File(file),
             path: path.to_path_buf(),
             pos: from,
             hashed,
-            stream: None,
         })
     }
 
     /// Appends `buf` at the current position.
     pub(crate) fn write(&mut self, buf: &[u8]) -> Result<(), Error> {
-        match &self.stream {
-            None => self.file.write_all(buf),
-            Some(deadline) => write_stream(&mut self.file, buf, deadline),
+        match &mut self.out {
+            Out::File(file) => file.write_all(buf),
+            Out::Stream(file, deadline) => write_stream(file, buf, deadline),
+            Out::Writer(w) => w.write_all(buf),
         }
         .map_err(|e| Error::io("write", &self.path, e))?;
         self.pos += buf.len() as u64;
@@ -122,14 +142,15 @@ impl Sink {
         self.pos
     }
 
-    /// Forces the written bytes to stable storage, so a checkpoint may claim them.
-    pub(crate) fn sync(&self) -> Result<(), Error> {
-        if self.stream.is_some() {
-            return Ok(());
+    /// Forces the written bytes to stable storage, so a checkpoint may claim them; the
+    /// caller's writer is flushed (a `BufWriter` holds the last bytes until then).
+    pub(crate) fn sync(&mut self) -> Result<(), Error> {
+        match &mut self.out {
+            Out::File(file) => file.sync_data(),
+            Out::Stream(..) => Ok(()),
+            Out::Writer(w) => w.flush(),
         }
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io("sync", &self.path, e))
+        .map_err(|e| Error::io("sync", &self.path, e))
     }
 
     /// The hash state over the file so far, if hashing was asked for. A failed write may

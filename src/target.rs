@@ -23,6 +23,9 @@ pub(crate) enum Target {
     /// Not a regular file: bytes are written in order from the first one, never
     /// truncated, renamed or resumed, and no control file is written beside it.
     Stream(PathBuf),
+    /// The caller's writer (`to_writer`: standard output, a buffer): a stream that has
+    /// no path at all.
+    Writer,
 }
 
 impl Target {
@@ -66,10 +69,12 @@ impl Target {
         ))
     }
 
-    /// The path bytes go to.
+    /// The path bytes go to; `-` for the caller's writer, as the command line writes
+    /// standard output.
     pub(crate) fn path(&self) -> &Path {
         match self {
             Target::File(p) | Target::Stream(p) => p,
+            Target::Writer => Path::new("-"),
         }
     }
 }

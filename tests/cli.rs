@@ -392,9 +392,14 @@ fn help_and_version() {
     for flag in ["-V", "--version"] {
         let run = cli(dir.path(), &[flag]);
         assert_eq!(run.code, Some(0));
-        assert_eq!(
-            run.stdout,
-            format!("resumedl {}\n", env!("CARGO_PKG_VERSION"))
+        assert!(
+            run.stdout.starts_with(&format!(
+                "resumedl {} (libresumedl {})\n",
+                env!("CARGO_PKG_VERSION"),
+                resumedl::VERSION
+            )),
+            "{}",
+            run.stdout
         );
     }
     assert_eq!(dir.entries(), Vec::<String>::new());

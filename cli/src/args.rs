@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 
 const ABOUT: &str = "\
 Download URLs (http or https) to files. Run the same command again after any
@@ -50,6 +50,7 @@ Exit status (wget's; with several URLs, that of the first failure):
     after_help = AFTER_HELP,
     override_usage = "resumedl [OPTIONS] URL...",
     disable_version_flag = true,
+    args_override_self = true,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -70,14 +71,14 @@ pub struct Cli {
     #[command(flatten)]
     pub compat: Compat,
 
-    /// Print the version and exit
-    #[arg(short = 'V', long, action = clap::ArgAction::Version, help_heading = "Output")]
-    version: Option<bool>,
+    /// Print the version, the TLS library and the features, and exit (as curl -V)
+    #[arg(short = 'V', long, help_heading = "Output")]
+    pub version: bool,
     /// Print a shell completion script (bash, zsh or fish) and exit
-    #[arg(long, value_name = "SHELL", hide = true)]
+    #[arg(long, value_name = "SHELL", help_heading = "Output")]
     pub completions: Option<clap_complete::Shell>,
     /// Print the man page (roff) and exit
-    #[arg(long, hide = true)]
+    #[arg(long, help_heading = "Output")]
     pub man: bool,
 }
 
@@ -96,19 +97,30 @@ pub struct Input {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Files")]
 pub struct Files {
-    /// Write to PATH (one URL only; relative to -P/--output-dir when given)
-    #[arg(short = 'o', long, value_name = "PATH", conflicts_with = "output_doc")]
-    pub output: Option<PathBuf>,
-    /// Same as -o (wget's -O)
-    #[arg(short = 'O', long = "output-document", value_name = "PATH")]
-    pub output_doc: Option<OsString>,
-    /// Save files into DIR (wget's -P)
-    #[arg(short = 'P', long = "directory-prefix", value_name = "DIR")]
+    /// Write the next URL to PATH (repeatable: the n-th -o or -O goes with the n-th
+    /// URL; - is standard output; relative to -P/--output-dir when given)
+    #[arg(short = 'o', long, value_name = "PATH", action = ArgAction::Append)]
+    pub output: Vec<PathBuf>,
+    /// Same as -o (wget's -O FILE); curl's -O URL names the file from the URL, as
+    /// without it (the rule is in the README)
+    #[arg(short = 'O', long = "output-document", value_name = "PATH", action = ArgAction::Append)]
+    pub output_doc: Vec<OsString>,
+    /// The output of each URL, in the order given: filled by [`parse`] from the
+    /// positions of -o, -O FILE and curl's -O.
+    #[arg(skip)]
+    pub slots: Vec<Slot>,
+    /// Save files into DIR, created when missing (wget's and aria2c's -P)
+    #[arg(
+        short = 'P',
+        long = "directory-prefix",
+        value_name = "DIR",
+        overrides_with = "output_dir"
+    )]
     pub prefix: Option<PathBuf>,
-    /// Save files into DIR (curl's)
-    #[arg(long = "output-dir", value_name = "DIR", conflicts_with = "prefix")]
+    /// Save files into DIR (curl's; created only with --create-dirs)
+    #[arg(long = "output-dir", value_name = "DIR", overrides_with = "prefix")]
     pub output_dir: Option<PathBuf>,
-    /// Create the directory (and -o's) when missing
+    /// Create --output-dir and the directories of -o's paths when missing (curl's)
     #[arg(long)]
     pub create_dirs: bool,
     /// Name files after the URL only, ignoring Content-Disposition
@@ -157,9 +169,13 @@ pub struct Request {
     /// User and password for the URL's origin (asked for on the terminal when missing)
     #[arg(short = 'u', long, value_name = "USER[:PASSWORD]")]
     pub user: Option<String>,
-    /// Take the user and password from ~/.netrc
-    #[arg(long)]
+    /// Take the user and password from ~/.netrc: read by default when it exists, -n
+    /// makes it required
+    #[arg(short = 'n', long, overrides_with = "no_netrc")]
     pub netrc: bool,
+    /// Do not read ~/.netrc
+    #[arg(long, overrides_with = "netrc")]
+    pub no_netrc: bool,
     /// Take the user and password from FILE (curl's netrc format)
     #[arg(long, value_name = "FILE")]
     pub netrc_file: Option<PathBuf>,
@@ -195,16 +211,20 @@ pub struct Transfer {
     /// Longest wait for a connection (default 30; 0 = none)
     #[arg(long, value_name = "SECS", value_parser = secs)]
     pub connect_timeout: Option<Duration>,
-    /// Retry transient failures N times, resuming each time (default 5)
-    #[arg(long, value_name = "N")]
+    /// Retry transient failures N times, resuming each time (default 5; also --retry)
+    #[arg(
+        long,
+        visible_alias = "retry",
+        value_name = "N",
+        overrides_with = "tries"
+    )]
     pub retries: Option<u32>,
     /// Retry a server that refuses the first connection, or whose name is unknown
     /// (by default that fails at once)
     #[arg(long)]
     pub retry_connrefused: bool,
     /// Try N times in all (wget's -t; 0 = without limit)
-
-    #[arg(short = 't', long, value_name = "N", conflicts_with = "retries")]
+    #[arg(short = 't', long, value_name = "N", overrides_with = "retries")]
     pub tries: Option<u32>,
 }
 
@@ -217,17 +237,49 @@ pub struct Output {
     /// Print each download's requests and answers
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// bar: live lines on a terminal; dot: a line every 10 s; none
-    #[arg(long, value_name = "STYLE", value_enum)]
+    /// bar: live lines when stderr is a terminal, else dot (bar:force: always); dot: a
+    /// line every 10 s; none (also -nv, --no-verbose)
+    #[arg(long, value_name = "STYLE", value_parser = progress)]
     pub progress: Option<Progress>,
 }
 
 /// How progress is shown.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Progress {
-    Bar,
+    /// Live lines; `force`: even when stderr is not a terminal (wget's `bar:force`).
+    Bar {
+        force: bool,
+    },
     Dot,
     None,
+}
+
+/// wget's `--progress=TYPE[:PARAM]...`: `bar`, `bar:force`, `bar:noscroll`, `dot`,
+/// `dot:mega` (the dot's sizes are wget's; ours prints a line every 10 s), and `none`.
+fn progress(text: &str) -> Result<Progress, String> {
+    let mut parts = text.split(':');
+    let kind = parts.next().unwrap_or_default();
+    let params: Vec<&str> = parts.collect();
+    let bad = |p: &str| Err(format!("unknown {kind} parameter '{p}'"));
+    match kind {
+        "bar" => {
+            let mut force = false;
+            for p in params {
+                match p {
+                    "force" => force = true,
+                    "noscroll" => {}
+                    _ => return bad(p),
+                }
+            }
+            Ok(Progress::Bar { force })
+        }
+        "dot" => match params.as_slice() {
+            [] | ["default" | "binary" | "mega" | "giga"] => Ok(Progress::Dot),
+            [p, ..] => bad(p),
+        },
+        "none" if params.is_empty() => Ok(Progress::None),
+        _ => Err("expected bar, bar:force, dot or none".into()),
+    }
 }
 
 /// Flags that scripts pass to curl and wget, accepted for what they mean here.
@@ -248,9 +300,18 @@ pub struct Compat {
     /// Name files after the server (the default; curl's -J)
     #[arg(short = 'J', long)]
     pub remote_header_name: bool,
-    /// Name files after the URL (the default; curl's --remote-name)
+    /// Name files after the server (the default; wget's)
     #[arg(long)]
-    pub remote_name: bool,
+    pub content_disposition: bool,
+    /// The next URL's file is named by the server (the default; curl's -O URL)
+    #[arg(long, action = ArgAction::Count)]
+    pub remote_name: u8,
+    /// Fail on HTTP errors (always: a 4xx or 5xx is an error, nothing is saved)
+    #[arg(short = 'f', long)]
+    pub fail: bool,
+    /// Show errors (always, also with -q and -s)
+    #[arg(short = 'S', long)]
+    pub show_error: bool,
 }
 
 fn connections(t: &str) -> Result<usize, String> {
@@ -304,40 +365,233 @@ pub fn size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| "not a size".to_string())
 }
 
-/// wget's two-letter short options, which clap cannot express, as their long forms.
-pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut only_positional = false;
-    for a in args {
-        if only_positional {
+/// Where one URL's bytes go, from `-o`, `-O` and curl's `-O`, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Slot {
+    /// This file (the explicit-path rules).
+    File(PathBuf),
+    /// Standard output (`-o -`, `-O -`): streamed, nothing to resume.
+    Stdout,
+    /// Named by the server, as without any (curl's `-O URL`).
+    Remote,
+}
+
+/// Parses the command line: the habits clap cannot express are rewritten first
+/// ([`normalize`]), then each URL's output is paired by position ([`Slot`]).
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Cli, clap::Error> {
+    let argv = normalize(args)
+        .map_err(|msg| Cli::command().error(clap::error::ErrorKind::ArgumentConflict, msg))?;
+    let matches = Cli::command().try_get_matches_from(argv)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.files.slots = slots(&matches);
+    Ok(cli)
+}
+
+/// The outputs in the order they were written (curl pairs the n-th with the n-th URL,
+/// wherever the URLs are on the line).
+fn slots(m: &ArgMatches) -> Vec<Slot> {
+    let mut found: Vec<(usize, Slot)> = Vec::new();
+    for id in ["output", "output_doc"] {
+        let (Some(indices), Ok(Some(values))) = (m.indices_of(id), m.try_get_raw(id)) else {
+            continue;
+        };
+        for (i, v) in indices.zip(values) {
+            let slot = match v.to_str() {
+                Some("-") => Slot::Stdout,
+                _ => Slot::File(PathBuf::from(v)),
+            };
+            found.push((i, slot));
+        }
+    }
+    // A count has a default (0) with an index of its own: only what was written counts.
+    if m.value_source("remote_name") == Some(clap::parser::ValueSource::CommandLine) {
+        if let Some(indices) = m.indices_of("remote_name") {
+            found.extend(indices.map(|i| (i, Slot::Remote)));
+        }
+    }
+    found.sort_by_key(|(i, _)| *i);
+    found.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Options of curl and wget that do something resumedl will not do, and why: each is
+/// refused with its reason rather than taken for something else.
+const REFUSED: &[(&str, &str)] = &[
+    (
+        "-k",
+        "certificates are always checked; give the CA with --cacert FILE",
+    ),
+    (
+        "--insecure",
+        "certificates are always checked; give the CA with --cacert FILE",
+    ),
+    (
+        "--no-check-certificate",
+        "certificates are always checked; give the CA with --cacert FILE",
+    ),
+    (
+        "-r",
+        "resumedl downloads the URLs it is given; it does not follow links",
+    ),
+    (
+        "--recursive",
+        "resumedl downloads the URLs it is given; it does not follow links",
+    ),
+    (
+        "--mirror",
+        "resumedl downloads the URLs it is given; it does not follow links",
+    ),
+    ("-X", "resumedl only sends GET"),
+    ("--request", "resumedl only sends GET"),
+    ("-d", "resumedl only sends GET"),
+    ("--data", "resumedl only sends GET"),
+    ("-F", "resumedl only sends GET"),
+    ("--form", "resumedl only sends GET"),
+    ("--post-data", "resumedl only sends GET"),
+    (
+        "-I",
+        "resumedl downloads bodies; use -v to see the answers' headers",
+    ),
+    (
+        "--head",
+        "resumedl downloads bodies; use -v to see the answers' headers",
+    ),
+    (
+        "--compressed",
+        "the bytes saved are the server's bytes, never decoded (a resumed \
+     download must append the same bytes)",
+    ),
+    ("-Z", "use -j N for N downloads at once"),
+    ("--parallel", "use -j N for N downloads at once"),
+];
+
+/// The options of `resumedl` whose short form takes a value (`-A ua`, `-x4`): the rest
+/// of a group, or the next argument, is that value and is left alone.
+fn short_takes_value(cmd: &clap::Command, c: char) -> bool {
+    cmd.get_arguments().any(|a| {
+        a.get_action().takes_values()
+            && a.get_short_and_visible_aliases()
+                .is_some_and(|shorts| shorts.contains(&c))
+    })
+}
+
+/// A short option of `resumedl` that takes no value (`-L`, `-J`, `-q`).
+fn short_is_flag(cmd: &clap::Command, c: char) -> bool {
+    cmd.get_arguments().any(|a| {
+        !a.get_action().takes_values()
+            && a.get_short_and_visible_aliases()
+                .is_some_and(|shorts| shorts.contains(&c))
+    })
+}
+
+fn long_takes_value(cmd: &clap::Command, name: &str) -> bool {
+    cmd.get_arguments().any(|a| {
+        a.get_action().takes_values()
+            && a.get_long_and_visible_aliases()
+                .is_some_and(|longs| longs.contains(&name))
+    })
+}
+
+/// Rewrites what clap cannot express: wget's two-letter short options (`-nc`, `-nv`),
+/// curl's and wget's two `-O`s, and refused options (an error with the reason).
+///
+/// What `-O` takes: a following `http://` or `https://` URL, another option, or nothing
+/// → curl's `-O` (`--remote-name`: the next URL is named by the server, as it is
+/// without); `-` → standard output; anything else → wget's `-O FILE`. In a group, `-OJ`
+/// (the rest only flags) is curl's, `-Ofile` wget's. A scheme-less `-O host/f` is a
+/// file name.
+pub fn normalize(args: impl IntoIterator<Item = OsString>) -> Result<Vec<OsString>, String> {
+    let cmd = Cli::command();
+    let mut args = args.into_iter().peekable();
+    let mut out: Vec<OsString> = args.next().into_iter().collect();
+    while let Some(a) = args.next() {
+        let Some(text) = a.to_str() else {
             out.push(a);
             continue;
+        };
+        if text == "--" {
+            out.push(a);
+            out.extend(args.by_ref());
+            break;
         }
-        match a.to_str() {
-            Some("--") => {
-                only_positional = true;
-                out.push(a);
+        if let Some((_, why)) = REFUSED
+            .iter()
+            .find(|(flag, _)| *flag == text.split('=').next().unwrap_or(text))
+        {
+            return Err(format!("{text} is not supported: {why}"));
+        }
+        match text {
+            "-nc" => out.push("--no-clobber".into()),
+            "-nv" | "--no-verbose" => out.push("--progress=none".into()),
+            // wget's directory options: resumedl never creates host or path directories.
+            "-nd" | "--no-directories" | "-nH" | "--no-host-directories" => {}
+            _ if text.starts_with("--") => {
+                out.push(a.clone());
+                let name = &text[2..];
+                if !name.contains('=') && long_takes_value(&cmd, name) {
+                    out.extend(args.next());
+                }
             }
-            Some("-nc") => out.push("--no-clobber".into()),
-            Some("-nv") => out.push("--progress=none".into()),
+            _ if text.starts_with('-') && text.len() > 1 => {
+                let chars: Vec<char> = text[1..].chars().collect();
+                for (i, &c) in chars.iter().enumerate() {
+                    let rest: String = chars[i + 1..].iter().collect();
+                    if c == 'O' {
+                        let flags_only =
+                            !rest.is_empty() && rest.chars().all(|r| short_is_flag(&cmd, r));
+                        if flags_only {
+                            out.push("--remote-name".into());
+                            continue;
+                        }
+                        if !rest.is_empty() {
+                            out.extend(["--output-document".into(), rest.into()]);
+                            break;
+                        }
+                        match args.peek().and_then(|n| n.to_str()) {
+                            Some("-") => {}
+                            Some(n) if is_http_url(n) || n.starts_with('-') => {
+                                out.push("--remote-name".into());
+                                break;
+                            }
+                            None => {
+                                out.push("--remote-name".into());
+                                break;
+                            }
+                            Some(_) => {}
+                        }
+                        out.push("--output-document".into());
+                        out.extend(args.next());
+                        break;
+                    }
+                    if let Some((_, why)) =
+                        REFUSED.iter().find(|(flag, _)| *flag == format!("-{c}"))
+                    {
+                        return Err(format!("-{c} is not supported: {why}"));
+                    }
+                    if short_takes_value(&cmd, c) {
+                        // Its value: the rest of the group, else the next argument.
+                        out.push(format!("-{c}{rest}").into());
+                        if rest.is_empty() {
+                            out.extend(args.next());
+                        }
+                        break;
+                    }
+                    out.push(format!("-{c}").into());
+                }
+            }
             _ => out.push(a),
         }
     }
-    out
+    Ok(out)
+}
+
+fn is_http_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// Checks that clap cannot express: the other tool's habits, each answered with what
 /// to type instead.
 pub fn check(cli: &Cli) -> Result<(), String> {
-    if let Some(v) = &cli.files.output_doc {
-        let s = v.to_string_lossy();
-        if s.contains("://") {
-            return Err(format!(
-                "-O takes a file name here (wget's -O); curl's -O (name from the URL) is the \
-                 default: drop it and run 'resumedl {s}'"
-            ));
-        }
-    }
     if let Some(v) = &cli.compat.continue_at {
         if v != "-" {
             return Err(format!(
@@ -345,12 +599,20 @@ pub fn check(cli: &Cli) -> Result<(), String> {
             ));
         }
     }
-    for p in cli.files.output.iter() {
-        if p.as_os_str().is_empty() {
-            return Err("an empty path is not a file name".into());
+    for slot in &cli.files.slots {
+        if let Slot::File(p) = slot {
+            if p.as_os_str().is_empty() {
+                return Err("an empty path is not a file name".into());
+            }
         }
-        if p.as_os_str() == "-" {
-            return Err("cannot write to stdout: a download must be resumable".into());
+    }
+    for f in &cli.input.input_files {
+        if is_http_url(&f.to_string_lossy()) {
+            return Err(format!(
+                "-i reads URLs from a file (wget's); to download {} give it without -i \
+                 (curl's -i, show the headers, is -v here)",
+                f.display()
+            ));
         }
     }
     Ok(())
@@ -360,20 +622,18 @@ pub fn check(cli: &Cli) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Cli, String> {
-        let argv = normalize(
-            std::iter::once("resumedl")
-                .chain(args.iter().copied())
-                .map(OsString::from),
-        );
-        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+    fn parse_all(args: &[&str]) -> Result<Cli, String> {
+        let argv = std::iter::once("resumedl")
+            .chain(args.iter().copied())
+            .map(OsString::from);
+        let cli = parse(argv).map_err(|e| e.to_string())?;
         check(&cli)?;
         Ok(cli)
     }
 
     #[test]
     fn every_option_reaches_the_options() {
-        let c = parse(&[
+        let c = parse_all(&[
             "-H",
             "X-A: 1",
             "-U",
@@ -431,9 +691,7 @@ mod tests {
     #[test]
     fn habits_of_the_other_tool_say_what_to_type() {
         for (args, needle) in [
-            (&["-O", "http://h/x"][..], "drop it"),
-            (&["-LO", "http://h/x"], "drop it"),
-            (&["-C", "100", "http://h/x"], "-C -"),
+            (&["-C", "100", "http://h/x"][..], "-C -"),
             (&["-T", "file.txt", "http://h/x"], "does not upload"),
             (
                 &["-x", "proxy.example:3128", "u"],
@@ -441,18 +699,150 @@ mod tests {
             ),
             (&["-x", "many", "u"], "number of connections"),
             (&["--min-split-size", "1Q", "u"], "unit"),
-            (&["-o", "-", "u"], "stdout"),
             (&["--frobnicate", "u"], "--frobnicate"),
+            (&["-k", "u"], "--cacert"),
+            (&["-sSk", "u"], "-k is not supported"),
+            (&["--insecure", "u"], "always checked"),
+            (&["-X", "POST", "u"], "only sends GET"),
+            (&["--data=a", "u"], "only sends GET"),
+            (&["--compressed", "u"], "never decoded"),
+            (&["-Z", "u"], "-j N"),
+            (&["-i", "https://h/x"], "without -i"),
+            (&["--progress=bar:fast", "u"], "unknown bar parameter"),
         ] {
-            let err = parse(args).expect_err(&format!("{args:?}"));
+            let err = parse_all(args).expect_err(&format!("{args:?}"));
             assert!(err.contains(needle), "{args:?}: {err}");
         }
+    }
+
+    fn slots_of(args: &[&str]) -> (Vec<Slot>, Vec<String>) {
+        let c = parse_all(args).unwrap();
+        (c.files.slots, c.urls)
+    }
+
+    /// The rule of `-O`: a following http(s) URL, an option, `J` or nothing is curl's;
+    /// `-` is standard output; anything else is wget's file.
+    #[test]
+    fn what_dash_capital_o_takes() {
+        let f = |p: &str| Slot::File(PathBuf::from(p));
+        let url = "http://h/x".to_string();
+        for (args, slots) in [
+            (&["-O", "http://h/x"][..], vec![Slot::Remote]),
+            (&["-LO", "http://h/x"], vec![Slot::Remote]),
+            (&["-fsSLO", "http://h/x"], vec![Slot::Remote]),
+            (&["-OJ", "http://h/x"], vec![Slot::Remote]),
+            (&["-LOJ", "http://h/x"], vec![Slot::Remote]),
+            (&["-O", "-J", "http://h/x"], vec![Slot::Remote]),
+            (&["--remote-name", "http://h/x"], vec![Slot::Remote]),
+            (&["-O", "-", "http://h/x"], vec![Slot::Stdout]),
+            (&["-qO-", "http://h/x"], vec![Slot::Stdout]),
+            (&["-qO", "-", "http://h/x"], vec![Slot::Stdout]),
+            (&["-o", "-", "http://h/x"], vec![Slot::Stdout]),
+            (&["-O", "f.iso", "http://h/x"], vec![f("f.iso")]),
+            (&["-Of.iso", "http://h/x"], vec![f("f.iso")]),
+            (&["-qO", "f.iso", "http://h/x"], vec![f("f.iso")]),
+            (
+                &["--output-document", "f.iso", "http://h/x"],
+                vec![f("f.iso")],
+            ),
+            (&["--output-document=f.iso", "http://h/x"], vec![f("f.iso")]),
+            // A scheme-less -O argument is a file name, as wget reads it.
+            (&["-O", "h/f", "http://h/x"], vec![f("h/f")]),
+            // A value that looks like -O is the option's own.
+            (&["-A-O", "http://h/x"], vec![]),
+        ] {
+            let (got, urls) = slots_of(args);
+            assert_eq!(got, slots, "{args:?}");
+            assert_eq!(urls, [url.as_str()], "{args:?}");
+        }
+    }
+
+    /// Several -o and -O pair with the URLs in the order written, wherever the URLs are.
+    #[test]
+    fn outputs_pair_with_urls_in_order() {
+        let (slots, urls) = slots_of(&[
+            "http://h/1",
+            "-o",
+            "a",
+            "-O",
+            "http://h/2",
+            "-o",
+            "-",
+            "http://h/3",
+            "-O",
+            "b",
+            "http://h/4",
+        ]);
         assert_eq!(
-            parse(&["-O", "f.iso", "http://h/x"])
-                .unwrap()
-                .files
-                .output_doc,
-            Some("f.iso".into())
+            slots,
+            [
+                Slot::File("a".into()),
+                Slot::Remote,
+                Slot::Stdout,
+                Slot::File("b".into())
+            ]
         );
+        assert_eq!(urls.len(), 4);
+    }
+
+    /// The last value wins, aliases included; flags may repeat.
+    #[test]
+    fn a_repeated_option_takes_the_last_value() {
+        let c = parse_all(&[
+            "-A",
+            "a",
+            "-A",
+            "b",
+            "-q",
+            "-q",
+            "-s",
+            "-x",
+            "2",
+            "-x",
+            "3",
+            "--progress=none",
+            "-nv",
+            "--progress",
+            "dot",
+            "-t",
+            "2",
+            "--retry",
+            "7",
+            "-P",
+            "d1",
+            "--output-dir",
+            "d2",
+            "-L",
+            "-L",
+            "-J",
+            "-J",
+            "http://h/x",
+        ])
+        .unwrap();
+        assert_eq!(c.request.user_agent.as_deref(), Some("b"));
+        assert_eq!(c.transfer.connections, Some(3));
+        assert_eq!(c.output.progress, Some(Progress::Dot));
+        assert_eq!((c.transfer.tries, c.transfer.retries), (None, Some(7)));
+        assert_eq!(
+            (c.files.prefix, c.files.output_dir),
+            (None, Some("d2".into()))
+        );
+        let c = parse_all(&["--retry", "7", "-t", "2", "-U", "x", "-A", "y", "u"]).unwrap();
+        assert_eq!((c.transfer.tries, c.transfer.retries), (Some(2), None));
+        assert_eq!(c.request.user_agent.as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn progress_styles_as_wget_writes_them() {
+        for (text, want) in [
+            ("bar", Progress::Bar { force: false }),
+            ("bar:force", Progress::Bar { force: true }),
+            ("bar:force:noscroll", Progress::Bar { force: true }),
+            ("dot:mega", Progress::Dot),
+            ("none", Progress::None),
+        ] {
+            assert_eq!(progress(text), Ok(want), "{text}");
+        }
+        assert!(progress("dots").is_err());
     }
 }

@@ -18,21 +18,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use resumedl::{Cancel, Download, Error, Outcome};
 
-use args::{Cli, Progress};
+use args::{Cli, Progress, Slot};
 use show::{bytes_text, event_text, report_line, Display};
 
 /// Exit status of a run ended by Ctrl-C (128 + SIGINT), as shells report it.
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    let argv = args::normalize(std::env::args_os());
-    let cli = match Cli::try_parse_from(argv) {
+    let cli = match args::parse(std::env::args_os()) {
         Ok(cli) => cli,
         Err(e) => return usage_or_info(e),
     };
+    if cli.version {
+        let _ = write!(io::stdout(), "{}", version_text());
+        return ExitCode::SUCCESS;
+    }
     if let Some(shell) = cli.completions {
         clap_complete::generate(shell, &mut Cli::command(), "resumedl", &mut io::stdout());
         return ExitCode::SUCCESS;
@@ -69,11 +72,38 @@ fn usage_or_info(e: clap::Error) -> ExitCode {
     }
 }
 
+/// `-V`: what `curl -V` tells: the versions, the TLS library, the protocols, proxies and
+/// features.
+fn version_text() -> String {
+    format!(
+        "resumedl {} (libresumedl {})\n\
+         TLS: {}\n\
+         Protocols: http https\n\
+         Proxies: {}\n\
+         Features: resume segmented(-x, up to {} connections) sha256 netrc \
+         content-disposition conditional-rerun origin-xattr rate-limit\n",
+        env!("CARGO_PKG_VERSION"),
+        resumedl::VERSION,
+        resumedl::TLS_LIBRARY,
+        resumedl::PROXY_SCHEMES.join(" "),
+        resumedl::MAX_CONNECTIONS,
+    )
+}
+
 /// One download to run.
 struct Job {
     url: String,
-    /// `-o`: the file; otherwise the library picks the name inside `dir`.
-    output: Option<PathBuf>,
+    output: Output,
+}
+
+/// Where one URL goes.
+enum Output {
+    /// A name the library chooses inside the directory (`-P`, `--output-dir`, `.`).
+    Named,
+    /// `-o PATH`, `-O PATH`: this file.
+    File(PathBuf),
+    /// `-o -`, `-O -`: standard output.
+    Stdout,
 }
 
 /// The URLs and where they go, checked before anything is downloaded.
@@ -89,28 +119,70 @@ fn plan(cli: &Cli) -> Result<Vec<Job>, String> {
     if urls.is_empty() {
         return Err("missing URL".into());
     }
-    let output = cli
-        .files
-        .output
-        .clone()
-        .or_else(|| cli.files.output_doc.clone().map(PathBuf::from));
-    if output.is_some() && urls.len() > 1 {
+    let slots = &cli.files.slots;
+    if slots.len() > urls.len() {
         return Err(format!(
-            "-o names one file but {} URLs were given; use -P DIR for several",
-            urls.len()
+            "{} outputs (-o/-O) for {} URL{}: each -o names the file of one URL, in order",
+            slots.len(),
+            urls.len(),
+            if urls.len() == 1 { "" } else { "s" }
         ));
     }
     let prefix = cli.files.prefix.as_ref().or(cli.files.output_dir.as_ref());
-    Ok(urls
-        .into_iter()
-        .map(|url| Job {
-            output: output.as_ref().map(|o| match prefix {
-                Some(d) => d.join(o),
-                None => o.clone(),
-            }),
-            url,
-        })
-        .collect())
+    let mut jobs = Vec::with_capacity(urls.len());
+    let mut named: Vec<PathBuf> = Vec::new();
+    for (i, url) in urls.into_iter().enumerate() {
+        let output = match slots.get(i) {
+            None | Some(Slot::Remote) => Output::Named,
+            Some(Slot::Stdout) => Output::Stdout,
+            Some(Slot::File(p)) => {
+                let path = match prefix {
+                    Some(d) => d.join(p),
+                    None => p.clone(),
+                };
+                let same: PathBuf = path
+                    .components()
+                    .filter(|c| *c != std::path::Component::CurDir)
+                    .collect();
+                if named.contains(&same) {
+                    return Err(format!(
+                        "'{}' is named by two -o/-O: one file belongs to one download",
+                        path.display()
+                    ));
+                }
+                named.push(same);
+                Output::File(path)
+            }
+        };
+        jobs.push(Job { url, output });
+    }
+    // Told once the command line is known to be good.
+    for job in &mut jobs {
+        job.url = with_scheme(std::mem::take(&mut job.url), cli.output.quiet);
+    }
+    Ok(jobs)
+}
+
+/// A URL without a scheme is taken as `http://`, as curl and wget take it (said unless
+/// `-q`); the library refuses any scheme but http and https.
+fn with_scheme(url: String, quiet: bool) -> String {
+    // What cannot be a host is left for the library to call an invalid URL.
+    let host = url.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_like = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-._~:[]@%!$&'()*+,;=".contains(c));
+    if url.contains("://") || !host_like {
+        return url;
+    }
+    let full = format!("http://{url}");
+    if !quiet {
+        report_line(&format!(
+            "no scheme given: downloading {}",
+            resumedl::mask_url(&full)
+        ));
+    }
+    full
 }
 
 fn target_dir(cli: &Cli) -> PathBuf {
@@ -163,19 +235,23 @@ fn credentials(cli: &Cli) -> Result<Credentials, String> {
             }
         }),
     };
-    let netrc_path = match (&cli.request.netrc_file, cli.request.netrc) {
-        (Some(p), _) => Some(p.clone()),
-        (None, true) => Some(
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .unwrap_or_default()
-                .join(".netrc"),
-        ),
-        (None, false) => None,
+    // ~/.netrc is read by default, as wget and aria2c read it: a missing one is no
+    // error unless -n asked for it.
+    let home_netrc = || {
+        std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(".netrc")
     };
-    let netrc = match netrc_path {
-        Some(p) => Some(netrc::Netrc::load(&p)?),
-        None => None,
+    let r = &cli.request;
+    let netrc = match (&r.netrc_file, r.netrc, r.no_netrc) {
+        (Some(p), _, _) => Some(netrc::Netrc::load(p)?),
+        (None, _, true) => None,
+        (None, true, false) => Some(netrc::Netrc::load(&home_netrc())?),
+        (None, false, false) => match home_netrc() {
+            p if p.exists() => Some(netrc::Netrc::load(&p)?),
+            _ => None,
+        },
     };
     Ok(Credentials { user, netrc })
 }
@@ -189,17 +265,20 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
             return 2;
         }
     };
+    // -P creates its directory (wget, aria2c); curl's --output-dir and -o's directories
+    // only with --create-dirs.
+    let mut dirs: Vec<PathBuf> = cli.files.prefix.iter().cloned().collect();
     if cli.files.create_dirs {
-        let mut dirs = vec![target_dir(cli)];
-        dirs.extend(
-            jobs.iter()
-                .filter_map(|j| j.output.as_ref()?.parent().map(Path::to_path_buf)),
-        );
-        for d in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::create_dir_all(d) {
-                report_line(&format!("cannot create {}: {e}", d.display()));
-                return 3;
-            }
+        dirs.push(target_dir(cli));
+        dirs.extend(jobs.iter().filter_map(|j| match &j.output {
+            Output::File(p) => p.parent().map(Path::to_path_buf),
+            _ => None,
+        }));
+    }
+    for d in dirs.iter().filter(|d| !d.as_os_str().is_empty()) {
+        if let Err(e) = std::fs::create_dir_all(d) {
+            report_line(&format!("cannot create {}: {e}", d.display()));
+            return 3;
         }
     }
     // Ctrl-C stops every download at once, a read waiting on a silent server included;
@@ -217,11 +296,15 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
         }
         on_signal.cancel();
     });
+    // A bar is drawn on a terminal, or anywhere with bar:force (wget's rule); a log
+    // gets a line every 10 s.
     let style = match cli.output.progress {
         _ if cli.output.quiet => Progress::None,
+        None | Some(Progress::Bar { force: false }) if io::stderr().is_terminal() => {
+            Progress::Bar { force: false }
+        }
+        None | Some(Progress::Bar { force: false }) => Progress::Dot,
         Some(p) => p,
-        None if io::stderr().is_terminal() => Progress::Bar,
-        None => Progress::Dot,
     };
     let display = Display::new(style);
     let several = jobs.len() > 1;
@@ -273,15 +356,17 @@ fn run_one(
     several: bool,
 ) -> u8 {
     let dir = target_dir(cli);
-    let shown_name = job
-        .output
-        .clone()
-        .unwrap_or_else(|| dir.join(resumedl::url_file_name(&job.url)));
+    let shown_name = match &job.output {
+        Output::File(p) => p.clone(),
+        Output::Stdout => PathBuf::from("-"),
+        Output::Named => dir.join(resumedl::url_file_name(&job.url)),
+    };
     let verbose = cli.output.verbose;
     if verbose {
         let to = match &job.output {
-            Some(p) => format!("'{}'", p.display()),
-            None => format!("a file in '{}'", dir.display()),
+            Output::File(p) => format!("'{}'", p.display()),
+            Output::Stdout => "standard output".to_string(),
+            Output::Named => format!("a file in '{}'", dir.display()),
         };
         display.line(&format!(
             "downloading {} to {to}",
@@ -315,8 +400,10 @@ fn run_one(
             });
         }
         match &job.output {
-            Some(p) => dl.to_path(p),
-            None => dl.to_dir(&dir),
+            Output::File(p) => dl.to_path(p),
+            // Held for the whole body: two downloads to stdout (-j) never interleave.
+            Output::Stdout => dl.to_writer(io::stdout().lock()),
+            Output::Named => dl.to_dir(&dir),
         }
     };
     let elapsed = started.elapsed();
@@ -349,18 +436,28 @@ fn run_one(
                             .unwrap_or(&outcome.path)
                             .display()
                     ),
+                    _ if matches!(job.output, Output::Stdout) => {
+                        show::streamed_summary(&outcome, elapsed)
+                    }
                     _ => show::summary(&outcome, file_size(&outcome), elapsed),
                 };
                 display.line(&line);
             }
             0
         }
+        Err(Error::Cancelled) if cancel.is_cancelled() && matches!(job.output, Output::Stdout) => {
+            display.line(&format!(
+                "{prefix}interrupted after {} to standard output (nothing to resume)",
+                bytes_text(last_done.get().unwrap_or(0))
+            ));
+            EXIT_INTERRUPTED
+        }
         Err(Error::Cancelled) if cancel.is_cancelled() => {
-            let path = job
-                .output
-                .clone()
-                .or_else(|| resumedl::unfinished_download(&dir, &job.url))
-                .unwrap_or(shown_name);
+            let path = match &job.output {
+                Output::File(p) => Some(p.clone()),
+                _ => resumedl::unfinished_download(&dir, &job.url),
+            }
+            .unwrap_or(shown_name);
             // The bytes of the resource on disk, as the progress last said (a segmented
             // file's length counts its holes); before any progress, what the file held.
             let kept = match (std::fs::metadata(&path), last_done.get()) {
@@ -439,7 +536,11 @@ fn configure<'a>(cli: &'a Cli, creds: &Credentials, url: &str) -> Download<'a> {
     for (name, value) in headers {
         dl = dl.header(name, value);
     }
+    // -u first, then the URL's own user:password, then .netrc (curl's order).
     let login = creds.user.clone().or_else(|| {
+        if netrc::has_userinfo(url) {
+            return None;
+        }
         let host = netrc::host_of(url)?;
         creds.netrc.as_ref()?.lookup(&host)
     });

@@ -1,4 +1,5 @@
-//! `--netrc` / `--netrc-file`: curl's netrc format (`machine HOST login USER password
+//! `~/.netrc` (read by default when it exists; `-n` requires it, `--no-netrc` skips it)
+//! and `--netrc-file`: curl's netrc format (`machine HOST login USER password
 //! PASS`, `default`, `macdef` blocks skipped). Credentials are chosen by the URL's host
 //! and, like `-u`, sent only to that URL's origin (the library drops them on a redirect
 //! to another origin).
@@ -78,10 +79,20 @@ impl Netrc {
     }
 }
 
+/// The authority of a URL: what is between `://` and the path.
+fn authority(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    Some(&rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())])
+}
+
+/// Whether the URL carries its own `user[:password]@`.
+pub fn has_userinfo(url: &str) -> bool {
+    authority(url).is_some_and(|a| a.contains('@'))
+}
+
 /// The host of a URL, without userinfo, port or brackets.
 pub fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let authority = authority(url)?;
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if let Some(v6) = host_port.strip_prefix('[') {
         v6.split(']').next()?

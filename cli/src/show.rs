@@ -22,7 +22,18 @@ pub struct Display {
 impl Display {
     pub fn new(style: Progress) -> Display {
         let target = match style {
-            Progress::Bar => ProgressDrawTarget::stderr_with_hz(10),
+            Progress::Bar { force: false } => ProgressDrawTarget::stderr_with_hz(10),
+            // indicatif draws nothing where stderr is not a terminal: this one is told
+            // to (wget's bar:force, for a `script` log or a CI page that shows `\r`).
+            Progress::Bar { force: true } => ProgressDrawTarget::term_like_with_hz(
+                Box::new(ForcedStderr {
+                    width: std::env::var("COLUMNS")
+                        .ok()
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(80),
+                }),
+                10,
+            ),
             _ => ProgressDrawTarget::hidden(),
         };
         Display {
@@ -42,7 +53,7 @@ impl Display {
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let bar = (self.style == Progress::Bar).then(|| {
+        let bar = matches!(self.style, Progress::Bar { .. }).then(|| {
             let conns = if connections > 1 {
                 format!(" ×{connections}")
             } else {
@@ -124,6 +135,61 @@ impl Meter<'_> {
     }
 }
 
+/// Stderr drawn on as a terminal whatever it is (`--progress=bar:force`): ANSI moves,
+/// as indicatif writes to a terminal.
+#[derive(Debug)]
+struct ForcedStderr {
+    width: u16,
+}
+
+impl ForcedStderr {
+    fn put(&self, s: &str) -> io::Result<()> {
+        io::stderr().lock().write_all(s.as_bytes())
+    }
+}
+
+impl indicatif::TermLike for ForcedStderr {
+    fn width(&self) -> u16 {
+        self.width
+    }
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.put(&format!("\x1b[{n}A")),
+        }
+    }
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.put(&format!("\x1b[{n}B")),
+        }
+    }
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.put(&format!("\x1b[{n}C")),
+        }
+    }
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        match n {
+            0 => Ok(()),
+            n => self.put(&format!("\x1b[{n}D")),
+        }
+    }
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.put(&format!("{s}\n"))
+    }
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.put(s)
+    }
+    fn clear_line(&self) -> io::Result<()> {
+        self.put("\r\x1b[2K")
+    }
+    fn flush(&self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
 /// `resumedl: <text>` on stderr, as exactly one line whatever the text holds (a server's
 /// reason phrase or a path may carry line breaks). Write errors are ignored: there is
 /// nowhere left to report them.
@@ -158,6 +224,20 @@ pub fn summary(o: &Outcome, size: u64, elapsed: Duration) -> String {
         String::new()
     };
     format!("saved '{name}' ({size} bytes, {how}, {rate}{attempts})")
+}
+
+/// The summary of a body written to standard output.
+pub fn streamed_summary(o: &Outcome, elapsed: Duration) -> String {
+    let rate = rate_text(o.received as f64 / elapsed.as_secs_f64().max(1e-3));
+    let attempts = if o.attempts > 1 {
+        format!(", {} attempts", o.attempts)
+    } else {
+        String::new()
+    };
+    format!(
+        "wrote {} bytes to standard output ({rate}{attempts})",
+        o.received
+    )
 }
 
 /// What `-v` prints of an event (curl's `>` for what went out, `<` for what came back),

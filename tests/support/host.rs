@@ -193,10 +193,14 @@ pub fn clear_proxy_env(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
-/// The `resumedl` binary with stdin closed and no proxy variables.
+/// The `resumedl` binary with stdin closed, no proxy variables, and `HOME` an empty
+/// directory of this test process (the command reads `~/.netrc` by default: the
+/// machine's must not reach a test).
 pub fn resumedl_cli() -> Command {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    let home = HOME.get_or_init(|| process_dir("home"));
     let mut cmd = Command::new(cli_bin());
-    cmd.stdin(Stdio::null());
+    cmd.stdin(Stdio::null()).env("HOME", home);
     clear_proxy_env(&mut cmd);
     cmd
 }
