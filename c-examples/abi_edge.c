@@ -174,7 +174,7 @@ int main(int argc, char **argv)
     if (code != RDL_OK) {
         fprintf(stderr, "  %s: %s\n", rdl_code_name(code), last_error());
     }
-    CHECK(rdl_last_error_message() != NULL && rdl_last_error_message()[0] == '\0');
+    CHECK(rdl_last_error_message() != NULL);
     CHECK(out.status == 200);
     CHECK(out.kind == RDL_KIND_FRESH);
     CHECK(out.resumed_from == 0);
@@ -192,11 +192,11 @@ int main(int argc, char **argv)
     CHECK(out.received == 0);
     CHECK(out.resumed_from == (uint64_t)size);
 
-    /* out NULL is allowed; a failure first, so "" after success is a real change. */
+    /* out NULL is allowed; a success after a failure leaves its message alone. */
     CHECK(rdl_download(NULL, path2, NULL, NULL) == RDL_ERR_INVALID_ARG);
-    CHECK(rdl_last_error_message()[0] != '\0');
+    CHECK(strstr(rdl_last_error_message(), "NULL") != NULL);
     CHECK(rdl_download(url, path2, NULL, NULL) == RDL_OK);
-    CHECK(strcmp(rdl_last_error_message(), "") == 0);
+    CHECK(strstr(rdl_last_error_message(), "NULL") != NULL);
     CHECK(file_size(path2) == size);
 
     /* Static strings. */

@@ -5,8 +5,14 @@
  *
  * Conventions:
  * - Every function returns RDL_OK (0) or a stable RDL_ERR_* code; codes are never reused.
- * - After a failure, rdl_last_error_message() tells what failed (thread-local, valid until
- *   the next rdl_* call on the same thread).
+ * - After a failure, rdl_last_error_message() tells what failed, rdl_strerror(code) what
+ *   the code means. The message is thread-local and stays valid and unchanged until the
+ *   same thread's next *failing* rdl_* call (successful calls leave it alone).
+ * - No global init or cleanup: call rdl_* functions from any thread at any time. One
+ *   rdl_options may be passed to concurrent calls on several threads while no thread
+ *   changes it; its callbacks then run on each calling thread with the same userdata.
+ * - Exported symbols carry the version node libresumedl.so.MAJOR (the SONAME), so a
+ *   library of another major is refused by the dynamic linker, not misused.
  * - NULL or non-UTF-8 string arguments return RDL_ERR_INVALID_ARG; they never crash.
  * - No panic crosses this boundary: one would return RDL_ERR_PANIC.
  * - Callbacks run on the thread that called rdl_download.
@@ -33,6 +39,9 @@
 #define RDL_VERSION_MINOR 2
 #define RDL_VERSION_PATCH 0
 #define RDL_VERSION_STRING "0.2.0"
+/* 0xXXYYZZ, one comparable number (as LIBCURL_VERSION_NUM); rdl_version_num() at
+ * run time. */
+#define RDL_VERSION_NUM 0x000200
 
 /* Whether rdl_download or rdl_download_to_dir filled in `field` of the rdl_outcome `*out`
  * (see the ABI rule). */
@@ -359,6 +368,13 @@ extern "C" {
 #endif /* __cplusplus */
 
 /**
+ * The library's version as one comparable number, `0xXXYYZZ` (major, minor, patch), as
+ * `RDL_VERSION_NUM` is the header's: `rdl_version_num() >= 0x000200` asks for 0.2.0 or
+ * later at run time, as `LIBCURL_VERSION_NUM` does.
+ */
+unsigned int rdl_version_num(void);
+
+/**
  * The library version, e.g. "0.1.0". Static string, never NULL, never freed. Leaves the
  * last error alone.
  */
@@ -451,11 +467,11 @@ int rdl_download_to_dir(const char *url,
                         struct rdl_outcome *out);
 
 /**
- * The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
- * The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
- * thread, other than `rdl_last_error_message`, `rdl_last_error_http_status`,
- * `rdl_options_free`, `rdl_code_name` and `rdl_version`, which leave it alone; copy it to
- * keep it. Never NULL.
+ * The message of the last failed `rdl_*` call on this thread; "" before any failure.
+ * Successful calls leave it alone: the string stays valid and unchanged until the next
+ * *failing* `rdl_*` call on the same thread, so `printf("%s: %s\n",
+ * rdl_strerror(rc), rdl_last_error_message())` is safe whatever the order the
+ * arguments are evaluated in. Copy it to keep it past the next failure. Never NULL.
  */
 const char *rdl_last_error_message(void);
 
@@ -465,6 +481,28 @@ const char *rdl_last_error_message(void);
  * `rdl_last_error_message`.
  */
 int rdl_last_error_http_status(void);
+
+/**
+ * The OS error (`errno`, e.g. `ENOSPC`, `EACCES`) of the last failed `rdl_*` call on
+ * this thread when it failed with `RDL_ERR_IO`, else 0. Same lifetime rule as
+ * `rdl_last_error_message`.
+ */
+int rdl_last_error_errno(void);
+
+/**
+ * The file the last failed `rdl_*` call on this thread was about (`RDL_ERR_IO`,
+ * `RDL_ERR_LOCKED`), else "". Never NULL; same lifetime rule as
+ * `rdl_last_error_message`.
+ */
+const char *rdl_last_error_path(void);
+
+/**
+ * A human message for a code, as `curl_easy_strerror`: "timed out" for
+ * `RDL_ERR_TIMEOUT`; "unknown error code" for others. Static string, never NULL, never
+ * freed. Leaves the last error alone. `rdl_last_error_message()` says more: which URL,
+ * which file, what the server said.
+ */
+const char *rdl_strerror(int code);
 
 /**
  * The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static

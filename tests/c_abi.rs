@@ -117,7 +117,7 @@ fn built() -> &'static Path {
             .arg("all");
         compiler_run(&mut make);
         // abi_edge, abi_inputs and to_dir are tests, not examples: built here only.
-        for name in ["abi_edge", "abi_inputs", "to_dir", "events"] {
+        for name in ["abi_edge", "abi_inputs", "to_dir", "events", "errors"] {
             compiler_run(
                 Command::new("cc")
                     .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
@@ -130,7 +130,8 @@ fn built() -> &'static Path {
                     .arg(format!("-L{}", lib.display()))
                     .arg("-lresumedl")
                     // The Makefile put the SONAME symlink there.
-                    .arg(format!("-Wl,-rpath,{}", out.join("lib").display())),
+                    .arg(format!("-Wl,-rpath,{}", out.join("lib").display()))
+                    .arg("-ldl"),
             );
         }
         out
@@ -516,6 +517,40 @@ fn events_and_a_cancel_handle_work_from_c() {
     assert_eq!(r.code, Some(0), "{r}");
     assert!(r.stdout.contains("all checks passed"), "{r}");
     support::check_events(&server, &r.stdout, dir.path());
+}
+
+/// Issue 17, point 12: the last error stays valid across successful calls, errno and
+/// path of a file error, `rdl_strerror`, `RDL_VERSION_NUM`, and the symbol version the
+/// program records.
+#[test]
+fn last_error_strerror_version_number_and_symbol_versions_from_c() {
+    let server = TestServer::start();
+    server.put("/e.bin", pattern(10_000, 3));
+    let dir = Scratch::new("c_abi-errors");
+    let mut cmd = Command::new(built().join("errors"));
+    cmd.arg(server.url("/e.bin"))
+        .arg(server.url("/missing.bin"))
+        .arg(dir.path());
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "ok\n"), "{r}");
+    // The program records the node it needs: a library of another major is refused by
+    // the dynamic linker by name.
+    let needs = Command::new("readelf")
+        .arg("-V")
+        .arg(built().join("errors"))
+        .output()
+        .expect("readelf (binutils) runs");
+    let text = String::from_utf8_lossy(&needs.stdout);
+    let node = format!("libresumedl.so.{}", env!("CARGO_PKG_VERSION_MAJOR"));
+    let needed = text
+        .split("Version needs section")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no version needs: {text}"));
+    assert!(
+        needed.contains(&format!("File: {node}")) && needed.contains(&format!("Name: {node}")),
+        "{text}"
+    );
 }
 
 #[test]

@@ -149,6 +149,14 @@ fn install_lays_out_the_files_under_destdir() {
         "opt/resumedl/lib/pkgconfig/resumedl.pc".into(),
         "opt/resumedl/lib/cmake/resumedl/resumedl-config.cmake".into(),
         "opt/resumedl/lib/cmake/resumedl/resumedl-config-version.cmake".into(),
+        // The command (issue 17).
+        "opt/resumedl/bin/resumedl".into(),
+        "opt/resumedl/share/man/man1/resumedl.1".into(),
+        "opt/resumedl/share/bash-completion/completions/resumedl".into(),
+        "opt/resumedl/share/zsh/site-functions/_resumedl".into(),
+        "opt/resumedl/share/fish/vendor_completions.d/resumedl.fish".into(),
+        "opt/resumedl/share/doc/resumedl/LICENSE-MIT".into(),
+        "opt/resumedl/share/doc/resumedl/LICENSE-APACHE".into(),
     ]
     .into_iter()
     .collect();
@@ -178,6 +186,16 @@ fn install_lays_out_the_files_under_destdir() {
     assert!(pc.starts_with("prefix=/opt/resumedl\n"), "{pc}");
     assert!(!pc.contains(&stage.display().to_string()), "{pc}");
     assert!(pc.contains(&format!("\nVersion: {v}\n")), "{pc}");
+    // The command runs from the prefix, its man page and completions are its own.
+    let r = ok(Command::new(root.join("bin/resumedl")).arg("--version"));
+    assert!(r.stdout.starts_with(&format!("resumedl {v} ")), "{r}");
+    let man = fs::read_to_string(root.join("share/man/man1/resumedl.1")).unwrap();
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH resumedl"),
+        "{man}"
+    );
+    let fish = fs::read_to_string(root.join("share/fish/vendor_completions.d/resumedl.fish"));
+    assert!(fish.unwrap().contains("complete -c resumedl"));
 }
 
 /// The tool, or a loud skip naming its Debian package (`.ci/install.sh` installs it).
@@ -307,11 +325,22 @@ fn cmake_finds_the_package_in_the_prefix() {
 fn shared_library_exports_only_rdl_functions() {
     let so = prefix().join(format!("lib/libresumedl.so.{}", version()));
     let r = ok(Command::new("nm").args(["-D", "--defined-only"]).arg(&so));
-    let names: Vec<&str> = r
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
+    // Every symbol carries the version node of the SONAME (`rdl_download@@
+    // libresumedl.so.0`); the node itself is the one absolute symbol besides them.
+    let node = format!("libresumedl.so.{}", major());
+    let mut names: Vec<&str> = Vec::new();
+    for line in r.stdout.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let (kind, symbol) = (fields[fields.len() - 2], fields[fields.len() - 1]);
+        if kind == "A" && symbol == node {
+            continue;
+        }
+        let (name, version) = symbol
+            .split_once("@@")
+            .unwrap_or_else(|| panic!("{symbol} has no version node"));
+        assert_eq!(version, node, "{line}");
+        names.push(name);
+    }
     assert!(names.contains(&"rdl_download"), "{names:?}");
     let foreign: Vec<&&str> = names.iter().filter(|n| !n.starts_with("rdl_")).collect();
     assert!(foreign.is_empty(), "exported besides rdl_*: {foreign:?}");

@@ -5,19 +5,14 @@ use std::ffi::{c_char, c_int, CStr};
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::error::{code, set_last_error, RDL_ERR_PANIC, RDL_OK};
+use super::error::{code, set_last_error, set_last_panic, RDL_ERR_PANIC, RDL_OK};
 use crate::Error;
 
-/// Runs one exported body: clears the thread's last error, catches panics, records the
-/// message of a failure and returns its code.
+/// Runs one exported body: catches panics, records the error of a failure as the
+/// thread's last error and returns its code. A success leaves the last error alone, so
+/// its message stays valid until the next failure (a `printf` with a call and the
+/// message in its arguments reads a live string whatever the evaluation order).
 pub(super) fn ffi_boundary(f: impl FnOnce() -> Result<(), Error>) -> c_int {
-    set_last_error("", 0);
-    keep_last_error(f)
-}
-
-/// As [`ffi_boundary`] but leaves the last error alone on success, for functions a
-/// caller runs between a failure and reading its message (`rdl_options_free`).
-pub(super) fn keep_last_error(f: impl FnOnce() -> Result<(), Error>) -> c_int {
     finish(catch_unwind(AssertUnwindSafe(f)))
 }
 
@@ -29,11 +24,7 @@ fn finish(result: std::thread::Result<Result<(), Error>>) -> c_int {
     match result {
         Ok(Ok(())) => RDL_OK,
         Ok(Err(e)) => {
-            let status = match &e {
-                Error::HttpStatus { status, .. } => c_int::from(*status),
-                _ => 0,
-            };
-            set_last_error(&e.to_string(), status);
+            set_last_error(&e);
             code(&e)
         }
         Err(panic) => {
@@ -42,7 +33,7 @@ fn finish(result: std::thread::Result<Result<(), Error>>) -> c_int {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("internal error (panic): {what}"), 0);
+            set_last_panic(&what);
             RDL_ERR_PANIC
         }
     }

@@ -58,35 +58,70 @@ pub fn code(e: &Error) -> c_int {
     }
 }
 
-/// The last failure on this thread: its message and, for status errors, the status.
+/// The last failure on this thread: its message, the status of a status error, and the
+/// OS error and file of a file error.
 struct LastError {
     message: CString,
     http_status: c_int,
+    errno: c_int,
+    path: CString,
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<LastError> = RefCell::new(LastError {
         message: CString::default(),
         http_status: 0,
+        errno: 0,
+        path: CString::default(),
     });
 }
 
-pub(super) fn set_last_error(msg: &str, http_status: c_int) {
-    // Interior NULs cannot appear in a C string; they never carry meaning here.
-    let message = CString::new(msg.replace('\0', "?")).unwrap_or_default();
-    LAST_ERROR.with(|e| {
-        *e.borrow_mut() = LastError {
-            message,
-            http_status,
-        }
+/// A C string of `text`; interior NULs, which never carry meaning here, become `?`.
+fn c_string(text: &str) -> CString {
+    CString::new(text.replace('\0', "?")).unwrap_or_default()
+}
+
+/// Records a failure as the thread's last error, replacing (and freeing) the one before.
+pub(super) fn set_last_error(e: &Error) {
+    let (errno, path) = match e {
+        Error::Io { path, source, .. } => (
+            source.raw_os_error().unwrap_or(0),
+            c_string(&path.to_string_lossy()),
+        ),
+        Error::Locked { path, .. } => (0, c_string(&path.to_string_lossy())),
+        _ => (0, CString::default()),
+    };
+    let http_status = match e {
+        Error::HttpStatus { status, .. } => c_int::from(*status),
+        _ => 0,
+    };
+    replace_last_error(LastError {
+        message: c_string(&e.to_string()),
+        http_status,
+        errno,
+        path,
     });
 }
 
-/// The message of the last failed `rdl_*` call on this thread, "" when it succeeded.
-/// The string belongs to resumedl and stays valid until the next `rdl_*` call on the same
-/// thread, other than `rdl_last_error_message`, `rdl_last_error_http_status`,
-/// `rdl_options_free`, `rdl_code_name` and `rdl_version`, which leave it alone; copy it to
-/// keep it. Never NULL.
+/// Records a caught panic as the thread's last error.
+pub(super) fn set_last_panic(what: &str) {
+    replace_last_error(LastError {
+        message: c_string(&format!("internal error (panic): {what}")),
+        http_status: 0,
+        errno: 0,
+        path: CString::default(),
+    });
+}
+
+fn replace_last_error(last: LastError) {
+    LAST_ERROR.with(|e| *e.borrow_mut() = last);
+}
+
+/// The message of the last failed `rdl_*` call on this thread; "" before any failure.
+/// Successful calls leave it alone: the string stays valid and unchanged until the next
+/// *failing* `rdl_*` call on the same thread, so `printf("%s: %s\n",
+/// rdl_strerror(rc), rdl_last_error_message())` is safe whatever the order the
+/// arguments are evaluated in. Copy it to keep it past the next failure. Never NULL.
 #[no_mangle]
 pub extern "C" fn rdl_last_error_message() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().message.as_ptr())
@@ -98,6 +133,49 @@ pub extern "C" fn rdl_last_error_message() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn rdl_last_error_http_status() -> c_int {
     LAST_ERROR.with(|e| e.borrow().http_status)
+}
+
+/// The OS error (`errno`, e.g. `ENOSPC`, `EACCES`) of the last failed `rdl_*` call on
+/// this thread when it failed with `RDL_ERR_IO`, else 0. Same lifetime rule as
+/// `rdl_last_error_message`.
+#[no_mangle]
+pub extern "C" fn rdl_last_error_errno() -> c_int {
+    LAST_ERROR.with(|e| e.borrow().errno)
+}
+
+/// The file the last failed `rdl_*` call on this thread was about (`RDL_ERR_IO`,
+/// `RDL_ERR_LOCKED`), else "". Never NULL; same lifetime rule as
+/// `rdl_last_error_message`.
+#[no_mangle]
+pub extern "C" fn rdl_last_error_path() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().path.as_ptr())
+}
+
+/// A human message for a code, as `curl_easy_strerror`: "timed out" for
+/// `RDL_ERR_TIMEOUT`; "unknown error code" for others. Static string, never NULL, never
+/// freed. Leaves the last error alone. `rdl_last_error_message()` says more: which URL,
+/// which file, what the server said.
+#[no_mangle]
+pub extern "C" fn rdl_strerror(code: c_int) -> *const c_char {
+    let text: &'static CStr = match code {
+        RDL_OK => c"no error",
+        RDL_ERR_INVALID_ARG => c"invalid argument (NULL, not UTF-8, or a bad option value)",
+        RDL_ERR_INVALID_URL => c"invalid URL (not http or https, or unparsable)",
+        RDL_ERR_IO => c"file error (open, write, sync or rename failed)",
+        RDL_ERR_NETWORK => c"network error (connection failed or broke)",
+        RDL_ERR_TLS => c"TLS error (handshake or certificate)",
+        RDL_ERR_TIMEOUT => c"timed out",
+        RDL_ERR_HTTP_STATUS => c"the server answered an error status",
+        RDL_ERR_PROTOCOL => c"the server broke the HTTP rules resuming relies on",
+        RDL_ERR_TRUNCATED => c"the body ended before its announced length",
+        RDL_ERR_ABORTED_BY_CALLBACK => c"aborted by a callback or cancelled",
+        RDL_ERR_CHECKSUM_MISMATCH => c"SHA-256 mismatch",
+        RDL_ERR_TOO_MANY_REDIRECTS => c"too many redirects",
+        RDL_ERR_PANIC => c"internal error (a bug in resumedl)",
+        RDL_ERR_LOCKED => c"the file is being downloaded by another process",
+        _ => c"unknown error code",
+    };
+    text.as_ptr()
 }
 
 /// The name of a code, e.g. "RDL_ERR_TIMEOUT"; "RDL_UNKNOWN_CODE" for others. Static

@@ -23,6 +23,27 @@ pub use events::*;
 pub use options::*;
 pub use outcome::*;
 
+/// The library's version as one comparable number, `0xXXYYZZ` (major, minor, patch), as
+/// `RDL_VERSION_NUM` is the header's: `rdl_version_num() >= 0x000200` asks for 0.2.0 or
+/// later at run time, as `LIBCURL_VERSION_NUM` does.
+#[no_mangle]
+pub extern "C" fn rdl_version_num() -> std::ffi::c_uint {
+    const fn num(s: &str) -> u32 {
+        let b = s.as_bytes();
+        let mut n = 0;
+        let mut i = 0;
+        while i < b.len() {
+            n = n * 10 + (b[i] - b'0') as u32;
+            i += 1;
+        }
+        n
+    }
+    const NUM: u32 = num(env!("CARGO_PKG_VERSION_MAJOR")) << 16
+        | num(env!("CARGO_PKG_VERSION_MINOR")) << 8
+        | num(env!("CARGO_PKG_VERSION_PATCH"));
+    NUM
+}
+
 /// The library version, e.g. "0.1.0". Static string, never NULL, never freed. Leaves the
 /// last error alone.
 #[no_mangle]
@@ -111,8 +132,11 @@ mod tests {
         let rc = ffi_boundary(|| panic!("boom"));
         assert_eq!(rc, RDL_ERR_PANIC);
         assert!(last().contains("boom"));
+        // A success leaves the message as it was, at the same address.
+        let before = rdl_last_error_message();
         assert_eq!(ffi_boundary(|| Ok(())), RDL_OK);
-        assert_eq!(last(), "");
+        assert!(last().contains("boom"));
+        assert_eq!(before, rdl_last_error_message());
     }
 
     #[test]
@@ -131,7 +155,39 @@ mod tests {
         assert_eq!(last(), "server answered 404 for u");
         assert_eq!(rdl_last_error_http_status(), 404);
         assert_eq!(ffi_boundary(|| Ok(())), RDL_OK);
+        assert_eq!(rdl_last_error_http_status(), 404);
+        // The next failure replaces it.
+        let rc = ffi_boundary(|| {
+            Err(Error::io(
+                "write",
+                std::path::Path::new("/x/y"),
+                std::io::Error::from_raw_os_error(28),
+            ))
+        });
+        assert_eq!(rc, RDL_ERR_IO);
         assert_eq!(rdl_last_error_http_status(), 0);
+        assert_eq!(rdl_last_error_errno(), 28);
+        // SAFETY: never NULL, NUL-terminated.
+        let path = unsafe { CStr::from_ptr(rdl_last_error_path()) };
+        assert_eq!(path.to_str(), Ok("/x/y"));
+    }
+
+    #[test]
+    fn every_code_has_a_message_and_a_name() {
+        for code in 0..=RDL_ERR_LOCKED {
+            // SAFETY: static NUL-terminated strings.
+            let (text, name) = unsafe {
+                (
+                    CStr::from_ptr(rdl_strerror(code)),
+                    CStr::from_ptr(rdl_code_name(code)),
+                )
+            };
+            assert_ne!(text.to_bytes(), b"unknown error code", "{code}");
+            assert_ne!(name.to_bytes(), b"RDL_UNKNOWN_CODE", "{code}");
+        }
+        // SAFETY: as above.
+        let unknown = unsafe { CStr::from_ptr(rdl_strerror(99)) };
+        assert_eq!(unknown.to_bytes(), b"unknown error code");
     }
 
     #[test]

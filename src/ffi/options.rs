@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::boundary::{arg_error, c_str, ffi_boundary, flow, keep_last_error};
+use super::boundary::{arg_error, c_str, ffi_boundary, flow};
 use super::events::{self, rdl_event_callback};
 use super::outcome::RDL_UNKNOWN;
 use crate::{Cancel, Download, Error};
@@ -171,7 +171,7 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
 /// be used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn rdl_options_free(opts: *mut rdl_options) {
-    keep_last_error(|| {
+    ffi_boundary(|| {
         if !opts.is_null() {
             // SAFETY: from Box::into_raw in rdl_options_new, freed once per the contract.
             drop(unsafe { Box::from_raw(opts) });
