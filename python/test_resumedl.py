@@ -18,6 +18,7 @@ are skipped; the others use the library found as resumedl documents. The tqdm te
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
 import io
 import json
@@ -100,7 +101,7 @@ class LibraryTests(Base):
         with self.assertRaises(TypeError):
             resumedl.download(None, target)  # type: ignore[arg-type]
         with self.assertRaises(TypeError):
-            resumedl.download("http://127.0.0.1:9/x", None)  # type: ignore[arg-type]
+            resumedl.download("http://127.0.0.1:9/x", 42)  # type: ignore[arg-type]
         with self.assertRaises(TypeError):
             resumedl.download("http://127.0.0.1:9/x", target, retries="3")  # type: ignore[arg-type]
         with self.assertRaises(TypeError):
@@ -209,6 +210,32 @@ class LibraryTests(Base):
             (back.code, back.code_name, str(back)), (6, "RDL_ERR_TIMEOUT", "no byte for 1s")
         )
 
+    def test_timeout_as_requests_takes_it(self) -> None:
+        from resumedl._options import _timeouts
+
+        # (stall ms, connect ms): a number is both, a pair is (connect, read).
+        self.assertEqual(_timeouts({"timeout": 5}), (5000, 5000))
+        self.assertEqual(_timeouts({"timeout": (3, 7.5)}), (7500, 3000))
+        self.assertEqual(_timeouts({"timeout": (None, 2)}), (2000, 0))
+        self.assertEqual(_timeouts({"timeout": (3, None)}), (0, 3000))
+        self.assertEqual(_timeouts({"timeout": (3, 7), "connect_timeout": 1}), (7000, 1000))
+        self.assertEqual(_timeouts({"connect_timeout": 2}), (None, 2000))
+        self.assertEqual(_timeouts({}), (None, None))
+        with self.assertRaises(TypeError):
+            _timeouts({"timeout": (1, 2, 3)})  # type: ignore[typeddict-item]
+        with self.assertRaises(ValueError):
+            _timeouts({"timeout": (-1, 2)})
+        with self.assertRaises(TypeError):
+            _timeouts({"timeout": ("1", 2)})  # type: ignore[typeddict-item]
+
+    def test_kind_enums_are_their_text(self) -> None:
+        kind = resumedl.OutcomeKind.ALREADY_COMPLETE
+        self.assertEqual(kind, "already complete")
+        self.assertEqual((str(kind), f"{kind}"), ("already complete",) * 2)
+        self.assertEqual(f"[{kind:>17}]", "[ already complete]")
+        self.assertEqual(json.dumps(resumedl.EventKind.NOTE), '"note"')
+        self.assertIs(resumedl.OutcomeKind("resumed"), resumedl.OutcomeKind.RESUMED)
+
     def test_cancel_is_one_object(self) -> None:
         self.assertIs(pickle.loads(pickle.dumps(resumedl.CANCEL)), resumedl.CANCEL)
         self.assertEqual(repr(resumedl.CANCEL), "resumedl.CANCEL")
@@ -230,15 +257,17 @@ class DownloadTests(Base):
             outcome,
             resumedl.Outcome(
                 status=200,
-                kind="fresh",
+                kind=resumedl.OutcomeKind.FRESH,
                 resumed_from=0,
                 received=n,
                 total=n,
                 attempts=1,
                 final_url=url("fresh"),
-                path=str(target),
+                path=target,
             ),
         )
+        self.assertIs(outcome.kind, resumedl.OutcomeKind.FRESH)
+        self.assertIsInstance(outcome.path, Path)
         self.assertEqual(calls[-1], (n, n))
         self.assertFalse(Path(str(target) + ".rdl").exists())
         # Again: nothing to do.
@@ -246,8 +275,8 @@ class DownloadTests(Base):
         self.assertEqual(
             (again.kind, again.received, again.resumed_from), ("already complete", 0, n)
         )
-        # Outcome.path is a str whatever the path's type.
-        self.assertEqual(resumedl.download(url("fresh"), os.fsencode(target)).path, str(target))
+        # Outcome.path is a Path whatever the path's type.
+        self.assertEqual(resumedl.download(url("fresh"), os.fsencode(target)).path, target)
 
     def test_download_to_dir_names_the_file_after_the_server(self) -> None:
         # The server's Content-Disposition is filename="../../from-server.bin": the file
@@ -255,8 +284,8 @@ class DownloadTests(Base):
         into = self.dir / "in"
         into.mkdir()
         outcome = resumedl.download_to_dir(url("named"), into)
-        self.assertEqual(outcome.path, str(into / "from-server.bin"))
-        self.assertEqual(sha256_file(Path(outcome.path)), RESOURCES["named"]["sha256"])
+        self.assertEqual(outcome.path, into / "from-server.bin")
+        self.assertEqual(sha256_file(outcome.path), RESOURCES["named"]["sha256"])
         self.assertEqual((outcome.kind, outcome.received), ("fresh", size("named")))
         self.assertEqual(sorted(os.listdir(self.dir)), ["in"])
         self.assertEqual(os.listdir(into), ["from-server.bin"])
@@ -267,8 +296,8 @@ class DownloadTests(Base):
         by_url = self.dir / "url"
         by_url.mkdir()
         plain = resumedl.download_to_dir(url("named"), by_url, content_disposition=False)
-        self.assertEqual(plain.path, str(by_url / "named.bin"))
-        self.assertEqual(sha256_file(Path(plain.path)), RESOURCES["named"]["sha256"])
+        self.assertEqual(plain.path, by_url / "named.bin")
+        self.assertEqual(sha256_file(plain.path), RESOURCES["named"]["sha256"])
 
     def test_download_to_dir_overwrites_only_when_told(self) -> None:
         taken = self.dir / "from-server.bin"
@@ -281,7 +310,7 @@ class DownloadTests(Base):
             resumedl.download_to_dir(url("named"), self.dir, overwrite=False)
         self.assertEqual(taken.read_bytes(), b"old bytes")
         outcome = resumedl.download_to_dir(url("named"), self.dir, overwrite=True)
-        self.assertEqual(outcome.path, str(taken))
+        self.assertEqual(outcome.path, taken)
         self.assertEqual((outcome.resumed_from, outcome.received), (0, size("named")))
         self.assertEqual(sha256_file(taken), RESOURCES["named"]["sha256"])
 
@@ -290,13 +319,13 @@ class DownloadTests(Base):
         outcome = resumedl.download(
             url("auth"), self.dir / "auth.bin", basic_auth=("user", "pa:ss:word")
         )
-        self.assertEqual(sha256_file(Path(outcome.path)), RESOURCES["auth"]["sha256"])
+        self.assertEqual(sha256_file(outcome.path), RESOURCES["auth"]["sha256"])
         into = self.dir / "into"
         into.mkdir()
         outcome = resumedl.download_to_dir(
             url("auth"), into, basic_auth=("user", "pa:ss:word"), retries=0
         )
-        self.assertEqual(outcome.path, str(into / "auth.bin"))
+        self.assertEqual(outcome.path, into / "auth.bin")
 
     def test_headers_arrive(self) -> None:
         # tests/python.rs checks the server's request log for these after Python exits.
@@ -488,6 +517,52 @@ class DownloadTests(Base):
         self.assertIsNone(totals[0])
         self.assertIsNone(outcome.total)
         self.assertEqual(outcome.received, size("nolength"))
+
+    def test_download_without_a_path_names_the_file_here(self) -> None:
+        # As wget.download(url): the server's name, in the current directory.
+        here = os.getcwd()
+        os.chdir(self.dir)
+        try:
+            outcome = resumedl.download(url("named"))
+        finally:
+            os.chdir(here)
+        self.assertEqual(outcome.path, Path("from-server.bin"))
+        self.assertEqual(sha256_file(self.dir / "from-server.bin"), RESOURCES["named"]["sha256"])
+        self.assertEqual(os.listdir(self.dir), ["from-server.bin"])
+
+    def test_file_error_is_an_os_error_with_errno_and_filename(self) -> None:
+        target = self.dir / "no" / "such" / "dir" / "f.bin"
+        with self.assertRaises(OSError) as cm:
+            resumedl.download(url("fresh"), target)
+        e = cm.exception
+        self.assertIsInstance(e, resumedl.FileError)
+        self.assertEqual(e.errno, errno.ENOENT)
+        self.assertEqual(e.strerror, os.strerror(errno.ENOENT))
+        self.assertEqual(e.filename, str(target))
+        self.assertIn("no/such/dir", str(e))
+        back = pickle.loads(pickle.dumps(e))
+        self.assertEqual((back.errno, back.filename, str(back)), (e.errno, e.filename, str(e)))
+        # Not a file error: no errno, no file.
+        with self.assertRaises(resumedl.HTTPStatusError) as status:
+            resumedl.download(BASE_URL + "/no-such-resource", self.dir / "x")
+        self.assertFalse(isinstance(status.exception, OSError))
+
+    def test_outcome_and_event_kinds_are_enums(self) -> None:
+        seen: list[resumedl.Event] = []
+        outcome = resumedl.download(url("fresh"), self.dir / "k.bin", events=seen.append)
+        self.assertIs(outcome.kind, resumedl.OutcomeKind.FRESH)
+        self.assertEqual(outcome.kind, "fresh")
+        self.assertEqual(
+            [e.kind for e in seen][:2], [resumedl.EventKind.REQUEST, resumedl.EventKind.ANSWER]
+        )
+        self.assertTrue(all(isinstance(e.kind, resumedl.EventKind) for e in seen))
+
+    def test_a_connect_and_read_pair_sets_the_stall_timeout(self) -> None:
+        target = self.dir / "stall-pair.bin"
+        started = time.monotonic()
+        with self.assertRaises(resumedl.DownloadTimeoutError):
+            resumedl.download(url("stall"), target, timeout=(5, 0.3), retries=0)
+        self.assertLess(time.monotonic() - started, 4)
 
     def test_stall_timeout_is_a_timeout_error(self) -> None:
         target = self.dir / "stall.bin"

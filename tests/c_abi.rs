@@ -553,6 +553,59 @@ fn last_error_strerror_version_number_and_symbol_versions_from_c() {
     );
 }
 
+/// Issue 17, point 13: the README's whole C program compiles as written (C99, every
+/// warning an error), downloads, and reports a failure with `rdl_strerror` and the
+/// message.
+#[test]
+fn the_readme_c_program_builds_and_runs() {
+    let readme = fs::read_to_string(repo().join("README.md")).unwrap();
+    let program = readme
+        .split("```c\n")
+        .skip(1)
+        .filter_map(|block| block.split("\n```").next())
+        .find(|block| block.contains("int main("))
+        .expect("the README shows a whole C program");
+    let dir = Scratch::new("c_abi-readme");
+    let src = dir.join("get.c");
+    fs::write(&src, program).unwrap();
+    let lib = lib_dir();
+    // The Makefile of the examples put the SONAME symlink there.
+    let sonames = built().join("lib");
+    compiler_run(
+        Command::new("cc")
+            .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+            .arg("-I")
+            .arg(repo().join("include"))
+            .arg(&src)
+            .arg("-o")
+            .arg(dir.join("get"))
+            .arg(format!("-L{}", lib.display()))
+            .arg("-lresumedl")
+            .arg(format!("-Wl,-rpath,{}", sonames.display())),
+    );
+    let server = TestServer::start();
+    let body = pattern(70_000, 9);
+    server.put("/get.bin", body.clone());
+    let target = dir.join("got.bin");
+    let mut cmd = Command::new(dir.join("get"));
+    cmd.arg(server.url("/get.bin")).arg(&target);
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!(r.code, Some(0), "{r}");
+    assert!(r.stderr.contains("fresh: 70000 bytes received"), "{r}");
+    assert_eq!(fs::read(&target).unwrap(), body);
+    let mut cmd = Command::new(dir.join("get"));
+    cmd.arg(server.url("/missing.bin")).arg(dir.join("m.bin"));
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!(r.code, Some(1), "{r}");
+    assert!(
+        r.stderr
+            .contains("the server answered an error status: server answered 404"),
+        "{r}"
+    );
+}
+
 #[test]
 fn static_examples_do_not_load_the_shared_library() {
     // A dynamic dependency is a NEEDED entry naming the file in the binary's string table.

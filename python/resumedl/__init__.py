@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._args import _path, _text
@@ -54,7 +55,7 @@ from ._callbacks import _unraisable_hook
 from ._clib import _UNKNOWN, _Outcome, library_path, version
 from ._clib import _load as _load  # the tests reach the loaded library through it
 from ._options import NativeOptions, Options, check
-from ._types import _KINDS, CANCEL, Cancel, Event, Outcome
+from ._types import _KINDS, CANCEL, Cancel, Event, EventKind, Outcome, OutcomeKind
 if TYPE_CHECKING:
     from typing import Unpack
 
@@ -106,7 +107,9 @@ __all__ = [
     "CANCEL",
     "Cancel",
     "Event",
+    "EventKind",
     "Outcome",
+    "OutcomeKind",
     "Options",
     "DownloadError",
     "InvalidArgumentError",
@@ -145,7 +148,7 @@ __all__ = [
 
 def download(
     url: str,
-    path: str | bytes | os.PathLike[str] | os.PathLike[bytes],
+    path: str | bytes | os.PathLike[str] | os.PathLike[bytes] | None = None,
     **options: Unpack[Options],
 ) -> Outcome:
     """Downloads ``url`` to ``path``, resuming a partial file, retrying transient failures.
@@ -156,14 +159,20 @@ def download(
     version differs (``"replaced"``; unchanged: ``"already complete"``); a file resumedl
     did not download is continued as ``wget -c`` does (told in a ``"note"`` event).
 
+    Without ``path``, the file goes into the current directory under the name the server
+    gives, as ``wget.download(url)`` does: exactly :func:`download_to_dir` with
+    ``"."`` (``Outcome.path`` says which file).
+
     Args:
         url: an http:// or https:// URL.
-        path: the file to write (str, bytes or os.PathLike).
+        path: the file to write (str, bytes or os.PathLike); None: named by the server,
+            in the current directory.
         options: keyword options, see :class:`Options` (``headers``, ``timeout``,
             ``progress``, ``retries``, ``connections``, ``events``, ``cancel``, ...).
 
     Returns:
-        An :class:`Outcome`; its ``path`` is ``path``, as a str.
+        An :class:`Outcome`; its ``path`` is ``path`` as a :class:`pathlib.Path` (or the
+        file chosen), its ``kind`` an :class:`OutcomeKind`.
 
     Raises:
         DownloadError: the download failed; the subclass and ``.code`` tell how
@@ -176,6 +185,8 @@ def download(
             anything is sent.
         OSError: the resumedl library cannot be found or loaded.
     """
+    if path is None:
+        return _download("rdl_download_to_dir", url, b".", check(options, "download"))
     return _download("rdl_download", url, _path(path, "path"), check(options, "download"))
 
 
@@ -209,7 +220,7 @@ def download_to_dir(
 
     Returns:
         An :class:`Outcome`; its ``path`` is the file written, ``directory`` joined with
-        the name, as a str.
+        the name, as a :class:`pathlib.Path`.
 
     Raises:
         As :func:`download`.
@@ -233,14 +244,22 @@ def _download(entry: str, url: str, c_target: bytes, options: Options) -> Outcom
         with _unraisable_hook:
             # ctypes releases the GIL for the call; the callback takes it back.
             rc = getattr(lib, entry)(c_url, c_target, native.handle, ctypes.byref(out))
-        message = _message(lib) if rc else ""
-        http_status = int(lib.rdl_last_error_http_status()) if rc else 0
+        failure = (
+            (
+                _message(lib),
+                int(lib.rdl_last_error_http_status()),
+                int(lib.rdl_last_error_errno()),
+                os.fsdecode(lib.rdl_last_error_path()) or None,
+            )
+            if rc
+            else None
+        )
         native.raise_kept()
-    if rc != RDL_OK:
-        raise _error(rc, message, http_status)
+    if failure is not None:
+        raise _error(rc, *failure)
     return Outcome(
         status=int(out.status),
-        kind=_KINDS.get(out.kind, f"unknown ({out.kind})"),
+        kind=_KINDS.get(out.kind, OutcomeKind.UNKNOWN),
         resumed_from=int(out.resumed_from),
         received=int(out.received),
         total=None if out.total == _UNKNOWN else int(out.total),
@@ -253,7 +272,7 @@ def _download(entry: str, url: str, c_target: bytes, options: Options) -> Outcom
             and out.final_url is not None
             else None
         ),
-        path=(
+        path=Path(
             out.path.decode("utf-8", "replace")
             if out.size >= _Outcome.path.offset + _Outcome.path.size and out.path is not None
             # A library older than the field: rdl_download wrote where it was told.

@@ -9,9 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ._clib import _UNKNOWN, _Event
-from ._types import CANCEL, Event
+from ._types import CANCEL, Event, EventKind
 
-_EVENT_KINDS = {1: "request", 2: "answer", 3: "retry", 4: "note"}
+_EVENT_KINDS = {
+    1: EventKind.REQUEST,
+    2: EventKind.ANSWER,
+    3: EventKind.RETRY,
+    4: EventKind.NOTE,
+}
 
 
 class _Trampoline:
@@ -72,7 +77,7 @@ def _event(c: _Event) -> Event:
         raw = getattr(c, field)
         return None if raw is None else str(raw.decode("utf-8", "replace"))
 
-    kind = _EVENT_KINDS.get(c.kind, f"unknown ({c.kind})")
+    kind = _EVENT_KINDS.get(c.kind, EventKind.UNKNOWN)
     if kind == "request":
         return Event(kind, method=text("method"), url=text("url"), range=text("range"),
                      if_range=text("if_range"))

@@ -151,6 +151,8 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         # can invalidate the library's buffer.
         "rdl_last_error_message": ([], ctypes.c_char_p),
         "rdl_last_error_http_status": ([], ctypes.c_int),
+        "rdl_last_error_errno": ([], ctypes.c_int),
+        "rdl_last_error_path": ([], ctypes.c_char_p),
         "rdl_code_name": ([ctypes.c_int], ctypes.c_char_p),
         "rdl_version": ([], ctypes.c_char_p),
     }

@@ -29,8 +29,11 @@ class Options(TypedDict, total=False):
             the resume logic owns them.
         resume: continue a partial file (default) or download from 0 (which also lets
             :func:`download_to_dir` replace a file it did not download).
-        timeout: stall timeout in seconds: an attempt fails when no byte arrives for this
-            long (not a deadline for the whole download). Default 60 s; 0 means no limit.
+        timeout: seconds, as ``requests`` takes it: a number is the stall timeout (an
+            attempt fails when no byte arrives for this long; not a deadline for the
+            whole download) and the connect timeout; a ``(connect, read)`` pair sets
+            each (``None`` in it: no limit). ``connect_timeout``, when given, wins.
+            Defaults 60 s (stall) and 30 s (connect); 0 means no limit.
         progress: ``progress(downloaded, total)``, called on this thread at most every
             100 ms and once at the end; ``downloaded`` counts the bytes on disk including
             a resumed prefix, ``total`` is ``None`` when unknown. Returning
@@ -92,7 +95,7 @@ class Options(TypedDict, total=False):
 
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
     resume: bool
-    timeout: float | None
+    timeout: float | tuple[float | None, float | None] | None
     progress: Callable[[int, int | None], object] | None
     retries: int | None
     retry_connrefused: bool
@@ -158,6 +161,25 @@ def _epoch_seconds(value: object) -> int | None:
     return min(int(value), 2**63 - 1)
 
 
+def _timeouts(options: Options) -> tuple[int | None, int | None]:
+    """``timeout`` as requests reads it (a number for both, or ``(connect, read)``) and
+    ``connect_timeout``, as the library's stall and connect milliseconds."""
+    given: object = options.get("timeout")
+    explicit = _millis(options.get("connect_timeout"), "connect_timeout")
+    if isinstance(given, tuple):
+        if len(given) != 2:
+            raise TypeError(
+                f"timeout must be seconds or a (connect, read) pair, not {len(given)} values"
+            )
+        # None in the pair is no limit, as in requests.
+        connect, read = (0 if t is None else t for t in given)
+        stall = _millis(read, "timeout (read)")
+        from_pair = _millis(connect, "timeout (connect)")
+        return stall, explicit if explicit is not None else from_pair
+    stall = _millis(given, "timeout")
+    return stall, explicit if explicit is not None else stall
+
+
 def check(options: Mapping[str, object], function: str) -> Options:
     """The options, with an unknown keyword refused as Python refuses one."""
     for name in options:
@@ -175,11 +197,10 @@ class NativeOptions:
     def __init__(self, lib: ctypes.CDLL, options: Options) -> None:
         o = options
         headers = _header_pairs(o.get("headers"))
+        stall, connect = _timeouts(o)
         millis = {
-            "rdl_options_set_stall_timeout_ms": _millis(o.get("timeout"), "timeout"),
-            "rdl_options_set_connect_timeout_ms": _millis(
-                o.get("connect_timeout"), "connect_timeout"
-            ),
+            "rdl_options_set_stall_timeout_ms": stall,
+            "rdl_options_set_connect_timeout_ms": connect,
             "rdl_options_set_retry_backoff_ms": _millis(
                 o.get("retry_backoff"), "retry_backoff"
             ),

@@ -4,20 +4,71 @@ did on the wire (:class:`Event`), and the ways to stop one (:class:`Cancel`,
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from ._clib import _load
 from .errors import RDL_ERR_PANIC, _error, _message
 
-# rdl_outcome.kind values and the names Outcome.kind uses (those of the Rust API).
+class _TextEnum(str, enum.Enum):
+    """An enum whose members are their text: ``kind == "fresh"`` holds, and ``str()``,
+    f-strings and ``json.dumps`` give the text."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return str(self.value).__format__(spec)
+
+
+class OutcomeKind(_TextEnum):
+    """What a download did (:attr:`Outcome.kind`); each member is also its text, the
+    name the Rust API uses (``OutcomeKind.ALREADY_COMPLETE == "already complete"``)."""
+
+    FRESH = "fresh"
+    """Downloaded from 0."""
+    RESUMED = "resumed"
+    """Appended to a partial file."""
+    RESTARTED = "restarted"
+    """A partial file was overwritten from 0 (the server ignored Range or the resource
+    changed)."""
+    ALREADY_COMPLETE = "already complete"
+    """Nothing downloaded: a 416 at the file's length, or a finished download of ours
+    the server says did not change."""
+    REPLACED = "replaced"
+    """A finished file of an older version, or one not ours that ``overwrite`` or
+    ``timestamping`` replaced, was downloaded anew."""
+    SKIPPED = "skipped"
+    """``no_clobber``, or the server's file is not newer: nothing downloaded."""
+    UNKNOWN = "unknown"
+    """A kind newer than this package (a newer library)."""
+
+
+class EventKind(_TextEnum):
+    """What an :class:`Event` is; each member is also its text."""
+
+    REQUEST = "request"
+    """A request goes out (each redirect hop is one)."""
+    ANSWER = "answer"
+    """Its status and headers came back."""
+    RETRY = "retry"
+    """A failure that is retried."""
+    NOTE = "note"
+    """Something to know that is not a failure."""
+    UNKNOWN = "unknown"
+    """A kind newer than this package."""
+
+
+# rdl_outcome.kind values.
 _KINDS = {
-    0: "fresh",
-    1: "resumed",
-    2: "restarted",
-    3: "already complete",
-    4: "replaced",
-    5: "skipped",
+    0: OutcomeKind.FRESH,
+    1: OutcomeKind.RESUMED,
+    2: OutcomeKind.RESTARTED,
+    3: OutcomeKind.ALREADY_COMPLETE,
+    4: OutcomeKind.REPLACED,
+    5: OutcomeKind.SKIPPED,
 }
 
 
@@ -28,26 +79,28 @@ class Outcome:
     Attributes:
         status: HTTP status of the last answer (200, 206, 304 or 416); 0 when no
             request was needed.
-        kind: ``"fresh"`` (downloaded from 0), ``"resumed"`` (appended to a partial
-            file), ``"restarted"`` (a partial file was overwritten from 0 because the
-            server ignored Range or the resource changed), ``"already complete"``
-            (nothing downloaded: a 416 at the file's length, or a finished download of
-            ours the server says did not change), ``"replaced"`` (a finished file of an
-            older version, or one not ours that ``overwrite``/``timestamping`` replaced,
-            was downloaded anew) or ``"skipped"`` (``no_clobber``, or the server's file
-            is not newer: nothing downloaded, the file left as it was).
+        kind: an :class:`OutcomeKind`, which is also its text: ``"fresh"``
+            (downloaded from 0), ``"resumed"`` (appended to a partial file),
+            ``"restarted"`` (a partial file was overwritten from 0 because the server
+            ignored Range or the resource changed), ``"already complete"`` (nothing
+            downloaded: a 416 at the file's length, or a finished download of ours the
+            server says did not change), ``"replaced"`` (a finished file of an older
+            version, or one not ours that ``overwrite``/``timestamping`` replaced, was
+            downloaded anew) or ``"skipped"`` (``no_clobber``, or the server's file is
+            not newer: nothing downloaded, the file left as it was).
         resumed_from: bytes already on disk that were kept.
         received: body bytes received by this call.
         total: size of the whole resource, ``None`` when unknown.
         attempts: request attempts used (1 when the first succeeded).
         final_url: the URL that gave the last answer, after redirects (``None`` with a
             library too old to say).
-        path: the file written, as a str: the ``path`` given to :func:`download`, or the
-            file :func:`download_to_dir` chose (its ``directory`` joined with the name).
+        path: the file written, a :class:`pathlib.Path`: the ``path`` given to
+            :func:`download`, or the file :func:`download_to_dir` (or :func:`download`
+            without a path) chose, its directory joined with the name.
     """
 
     status: int
-    kind: str
+    kind: OutcomeKind
     resumed_from: int
     received: int
     total: int | None
@@ -55,7 +108,7 @@ class Outcome:
     final_url: str | None = None
     # A default only because the fields before it have one; download() and
     # download_to_dir() always set it.
-    path: str = ""
+    path: Path = Path()
 
 
 @dataclass(frozen=True)
@@ -66,11 +119,11 @@ class Event:
     the kind, or that the answer did not carry, are ``None``.
 
     Attributes:
-        kind: ``"request"`` (one goes out; each redirect hop is one), ``"answer"`` (its
-            status and headers came back), ``"retry"`` (a failure that is retried) or
-            ``"note"`` (something to know that is not a failure: a name taken by another
-            download, a file not ours continued); ``"unknown (N)"`` for a kind newer
-            than this package.
+        kind: an :class:`EventKind`, which is also its text: ``"request"`` (one goes
+            out; each redirect hop is one), ``"answer"`` (its status and headers came
+            back), ``"retry"`` (a failure that is retried) or ``"note"`` (something to
+            know that is not a failure: a name taken by another download, a file not
+            ours continued); ``"unknown"`` for a kind newer than this package.
         method: request: ``"GET"`` or ``"HEAD"``.
         url: request: the URL asked; answer: the URL that answered.
         range, if_range: request: the ``Range`` and ``If-Range`` headers sent.
@@ -86,7 +139,7 @@ class Event:
             (progress earns free retries, so it can grow); ``None`` when unlimited.
     """
 
-    kind: str
+    kind: EventKind
     method: str | None = None
     url: str | None = None
     range: str | None = None

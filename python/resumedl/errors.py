@@ -5,6 +5,7 @@ built-in exception Python code already catches."""
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import Any, TypeVar
 
 # Result codes, as in resumedl.h. Stable: a number is never reused.
@@ -67,24 +68,43 @@ class DownloadError(Exception):
     message: str
     http_status: int
 
-    def __new__(cls: type[_E], code: int, message: str, http_status: int = 0) -> _E:
+    def __new__(
+        cls: type[_E],
+        code: int,
+        message: str,
+        http_status: int = 0,
+        os_errno: int = 0,
+        path: str | None = None,
+    ) -> _E:
         # One argument for the base classes: OSError's __new__ would take (code, message)
         # for (errno, strerror) and prefix str(e) with "[Errno 3]".
         return super().__new__(cls, message)
 
-    def __init__(self, code: int, message: str, http_status: int = 0) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        http_status: int = 0,
+        os_errno: int = 0,
+        path: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.code_name = _CODE_NAMES.get(code, "RDL_UNKNOWN_CODE")
         self.message = message
         self.http_status = http_status
+        self._os_errno = os_errno
+        self._path = path
 
     def __str__(self) -> str:
         return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Exception pickles as cls(*args); args holds only the message.
-        return (type(self), (self.code, self.message, self.http_status))
+        return (
+            type(self),
+            (self.code, self.message, self.http_status, self._os_errno, self._path),
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code_name}, {self.message!r})"
@@ -102,7 +122,25 @@ class InvalidURLError(DownloadError, ValueError):
 
 class FileError(DownloadError, OSError):
     """``RDL_ERR_IO``: a local file could not be opened, written, synced or renamed (no
-    space left, permission denied, a directory as target, ...)."""
+    space left, permission denied, a directory as target, ...).
+
+    As an ``OSError``: ``errno`` is the OS error (``errno.ENOSPC``, ``errno.EACCES``,
+    ...; ``None`` when there was none), ``strerror`` its text, and ``filename`` the file
+    concerned (``None`` when unknown), so ``except OSError as e: e.errno`` works as it
+    does for ``open()``. ``str(e)`` stays the library's one-line message."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        http_status: int = 0,
+        os_errno: int = 0,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(code, message, http_status, os_errno, path)
+        self.errno = os_errno or None
+        self.strerror = os.strerror(os_errno) if os_errno else None
+        self.filename = path or None
 
 
 class NetworkError(DownloadError, ConnectionError):
@@ -187,8 +225,10 @@ def error_class(code: int) -> type[DownloadError]:
     return _ERROR_CLASSES.get(code, DownloadError)
 
 
-def _error(code: int, message: str, http_status: int = 0) -> DownloadError:
-    return error_class(code)(code, message, http_status)
+def _error(
+    code: int, message: str, http_status: int = 0, os_errno: int = 0, path: str | None = None
+) -> DownloadError:
+    return error_class(code)(code, message, http_status, os_errno, path)
 
 
 def _message(lib: ctypes.CDLL) -> str:
