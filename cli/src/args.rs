@@ -414,55 +414,44 @@ fn slots(m: &ArgMatches) -> Vec<Slot> {
 }
 
 /// Options of curl and wget that do something resumedl will not do, and why: each is
-/// refused with its reason rather than taken for something else.
+/// refused with its reason rather than taken for something else. Where curl and wget
+/// mean different things by one letter, the reason answers both.
 const REFUSED: &[(&str, &str)] = &[
-    (
-        "-k",
-        "certificates are always checked; give the CA with --cacert FILE",
-    ),
-    (
-        "--insecure",
-        "certificates are always checked; give the CA with --cacert FILE",
-    ),
-    (
-        "--no-check-certificate",
-        "certificates are always checked; give the CA with --cacert FILE",
-    ),
+    ("-k", CERTS),
+    ("--insecure", CERTS),
+    ("--no-check-certificate", CERTS),
     (
         "-r",
-        "resumedl downloads the URLs it is given; it does not follow links",
+        "resumedl downloads whole files (curl's -r is a byte range) and does not follow \
+            links (wget's -r)",
     ),
+    ("--recursive", LINKS),
+    ("--mirror", LINKS),
+    ("-X", GET_ONLY),
+    ("--request", GET_ONLY),
     (
-        "--recursive",
-        "resumedl downloads the URLs it is given; it does not follow links",
+        "-d",
+        "resumedl only sends GET (curl's -d); wget's -d (debug) is -v here",
     ),
-    (
-        "--mirror",
-        "resumedl downloads the URLs it is given; it does not follow links",
-    ),
-    ("-X", "resumedl only sends GET"),
-    ("--request", "resumedl only sends GET"),
-    ("-d", "resumedl only sends GET"),
-    ("--data", "resumedl only sends GET"),
-    ("-F", "resumedl only sends GET"),
-    ("--form", "resumedl only sends GET"),
-    ("--post-data", "resumedl only sends GET"),
-    (
-        "-I",
-        "resumedl downloads bodies; use -v to see the answers' headers",
-    ),
-    (
-        "--head",
-        "resumedl downloads bodies; use -v to see the answers' headers",
-    ),
+    ("--data", GET_ONLY),
+    ("-F", GET_ONLY),
+    ("--form", GET_ONLY),
+    ("--post-data", GET_ONLY),
+    ("-I", HEAD),
+    ("--head", HEAD),
     (
         "--compressed",
         "the bytes saved are the server's bytes, never decoded (a resumed \
-     download must append the same bytes)",
+                      download must append the same bytes)",
     ),
-    ("-Z", "use -j N for N downloads at once"),
-    ("--parallel", "use -j N for N downloads at once"),
+    ("-Z", PARALLEL),
+    ("--parallel", PARALLEL),
 ];
+const CERTS: &str = "certificates are always checked; give the CA with --cacert FILE";
+const LINKS: &str = "resumedl downloads the URLs it is given; it does not follow links";
+const GET_ONLY: &str = "resumedl only sends GET";
+const HEAD: &str = "resumedl downloads bodies; use -v to see the answers' headers";
+const PARALLEL: &str = "use -j N for N downloads at once";
 
 /// The options of `resumedl` whose short form takes a value (`-A ua`, `-x4`): the rest
 /// of a group, or the next argument, is that value and is left alone.
