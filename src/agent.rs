@@ -1,40 +1,30 @@
 //! Builds the ureq agent: the settings that decide correctness live here, once.
 
-use std::path::Path;
-use std::time::Duration;
-
-use ureq::http::Uri;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 use ureq::Agent;
 
 use crate::error::Error;
 use crate::proxy::{AbsoluteFormConnector, SocksWithContext};
+use crate::session::AgentKey;
 use crate::tls::TlsConnector;
 use crate::transport::{LookupResolver, TcpConnector};
 
-pub(crate) struct AgentOptions<'a> {
-    pub uri: &'a Uri,
-    pub connect_timeout: Option<Duration>,
-    pub stall_timeout: Option<Duration>,
-    pub ca_file: Option<&'a Path>,
-    pub proxy: Option<&'a str>,
-}
+/// Idle connections a pool keeps in all (per host: the session's per-host limit, so
+/// that `-j N` downloads to one host find their N connections again).
+const MAX_IDLE: usize = 64;
 
-pub(crate) fn build(o: &AgentOptions) -> Result<Agent, Error> {
-    let tls = crate::tls::client_config(o.ca_file)?;
-    let proxy = crate::proxy::choose(o.uri, o.proxy, &|k| std::env::var(k).ok())?;
+/// An agent for `key`, whose pool keeps up to `per_host` idle connections to a host.
+pub(crate) fn build(key: &AgentKey, per_host: usize) -> Result<Agent, Error> {
+    let tls = crate::tls::client_config(key.ca_file.as_deref())?;
     let config = Agent::config_builder()
         // Statuses are classified by us: a 416 is an answer, not a failure.
         .http_status_as_error(false)
         // Redirects are followed by request.rs, which applies the credential and
         // downgrade rules ureq does not know.
         .max_redirects(0)
-        .timeout_connect(o.connect_timeout)
-        // A stall timer: restarts at every read. `timeout_recv_body` would be a deadline
-        // for the whole body and kill large downloads.
-        .timeout_per_read(o.stall_timeout)
         .user_agent(concat!("resumedl/", env!("CARGO_PKG_VERSION")))
-        .proxy(proxy)
+        .max_idle_connections(MAX_IDLE.max(per_host))
+        .max_idle_connections_per_host(per_host)
         .build();
     // ureq's default chain, with four changes: SOCKS errors name the proxy, plain http
     // goes to an HTTP proxy in absolute form rather than through CONNECT (proxy.rs), TLS

@@ -20,12 +20,14 @@
 //!   passed over (the caller's rules were for the name it asked about).
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::control::{ControlFile, Loaded, NAME_MAX};
 use crate::error::Error;
 use crate::origin::Origin;
+use crate::record::fnv1a64;
 use crate::target::{Held, Lock};
 
 /// Names tried after the first (`name.1` … `name.999`) before giving up.
@@ -83,24 +85,72 @@ pub(crate) fn find_own(dir: &Path, url: &str, url_name: &str) -> Option<PathBuf>
     None
 }
 
-/// The file in `dir` whose control file records a download of `url` (without userinfo
-/// or fragment), when there is one. The first by name when there are several: the same
-/// one on every run.
+/// The file in `dir` whose control file records an unfinished download of `url`
+/// (without userinfo or fragment), found through the URL's pointer in O(1), without
+/// listing the directory (thousands of files in one directory are common).
 pub(crate) fn unfinished(dir: &Path, url: &str) -> Option<PathBuf> {
-    fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().as_encoded_bytes().ends_with(b".rdl"))
-        .filter_map(|e| match ControlFile::load_sidecar(&e.path()) {
-            Loaded::Valid(c) if c.url == url => Some(dir.join(c.target_name_or(&e.path())?)),
-            _ => None,
-        })
-        // The record must describe the file at its name (the same inode): one that
-        // outlived its file, or was put there by someone, names nothing.
-        .filter(|target| matches!(ControlFile::load(target), Loaded::Valid(c) if c.url == url))
-        // `min`, not a sort: a sort of paths would be code of its own in the
-        // size-budgeted library.
-        .min()
+    let target = dir.join(read_pointer(&pointer(dir, url))?);
+    // The record must describe the file at its name (the same inode): a pointer that
+    // outlived its download, or was put there by someone, names nothing.
+    matches!(ControlFile::load(&target), Loaded::Valid(c) if c.url == url).then_some(target)
+}
+
+/// Where the pointer of `url`'s unfinished `to_dir` download in `dir` lives: a hidden
+/// file named by a hash of the URL (no name from a server starts with a dot), holding the
+/// name of the file being written. Only a hint (what it names counts only when that
+/// file's control file names the URL), never synced (a lost one costs only the search
+/// by URL: the name from the server still finds the download), and gone with the
+/// control file when the download ends: after success the directory holds the file and
+/// nothing else of ours.
+fn pointer(dir: &Path, url: &str) -> PathBuf {
+    dir.join(format!(".rdl-{:016x}", fnv1a64(url.as_bytes())))
+}
+
+/// The name a pointer holds: a regular file (not a link) of one plain name.
+fn read_pointer(pointer: &Path) -> Option<std::ffi::OsString> {
+    let meta = fs::symlink_metadata(pointer).ok()?;
+    if !meta.is_file() || meta.len() > NAME_MAX as u64 {
+        return None;
+    }
+    let bytes = fs::read(pointer).ok()?;
+    let plain = !bytes.is_empty()
+        && !bytes.contains(&b'/')
+        && !bytes.contains(&0)
+        && bytes != b"."
+        && bytes != b"..";
+    plain.then(|| std::ffi::OsString::from_vec(bytes))
+}
+
+/// Records that `url`'s unfinished download in its directory is `path` (best effort: a
+/// failure only loses the search by URL). A pointer naming another file is replaced,
+/// never written through (it is removed first: a link or a hard link planted at its
+/// name points nowhere we write).
+fn point(path: &Path, url: &str) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let at = pointer(dir, url);
+    if read_pointer(&at).as_deref() == Some(name) {
+        return;
+    }
+    let _ = fs::remove_file(&at);
+    let _ = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&at)
+        .and_then(|mut f| f.write_all(name.as_bytes()));
+}
+
+/// The download at `path` ended (done, skipped or abandoned): its pointer goes, if it
+/// names `path`.
+pub(crate) fn unpoint(path: &Path, url: &str) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let at = pointer(dir, url);
+    if read_pointer(&at).as_deref() == Some(name) {
+        let _ = fs::remove_file(&at);
+    }
 }
 
 /// Whether the file at `path` is `url`'s download: its control file or, without one, its
@@ -128,8 +178,27 @@ pub(crate) fn suffixed(name: &str, n: u32) -> String {
 
 /// Claims the file named `name` in `dir` for a download of `url`, or the next free
 /// `name.N` when another download has it (see the module's rules). `note` is told each
-/// name passed over and why. `stop` ends a wait for a lock (a cancel).
+/// name passed over and why. `stop` ends a wait for a lock (a cancel). A file claimed
+/// under another name than `url_name` (the URL's own, where [`find_own`] looks) gets a
+/// pointer, so a rerun finds it by URL.
 pub(crate) fn choose(
+    dir: &Path,
+    (name, url_name): (&str, &str),
+    url: &str,
+    rules: Rules,
+    note: &mut dyn FnMut(String),
+    stop: &dyn Fn() -> bool,
+) -> Result<Claim, Error> {
+    let claim = choose_name(dir, name, url, rules, note, stop)?;
+    if let Claim::File { path, .. } = &claim {
+        if path.file_name() != Some(std::ffi::OsStr::new(url_name)) {
+            point(path, url);
+        }
+    }
+    Ok(claim)
+}
+
+fn choose_name(
     dir: &Path,
     name: &str,
     url: &str,

@@ -45,7 +45,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Error;
 use crate::record::{
@@ -59,8 +58,8 @@ const VERSION: u32 = 3;
 const MAX_RECORD: u64 = 1 << 20;
 /// Longest file name most file systems take (Linux's NAME_MAX).
 pub(crate) const NAME_MAX: usize = 255;
-/// Longest sidecar name: room is left for the suffix of its temp files
-/// (`.<pid>-<n>-<nanos>.tmp`, at most 47 bytes).
+/// Longest sidecar name: room is left for the suffix of its temp files (`.tmp`, or
+/// `.tmp-<pid>-<nanos>` when something not ours holds that name: at most 26 bytes).
 const SIDECAR_NAME_MAX: usize = NAME_MAX - 47;
 
 /// Which validator to put in `If-Range` on the next resume.
@@ -310,17 +309,45 @@ impl ControlFile {
         }
     }
 
-    /// A fresh name beside the sidecar for the next version of it: unique per process
-    /// and call, and created exclusively, so a planted file or symlink is never written.
+    /// The name beside the sidecar where its next version is written before the
+    /// rename: `<sidecar>.tmp`. One name per sidecar, so a crash's leftover is found
+    /// again with one look, never by listing the directory (thousands of downloads in
+    /// one directory would make that quadratic). One writer at a time: the target's
+    /// lock holder, on one thread.
     fn tmp_path(control: &Path) -> PathBuf {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut tmp = control.as_os_str().to_owned();
+        tmp.push(".tmp");
+        PathBuf::from(tmp)
+    }
+
+    /// Creates the temp file for the next version, exclusively (a planted file or
+    /// symlink is never written): a leftover of ours from a crash is removed first; at
+    /// a name held by something not ours, a unique name is used instead.
+    fn create_tmp(control: &Path) -> io::Result<(PathBuf, File)> {
+        let create = |p: &Path| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(p)
+        };
+        let tmp = Self::tmp_path(control);
+        match create(&tmp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            other => return other.map(|f| (tmp, f)),
+        }
+        if remove_stale_tmp(control) {
+            if let Ok(f) = create(&tmp) {
+                return Ok((tmp, f));
+            }
+        }
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let mut tmp = control.as_os_str().to_owned();
-        tmp.push(format!(".{}-{n}-{nanos}.tmp", std::process::id()));
-        PathBuf::from(tmp)
+        let mut unique = tmp.into_os_string();
+        unique.push(format!("-{}-{nanos}", std::process::id()));
+        let unique = PathBuf::from(unique);
+        create(&unique).map(|f| (unique, f))
     }
 
     /// Fails when something that is not one of our control files sits at the sidecar's
@@ -379,22 +406,6 @@ impl ControlFile {
             // Someone else's file: `check_sidecar` keeps us from replacing it.
             _ => Loaded::Absent,
         }
-    }
-
-    /// The file name of the target whose sidecar is at `sidecar`, as recorded (or, in a
-    /// version 2 file, the sidecar's name without `.rdl`), when the sidecar really is
-    /// that target's.
-    pub(crate) fn target_name_or(&self, sidecar: &Path) -> Option<String> {
-        let name = match &self.target {
-            Some(t) => t.clone(),
-            None => sidecar
-                .file_name()?
-                .to_str()?
-                .strip_suffix(".rdl")?
-                .to_string(),
-        };
-        let target = sidecar.with_file_name(&name);
-        (!name.is_empty() && Self::path_for(&target) == sidecar).then_some(name)
     }
 
     /// Whether `path` itself is one of our control files (a sidecar is never a target:
@@ -504,15 +515,44 @@ impl ControlFile {
         self.write(target, false)
     }
 
+    /// Rewrites this call's own sidecar in place, without waiting for the disk: for the
+    /// record a fresh download writes before its first byte, when nothing is on disk to
+    /// lose (a kill mid-write leaves a record that fails its checksum: the download
+    /// starts from 0, which it was at). One file where a rename would make two: thousands
+    /// of small downloads in one directory pay for every inode ext4 allocates. Falls back
+    /// to [`ControlFile::save_unsynced`].
+    pub(crate) fn save_in_place(&self, target: &Path) -> Result<(), Error> {
+        use std::os::unix::fs::FileExt;
+        let path = Self::path_for(target);
+        let rewrite = || -> io::Result<()> {
+            let f = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            if !f.metadata()?.is_file() {
+                return Err(io::ErrorKind::InvalidInput.into());
+            }
+            let record = ControlFile {
+                file_id: fs::metadata(target).ok().map(|m| FileId::of(&m)),
+                target: Self::target_name(target).or_else(|| self.target.clone()),
+                ..self.clone()
+            };
+            let text = record.render();
+            f.write_all_at(text.as_bytes(), 0)?;
+            f.set_len(text.len() as u64)
+        };
+        match rewrite() {
+            Ok(()) => Ok(()),
+            Err(_) => self.save_unsynced(target),
+        }
+    }
+
     fn write(&self, target: &Path, durable: bool) -> Result<(), Error> {
         let path = Self::path_for(target);
-        let tmp = Self::tmp_path(&path);
-        let write = || -> io::Result<()> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
+        let mut tmp = None;
+        let mut write = || -> io::Result<()> {
+            let (at, mut f) = Self::create_tmp(&path)?;
+            let at = &*tmp.insert(at);
             // The record names the file it describes, as it is now.
             let record = ControlFile {
                 file_id: fs::metadata(target).ok().map(|m| FileId::of(&m)),
@@ -523,14 +563,16 @@ impl ControlFile {
             if durable {
                 f.sync_all()?;
             }
-            fs::rename(&tmp, &path)?;
+            fs::rename(at, &path)?;
             if durable {
                 sync_dir(&path)?;
             }
             Ok(())
         };
         write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
+            if let Some(t) = &tmp {
+                let _ = fs::remove_file(t);
+            }
             Error::io("write control file", &path, e)
         })
     }
@@ -543,7 +585,7 @@ impl ControlFile {
     /// would commit the journal and, on ext4, wait for the just-written data.
     pub(crate) fn remove(target: &Path) -> Result<(), Error> {
         let path = Self::path_for(target);
-        remove_stale_temps(&path);
+        remove_stale_tmp(&path);
         match is_ours(&path) {
             Ok(Some(true)) => {}
             Ok(_) => return Ok(()),
@@ -558,11 +600,16 @@ impl ControlFile {
 }
 
 /// The kernel's id for this boot; empty where there is none (then nothing past the
-/// durable mark is ever trusted).
+/// durable mark is ever trusted). Read once: a process lives within one boot.
 pub(crate) fn boot_id() -> String {
-    fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        })
+        .clone()
 }
 
 fn sync_dir(path: &Path) -> io::Result<()> {
@@ -573,39 +620,17 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Removes temp files a crash in the middle of `save` left beside `control`: names of
-/// exactly the form `tmp_path` makes, which nothing but us creates.
-fn remove_stale_temps(control: &Path) {
-    let (Some(dir), Some(name)) = (control.parent(), control.file_name()) else {
-        return;
+/// Removes the temp file a crash in the middle of `save` left beside `control`, when it
+/// is ours (a regular file, empty or begun as a control file); whether the name is free
+/// now.
+fn remove_stale_tmp(control: &Path) -> bool {
+    let tmp = ControlFile::tmp_path(control);
+    let ours = match fs::symlink_metadata(&tmp) {
+        Err(e) => return e.kind() == io::ErrorKind::NotFound,
+        Ok(m) if m.file_type().is_file() && m.len() == 0 => true,
+        Ok(_) => matches!(is_ours(&tmp), Ok(Some(true))),
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = format!("{}.", name.to_string_lossy());
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(middle) = file_name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.strip_suffix(".tmp"))
-        else {
-            continue;
-        };
-        let parts: Vec<&str> = middle.split('-').collect();
-        let ours = parts.len() == 3
-            && parts
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
+    ours && fs::remove_file(&tmp).is_ok()
 }
 
 /// `None` when nothing is at `path`; whether it is a regular file (not a symlink) that
@@ -880,35 +905,30 @@ mod tests {
     }
 
     #[test]
-    fn only_temp_names_of_our_own_form_are_removed_as_stale() {
+    fn only_a_temp_file_of_ours_is_removed_as_stale() {
         let dir = std::env::temp_dir().join(format!("rdl-ctl-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let target = dir.join("pkg");
-        let stale = ["pkg.rdl.1-2-3.tmp", "pkg.rdl.40-0-999.tmp"];
-        let kept = [
-            "pkg.rdl.1-2.tmp",
-            "pkg.rdl.1-2-3-4.tmp",
-            "pkg.rdl.1--3.tmp",
-            "pkg.rdl.1-x-3.tmp",
-            "pkg.rdl.1-2-3.tmpx",
-            "other.rdl.1-2-3.tmp",
-            "pkg.rdl",
-        ];
-        for name in stale.iter().chain(&kept) {
-            fs::write(dir.join(name), b"x").unwrap();
+        // A crash mid-save leaves the temp empty or begun as a control file: removed.
+        for leftover in [&b""[..], b"resumedl-control 3\nurl http"] {
+            fs::write(dir.join("pkg.rdl.tmp"), leftover).unwrap();
+            ControlFile::remove(&target).unwrap();
+            assert!(!dir.join("pkg.rdl.tmp").exists());
         }
-        fs::create_dir(dir.join("pkg.rdl.4-5-6.tmp")).unwrap();
-        // `pkg.rdl` is not ours: left alone, like every name not of the temp form.
+        // Anything else at that name is not ours: left alone, and a save goes around it.
+        fs::write(dir.join("pkg.rdl.tmp"), b"notes").unwrap();
+        fs::write(dir.join("other.rdl.tmp"), b"").unwrap();
         ControlFile::remove(&target).unwrap();
+        sample().save(&target).unwrap();
+        assert!(matches!(ControlFile::load(&target), Loaded::Valid(_)));
         let mut left: Vec<String> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        let mut expected: Vec<String> = kept.iter().map(|s| s.to_string()).collect();
-        expected.push("pkg.rdl.4-5-6.tmp".into());
-        expected.sort();
-        assert_eq!(left, expected);
+        assert_eq!(left, ["other.rdl.tmp", "pkg.rdl", "pkg.rdl.tmp"]);
+        assert_eq!(fs::read(dir.join("pkg.rdl.tmp")).unwrap(), b"notes");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -17,9 +17,10 @@ use crate::event::{Event, EventFn, EventQueue};
 use crate::job::{Job, Naming, Place, Policy, Split};
 use crate::outcome::{Outcome, ProgressFn};
 use crate::rate::{Deadline, RateLimit};
-use crate::request::Requester;
+use crate::request::{PerRequest, Requester};
 use crate::retry::{retry_wait, ATTEMPTS_PER_RETRY, MAX_BACKOFF, MIN_PROGRESS};
 use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
+use crate::session::{AgentKey, Session};
 use crate::target::{Lock, Target};
 /// Default for [`Download::retries`].
 pub const DEFAULT_RETRIES: u32 = 5;
@@ -65,6 +66,8 @@ pub struct Download<'a> {
     progress: Option<ProgressFn<'a>>,
     events: Option<EventFn<'a>>,
     cancel: Option<Cancel>,
+    /// Its connections and per-host limit; `None`: the process-wide session.
+    session: Option<Session>,
 }
 
 impl<'a> Download<'a> {
@@ -92,7 +95,14 @@ impl<'a> Download<'a> {
             progress: None,
             events: None,
             cancel: None,
+            session: None,
         }
+    }
+
+    /// This download runs in `session` ([`Session::download`] makes such downloads).
+    pub(crate) fn in_session(mut self, session: Session) -> Self {
+        self.session = Some(session);
+        self
     }
 
     /// Adds a request header (User-Agent, Referer, Cookie, anything). A header set here
@@ -473,7 +483,7 @@ impl<'a> Download<'a> {
         let events = &requester.events;
         let claim = crate::claim::choose(
             dir,
-            &url_name,
+            (&url_name, &url_name),
             &url,
             self.claim_rules(),
             &mut |text| events.push(|| Event::Note { text }),
@@ -758,18 +768,21 @@ impl<'a> Download<'a> {
                 });
             }
         }
-        let (uri, connect_timeout, stall_timeout) =
-            (url.uri.clone(), self.connect_timeout, self.stall_timeout);
-        let (ca_file, proxy) = (self.ca_file.clone(), self.proxy.clone());
-        let agent = crate::agent::build(&crate::agent::AgentOptions {
-            uri: &uri,
-            connect_timeout,
-            stall_timeout,
-            ca_file: ca_file.as_deref(),
-            proxy: proxy.as_deref(),
+        let session = self.session.clone().unwrap_or_else(Session::shared);
+        let agent = session.agent(&AgentKey {
+            ca_file: self.ca_file.clone(),
         })?;
+        let per_request = PerRequest {
+            proxy: crate::proxy::choose(&url.uri, self.proxy.as_deref(), &|k| {
+                std::env::var(k).ok()
+            })?,
+            connect_timeout: self.connect_timeout,
+            stall_timeout: self.stall_timeout,
+        };
+        // Last: a wait for a free connection to the host is the call's first wait.
+        let slots = session.slot(&url.uri, deadline)?;
         Requester::new(
-            agent,
+            (agent, per_request, session, slots),
             crate::transport::Interrupt::new(deadline.clone()),
             url,
             headers,

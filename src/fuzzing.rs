@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 
 use ureq::http::Uri;
 
-use crate::agent::{self, AgentOptions};
+use crate::agent;
 use crate::control::{ControlFile, IfRangeMode, Loaded, Segment};
 use crate::origin::Origin;
+use crate::session::AgentKey;
 use crate::{Download, Error};
 
 /// The fields of a control file (`<target>.rdl`), as a fuzzer generates them.
@@ -222,15 +223,10 @@ pub fn prepare_request(
         "preparation failed with {err:?}, after more than checking options"
     );
     if let Ok(uri) = url.parse::<Uri>() {
-        let _ = agent::build(&AgentOptions {
-            uri: &uri,
-            connect_timeout: None,
-            stall_timeout: None,
-            ca_file: None,
-            proxy,
-        });
         let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        let _ = crate::proxy::choose(&uri, proxy, &lookup);
+        if let Ok(proxy) = crate::proxy::choose(&uri, proxy, &lookup) {
+            let _ = (proxy, agent::build(&AgentKey { ca_file: None }, 1));
+        }
     }
     err
 }

@@ -16,10 +16,13 @@ use crate::claim::{self, Claim, Found, Rules};
 use crate::control::{boot_id, ControlFile, IfRangeMode, Loaded, Segment};
 use crate::error::{from_body_io, Error};
 use crate::event::{Event, EventFn};
+use crate::finish::Finish;
 use crate::origin::Origin;
 use crate::outcome::{Outcome, OutcomeKind, ProgressFn};
 use crate::plan::Plan;
-use crate::rate::{fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, CHUNK, PROGRESS_INTERVAL};
+use crate::rate::{
+    fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, CHUNK, FIRST_READ, PROGRESS_INTERVAL,
+};
 use crate::request::{release, Answer, Requester};
 use crate::segmented::{self, End, First};
 use crate::sink::{hash_file, Hashed, Sink};
@@ -131,6 +134,8 @@ pub(crate) struct Job<'p, 'a> {
     hashed: Option<Hashed>,
     /// Final SHA-256 of the file, once complete.
     digest: Option<String>,
+    /// The last body's bytes were synced when it ended (a single stream to a file).
+    synced: bool,
 }
 
 impl<'p, 'a> Job<'p, 'a> {
@@ -187,6 +192,7 @@ impl<'p, 'a> Job<'p, 'a> {
             last_progress: None,
             hashed: None,
             digest: None,
+            synced: false,
         }
     }
 
@@ -248,11 +254,22 @@ impl<'p, 'a> Job<'p, 'a> {
         if let Some(lock) = &self.lock {
             lock.remove_if_untouched(&self.req.url.text);
         }
+        self.unpoint_if_gone();
+    }
+
+    /// A `to_dir` download's pointer goes with its file (or its control file).
+    fn unpoint_if_gone(&self) {
+        if let (Some(Target::File(path)), Some(_)) = (&self.target, self.found) {
+            if !ControlFile::path_for(path).exists() || !path.exists() {
+                claim::unpoint(path, &self.req.url.text);
+            }
+        }
     }
 
     /// After success: the finished file's origin is recorded (its bytes synced first, so
     /// the record never covers bytes a power loss could take), then its control file
-    /// goes. A file this call skipped, which it had created, goes again.
+    /// goes (`finish.rs`), at once or in the session's next batch. A file this call
+    /// skipped, which it had created, goes again.
     pub(crate) fn finish(&mut self) -> Result<(), Error> {
         let Some(Target::File(path)) = self.target.clone() else {
             return Ok(());
@@ -261,28 +278,46 @@ impl<'p, 'a> Job<'p, 'a> {
             self.abandon();
             return Ok(());
         }
-        if let Some(rec) = self.record.take().filter(|r| r.adopted == 0) {
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| Error::io("sync", &path, e))?;
-            let origin = Origin {
-                length: rec.total.unwrap_or(existing_len(&path)?),
+        let origin = match self.record.take().filter(|r| r.adopted == 0) {
+            Some(rec) => Some(Origin {
+                length: match rec.total {
+                    Some(n) => n,
+                    None => existing_len(&path)?,
+                },
                 url: rec.url,
                 etag: rec.etag,
                 last_modified: rec.last_modified,
                 encoding: rec.encoding,
                 mtime: (0, 0),
-            };
-            if let Err(e) = origin.write(&path) {
-                self.note(format!(
-                    "cannot record where '{}' came from ({}): a rerun will take it for a \
-                     file resumedl did not download",
-                    path.display(),
-                    crate::error::io_reason(&e)
-                ));
-            }
+            }),
+            None => None,
+        };
+        let finish = Finish {
+            path,
+            origin,
+            url: self.req.url.text.clone(),
+            pointed: self.found.is_some(),
+            lock: self.lock.take(),
+        };
+        // Where no origin can be recorded, the call says so itself (a batch could not).
+        let recordable = finish.origin.is_none() || Origin::can_record(&finish.path);
+        let finish = match recordable {
+            true => match self.req.session.defer(finish) {
+                Some(f) => f,
+                None => return Ok(()),
+            },
+            false => finish,
+        };
+        // Without an origin there is nothing to vouch for: the control file may go
+        // before the disk has the bytes (a power cut then only makes the file look like
+        // one resumedl did not download).
+        if !self.synced && finish.origin.is_some() {
+            finish.sync()?;
         }
-        ControlFile::remove(&path)
+        if let Some(note) = finish.complete()? {
+            self.note(note);
+        }
+        Ok(())
     }
 
     /// One attempt: up to a few requests (validator fallback, restart, HEAD) and one body.
@@ -627,7 +662,7 @@ impl<'p, 'a> Job<'p, 'a> {
             let events = &self.req.events;
             let claim = claim::choose(
                 &naming.dir,
-                &name,
+                (&name, &naming.url_name),
                 &self.req.url.text,
                 self.policy.rules,
                 &mut |text| events.push(|| Event::Note { text }),
@@ -750,8 +785,10 @@ impl<'p, 'a> Job<'p, 'a> {
         ) -> Result<(End, u64), Error>,
     ) -> Result<End, Error> {
         let path = self.target().path().to_path_buf();
+        // As many connections as asked and the host's limit leaves free now (at least
+        // the one this call holds), given back when the engine ends.
         let settings = segmented::Settings {
-            connections: self.split.connections,
+            connections: self.req.widen(self.split.connections),
             retries: self.split.retries,
             backoff: self.split.backoff,
             limit: self.limit,
@@ -765,6 +802,7 @@ impl<'p, 'a> Job<'p, 'a> {
             self.report(done, Some(total), false)
         };
         let result = engine(req, &path, &mut control, &settings, &mut report);
+        req.narrow();
         let (end, received) = result?;
         self.received += received;
         if end == End::Complete {
@@ -944,7 +982,8 @@ impl<'p, 'a> Job<'p, 'a> {
         // describes what comes is on disk, and that file trusts only its durable mark
         // (no boot id) until the drop is done. If it cannot be written, the old bytes
         // are still all there.
-        if keeps_state && existing_len(path)? > from {
+        let before = if keeps_state { existing_len(path)? } else { 0 };
+        if keeps_state && before > from {
             let untrusting = ControlFile {
                 boot_id: String::new(),
                 ..control.clone()
@@ -959,19 +998,40 @@ impl<'p, 'a> Job<'p, 'a> {
             if from > 0 {
                 sink.sync()?;
             }
-            control.save(path)?;
+            if before == 0 {
+                // Nothing on disk to lose: the record need not wait for the disk (a power
+                // cut before the first checkpoint costs a download from 0: its boot id
+                // makes nothing past the durable mark count). A kill finds it at once.
+                control.save_in_place(path)?;
+            } else {
+                control.save(path)?;
+            }
             // A file being written is unfinished: it no longer carries the origin of the
-            // version it held (now that the control file, on disk, says what it is).
-            Origin::remove(path);
+            // version it held (now that the control file, on disk, says what it is). A
+            // file this call created carries none.
+            if !self.lock.as_ref().is_some_and(Lock::created) || before > 0 {
+                Origin::remove(path);
+            }
         }
         let total = self.total;
         let mut reader = resp.into_body().into_reader();
-        let mut buf = vec![0u8; self.limit.map_or(CHUNK, RateLimit::chunk)];
+        // No larger than the body needs (plus a byte to see its end): thousands of small
+        // files must not each zero a whole chunk.
+        let size = self.limit.map_or(CHUNK, RateLimit::chunk);
+        let mut buf =
+            vec![0u8; len.map_or(size, |l| (l.saturating_add(1)).min(size as u64) as usize)];
         let mut got = 0u64;
         let mut skip = from - body_start;
         let mut last_checkpoint = Instant::now();
         let result = loop {
-            let (n, read_error) = fill(&mut reader, &mut buf);
+            // The first read is a small one: the first progress report (and a cancel
+            // from it) comes early; then whole chunks.
+            let want = if got == 0 {
+                buf.len().min(FIRST_READ)
+            } else {
+                buf.len()
+            };
+            let (n, read_error) = fill(&mut reader, &mut buf[..want]);
             if let Some(limit) = self.limit.filter(|_| n > 0) {
                 let deadline = &self.deadline;
                 limit.take(n, &|| deadline.passed());
@@ -1037,9 +1097,13 @@ impl<'p, 'a> Job<'p, 'a> {
             return Err(e);
         }
         let end = sink.pos();
-        if !keeps_state {
-            // The caller's buffered writer holds the last bytes until it is flushed.
+        // While the file is open: the finished file's bytes are on disk before its
+        // origin is written and its control file goes (finish), unless the session syncs
+        // finished files in batches; the caller's buffered writer holds the last bytes
+        // until it is flushed.
+        if !keeps_state || !self.req.session.batches() {
             sink.sync()?;
+            self.synced = keeps_state;
         }
         self.report(end, total.or(Some(end)), true)?;
         self.digest = sink.into_hashed().map(Hashed::hex);

@@ -17,6 +17,7 @@
 
 mod agent;
 mod answer;
+mod batch;
 mod cancel;
 mod claim;
 mod control;
@@ -24,6 +25,7 @@ mod download;
 mod error;
 mod event;
 pub mod ffi;
+mod finish;
 #[doc(hidden)]
 pub mod fuzzing;
 mod job;
@@ -38,6 +40,7 @@ mod record;
 mod request;
 mod retry;
 mod segmented;
+mod session;
 mod sink;
 mod sys;
 mod target;
@@ -45,6 +48,7 @@ mod tls;
 mod transport;
 mod url;
 
+pub use batch::{Batch, BatchProgress, Destination};
 pub use cancel::Cancel;
 pub use download::{
     unfinished_download, Download, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_STALL_TIMEOUT,
@@ -57,6 +61,7 @@ pub use proxy::SCHEMES as PROXY_SCHEMES;
 pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
+pub use session::{Session, SessionBuilder, DEFAULT_MAX_CONNECTIONS_PER_HOST};
 pub use url::mask as mask_url;
 
 /// Compiles and runs the README's Rust example as a doctest.

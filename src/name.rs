@@ -80,10 +80,13 @@ fn sanitize(raw: &str) -> Option<String> {
         return None;
     }
     // A name of the form of our own files (a control file `x.rdl`, its temp files
-    // `x.rdl.<pid>-<n>-<nanos>.tmp`) gets a `_`: a server must never make a file that a
-    // later run would take for the record of another download (and append to a user's
-    // file on its word), or remove as a stale temp.
-    let reserved = name.ends_with(".rdl") || (name.ends_with(".tmp") && name.contains(".rdl."));
+    // `x.rdl.tmp`, `x.rdl.tmp-<pid>-<nanos>`, and the older `x.rdl.<pid>-<n>-<nanos>.tmp`)
+    // gets a `_`: a server must never make a file that a later run would take for the
+    // record of another download (and append to a user's file on its word), or remove
+    // as a stale temp.
+    let reserved = name.ends_with(".rdl")
+        || name.contains(".rdl.tmp")
+        || (name.ends_with(".tmp") && name.contains(".rdl."));
     let room = MAX_NAME - usize::from(reserved);
     let mut end = name.len().min(room);
     while !name.is_char_boundary(end) {
@@ -225,6 +228,11 @@ mod tests {
             (
                 "attachment; filename=\"x.rdl.1-2-3.tmp\"",
                 Some("x.rdl.1-2-3.tmp_"),
+            ),
+            ("attachment; filename=\"x.rdl.tmp\"", Some("x.rdl.tmp_")),
+            (
+                "attachment; filename=\"x.rdl.tmp-1-2\"",
+                Some("x.rdl.tmp-1-2_"),
             ),
             ("attachment; filename=\"x.tmp\"", Some("x.tmp")),
             ("attachment; filename*=UTF-8''a%0Ab%00c", Some("abc")),

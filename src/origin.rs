@@ -74,6 +74,12 @@ impl Origin {
         crate::sys::set_xattr(path, RECORD, self.render().as_bytes())
     }
 
+    /// Whether the file at `path` can carry an origin (its file system keeps user
+    /// extended attributes).
+    pub(crate) fn can_record(path: &Path) -> bool {
+        crate::sys::xattrs_supported(path, RECORD)
+    }
+
     /// Forgets the origin of the file at `path`, before it is written anew: a partial new
     /// version must never carry the old version's record. Best effort: a file system
     /// without attributes has none to forget.

@@ -8,9 +8,13 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
 
-/// Size of one read from the body and one write to the file. Writes of 64 KiB and more
-/// cost about half the CPU per GiB of 16 KiB writes.
-pub(crate) const CHUNK: usize = 256 * 1024;
+/// Size of one read from the body and one write to the file, for a single stream (the
+/// buffer is its memory: one per download). A write's fixed cost dominates on these
+/// machines: `dd` to the page cache takes 2.7 s/GiB in 16 KiB blocks, 0.7-1.3 s in
+/// 256 KiB, 0.36-0.42 s in 1 MiB.
+pub(crate) const CHUNK: usize = 1024 * 1024;
+/// The first read of a body: smaller, so the first progress report comes early.
+pub(crate) const FIRST_READ: usize = 256 * 1024;
 /// Minimum time between two progress callbacks.
 pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// Minimum time between two durable checkpoints (fdatasync + control file). Only a power

@@ -7,11 +7,12 @@ use std::io::Read;
 use std::sync::Arc;
 
 use ureq::http::{HeaderName, HeaderValue, Method, Response};
-use ureq::{Agent, Body};
+use ureq::{Agent, Body, RequestExt};
 
 use crate::answer::header;
 use crate::error::{from_ureq, Error};
 use crate::event::{self, EventQueue};
+use crate::session::{Session, Slots};
 use crate::transport::Interrupt;
 use crate::url::{resolve, same_origin, RequestUrl};
 
@@ -27,6 +28,12 @@ const DRAIN_LIMIT: u64 = 64 * 1024;
 /// a segmented download (each request clones the agent, which shares one pool).
 pub(crate) struct Requester {
     agent: Agent,
+    per_request: PerRequest,
+    /// The connection slots to the URL's host this call holds (one, more while it runs
+    /// several connections).
+    slots: std::sync::Mutex<Slots>,
+    /// The session the call runs in (how it finishes files).
+    pub session: Session,
     /// What stops this call's I/O (its threads run inside `transport::enter` with it).
     pub interrupt: Arc<Interrupt>,
     /// The URL asked for (no fragment, no userinfo).
@@ -41,6 +48,15 @@ pub(crate) struct Requester {
     answered: std::sync::atomic::AtomicBool,
 }
 
+/// The settings of a download's requests that are not the agent's (the agent, and its
+/// idle connections, are shared by downloads that differ in them).
+pub(crate) struct PerRequest {
+    /// The proxy chosen for the URL (the option, or the environment's for its scheme).
+    pub proxy: Option<ureq::Proxy>,
+    pub connect_timeout: Option<std::time::Duration>,
+    pub stall_timeout: Option<std::time::Duration>,
+}
+
 /// An answer and the URL that gave it.
 pub(crate) struct Answer {
     pub resp: Response<Body>,
@@ -49,7 +65,7 @@ pub(crate) struct Answer {
 
 impl Requester {
     pub(crate) fn new(
-        agent: Agent,
+        (agent, per_request, session, slots): (Agent, PerRequest, Session, Slots),
         interrupt: Arc<Interrupt>,
         url: RequestUrl,
         headers: Vec<(HeaderName, HeaderValue)>,
@@ -59,6 +75,9 @@ impl Requester {
     ) -> Result<Requester, Error> {
         Ok(Requester {
             agent,
+            per_request,
+            slots: std::sync::Mutex::new(slots),
+            session,
             interrupt,
             url,
             headers,
@@ -67,6 +86,21 @@ impl Requester {
             events,
             answered: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// How many connections this call may run now, up to `want`: the one it holds and
+    /// those the host's limit leaves free. Held until [`Requester::narrow`].
+    pub(crate) fn widen(&self, want: usize) -> usize {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.widen(want.saturating_sub(1))
+    }
+
+    /// Gives back the slots [`Requester::widen`] took, all but the call's own.
+    pub(crate) fn narrow(&self) {
+        self.slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .narrow();
     }
 
     /// Stops every request in flight and every body being read by this call's threads,
@@ -161,7 +195,17 @@ impl Requester {
             })?;
             self.events
                 .push(|| event::request(method.as_str(), &url.shown, extra));
-            let resp = self.agent.run(req).map_err(|e| from_ureq(e, &url.shown))?;
+            let p = &self.per_request;
+            let resp = req
+                .with_agent(&self.agent)
+                .configure()
+                .proxy(p.proxy.clone())
+                .timeout_connect(p.connect_timeout)
+                // A stall timer: restarts at every read. `timeout_recv_body` would be a
+                // deadline for the whole body and kill large downloads.
+                .timeout_per_read(p.stall_timeout)
+                .run()
+                .map_err(|e| from_ureq(e, &url.shown))?;
             self.answered
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             self.events.push(|| event::answer(&resp, &url.shown));

@@ -21,7 +21,14 @@ pub(crate) struct Sink<'w> {
     path: PathBuf,
     pos: u64,
     hashed: Option<Hashed>,
+    /// Where the disk was last asked to start writing up to (a regular file).
+    written_behind: u64,
 }
+
+/// A regular file's bytes are sent to the disk as they arrive, every this many: the
+/// download goes on while the disk writes, and the sync at the end (before the file may
+/// look complete) waits for the last few MiB, not for the whole file.
+const WRITE_BEHIND: u64 = 8 << 20;
 
 /// What the bytes are written into.
 enum Out<'w> {
@@ -73,6 +80,7 @@ impl<'w> Sink<'w> {
                     path: p.clone(),
                     pos: 0,
                     hashed: fresh_hash(hashing),
+                    written_behind: 0,
                 });
             }
             (Target::Writer, Some(w)) => {
@@ -81,6 +89,7 @@ impl<'w> Sink<'w> {
                     path: target.path().to_path_buf(),
                     pos: 0,
                     hashed: fresh_hash(hashing),
+                    written_behind: 0,
                 });
             }
             (Target::Writer, None) => unreachable!("a writer target comes with its writer"),
@@ -118,6 +127,7 @@ impl<'w> Sink<'w> {
             path: path.to_path_buf(),
             pos: from,
             hashed,
+            written_behind: from,
         })
     }
 
@@ -130,6 +140,16 @@ impl<'w> Sink<'w> {
         }
         .map_err(|e| Error::io("write", &self.path, e))?;
         self.pos += buf.len() as u64;
+        if let Out::File(file) = &self.out {
+            if self.pos - self.written_behind >= WRITE_BEHIND {
+                crate::sys::start_writeback(
+                    file,
+                    self.written_behind,
+                    self.pos - self.written_behind,
+                );
+                self.written_behind = self.pos;
+            }
+        }
         if let Some(h) = &mut self.hashed {
             h.hasher.update(buf);
             h.len = self.pos;

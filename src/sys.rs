@@ -1,7 +1,8 @@
 //! The few operating-system calls std does not offer, each wrapped once: extended
 //! attributes (a finished file's origin), a TCP connect that does not block (so a cancel
 //! ends it), waiting for a descriptor to become writable, opening a FIFO without waiting
-//! for its reader. The only `unsafe` outside the C skin; every call takes copies of its
+//! for its reader, syncing a whole file system at once (`syncfs`). The only `unsafe`
+//! outside the C skin; every call takes copies of its
 //! arguments that live across it and checks its result.
 #![allow(unsafe_code)]
 
@@ -18,6 +19,31 @@ fn c_path(path: &Path) -> io::Result<CString> {
 
 fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))
+}
+
+/// Writes out everything of the file system `file` is on (one journal commit for the
+/// files of a batch), and reports the writeback errors since this descriptor was
+/// opened (Linux 5.8 and later).
+pub(crate) fn syncfs(file: &std::fs::File) -> io::Result<()> {
+    // SAFETY: a valid open descriptor for the duration of the call.
+    if unsafe { libc::syncfs(file.as_raw_fd()) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Starts writing `len` bytes of `file` from `offset` to the disk without waiting
+/// (`sync_file_range(SYNC_FILE_RANGE_WRITE)`): the final sync then finds them written.
+pub(crate) fn start_writeback(file: &std::fs::File, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a valid open descriptor for the duration of the call. A failure only
+    // leaves the writeback to the final sync.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Sets the extended attribute `name` of the file at `path` (not following a symlink at
@@ -59,6 +85,17 @@ pub(crate) fn get_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> 
         Some(libc::ENODATA) | Some(libc::ENOTSUP) | Some(libc::ERANGE) => Ok(None),
         _ => Err(e),
     }
+}
+
+/// Whether the file system of `path` keeps user extended attributes (ramfs and some
+/// network file systems do not).
+pub(crate) fn xattrs_supported(path: &Path, name: &str) -> bool {
+    let (Ok(p), Ok(n)) = (c_path(path), c_name(name)) else {
+        return false;
+    };
+    // SAFETY: p and n are NUL-terminated; a size of 0 asks only for the value's length.
+    let rc = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) };
+    rc >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ENOTSUP)
 }
 
 /// Removes the extended attribute `name`; one that is not there is not an error.

@@ -325,9 +325,9 @@ fn examples_report_404_with_its_code() {
 #[test]
 fn examples_abort_from_the_callback_then_resume() {
     let server = TestServer::start();
-    // Several of the library's 256 KiB reads, so the first progress call, which comes
-    // after the first read, is well before the end whatever the timing.
-    let len = 1024 * 1024;
+    // Several of the library's reads (256 KiB, then 1 MiB), so the first progress call,
+    // which comes after the first read, is well before the end whatever the timing.
+    let len = 4 * 1024 * 1024;
     let body = pattern(len, 4);
     server.put("/abort.bin", body.clone());
     let dir = Scratch::new("c_abi-abort");

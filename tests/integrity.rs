@@ -1829,8 +1829,8 @@ fn a_control_temp_file_left_by_a_crash_is_cleaned_up() {
     // so only the clean-up on success can remove the temp file.
     fs::write(&file, &body).unwrap();
     let mut tmp = control_path(&file).into_os_string();
-    tmp.push(".4242-0-123456789.tmp");
-    fs::write(&tmp, "half a control file").unwrap();
+    tmp.push(".tmp");
+    fs::write(&tmp, "resumedl-control 3\nurl http://127.0.0.1/").unwrap();
     // Not of the form resumedl makes: someone else's, left alone.
     let foreign = format!("{}.notes.tmp", control_name(&file));
     fs::write(scratch.join(&foreign), "mine").unwrap();

@@ -219,6 +219,10 @@ pub struct Transfer {
         overrides_with = "tries"
     )]
     pub retries: Option<u32>,
+    /// At most N connections to one host at once, over all downloads and their parts
+    /// (default 16; aria2's --max-connection-per-server)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub max_connections_per_host: Option<u16>,
     /// Retry a server that refuses the first connection, or whose name is unknown
     /// (by default that fails at once)
     #[arg(long)]

@@ -19,7 +19,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::CommandFactory;
-use resumedl::{Cancel, Download, Error, Outcome};
+use resumedl::{Cancel, Download, Error, Outcome, Session};
 
 use args::{Cli, Progress, Slot};
 use show::{bytes_text, event_text, report_line, Display};
@@ -307,6 +307,18 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
         Some(p) => p,
     };
     let display = Display::new(style);
+    // One session for every URL and job: keep-alive connections are reused from one
+    // file to the next, and no host gets more than its limit at once.
+    let session = Session::builder()
+        // Each file's sync, origin and control-file removal come in batches: one journal
+        // commit for the files of a few milliseconds, not one each (flushed below).
+        .batch_syncs(true)
+        .max_connections_per_host(
+            cli.transfer
+                .max_connections_per_host
+                .map_or(resumedl::DEFAULT_MAX_CONNECTIONS_PER_HOST, usize::from),
+        )
+        .build();
     let several = jobs.len() > 1;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<u8>>> = Mutex::new(vec![None; jobs.len()]);
@@ -319,12 +331,20 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
                 if cancel.is_cancelled() {
                     return;
                 }
-                let code = run_one(cli, &creds, &display, &cancel, job, several);
+                let code = run_one(cli, &session, &creds, &display, &cancel, job, several);
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(code);
             });
         }
     });
-    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    // Every finished file synced and recorded before the summary: a failure here (the
+    // disk) leaves that file an unfinished download, which the same command completes.
+    if let Err(e) = session.flush() {
+        display.line(&e.to_string());
+        if let Some(first_ok) = results.iter_mut().find(|r| **r == Some(0)) {
+            *first_ok = Some(exit_code(&e));
+        }
+    }
     let interrupted = cancel.is_cancelled();
     let failed = results.iter().filter(|r| !matches!(r, Some(0))).count();
     if several && (!cli.output.quiet || failed > 0) {
@@ -349,6 +369,7 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
 /// Runs one download and prints its summary or error; returns its exit status.
 fn run_one(
     cli: &Cli,
+    session: &Session,
     creds: &Credentials,
     display: &Display,
     cancel: &Cancel,
@@ -383,7 +404,7 @@ fn run_one(
     let started = Instant::now();
     let last_done = std::cell::Cell::new(None::<u64>);
     let result = {
-        let mut dl = configure(cli, creds, &job.url)
+        let mut dl = configure(cli, session, creds, &job.url)
             .cancel_on(cancel)
             .progress(|done, total| {
                 last_done.set(Some(done));
@@ -497,9 +518,10 @@ fn file_size(o: &Outcome) -> u64 {
 }
 
 /// Turns the options into builder calls; the library validates the values.
-fn configure<'a>(cli: &'a Cli, creds: &Credentials, url: &str) -> Download<'a> {
+fn configure<'a>(cli: &'a Cli, session: &Session, creds: &Credentials, url: &str) -> Download<'a> {
     let (f, r, t) = (&cli.files, &cli.request, &cli.transfer);
-    let mut dl = Download::new(url)
+    let mut dl = session
+        .download(url)
         .resume(!f.no_resume)
         .content_disposition(!f.no_content_disposition)
         .overwrite(f.overwrite)

@@ -168,6 +168,9 @@ struct Shared {
     state: Mutex<State>,
     stop: AtomicBool,
     connections: AtomicUsize,
+    /// Connections open now, and the most ever open at once.
+    open: AtomicUsize,
+    peak_open: AtomicUsize,
     /// GETs being answered right now, and the most allowed (503 above it), as servers
     /// that limit connections per client do.
     active: AtomicUsize,
@@ -225,6 +228,8 @@ impl TestServer {
             state: Mutex::new(State::default()),
             stop: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            peak_open: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
             max_active: AtomicUsize::new(usize::MAX),
             body_bytes: AtomicU64::new(0),
@@ -343,6 +348,15 @@ impl TestServer {
         st.one_shot.remove(&key);
     }
 
+    /// Sends `name: value` with every answer for `path`, instead of the `name` headers
+    /// added before.
+    pub fn set_header(&self, path: &str, name: &str, value: &str) {
+        let mut st = self.shared.lock();
+        let headers = st.extra_headers.entry(norm(path)).or_default();
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        headers.push((name.to_string(), value.to_string()));
+    }
+
     /// Sends `name: value` with every answer for `path` (e.g. Content-Disposition).
     pub fn add_header(&self, path: &str, name: &str, value: &str) {
         self.shared
@@ -379,6 +393,11 @@ impl TestServer {
 
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub fn peak_open(&self) -> usize {
+        self.shared.peak_open.load(Ordering::SeqCst)
     }
 
     /// At most `n` GETs answered at once; the others get a 503.
@@ -464,12 +483,18 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         match conn {
             Ok(stream) => {
                 shared.connections.fetch_add(1, Ordering::SeqCst);
+                let now = shared.open.fetch_add(1, Ordering::SeqCst) + 1;
+                shared.peak_open.fetch_max(now, Ordering::SeqCst);
                 if shared.serial {
                     serve(stream, &shared);
+                    shared.open.fetch_sub(1, Ordering::SeqCst);
                     continue;
                 }
                 let s = Arc::clone(&shared);
-                thread::spawn(move || serve(stream, &s));
+                thread::spawn(move || {
+                    serve(stream, &s);
+                    s.open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
             // e.g. EMFILE under a parallel test run: back off instead of spinning.
             Err(_) => thread::sleep(Duration::from_millis(10)),
