@@ -88,8 +88,8 @@ pub(crate) struct Job<'p, 'a> {
     /// This call learned that the server does not serve ranges now: an unfinished
     /// segmented download is filled from a whole answer.
     ranges_gone: bool,
-    /// The recorded mirror that answered 403, 404 or 410: requests go to the URL asked
-    /// for (a mirror a later answer names is asked).
+    /// The recorded mirror that answered 403, 404 or 410, or could not be reached:
+    /// requests go to the URL asked for (a mirror a later answer names is asked).
     gone_mirror: Option<String>,
     /// The first request asks without `Range: bytes=0-` (the first answer showed that
     /// an empty resource, or one of unknown length, is asked plainly).
@@ -371,7 +371,16 @@ impl<'p, 'a> Job<'p, 'a> {
                         if_range.as_deref(),
                         ask_range,
                         &condition,
-                    )?;
+                    );
+                    let a = match (a, &at) {
+                        (Err(e), Some(mirror)) if e.failed_to_connect() => {
+                            // A decommissioned mirror would make the partial
+                            // unfinishable: the URL asked for is asked instead.
+                            self.gone_mirror = Some(mirror.text.clone());
+                            continue;
+                        }
+                        (a, _) => a?,
+                    };
                     self.deliver_events()?;
                     a
                 }
@@ -701,7 +710,13 @@ impl<'p, 'a> Job<'p, 'a> {
         };
         let answer = loop {
             let at = self.mirror(Some(&control));
-            let answer = self.req.get(at.as_ref(), 0, None, false, &[])?;
+            let answer = match (self.req.get(at.as_ref(), 0, None, false, &[]), &at) {
+                (Err(e), Some(mirror)) if e.failed_to_connect() => {
+                    self.gone_mirror = Some(mirror.text.clone());
+                    continue;
+                }
+                (answer, _) => answer?,
+            };
             self.deliver_events()?;
             if let (Some(mirror), 403 | 404 | 410) = (&at, answer.resp.status().as_u16()) {
                 release(answer.resp);

@@ -86,9 +86,12 @@ struct Shared<'a> {
     /// answers 200 to an ETag in If-Range is asked with the date, then without).
     mode: Mutex<IfRangeMode>,
     /// Where parts go: the URL the first answer came from (a mirror a redirect chose),
-    /// until it is gone (403, 404, 410: a presigned URL that expired); then the URL
-    /// asked for.
+    /// until it is gone (403, 404, 410: a presigned URL that expired; or it cannot be
+    /// reached) while it serves no connection; then the URL asked for.
     at: Mutex<Option<RequestUrl>>,
+    /// Answers whose bodies are being moved into the file now: while there are any, the
+    /// parts' URL is not gone, whatever one connection was answered.
+    streaming: AtomicUsize,
     /// 200s to a plain Range in a row, with no 206 between them: as many as there are
     /// connections means the server does not serve ranges now.
     refusals: AtomicUsize,
@@ -194,6 +197,8 @@ pub(crate) fn run(
                 .as_deref()
                 .and_then(|u| crate::url::parse(u).ok()),
         ),
+        // The first answer's body is streaming from the moment the run starts.
+        streaming: AtomicUsize::new(usize::from(initial.is_some())),
         refusals: AtomicUsize::new(0),
         connections: settings.connections,
         stop: AtomicBool::new(false),
@@ -527,6 +532,18 @@ impl Shared<'_> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The parts' URL failed (gone, or unreachable): it is left for the URL asked for,
+    /// unless it is serving another connection right now, which shows it is there (a
+    /// 403 may be a per-client limit, a WAF's hiccup; a refused connection one too
+    /// many). Whether it was left.
+    fn leave_mirror(&self) -> bool {
+        if self.streaming.load(Ordering::SeqCst) > 0 {
+            return false;
+        }
+        *self.at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        true
+    }
+
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
@@ -599,6 +616,7 @@ impl Shared<'_> {
                 }
             };
             let (written, result) = self.pump(body, part);
+            self.streaming.fetch_sub(1, Ordering::SeqCst);
             self.plan().release(part);
             budget.since_failure += written;
             match result {
@@ -629,22 +647,42 @@ impl Shared<'_> {
         let at = self.at_url();
         let answer = self
             .req
-            .get_part(at.as_ref(), start, end, if_range.as_deref())
-            .map_err(|e| {
+            .get_part(at.as_ref(), start, end, if_range.as_deref());
+        let answer = match answer {
+            Ok(answer) => answer,
+            // A mirror gone for good (a decommissioned host) would make the download
+            // unfinishable: the URL asked for.
+            Err(e) if at.is_some() && e.failed_to_connect() && self.leave_mirror() => {
+                return Err(PartFailure::Again)
+            }
+            Err(e) => {
                 let transient = e.is_transient();
-                PartFailure::Failed(e, transient)
-            })?;
+                return Err(PartFailure::Failed(e, transient));
+            }
+        };
         let status = answer.resp.status().as_u16();
         if at.is_some() && matches!(status, 403 | 404 | 410) {
-            // The mirror is gone (a presigned URL expired): the URL asked for, whose
-            // answers are checked against the same validators as any.
             release(answer.resp);
-            *self.at.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            return Err(PartFailure::Again);
+            if self.leave_mirror() {
+                // The mirror is gone (a presigned URL expired): the URL asked for, whose
+                // answers are checked against the same validators as any.
+                return Err(PartFailure::Again);
+            }
+            // It serves another connection now: going back through the redirector
+            // would land on another mirror (other ETags: a restart). This connection
+            // backs off and asks it again, as after a refused connection.
+            let e = Error::HttpStatus {
+                status,
+                url: answer.url.shown,
+                retry_after: None,
+            };
+            return Err(PartFailure::Failed(e, true));
         }
         match classify_part(&answer.resp, start, end, self.expected, &answer.url.shown) {
             Ok(PartAnswer::Bytes { first, last }) => {
                 self.refusals.store(0, Ordering::SeqCst);
+                // Counted until its pump ends (`work`).
+                self.streaming.fetch_add(1, Ordering::SeqCst);
                 Ok(First {
                     resp: answer.resp,
                     start: first,
