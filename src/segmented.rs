@@ -377,6 +377,9 @@ fn fill_holes_from(
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
     received: &mut u64,
 ) -> Result<(), Error> {
+    // What the parts held before this body: if it proves to be another version, none
+    // of its bytes may stay claimed.
+    let before = plan.clone();
     // The parts in the order the body brings their bytes.
     let mut order: Vec<usize> = (0..plan.count()).collect();
     order.sort_by_key(|&i| plan.part(i).start);
@@ -446,6 +449,16 @@ fn fill_holes_from(
             received: pos,
             expected: plan.total(),
         });
+    }
+    // A body that goes on past the length it announced (a chunked one, whose length
+    // Content-Length does not bind) is another version behind the same validators, as
+    // a single stream finds (rule 7): the holes it filled are holes again.
+    if pos == plan.total() && fill(&mut reader, &mut buf).0 > 0 {
+        *plan = before;
+        return Err(Error::protocol(format!(
+            "{shown} sent more than the {} bytes it announced",
+            plan.total()
+        )));
     }
     Ok(())
 }
