@@ -183,6 +183,18 @@ impl Error {
         }
     }
 
+    /// Whether the request never reached a server that could answer it: refused, an
+    /// unknown host, no route, no answer to the connect, a failed handshake. What a
+    /// recorded mirror that is gone for good does (a decommissioned host, an edge that
+    /// no longer exists).
+    pub(crate) fn failed_to_connect(&self) -> bool {
+        match self {
+            Error::Unreachable { .. } | Error::Tls { .. } => true,
+            Error::Timeout { phase } => phase == CONNECTING,
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: &std::path::Path, source: io::Error) -> Error {
         Error::Io {
             op,
@@ -247,11 +259,14 @@ pub(crate) fn from_ureq(e: ureq::Error, url: &str) -> Error {
     }
 }
 
+/// The phase of a connect that timed out.
+const CONNECTING: &str = "connecting";
+
 fn timeout_phase(t: ureq::Timeout) -> String {
     use ureq::Timeout as T;
     match t {
         T::PerRead => "no byte received within the stall timeout".into(),
-        T::Connect => "connecting".into(),
+        T::Connect => CONNECTING.into(),
         other => other.to_string(),
     }
 }

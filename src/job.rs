@@ -91,9 +91,9 @@ pub(crate) struct Job<'p, 'a> {
     /// This call learned that the server does not serve ranges now: an unfinished
     /// segmented download is filled from a whole answer.
     ranges_gone: bool,
-    /// The mirror the control file names answered 403, 404 or 410: requests go to the
-    /// URL asked for.
-    mirror_gone: bool,
+    /// The recorded mirror that answered 403, 404 or 410, or could not be reached:
+    /// requests go to the URL asked for (a mirror a later answer names is asked).
+    gone_mirror: Option<String>,
     /// The first request asks without `Range: bytes=0-` (the first answer showed that
     /// an empty resource, or one of unknown length, is asked plainly).
     plain_first: bool,
@@ -168,7 +168,7 @@ impl<'p, 'a> Job<'p, 'a> {
             condition: None,
             replacing: false,
             ranges_gone: false,
-            mirror_gone: false,
+            gone_mirror: None,
 
             plain_first: false,
             told_foreign: false,
@@ -406,17 +406,26 @@ impl<'p, 'a> Job<'p, 'a> {
                         if_range.as_deref(),
                         ask_range,
                         &condition,
-                    )?;
+                    );
+                    let a = match (a, &at) {
+                        (Err(e), Some(mirror)) if e.failed_to_connect() => {
+                            // A decommissioned mirror would make the partial
+                            // unfinishable: the URL asked for is asked instead.
+                            self.gone_mirror = Some(mirror.text.clone());
+                            continue;
+                        }
+                        (a, _) => a?,
+                    };
                     self.deliver_events()?;
                     a
                 }
             };
             let status = answer.resp.status().as_u16();
-            if at.is_some() && matches!(status, 403 | 404 | 410) {
+            if let (Some(mirror), 403 | 404 | 410) = (&at, status) {
                 // Gone (a presigned URL expired): the same request to the URL asked for,
                 // whose answer is checked against the same validators as any.
                 release(answer.resp);
-                self.mirror_gone = true;
+                self.gone_mirror = Some(mirror.text.clone());
                 continue;
             }
             self.final_url = answer.url.text.clone();
@@ -705,6 +714,11 @@ impl<'p, 'a> Job<'p, 'a> {
         first: Option<First>,
     ) -> Result<End, Error> {
         let (total, before) = (plan.total(), plan.done());
+        // The parts go where a single stream's resume would (the run reads it here).
+        let control = ControlFile {
+            final_url: self.mirror(Some(&control)).map(|at| at.text),
+            ..control
+        };
         self.drive(
             control,
             total,
@@ -731,12 +745,17 @@ impl<'p, 'a> Job<'p, 'a> {
         };
         let answer = loop {
             let at = self.mirror(Some(&control));
-            let answer = self.req.get(at.as_ref(), 0, None, false, &[])?;
+            let answer = match (self.req.get(at.as_ref(), 0, None, false, &[]), &at) {
+                (Err(e), Some(mirror)) if e.failed_to_connect() => {
+                    self.gone_mirror = Some(mirror.text.clone());
+                    continue;
+                }
+                (answer, _) => answer?,
+            };
             self.deliver_events()?;
-            let status = answer.resp.status().as_u16();
-            if at.is_some() && matches!(status, 403 | 404 | 410) {
+            if let (Some(mirror), 403 | 404 | 410) = (&at, answer.resp.status().as_u16()) {
                 release(answer.resp);
-                self.mirror_gone = true;
+                self.gone_mirror = Some(mirror.text.clone());
                 continue;
             }
             break answer;
@@ -760,13 +779,20 @@ impl<'p, 'a> Job<'p, 'a> {
     }
 
     /// Where a resume asks first: the URL the bytes came from (a mirror a redirect
-    /// chose, in the control file), until it is found gone.
+    /// chose, in the control file), until it is found gone. Only a record of the URL
+    /// asked for names its mirror: another URL's record guards the file by its
+    /// validators, and its mirror serves the other resource with those very
+    /// validators. And only a mirror this call may reach: an https URL's plain-http
+    /// mirror needs the permission its redirect needed.
     fn mirror(&self, control: Option<&ControlFile>) -> Option<crate::url::RequestUrl> {
-        let at = control?
+        let control = control.filter(|c| c.url == self.req.url.text)?;
+        let at = control
             .final_url
             .as_deref()
-            .filter(|_| !self.mirror_gone)?;
-        crate::url::parse(at).ok()
+            .filter(|at| self.gone_mirror.as_deref() != Some(*at))?;
+        crate::url::parse(at)
+            .ok()
+            .filter(|at| self.req.may_follow(&self.req.url, at))
     }
 
     /// Runs `engine` (a segmented run, or the filling of its holes) with this call's

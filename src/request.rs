@@ -165,6 +165,14 @@ impl Requester {
         self.answered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Whether a request may go from `from` to `to` (a redirect, or a recorded mirror
+    /// of the URL asked for): never from https to plain http unless allowed.
+    pub(crate) fn may_follow(&self, from: &RequestUrl, to: &RequestUrl) -> bool {
+        let downgrade =
+            from.uri.scheme_str() == Some("https") && to.uri.scheme_str() == Some("http");
+        !downgrade || self.allow_https_downgrade
+    }
+
     fn send(
         &self,
         at: Option<&RequestUrl>,
@@ -215,10 +223,7 @@ impl Requester {
                 _ => return Ok(Answer { resp, url }),
             };
             let next = resolve(&url, &location)?;
-            if url.uri.scheme_str() == Some("https")
-                && next.uri.scheme_str() == Some("http")
-                && !self.allow_https_downgrade
-            {
+            if !self.may_follow(&url, &next) {
                 return Err(Error::protocol(format!(
                     "refused the redirect from {} to {}: it leaves https for plain http \
                      (allow_https_downgrade allows it)",

@@ -59,7 +59,8 @@ pub(crate) enum End {
     /// caller restarts from 0.
     Changed,
     /// The server answers every part's Range (asked without If-Range, the ladder's last
-    /// step) with a 200 of the very resource: it does not serve ranges now. Everything
+    /// step) with a 200 of the very resource: the last answer of every connection still
+    /// fetching parts was such a 200, so it does not serve ranges now. Everything
     /// stopped, the parts' progress recorded; the caller fills the holes from one
     /// whole answer ([`fill_holes`]).
     NoRanges,
@@ -86,19 +87,29 @@ struct Shared<'a> {
     /// answers 200 to an ETag in If-Range is asked with the date, then without).
     mode: Mutex<IfRangeMode>,
     /// Where parts go: the URL the first answer came from (a mirror a redirect chose),
-    /// until it is gone (403, 404, 410: a presigned URL that expired); then the URL
-    /// asked for.
+    /// until it is gone (403, 404, 410: a presigned URL that expired; or it cannot be
+    /// reached) while it serves no connection; then the URL asked for.
     at: Mutex<Option<RequestUrl>>,
-    /// 200s to a plain Range in a row, with no 206 between them: as many as there are
-    /// connections means the server does not serve ranges now.
-    refusals: AtomicUsize,
-    connections: usize,
+    /// Answers whose bodies are being moved into the file now: while there are any, the
+    /// parts' URL is not gone, whatever one connection was answered.
+    streaming: AtomicUsize,
+    askers: Mutex<Askers>,
     stop: AtomicBool,
     received: AtomicU64,
     backoff: Duration,
     retries: u32,
     limit: Option<&'a RateLimit>,
     deadline: Deadline,
+}
+
+/// The connections still fetching parts, and how many of them the server answered
+/// last with a 200 of the whole resource to a plain Range. One connection's 200s (a
+/// backend behind a balancer that ignores Range) say nothing of the others' 206s: only
+/// when every connection still fetching was refused does the server not serve ranges
+/// now, however few of them have parts left.
+struct Askers {
+    active: usize,
+    refused: usize,
 }
 
 /// One worker's retries.
@@ -117,6 +128,14 @@ impl Budget {
         }
         self.since_failure = 0;
         self.failures <= self.retries
+    }
+
+    /// Failures still allowed.
+    fn left(&self) -> u32 {
+        match self.retries {
+            u32::MAX => u32::MAX,
+            r => r.saturating_sub(self.failures),
+        }
     }
 }
 
@@ -194,8 +213,12 @@ pub(crate) fn run(
                 .as_deref()
                 .and_then(|u| crate::url::parse(u).ok()),
         ),
-        refusals: AtomicUsize::new(0),
-        connections: settings.connections,
+        // The first answer's body is streaming from the moment the run starts.
+        streaming: AtomicUsize::new(usize::from(initial.is_some())),
+        askers: Mutex::new(Askers {
+            active: settings.connections,
+            refused: 0,
+        }),
         stop: AtomicBool::new(false),
         received: AtomicU64::new(0),
         backoff: settings.backoff,
@@ -210,7 +233,11 @@ pub(crate) fn run(
             let start = initial.take();
             let shared = &shared;
             s.spawn(move || {
-                crate::transport::enter(&shared.req.interrupt, || shared.work(me, start, &tx));
+                let mut refused = false;
+                crate::transport::enter(&shared.req.interrupt, || {
+                    shared.work(me, start, &tx, &mut refused)
+                });
+                shared.leave(refused, &tx);
                 let _ = tx.send(Signal::Exited);
             });
         }
@@ -350,6 +377,9 @@ fn fill_holes_from(
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
     received: &mut u64,
 ) -> Result<(), Error> {
+    // What the parts held before this body: if it proves to be another version, none
+    // of its bytes may stay claimed.
+    let before = plan.clone();
     // The parts in the order the body brings their bytes.
     let mut order: Vec<usize> = (0..plan.count()).collect();
     order.sort_by_key(|&i| plan.part(i).start);
@@ -419,6 +449,16 @@ fn fill_holes_from(
             received: pos,
             expected: plan.total(),
         });
+    }
+    // A body that goes on past the length it announced (a chunked one, whose length
+    // Content-Length does not bind) is another version behind the same validators, as
+    // a single stream finds (rule 7): the holes it filled are holes again.
+    if pos == plan.total() && fill(&mut reader, &mut buf).0 > 0 {
+        *plan = before;
+        return Err(Error::protocol(format!(
+            "{shown} sent more than the {} bytes it announced",
+            plan.total()
+        )));
     }
     Ok(())
 }
@@ -501,8 +541,9 @@ fn segments(plan: &Plan) -> Vec<Segment> {
 enum PartFailure {
     /// Another version of the resource.
     Changed,
-    /// The server does not serve ranges now (see [`End::NoRanges`]).
-    NoRanges,
+    /// A 200 of the very resource to a plain Range: this connection is not served
+    /// ranges (see [`Askers`]).
+    Refused(Error),
     /// Ask again at once: the ladder stepped down, or the parts' URL is gone.
     Again,
     /// This try failed; `transient`: a retry may succeed.
@@ -525,6 +566,55 @@ impl Shared<'_> {
 
     fn plan(&self) -> MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn askers(&self) -> MutexGuard<'_, Askers> {
+        self.askers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// This connection was refused ranges (`refused` is its own mark): whether every
+    /// connection still fetching now is.
+    fn refused(&self, refused: &mut bool) -> bool {
+        let mut a = self.askers();
+        if !*refused {
+            *refused = true;
+            a.refused += 1;
+        }
+        a.refused >= a.active
+    }
+
+    /// This connection was served a range: the server serves ranges after all.
+    fn served(&self, refused: &mut bool) {
+        if std::mem::take(refused) {
+            self.askers().refused -= 1;
+        }
+    }
+
+    /// A connection stops fetching: when the ones left were all refused ranges, the
+    /// server does not serve ranges now (the last that served them is gone), unless
+    /// it left because it wrote the last byte.
+    fn leave(&self, refused: bool, tx: &Sender<Signal>) {
+        let all_refused = {
+            let mut a = self.askers();
+            a.active -= 1;
+            a.refused -= usize::from(refused);
+            a.refused > 0 && a.refused >= a.active
+        };
+        if all_refused && !self.stopped() && !self.plan().complete() {
+            let _ = tx.send(Signal::NoRanges);
+        }
+    }
+
+    /// The parts' URL failed (gone, or unreachable): it is left for the URL asked for,
+    /// unless it is serving another connection right now, which shows it is there (a
+    /// 403 may be a per-client limit, a WAF's hiccup; a refused connection one too
+    /// many). Whether it was left.
+    fn leave_mirror(&self) -> bool {
+        if self.streaming.load(Ordering::SeqCst) > 0 {
+            return false;
+        }
+        *self.at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        true
     }
 
     fn stopped(&self) -> bool {
@@ -553,8 +643,16 @@ impl Shared<'_> {
     /// One worker: fetch parts until there is nothing left to fetch or take, or until
     /// it used up its retries (a server that refuses extra connections): the others
     /// then take over its parts. Its failures count as a single stream's do: one after
-    /// at least 16 KiB of progress is free.
-    fn work(&self, me: usize, mut first: Option<(First, usize)>, tx: &Sender<Signal>) {
+    /// at least 16 KiB of progress is free. A 200 to a plain Range is no failure: the
+    /// part goes back and is asked again after a backoff, until a range is served or
+    /// every connection is refused (`refused`: this one's last answer was such a 200).
+    fn work(
+        &self,
+        me: usize,
+        mut first: Option<(First, usize)>,
+        tx: &Sender<Signal>,
+        refused: &mut bool,
+    ) {
         let mut backoff = self.backoff;
         // Tries of this connection so far: the first answer, when it has it, was one.
         let mut attempt = u32::from(first.is_some());
@@ -572,16 +670,29 @@ impl Shared<'_> {
                     };
                     attempt += 1;
                     match self.request(part) {
-                        Ok(body) => (body, part),
+                        Ok(body) => {
+                            self.served(refused);
+                            (body, part)
+                        }
                         Err(PartFailure::Changed) => {
                             self.plan().release(part);
                             let _ = tx.send(Signal::Changed);
                             return;
                         }
-                        Err(PartFailure::NoRanges) => {
+                        Err(PartFailure::Refused(e)) => {
                             self.plan().release(part);
-                            let _ = tx.send(Signal::NoRanges);
-                            return;
+                            if self.refused(refused) {
+                                let _ = tx.send(Signal::NoRanges);
+                                return;
+                            }
+                            if self.stopped() || self.deadline.passed() {
+                                return;
+                            }
+                            let left = budget.left();
+                            if !self.back_off(e, tx, &mut backoff, attempt, left) {
+                                return;
+                            }
+                            continue;
                         }
                         Err(PartFailure::Again) => {
                             self.plan().release(part);
@@ -599,6 +710,7 @@ impl Shared<'_> {
                 }
             };
             let (written, result) = self.pump(body, part);
+            self.streaming.fetch_sub(1, Ordering::SeqCst);
             self.plan().release(part);
             budget.since_failure += written;
             match result {
@@ -629,22 +741,41 @@ impl Shared<'_> {
         let at = self.at_url();
         let answer = self
             .req
-            .get_part(at.as_ref(), start, end, if_range.as_deref())
-            .map_err(|e| {
+            .get_part(at.as_ref(), start, end, if_range.as_deref());
+        let answer = match answer {
+            Ok(answer) => answer,
+            // A mirror gone for good (a decommissioned host) would make the download
+            // unfinishable: the URL asked for.
+            Err(e) if at.is_some() && e.failed_to_connect() && self.leave_mirror() => {
+                return Err(PartFailure::Again)
+            }
+            Err(e) => {
                 let transient = e.is_transient();
-                PartFailure::Failed(e, transient)
-            })?;
+                return Err(PartFailure::Failed(e, transient));
+            }
+        };
         let status = answer.resp.status().as_u16();
         if at.is_some() && matches!(status, 403 | 404 | 410) {
-            // The mirror is gone (a presigned URL expired): the URL asked for, whose
-            // answers are checked against the same validators as any.
             release(answer.resp);
-            *self.at.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            return Err(PartFailure::Again);
+            if self.leave_mirror() {
+                // The mirror is gone (a presigned URL expired): the URL asked for, whose
+                // answers are checked against the same validators as any.
+                return Err(PartFailure::Again);
+            }
+            // It serves another connection now: going back through the redirector
+            // would land on another mirror (other ETags: a restart). This connection
+            // backs off and asks it again, as after a refused connection.
+            let e = Error::HttpStatus {
+                status,
+                url: answer.url.shown,
+                retry_after: None,
+            };
+            return Err(PartFailure::Failed(e, true));
         }
         match classify_part(&answer.resp, start, end, self.expected, &answer.url.shown) {
             Ok(PartAnswer::Bytes { first, last }) => {
-                self.refusals.store(0, Ordering::SeqCst);
+                // Counted until its pump ends (`work`).
+                self.streaming.fetch_add(1, Ordering::SeqCst);
                 Ok(First {
                     resp: answer.resp,
                     start: first,
@@ -666,17 +797,12 @@ impl Shared<'_> {
                     }
                     return Err(PartFailure::Again);
                 }
-                let refused = self.refusals.fetch_add(1, Ordering::SeqCst) + 1;
-                if refused >= self.connections {
-                    return Err(PartFailure::NoRanges);
-                }
-                let e = Error::protocol(format!(
+                Err(PartFailure::Refused(Error::protocol(format!(
                     "{} answered 200 to a request for bytes {start}-{}: it does not serve \
                      ranges now",
                     answer.url.shown,
                     end - 1
-                ));
-                Err(PartFailure::Failed(e, true))
+                ))))
             }
             Err(e) => {
                 release(answer.resp);
@@ -782,11 +908,21 @@ impl Shared<'_> {
             let _ = tx.send(Signal::Failed(e));
             return false;
         }
+        let left = budget.left();
+        self.back_off(e, tx, backoff, attempt, left)
+    }
+
+    /// Announces `e` and waits the backoff before the next try (`left`: the retries
+    /// still allowed). False when the worker must stop.
+    fn back_off(
+        &self,
+        e: Error,
+        tx: &Sender<Signal>,
+        backoff: &mut Duration,
+        attempt: u32,
+        left: u32,
+    ) -> bool {
         let wait = retry_wait(&e, *backoff, attempt);
-        let left = match budget.retries {
-            u32::MAX => u32::MAX,
-            r => r - budget.failures,
-        };
         // The plan's lock is taken only when events are on.
         self.req.events.push(|| {
             let at = self.plan().done();

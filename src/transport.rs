@@ -91,7 +91,10 @@ fn interrupted_error() -> ureq::Error {
 }
 
 /// The connector: a TCP connection (over which TLS and proxies chain), connected without
-/// blocking; the whole timeout spread over the addresses as ureq does.
+/// blocking; the whole timeout spread over the addresses as ureq does (the first gets
+/// the largest share, each next one half the share of the one before), so that an
+/// address that never answers (an AAAA record on a network whose IPv6 is black-holed)
+/// leaves time for the next one.
 #[derive(Debug, Default)]
 pub(crate) struct TcpConnector;
 
@@ -109,8 +112,20 @@ impl<In: Transport> Connector<In> for TcpConnector {
         }
         let until = details.timeout.not_zero().map(|d| Instant::now() + *d);
         let mut last = None;
+        // The weights of the addresses not tried yet: 1, 1/2, 1/4… (ureq's series).
+        let mut weight = 1.0_f64;
+        let mut weights_left = 2.0 * (1.0 - 0.5_f64.powi(details.addrs.len() as i32));
         for addr in details.addrs.iter() {
-            match connect(addr, until) {
+            // This address's share of the time left: one refused at once leaves its
+            // share to the others.
+            let share = until.map(|t| {
+                let left = t.saturating_duration_since(Instant::now());
+                let share = left.mul_f64((weight / weights_left).min(1.0));
+                Instant::now() + share.max(MIN_PER_ADDRESS).min(left)
+            });
+            weights_left -= weight;
+            weight /= 2.0;
+            match connect(addr, share) {
                 Ok(stream) => {
                     if details.config.no_delay() {
                         stream.set_nodelay(true)?;
@@ -131,14 +146,20 @@ impl<In: Transport> Connector<In> for TcpConnector {
                 }
                 Err(_) if interrupted() => return Err(interrupted_error()),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(ureq::Error::Timeout(ureq::Timeout::Connect))
+                    if until.is_some_and(|t| Instant::now() >= t) {
+                        return Err(ureq::Error::Timeout(ureq::Timeout::Connect));
+                    }
+                    last = Some(ureq::Error::Timeout(ureq::Timeout::Connect));
                 }
-                Err(e) => last = Some(e),
+                Err(e) => last = Some(ureq::Error::Io(e)),
             }
         }
-        Err(last.map_or(ureq::Error::ConnectionFailed, ureq::Error::Io))
+        Err(last.unwrap_or(ureq::Error::ConnectionFailed))
     }
 }
+
+/// The least time one address is given, however many there are (ureq's floor).
+const MIN_PER_ADDRESS: Duration = Duration::from_millis(10);
 
 /// Connects to `addr`, giving up at `until`, or when this thread's call is interrupted.
 fn connect(addr: &SocketAddr, until: Option<Instant>) -> io::Result<TcpStream> {

@@ -163,6 +163,35 @@ fn a_server_that_stops_serving_ranges_finishes_an_unfinished_segmented_download(
     }
 }
 
+/// One connection refused ranges (a backend that ignores Range) backs off; the other
+/// takes its part and writes the last byte. Nothing is left to fill: the refused
+/// connection, the only one still fetching, is no sign that the server serves no ranges,
+/// and no whole answer is asked for.
+#[test]
+fn a_refused_connection_left_alone_after_the_last_byte_asks_no_whole_answer() {
+    let server = TestServer::start();
+    let body = pattern(LEN, 3);
+    server.put("/late.bin", body.clone());
+    // The first answer streams for about a second; the next three (the part's ETag,
+    // its date, its plain Range) are 200s of the very resource; the rest are served.
+    server.push_fault("/late.bin", Fault::Throttle(2 << 20));
+    for _ in 0..3 {
+        server.push_fault("/late.bin", Fault::IgnoreRange);
+    }
+    let dir = Scratch::new("quirk-late");
+    let o = quick(&server.url("/late.bin"), 2)
+        .min_split_size(1 << 20)
+        .retry_backoff(Duration::from_secs(4))
+        .to_path(dir.join("f"))
+        .unwrap();
+    assert!(fs::read(dir.join("f")).unwrap() == body, "{o:?}");
+    let whole: Vec<_> = gets(&server)
+        .into_iter()
+        .filter(|r| r.range().is_none())
+        .collect();
+    assert!(whole.is_empty(), "{o:?}: {whole:?}");
+}
+
 /// Quirk 3: A part answered with more than it asked (`a-b` answered `a-end/N`): the bytes asked
 /// for are taken, the rest never read; a rerun with any N is never stuck on the parts an
 /// earlier N recorded.

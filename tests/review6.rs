@@ -659,6 +659,11 @@ fn holes_are_never_filled_from_a_body_longer_than_the_resource() {
             }
         );
     }
+    // The holes it filled are holes again: with ranges served once more, a rerun fetches
+    // them, and the file is the resource's.
+    ranges_gone.store(false, Ordering::SeqCst);
+    let o = quick(&url, 4).to_path(&file).unwrap();
+    assert!(fs::read(&file).unwrap() == *body, "{o:?}");
 }
 
 // ---------------------------------------------------------------------------------------
