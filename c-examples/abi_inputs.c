@@ -196,6 +196,11 @@ static void null_options(void)
     CHECK_FAILS(rdl_options_set_progress(NULL, NULL, NULL), RDL_ERR_INVALID_ARG, "NULL");
     CHECK_FAILS(rdl_options_set_basic_auth(NULL, "u", "p"), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_content_disposition(NULL, 1), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_options_set_session(NULL, NULL), RDL_ERR_INVALID_ARG, "options");
+    CHECK_FAILS(rdl_session_set_max_connections_per_host(NULL, 1), RDL_ERR_INVALID_ARG, "session");
+    CHECK_FAILS(rdl_session_set_batch_syncs(NULL, 1), RDL_ERR_INVALID_ARG, "session");
+    CHECK_FAILS(rdl_session_flush(NULL), RDL_ERR_INVALID_ARG, "session");
+    rdl_session_free(NULL);
     CHECK_FAILS(rdl_options_set_overwrite(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_continue_foreign(NULL, 1), RDL_ERR_INVALID_ARG, "options");
     CHECK_FAILS(rdl_options_set_no_clobber(NULL, 1), RDL_ERR_INVALID_ARG, "options");

@@ -205,6 +205,16 @@ typedef struct rdl_cancel rdl_cancel;
 typedef struct rdl_options rdl_options;
 
 /**
+ * Connections, a per-host limit and batched syncs shared by the downloads given it
+ * (`rdl_options_set_session`), from any number of threads. Create with
+ * `rdl_session_new`, set it up with the `rdl_session_set_*` functions before its first
+ * download, free with `rdl_session_free`. Without one, downloads share a process-wide
+ * session with the defaults. A session's connections are never used across `fork()`:
+ * in a child, its first download opens new ones.
+ */
+typedef struct rdl_session rdl_session;
+
+/**
  * What a successful `rdl_download` or `rdl_download_to_dir` did. Plain data; the caller
  * allocates it and sets `size` to `sizeof(rdl_outcome)` before the call.
  *
@@ -777,6 +787,66 @@ int rdl_options_set_progress(struct rdl_options *opts, rdl_progress_callback cb,
  * `opts` from `rdl_options_new` (NULL is an error); `cb` a valid function or NULL.
  */
 int rdl_options_set_event_callback(struct rdl_options *opts, rdl_event_callback cb, void *userdata);
+
+/**
+ * A new session with the defaults: at most 16 connections to one host, each finished
+ * file synced on its own. Free it with `rdl_session_free`. Returns NULL only if a
+ * panic was caught (never in practice).
+ */
+struct rdl_session *rdl_session_new(void);
+
+/**
+ * At most `n` connections to one host at once (scheme, name and port of the URL),
+ * over all the session's downloads and their parts (`rdl_options_set_connections`): a
+ * download waits for a slot, a segmented one runs on the slots it gets. Default 16; 0
+ * is taken as 1. `RDL_ERR_INVALID_ARG` for NULL, or once the session has been used.
+ *
+ * # Safety
+ * `session` is NULL or a live handle from `rdl_session_new`.
+ */
+int rdl_session_set_max_connections_per_host(struct rdl_session *session, uint32_t n);
+
+/**
+ * Non-zero: finished files are synced in batches (one `syncfs` for those finished
+ * within a few milliseconds), then their origins written and their control files
+ * removed; `rdl_download` returns once the bytes are written. `rdl_session_flush`
+ * waits for the batches, and so does `rdl_session_free`. Until then a file is an
+ * unfinished download that a rerun checks and completes; never wrong bytes. Default
+ * off. `RDL_ERR_INVALID_ARG` for NULL, or once the session has been used.
+ *
+ * # Safety
+ * `session` is NULL or a live handle from `rdl_session_new`.
+ */
+int rdl_session_set_batch_syncs(struct rdl_session *session, int on);
+
+/**
+ * Waits until every file the session's downloads finished is synced and recorded
+ * (with batched syncs; at once otherwise). Returns the first failure since the last
+ * flush (`RDL_ERR_IO`: that file stays an unfinished download), `RDL_OK` otherwise.
+ *
+ * # Safety
+ * `session` is NULL or a live handle from `rdl_session_new`.
+ */
+int rdl_session_flush(struct rdl_session *session);
+
+/**
+ * Frees a session after waiting for its batched syncs (a failure among them is lost:
+ * call `rdl_session_flush` first to see it). NULL does nothing. Options it was given keep
+ * working (they hold their own reference). Leaves the last error alone.
+ *
+ * # Safety
+ * `session` is NULL or from `rdl_session_new`, not freed yet, not used afterwards.
+ */
+void rdl_session_free(struct rdl_session *session);
+
+/**
+ * Runs the downloads of these options in `session` (NULL: the process-wide one). The
+ * options keep their own reference: the session may be freed afterwards.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `session` NULL or a live handle.
+ */
+int rdl_options_set_session(struct rdl_options *opts, const struct rdl_session *session);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -564,6 +564,72 @@ class DownloadTests(Base):
             resumedl.download(url("stall"), target, timeout=(5, 0.3), retries=0)
         self.assertLess(time.monotonic() - started, 4)
 
+    def test_a_session_downloads_with_its_defaults_and_closes(self) -> None:
+        with resumedl.Session(max_connections_per_host=2, retries=0) as s:
+            out = s.download(url("many0"), self.dir / "a.bin")
+            self.assertEqual(sha256_file(self.dir / "a.bin"), RESOURCES["many0"]["sha256"])
+            self.assertIs(out.kind, resumedl.OutcomeKind.FRESH)
+            into = self.dir / "into"
+            into.mkdir()
+            out = s.download_to_dir(url("many1"), into)
+            self.assertEqual(out.path, into / "m1.bin")
+            # A call's own options win over the session's.
+            with self.assertRaises(resumedl.HTTPStatusError):
+                s.download(BASE_URL + "/no-such", self.dir / "x", retries=1)
+            with self.assertRaises(TypeError):
+                s.download(url("many0"), self.dir / "y", nonsense=1)  # type: ignore[call-arg]
+        self.assertIn("closed", repr(s))
+        with self.assertRaises(ValueError):
+            s.download(url("many0"), self.dir / "z")
+        s.close()  # twice: nothing
+        with self.assertRaises(ValueError):
+            resumedl.Session(max_connections_per_host=0)
+
+    def test_download_many_runs_a_list_with_one_progress(self) -> None:
+        names = [f"many{i}" for i in range(6)]
+        seen: list[resumedl.BatchProgress] = []
+        results = resumedl.download_many(
+            [url(n) for n in names[:5]]
+            + [(url("many5"), self.dir / "five.bin"), BASE_URL + "/no-such"],
+            jobs=3,
+            directory=self.dir,
+            progress=seen.append,
+            retries=0,
+        )
+        self.assertEqual(len(results), 7)
+        for i, r in enumerate(results[:6]):
+            assert isinstance(r, resumedl.Outcome), r
+            want = self.dir / ("five.bin" if i == 5 else f"m{i}.bin")
+            self.assertEqual(r.path, want)
+            self.assertEqual(sha256_file(want), RESOURCES[names[i]]["sha256"])
+        self.assertIsInstance(results[6], resumedl.HTTPStatusError)
+        last = seen[-1]
+        self.assertEqual((last.files, last.finished, last.failed), (7, 6, 1))
+        self.assertEqual(last.bytes, sum(size(n) for n in names))
+        self.assertEqual(last.active, [])
+        # Nothing of ours left beside the files.
+        self.assertEqual(
+            sorted(os.listdir(self.dir)), sorted([f"m{i}.bin" for i in range(5)] + ["five.bin"])
+        )
+        # Arguments are checked before anything is sent.
+        for bad, error in [
+            ({"jobs": 0}, ValueError),
+            ({"jobs": "2"}, TypeError),
+            ({"progress": 3}, TypeError),
+        ]:
+            with self.assertRaises(error):
+                resumedl.download_many([url("many0")], **bad)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.download_many([42])  # type: ignore[list-item]
+
+    def test_download_many_cancels_from_its_progress(self) -> None:
+        results = resumedl.download_many(
+            [(url("slow"), self.dir / f"s{i}.bin") for i in range(3)],
+            jobs=3,
+            progress=lambda p: resumedl.CANCEL if p.bytes > 0 else None,
+        )
+        self.assertTrue(all(isinstance(r, resumedl.CancelledError) for r in results), results)
+
     def test_stall_timeout_is_a_timeout_error(self) -> None:
         target = self.dir / "stall.bin"
         with self.assertRaises(TimeoutError) as cm:

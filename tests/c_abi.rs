@@ -117,7 +117,14 @@ fn built() -> &'static Path {
             .arg("all");
         compiler_run(&mut make);
         // abi_edge, abi_inputs and to_dir are tests, not examples: built here only.
-        for name in ["abi_edge", "abi_inputs", "to_dir", "events", "errors"] {
+        for name in [
+            "abi_edge",
+            "abi_inputs",
+            "to_dir",
+            "events",
+            "errors",
+            "session",
+        ] {
             compiler_run(
                 Command::new("cc")
                     .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
@@ -551,6 +558,36 @@ fn last_error_strerror_version_number_and_symbol_versions_from_c() {
         needed.contains(&format!("File: {node}")) && needed.contains(&format!("Name: {node}")),
         "{text}"
     );
+}
+
+/// Issue 18: one `rdl_session` for many downloads reuses one connection (the server
+/// counts), refuses to be set up once in use, flushes its batched syncs, and after
+/// `fork()` the child opens its own connection while the parent's keeps working.
+#[test]
+fn one_session_reuses_its_connection_from_c_and_never_across_fork() {
+    let server = TestServer::start();
+    for i in 0..20 {
+        server.put(&format!("/s{i}.bin"), pattern(8_000 + i, i as u64));
+    }
+    server.put("/child.bin", pattern(5_000, 50));
+    server.put("/after.bin", pattern(5_000, 51));
+    let dir = Scratch::new("c_abi-session");
+    let mut cmd = Command::new(built().join("session"));
+    cmd.arg(format!("http://{}", server.addr()))
+        .arg(dir.path())
+        .arg("20");
+    clear_proxy_env(&mut cmd);
+    let r = run(&mut cmd, RUN_LIMIT);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "ok\n"), "{r}");
+    for i in 0..20 {
+        assert_eq!(
+            fs::read(dir.join(&format!("s{i}.bin"))).unwrap(),
+            pattern(8_000 + i, i as u64)
+        );
+    }
+    assert_eq!(fs::read(dir.join("child.bin")).unwrap(), pattern(5_000, 50));
+    // The parent's 21 downloads over one connection, the child's on its own.
+    assert_eq!(server.connections(), 2, "{:?}", server.requests().len());
 }
 
 /// Issue 17, point 13: the README's whole C program compiles as written (C99, every

@@ -36,7 +36,20 @@ const PIP_LIMIT: Duration = Duration::from_secs(900);
 type Spec = (&'static str, &'static str, usize, u64, Option<Fault>);
 
 fn resources() -> Vec<Spec> {
-    vec![
+    // A list for download_many (issue 18).
+    const MANY: [(&str, &str); 6] = [
+        ("many0", "/many/m0.bin"),
+        ("many1", "/many/m1.bin"),
+        ("many2", "/many/m2.bin"),
+        ("many3", "/many/m3.bin"),
+        ("many4", "/many/m4.bin"),
+        ("many5", "/many/m5.bin"),
+    ];
+    let many = MANY
+        .iter()
+        .enumerate()
+        .map(|(i, &(name, path))| (name, path, 30_000 + i * 1000, 40 + i as u64, None));
+    many.chain(vec![
         ("fresh", "/fresh.bin", 200_000, 11, None),
         ("headers", "/headers.bin", 10_000, 12, None),
         // Named by its Content-Disposition (a hostile one), see resources_json.
@@ -93,7 +106,8 @@ fn resources() -> Vec<Spec> {
             18,
             Some(Fault::Throttle(512 << 10)),
         ),
-    ]
+    ])
+    .collect()
 }
 
 /// `{"name": {"path": ..., "size": ..., "sha256": ...}, ...}`; names and paths are plain

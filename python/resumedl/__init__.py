@@ -45,17 +45,17 @@ cancelled the next time data arrives, the partial file is kept, and the
 
 from __future__ import annotations
 
-import ctypes
 import os
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ._args import _path, _text
-from ._callbacks import _unraisable_hook
-from ._clib import _UNKNOWN, _Outcome, library_path, version
-from ._clib import _load as _load  # the tests reach the loaded library through it
-from ._options import NativeOptions, Options, check
-from ._types import _KINDS, CANCEL, Cancel, Event, EventKind, Outcome, OutcomeKind
+from ._args import _path
+from ._clib import library_path, version
+from ._clib import _load as _clib_load
+from ._options import BatchOptions, Options, check
+from ._call import _download
+from ._session import Item, PathLike, Session, _many
+from ._types import CANCEL, BatchProgress, Cancel, Event, EventKind, Outcome, OutcomeKind
 if TYPE_CHECKING:
     from typing import Unpack
 
@@ -90,10 +90,11 @@ from .errors import (
     TLSError,
     TooManyRedirectsError,
     TruncatedError,
-    _error,
-    _message,
     error_class,
 )
+
+# The tests reach the loaded library through it.
+_load = _clib_load
 
 __version__ = "0.2.0"
 """The version of this package; the C library's is :func:`version`. They are released
@@ -102,6 +103,9 @@ together (a test checks that they match)."""
 __all__ = [
     "download",
     "download_to_dir",
+    "download_many",
+    "Session",
+    "BatchProgress",
     "version",
     "__version__",
     "CANCEL",
@@ -233,49 +237,33 @@ def download_to_dir(
     )
 
 
-def _download(entry: str, url: str, c_target: bytes, options: Options) -> Outcome:
-    """The body of :func:`download` and :func:`download_to_dir`: ``entry`` is the C
-    function (``rdl_download`` or ``rdl_download_to_dir``), ``c_target`` its second
-    argument."""
-    c_url = _text(url, "url")
-    lib = _load()
-    with NativeOptions(lib, options) as native:
-        out = _Outcome(size=ctypes.sizeof(_Outcome))
-        with _unraisable_hook:
-            # ctypes releases the GIL for the call; the callback takes it back.
-            rc = getattr(lib, entry)(c_url, c_target, native.handle, ctypes.byref(out))
-        failure = (
-            (
-                _message(lib),
-                int(lib.rdl_last_error_http_status()),
-                int(lib.rdl_last_error_errno()),
-                os.fsdecode(lib.rdl_last_error_path()) or None,
-            )
-            if rc
-            else None
-        )
-        native.raise_kept()
-    if failure is not None:
-        raise _error(rc, *failure)
-    return Outcome(
-        status=int(out.status),
-        kind=_KINDS.get(out.kind, OutcomeKind.UNKNOWN),
-        resumed_from=int(out.resumed_from),
-        received=int(out.received),
-        total=None if out.total == _UNKNOWN else int(out.total),
-        attempts=int(out.attempts),
-        # Only when the library filled it in (an older one does not know the field);
-        # copied now, before another call on this thread replaces it.
-        final_url=(
-            out.final_url.decode("utf-8", "replace")
-            if out.size >= _Outcome.final_url.offset + _Outcome.final_url.size
-            and out.final_url is not None
-            else None
-        ),
-        path=Path(
-            out.path.decode("utf-8", "replace")
-            if out.size >= _Outcome.path.offset + _Outcome.path.size and out.path is not None
-            # A library older than the field: rdl_download wrote where it was told.
-            else os.fsdecode(c_target) if entry == "rdl_download" else ""
-        ),
-    )
+def download_many(
+    items: Iterable[Item],
+    *,
+    jobs: int = 8,
+    progress: Callable[[BatchProgress], object] | None = None,
+    directory: PathLike | None = None,
+    **options: Unpack[BatchOptions],
+) -> list[Outcome | DownloadError]:
+    """Downloads a list of files, ``jobs`` at once over shared connections (a
+    :class:`Session` with batched syncs, closed at the end), as ``wget -i`` or
+    ``aria2c -j`` do.
+
+    Args:
+        items: URLs (each saved into ``directory``, default the current one, under the
+            server's name, as :func:`download_to_dir`) and ``(url, path)`` pairs (saved
+            to ``path``, as :func:`download`).
+        jobs: downloads at once (default 8).
+        progress: ``progress(BatchProgress)`` on this thread, at most every 100 ms and
+            once at the end (totals and the active files); returning :data:`CANCEL`
+            cancels the files running and those not started (:class:`CancelledError`).
+        directory: where URLs without a path go.
+        options: for every download (see :class:`Options`; no per-file ``progress``).
+
+    Returns:
+        One result per item, in order: its :class:`Outcome`, or the
+        :class:`DownloadError` it failed with (the others go on). Other exceptions
+        (a wrong argument) are raised.
+    """
+    with Session(batch_syncs=True) as session:
+        return _many(session, items, jobs, progress, directory, check(options, "download_many"))

@@ -139,6 +139,15 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_cancel_new": ([], ctypes.c_void_p),
         "rdl_cancel_cancel": ([ctypes.c_void_p], ctypes.c_int),
         "rdl_cancel_free": ([ctypes.c_void_p], None),
+        "rdl_options_set_session": ([opts, ctypes.c_void_p], ctypes.c_int),
+        "rdl_session_new": ([], ctypes.c_void_p),
+        "rdl_session_set_max_connections_per_host": (
+            [ctypes.c_void_p, ctypes.c_uint32],
+            ctypes.c_int,
+        ),
+        "rdl_session_set_batch_syncs": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_int),
+        "rdl_session_flush": ([ctypes.c_void_p], ctypes.c_int),
+        "rdl_session_free": ([ctypes.c_void_p], None),
         "rdl_download": (
             [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
             ctypes.c_int,

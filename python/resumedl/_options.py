@@ -18,7 +18,37 @@ if TYPE_CHECKING:
     import os
 
 
-class Options(TypedDict, total=False):
+class BatchOptions(TypedDict, total=False):
+    """The options of :func:`resumedl.download_many`: those of :class:`Options` but
+    ``progress``, which is for the whole list there."""
+
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
+    resume: bool
+    timeout: float | tuple[float | None, float | None] | None
+    retries: int | None
+    retry_connrefused: bool
+    sha256: str | None
+    ca_file: str | os.PathLike[str] | None
+    proxy: str | None
+    connect_timeout: float | None
+    retry_backoff: float | None
+    connections: int | None
+    min_split_size: int | None
+    allow_https_downgrade: bool
+    rate_limit: int | None
+    max_time: float | None
+    basic_auth: tuple[str, str] | None
+    content_disposition: bool
+    overwrite: bool
+    continue_foreign: bool
+    no_clobber: bool
+    timestamping: bool
+    modified_since: datetime.datetime | float | None
+    events: Callable[[Event], object] | None
+    cancel: Cancel | None
+
+
+class Options(BatchOptions, total=False):
     """The keyword options of :func:`resumedl.download` and
     :func:`resumedl.download_to_dir` (all optional; an option left out keeps the library's
     default).
@@ -93,31 +123,7 @@ class Options(TypedDict, total=False):
             on a silent server.
     """
 
-    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
-    resume: bool
-    timeout: float | tuple[float | None, float | None] | None
     progress: Callable[[int, int | None], object] | None
-    retries: int | None
-    retry_connrefused: bool
-    sha256: str | None
-    ca_file: str | os.PathLike[str] | None
-    proxy: str | None
-    connect_timeout: float | None
-    retry_backoff: float | None
-    connections: int | None
-    min_split_size: int | None
-    allow_https_downgrade: bool
-    rate_limit: int | None
-    max_time: float | None
-    basic_auth: tuple[str, str] | None
-    content_disposition: bool
-    overwrite: bool
-    continue_foreign: bool
-    no_clobber: bool
-    timestamping: bool
-    modified_since: datetime.datetime | float | None
-    events: Callable[[Event], object] | None
-    cancel: Cancel | None
 
 
 _KNOWN = frozenset(Options.__annotations__)
@@ -194,7 +200,7 @@ class NativeOptions:
     collected CFUNCTYPE object would leave the library a dangling pointer). Use it in a
     ``with``: the C object is freed at the end."""
 
-    def __init__(self, lib: ctypes.CDLL, options: Options) -> None:
+    def __init__(self, lib: ctypes.CDLL, options: Options, session: int | None = None) -> None:
         o = options
         headers = _header_pairs(o.get("headers"))
         stall, connect = _timeouts(o)
@@ -256,6 +262,8 @@ class NativeOptions:
                 _check(lib, lib.rdl_options_set_event_callback(self.handle, self._events, None))
             if cancel is not None:
                 _check(lib, lib.rdl_options_set_cancel(self.handle, cancel._handle))
+            if session is not None:
+                _check(lib, lib.rdl_options_set_session(self.handle, session))
         except BaseException:
             self.close()
             raise

@@ -157,6 +157,29 @@ class Event:
     of: int | None = None
 
 
+@dataclass(frozen=True)
+class BatchProgress:
+    """What :func:`download_many` has done so far, given to its ``progress`` function on
+    the calling thread, at most every 100 ms and once at the end.
+
+    Attributes:
+        files: files in the list.
+        finished: files done with success.
+        failed: files that failed.
+        bytes: bytes on disk over every file started (resumed prefixes included).
+        total: the sum of the sizes known so far.
+        active: the files being downloaded now, as ``(url, bytes, size)`` (``size`` is
+            ``None`` when unknown).
+    """
+
+    files: int
+    finished: int
+    failed: int
+    bytes: int
+    total: int
+    active: list[tuple[str, int, int | None]]
+
+
 class Cancel:
     """A handle that cancels downloads from another thread: pass it as ``cancel=`` to
     :func:`download` (or several), call :meth:`cancel` from anywhere, and each of those

@@ -100,7 +100,10 @@ unsafe fn run_download(
         };
         // SAFETY: NULL or a live rdl_options per the contract.
         let opts = unsafe { opts.as_ref() };
-        let mut dl = Download::new(url);
+        let mut dl = match opts.and_then(|o| o.session.as_ref()) {
+            Some(s) => s.session().download(url),
+            None => Download::new(url),
+        };
         if let Some(o) = opts {
             dl = configure(dl, o);
         }

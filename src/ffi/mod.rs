@@ -3,7 +3,7 @@
 //! generated from these files by cbindgen (build.rs), so their doc comments are the
 //! header's. One file per C concept, as rustls-ffi does: `error` (codes, the last error),
 //! `boundary` (the panic boundary, C strings), `options`, `download`, `outcome`,
-//! `events`, `cancel`.
+//! `events`, `cancel`, `session`.
 #![allow(unsafe_code, non_camel_case_types)]
 
 use std::ffi::{c_char, CStr};
@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod options;
 mod outcome;
+mod session;
 
 pub use cancel::*;
 pub use download::*;
@@ -22,6 +23,7 @@ pub use error::*;
 pub use events::*;
 pub use options::*;
 pub use outcome::*;
+pub use session::*;
 
 /// The library's version as one comparable number, `0xXXYYZZ` (major, minor, patch), as
 /// `RDL_VERSION_NUM` is the header's: `rdl_version_num() >= 0x000200` asks for 0.2.0 or

@@ -47,6 +47,7 @@ pub struct rdl_options {
     pub(crate) events: rdl_event_callback,
     pub(crate) events_userdata: *mut c_void,
     pub(crate) cancel: Option<Cancel>,
+    pub(crate) session: Option<std::sync::Arc<super::session::SessionSetup>>,
 }
 
 /// # Safety
@@ -157,6 +158,7 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             events: None,
             events_userdata: std::ptr::null_mut(),
             cancel: None,
+            session: None,
         }));
         Ok(())
     });
