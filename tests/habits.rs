@@ -484,6 +484,11 @@ fn progress_bar_on_a_terminal_and_forced() {
     server.put("/slow.bin", pattern(300_000, 8));
     server.set_fault("/slow.bin", Fault::Throttle(400_000));
     let url = server.url("/slow.bin");
+    server.put("/slow2.bin", pattern(300_000, 81));
+    server.set_fault("/slow2.bin", Fault::Throttle(400_000));
+    server.put("/slow3.bin", pattern(300_000, 82));
+    server.set_fault("/slow3.bin", Fault::Throttle(400_000));
+    let (url2, url3) = (server.url("/slow2.bin"), server.url("/slow3.bin"));
     let dir = Scratch::new("pty");
     let drawn = |text: &str| text.contains("KiB / 292.97 KiB") && text.contains("\x1b[");
     let (code, tty) = run_on_pty(dir.path(), &["-o", "t1/slow.bin", "--create-dirs", &url]);
@@ -501,6 +506,11 @@ fn progress_bar_on_a_terminal_and_forced() {
     let r = cli(dir.path(), &["--progress=bar:force", "-o", "p2.bin", &url]);
     assert_eq!(r.code, Some(0), "{r}");
     assert!(drawn(&r.stderr), "bar:force drew nothing: {:?}", r.stderr);
+    // Several files: a line of totals above the active ones (issue 18).
+    let (code, tty) = run_on_pty(dir.path(), &["-j", "2", "-P", "many", &url, &url2, &url3]);
+    assert_eq!(code, Some(0), "{tty:?}");
+    assert!(tty.contains(" of 3 files"), "no totals: {tty:?}");
+    assert!(tty.contains("3 of 3 downloads succeeded"), "{tty:?}");
 }
 
 /// Point 3: what is refused says why, in one line, before any request.

@@ -306,7 +306,7 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
         None | Some(Progress::Bar { force: false }) => Progress::Dot,
         Some(p) => p,
     };
-    let display = Display::new(style);
+    let display = Display::new(style, jobs.len());
     // One session for every URL and job: keep-alive connections are reused from one
     // file to the next, and no host gets more than its limit at once.
     let session = Session::builder()
@@ -332,10 +332,12 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
                     return;
                 }
                 let code = run_one(cli, &session, &creds, &display, &cancel, job, several);
+                display.file_done(code == 0);
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(code);
             });
         }
     });
+    display.finish();
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     // Every finished file synced and recorded before the summary: a failure here (the
     // disk) leaves that file an unfinished download, which the same command completes.

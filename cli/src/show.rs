@@ -1,8 +1,11 @@
-//! What the user sees: one live line per active download on a terminal (indicatif), a
-//! line every 10 s otherwise, and the one-line summaries.
+//! What the user sees: one live line per active download on a terminal (indicatif),
+//! under a line of totals when there are several files; a line every 10 s otherwise; and
+//! the one-line summaries.
 
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,10 +20,45 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 pub struct Display {
     style: Progress,
     multi: MultiProgress,
+    /// With several files: the totals, shown above the active files.
+    totals: Option<Totals>,
+}
+
+/// The whole run's progress over several files.
+struct Totals {
+    files: usize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+    /// Bytes written in this run, over every file.
+    bytes: AtomicU64,
+    started: Instant,
+    bar: Option<ProgressBar>,
+    last_log: Mutex<Instant>,
+}
+
+impl Totals {
+    fn text(&self) -> String {
+        let failed = self.failed.load(Ordering::Relaxed);
+        let done = self.done.load(Ordering::Relaxed) + failed;
+        let bytes = self.bytes.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let failed = match failed {
+            0 => String::new(),
+            n => format!(" ({n} failed)"),
+        };
+        format!(
+            "{done} of {} files{failed}, {} in {:.0} s, {}",
+            self.files,
+            bytes_text(bytes),
+            secs,
+            rate_text(bytes as f64 / secs)
+        )
+    }
 }
 
 impl Display {
-    pub fn new(style: Progress) -> Display {
+    /// The display of a run of `files` downloads.
+    pub fn new(style: Progress, files: usize) -> Display {
         let target = match style {
             Progress::Bar { force: false } => ProgressDrawTarget::stderr_with_hz(10),
             // indicatif draws nothing where stderr is not a terminal: this one is told
@@ -36,9 +74,59 @@ impl Display {
             ),
             _ => ProgressDrawTarget::hidden(),
         };
+        let multi = MultiProgress::with_draw_target(target);
+        let totals = (files > 1).then(|| Totals {
+            files,
+            done: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            started: Instant::now(),
+            bar: matches!(style, Progress::Bar { .. }).then(|| {
+                let bar = ProgressBar::new(files as u64)
+                    .with_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+                multi.add(bar)
+            }),
+            last_log: Mutex::new(Instant::now()),
+        });
         Display {
             style,
-            multi: MultiProgress::with_draw_target(target),
+            multi,
+            totals,
+        }
+    }
+
+    /// One file of the run ended, with success or not.
+    pub fn file_done(&self, ok: bool) {
+        if let Some(t) = &self.totals {
+            let counter = if ok { &t.done } else { &t.failed };
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(bar) = &t.bar {
+                bar.set_message(t.text());
+            }
+        }
+    }
+
+    /// The run is over: the totals line goes, so what follows starts at column 0.
+    pub fn finish(&self) {
+        if let Some(bar) = self.totals.as_ref().and_then(|t| t.bar.as_ref()) {
+            bar.finish_and_clear();
+            self.multi.remove(bar);
+        }
+    }
+
+    /// `n` more bytes were written by one of the files.
+    fn add_bytes(&self, n: u64) {
+        let Some(t) = &self.totals else { return };
+        t.bytes.fetch_add(n, Ordering::Relaxed);
+        if let Some(bar) = &t.bar {
+            bar.set_message(t.text());
+        } else if self.style == Progress::Dot {
+            let mut last = t.last_log.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= LOG_EVERY {
+                *last = Instant::now();
+                drop(last);
+                self.line(&t.text());
+            }
         }
     }
 
@@ -71,6 +159,7 @@ impl Display {
             started: Instant::now(),
             last_log: Instant::now(),
             sized: false,
+            last_done: None,
         }
     }
 }
@@ -95,10 +184,15 @@ pub struct Meter<'d> {
     started: Instant,
     last_log: Instant,
     sized: bool,
+    /// The bytes on disk at the last update (the first counts what was there before).
+    last_done: Option<u64>,
 }
 
 impl Meter<'_> {
     pub fn update(&mut self, done: u64, total: Option<u64>) {
+        if let Some(before) = self.last_done.replace(done) {
+            self.display.add_bytes(done.saturating_sub(before));
+        }
         if let Some(bar) = &self.bar {
             if let (Some(t), false) = (total, self.sized) {
                 bar.set_length(t);
