@@ -11,6 +11,8 @@
  * - No global init or cleanup: call rdl_* functions from any thread at any time. One
  *   rdl_options may be passed to concurrent calls on several threads while no thread
  *   changes it; its callbacks then run on each calling thread with the same userdata.
+ * - Downloads without an rdl_session share a process-wide one: its idle keep-alive
+ *   connections are the only global state, and a child after fork() never uses them.
  * - Exported symbols carry the version node libresumedl.so.MAJOR (the SONAME), so a
  *   library of another major is refused by the dynamic linker, not misused.
  * - NULL or non-UTF-8 string arguments return RDL_ERR_INVALID_ARG; they never crash.

@@ -214,7 +214,7 @@ fn choose_name(
             match inspect(&path, url, stop)? {
                 Occupant::Free => {
                     if let Some(lock) = Lock::create_new(&path)? {
-                        ControlFile::new(url, &path).save_unsynced(&path)?;
+                        ControlFile::new(url, &path).save_new(&path)?;
                         return Ok(Claim::File {
                             path,
                             lock,
@@ -372,6 +372,8 @@ fn inspect(path: &Path, url: &str, stop: &dyn Fn() -> bool) -> Result<Occupant, 
     Ok(match ControlFile::load(path) {
         Loaded::Valid(c) if c.url == url => Occupant::Own(lock, false),
         Loaded::Valid(c) => Occupant::Taken(another(&c.url)),
+        // An empty file beside a damaged record: a claim killed before its first byte.
+        Loaded::Damaged if meta.len() == 0 => Occupant::Empty(lock),
         Loaded::Damaged => Occupant::Taken("a download whose control file is damaged".into()),
         Loaded::Absent => match Origin::read(path) {
             Some(o) if o.url == url => Occupant::Own(lock, true),

@@ -551,7 +551,7 @@ impl<'a> Download<'a> {
             return Err(deadline.error());
         }
         if lock.created() {
-            if let Err(e) = ControlFile::new(&requester.url.text, path).save_unsynced(path) {
+            if let Err(e) = ControlFile::new(&requester.url.text, path).save_new(path) {
                 lock.remove_if_untouched(&requester.url.text);
                 return Err(e);
             }

@@ -46,7 +46,8 @@ impl Finish {
                 ));
             }
         }
-        ControlFile::remove(&self.path)?;
+        // Ours: written by this download, which holds the file's lock.
+        ControlFile::remove_own(&self.path)?;
         if self.pointed {
             crate::claim::unpoint(&self.path, &self.url);
         }

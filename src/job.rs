@@ -858,6 +858,14 @@ impl<'p, 'a> Job<'p, 'a> {
         if fresh {
             return Ok((0, None));
         }
+        // A file this call created is empty until its first byte: its record knows
+        // nothing, it has no origin; there is nothing to load or check.
+        if len == 0
+            && self.policy.modified_since.is_none()
+            && self.lock.as_ref().is_some_and(Lock::created)
+        {
+            return Ok((0, None));
+        }
         // A control file written for another URL still guards this file: its validators
         // and length must match the new server's answer, else the download restarts
         // instead of splicing two resources.

@@ -393,3 +393,30 @@ fn a_batch_killed_mid_way_resumes_each_cut_file() {
         support::scratch::entries(&dir.join("out"))
     );
 }
+
+/// A claim killed between creating its record and writing it leaves an empty record
+/// beside an empty file: the next run takes the name again, and leaves nothing behind.
+#[test]
+fn a_claim_killed_before_its_record_was_written_is_taken_again() {
+    let server = TestServer::start();
+    server.put("/x.bin", pattern(9_000, 5));
+    let dir = Scratch::new("session-torn-claim");
+    fs::write(dir.join("x.bin"), b"").unwrap();
+    fs::write(dir.join("x.bin.rdl"), b"").unwrap();
+    let o = quick(&Session::new(), &server.url("/x.bin"))
+        .to_dir(dir.path())
+        .unwrap();
+    assert_eq!(o.path, dir.join("x.bin"));
+    assert_eq!(fs::read(dir.join("x.bin")).unwrap(), pattern(9_000, 5));
+    assert_eq!(dir.entries(), ["x.bin"]);
+    // A torn record ("resumedl-contr") beside an empty file: the same.
+    fs::remove_file(dir.join("x.bin")).unwrap();
+    fs::write(dir.join("y.bin"), b"").unwrap();
+    fs::write(dir.join("y.bin.rdl"), b"resumedl-control 3\nurl ht").unwrap();
+    server.put("/y.bin", pattern(7_000, 6));
+    let o = quick(&Session::new(), &server.url("/y.bin"))
+        .to_dir(dir.path())
+        .unwrap();
+    assert_eq!(o.path, dir.join("y.bin"));
+    assert_eq!(dir.entries(), ["y.bin"]);
+}
