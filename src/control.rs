@@ -273,7 +273,7 @@ impl ControlFile {
         let synced = self
             .segments
             .iter()
-            .map(|s| s.start + s.durable)
+            .map(|s| s.start.saturating_add(s.durable))
             .max()
             .unwrap_or(0);
         let holds_synced = meta.as_ref().map_or(true, |m| m.len() >= synced);
@@ -450,11 +450,13 @@ impl ControlFile {
         let mut segments = Vec::new();
         while let Some(seg) = f.field("segment") {
             let mut parts = seg.split(' ');
-            let start = parts.next()?.parse().ok()?;
+            let start: u64 = parts.next()?.parse().ok()?;
             let end = opt_u64(parts.next()?)?;
             let done = parts.next()?.parse().ok()?;
             let durable = parts.next()?.parse().ok()?;
-            if parts.next().is_some() || durable > done {
+            // A segment must end inside the largest file there can be (no download
+            // writes one that does not: its bytes are in a file).
+            if parts.next().is_some() || durable > done || start.checked_add(done).is_none() {
                 return None;
             }
             segments.push(Segment {

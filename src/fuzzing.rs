@@ -71,10 +71,16 @@ impl ControlFields {
         }
     }
 
-    /// Whether a download could write this control file: one with a URL and a segment
-    /// (the reader refuses the others by design).
+    /// Whether a download could write this control file: one with a URL and a segment,
+    /// each segment's bytes inside the largest possible file (the reader refuses the
+    /// others by design).
     pub fn is_writable(&self) -> bool {
-        !self.url.is_empty() && !self.segments.is_empty()
+        !self.url.is_empty()
+            && !self.segments.is_empty()
+            && self
+                .segments
+                .iter()
+                .all(|&(start, _, done)| start.checked_add(done).is_some())
     }
 }
 
