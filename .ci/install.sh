@@ -18,11 +18,15 @@
 #   openssl                makes the test CA and the server certificates (self-signed,
 #                          expired, for other names)
 #   curl wget aria2 time   the benchmark's peers and /usr/bin/time
+#   eatmydata              the benchmark's runs without fsync (the cost of durability)
+#   node >= 20.19, npm     the tus server of the upload tests (@tus/server 2.x, pinned in
+#                          tests/tus-server/package-lock.json, installed with npm ci);
+#                          Debian 12's nodejs is 18: the machine's node must be newer
 set -euo pipefail
 
 install_debian_packages() {
   local pkgs=(gcc g++ make libasan8 libubsan1 valgrind cmake pkg-config binutils nginx
-    apache2 tinyproxy squid dante-server openssl ca-certificates curl wget aria2 time)
+    apache2 tinyproxy squid dante-server openssl ca-certificates curl wget aria2 time eatmydata)
   # Debian's python3 makes venvs with pip only with python3-venv; another python3 on
   # PATH (pyenv, a container's) brings its own.
   case $(command -v python3 || true) in
@@ -61,5 +65,24 @@ install_fuzzing() {
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 }
 
+# The tus server of tests/upload.rs, from the lockfile (exact versions and hashes).
+# --omit=optional: ioredis and @redis/client are for Redis lockers, not the file store.
+install_tus_server() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/tus-server"
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
+    echo "node and npm are needed for the upload tests (@tus/server 2.x wants node >= 20.19)" >&2
+    return 1
+  }
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+           process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' || {
+    echo "node $(node --version) is too old for @tus/server 2.x (needs >= 20.19.0)" >&2
+    return 1
+  }
+  [[ -d $dir/node_modules/@tus/server && -d $dir/node_modules/@tus/file-store ]] && return 0
+  (cd "$dir" && timeout 300 npm ci --omit=optional --no-audit --no-fund --loglevel=error)
+}
+
 install_debian_packages
 install_fuzzing
+install_tus_server

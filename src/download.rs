@@ -523,7 +523,22 @@ impl<'a> Download<'a> {
         rules
     }
 
-    fn deadline(&self) -> Deadline {
+    /// The settings an upload takes from its retry loop.
+    pub(crate) fn retry_settings(&self) -> RetrySettings {
+        RetrySettings {
+            retries: self.retries,
+            backoff: self.retry_backoff,
+            retry_connrefused: self.retry_connrefused,
+            rate_limit: self.rate_limit,
+        }
+    }
+
+    /// The caller's callbacks, for an upload's own loop.
+    pub(crate) fn take_callbacks(&mut self) -> (Option<ProgressFn<'a>>, Option<EventFn<'a>>) {
+        (self.progress.take(), self.events.take())
+    }
+
+    pub(crate) fn deadline(&self) -> Deadline {
         Deadline {
             // A time past what the clock can hold (`Duration::MAX`) is no limit.
             at: self
@@ -696,7 +711,7 @@ impl<'a> Download<'a> {
     }
 
     /// Validates every option and builds the agent, before anything touches the disk.
-    fn prepare(&mut self, deadline: &Deadline) -> Result<Requester, Error> {
+    pub(crate) fn prepare(&mut self, deadline: &Deadline) -> Result<Requester, Error> {
         let url = crate::url::parse(&self.url)?;
         if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
             return Err(Error::InvalidOption {
@@ -791,6 +806,14 @@ impl<'a> Download<'a> {
             EventQueue::new(self.events.is_some()),
         )
     }
+}
+
+/// What an upload's retry loop takes from the builder it shares with downloads.
+pub(crate) struct RetrySettings {
+    pub retries: u32,
+    pub backoff: Duration,
+    pub retry_connrefused: bool,
+    pub rate_limit: Option<u64>,
 }
 
 /// The unfinished download of `url` in `dir` that [`Download::to_dir`] would continue:

@@ -132,6 +132,18 @@ impl fmt::Display for Error {
                 write!(f, "sha256 mismatch: expected {expected}, got {actual}")
             }
             Error::TooManyRedirects { limit } => write!(f, "more than {limit} redirects"),
+            // An upload's record (`upload_record.rs`) is locked as a download's file is.
+            Error::Locked { path, pid } if path.extension().is_some_and(|e| e == "upload") => {
+                write!(
+                    f,
+                    "the upload remembered in '{}' is running in another process",
+                    path.display()
+                )?;
+                match pid {
+                    Some(pid) => write!(f, " (pid {pid})"),
+                    None => Ok(()),
+                }
+            }
             Error::Locked { path, pid } => {
                 write!(
                     f,

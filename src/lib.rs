@@ -42,10 +42,14 @@ mod retry;
 mod segmented;
 mod session;
 mod sink;
+mod source;
 mod sys;
 mod target;
 mod tls;
 mod transport;
+mod tus;
+mod upload;
+mod upload_record;
 mod url;
 
 pub use batch::{Batch, BatchProgress, Destination};
@@ -62,6 +66,7 @@ pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
 pub use session::{Session, SessionBuilder, DEFAULT_MAX_CONNECTIONS_PER_HOST};
+pub use upload::{Upload, UploadOutcome, DEFAULT_CHUNK};
 pub use url::mask as mask_url;
 
 /// Compiles and runs the README's Rust example as a doctest.

@@ -173,6 +173,83 @@ impl Requester {
         !downgrade || self.allow_https_downgrade
     }
 
+    /// The request head for `url`: the user's headers (credentials and cookies only to
+    /// the origin asked first, as curl -L), `extra`, and identity coding.
+    fn head_for(
+        &self,
+        url: &RequestUrl,
+        method: &Method,
+        extra: &[(&str, String)],
+    ) -> ureq::http::request::Builder {
+        let trusted = same_origin(&self.url.uri, &url.uri);
+        let mut req = ureq::http::Request::builder()
+            .method(method.clone())
+            .uri(url.uri.clone());
+        for (n, v) in &self.headers {
+            if trusted || !matches!(n.as_str(), "authorization" | "cookie") {
+                req = req.header(n, v);
+            }
+        }
+        if let (true, Some(auth)) = (trusted, &self.url_auth) {
+            req = req.header("Authorization", auth);
+        }
+        for (n, v) in extra {
+            req = req.header(*n, v.as_str());
+        }
+        req.header("Accept-Encoding", "identity")
+    }
+
+    /// Runs a built request with this call's agent and per-request settings.
+    fn run<S: ureq::AsSendBody>(
+        &self,
+        req: ureq::http::Request<S>,
+        url: &RequestUrl,
+    ) -> Result<Response<Body>, Error> {
+        let p = &self.per_request;
+        req.with_agent(&self.agent)
+            .configure()
+            .proxy(p.proxy.clone())
+            .timeout_connect(p.connect_timeout)
+            // Stall timers: restart at every read and every write. `timeout_recv_body`
+            // would be a deadline for the whole body and kill large transfers.
+            .timeout_per_read(p.stall_timeout)
+            .timeout_per_write(p.stall_timeout)
+            .run()
+            .map_err(|e| from_ureq(e, &url.shown))
+    }
+
+    /// One request with an optional body of `len` bytes read from `body` as it goes out,
+    /// no redirect followed (an upload's requests go where the server said): for the
+    /// tus protocol.
+    pub(crate) fn call(
+        &self,
+        url: &RequestUrl,
+        method: Method,
+        extra: &[(&str, String)],
+        body: Option<(&mut dyn Read, u64)>,
+    ) -> Result<Response<Body>, Error> {
+        let head = self.head_for(url, &method, extra);
+        let bad = |e: ureq::http::Error| {
+            Error::protocol(format!("cannot build a request for {}: {e}", url.shown))
+        };
+        self.events
+            .push(|| event::request(method.as_str(), &url.shown, extra));
+        let resp = match body {
+            Some((reader, len)) => {
+                let req = head
+                    .header("Content-Length", len.to_string())
+                    .body(ureq::SendBody::from_reader(reader))
+                    .map_err(bad)?;
+                self.run(req, url)?
+            }
+            None => self.run(head.body(()).map_err(bad)?, url)?,
+        };
+        self.answered
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.events.push(|| event::answer(&resp, &url.shown));
+        Ok(resp)
+    }
+
     fn send(
         &self,
         at: Option<&RequestUrl>,
@@ -181,39 +258,12 @@ impl Requester {
     ) -> Result<Answer, Error> {
         let mut url = at.unwrap_or(&self.url).clone();
         for _ in 0..=MAX_REDIRECTS {
-            let trusted = same_origin(&self.url.uri, &url.uri);
-            let mut req = ureq::http::Request::builder()
-                .method(method.clone())
-                .uri(url.uri.clone());
-            for (n, v) in &self.headers {
-                // Credentials and cookies are the asked origin's business only (curl -L).
-                if trusted || !matches!(n.as_str(), "authorization" | "cookie") {
-                    req = req.header(n, v);
-                }
-            }
-            if let (true, Some(auth)) = (trusted, &self.url_auth) {
-                req = req.header("Authorization", auth);
-            }
-            for (n, v) in extra {
-                req = req.header(*n, v.as_str());
-            }
-            req = req.header("Accept-Encoding", "identity");
-            let req = req.body(()).map_err(|e| {
+            let req = self.head_for(&url, &method, extra).body(()).map_err(|e| {
                 Error::protocol(format!("cannot build a request for {}: {e}", url.shown))
             })?;
             self.events
                 .push(|| event::request(method.as_str(), &url.shown, extra));
-            let p = &self.per_request;
-            let resp = req
-                .with_agent(&self.agent)
-                .configure()
-                .proxy(p.proxy.clone())
-                .timeout_connect(p.connect_timeout)
-                // A stall timer: restarts at every read. `timeout_recv_body` would be a
-                // deadline for the whole body and kill large downloads.
-                .timeout_per_read(p.stall_timeout)
-                .run()
-                .map_err(|e| from_ureq(e, &url.shown))?;
+            let resp = self.run(req, &url)?;
             self.answered
                 .store(true, std::sync::atomic::Ordering::Relaxed);
             self.events.push(|| event::answer(&resp, &url.shown));

@@ -22,6 +22,8 @@ use crate::download::Download;
 use crate::error::Error;
 use crate::finish::{sync_batch, Finish};
 use crate::rate::Deadline;
+use crate::tus::Capabilities;
+use crate::upload::Upload;
 
 /// Default for [`SessionBuilder::max_connections_per_host`]: `-j 16 -x 4` opens 16
 /// connections to one host, not 64, unless asked.
@@ -61,6 +63,8 @@ pub struct Session {
 
 struct Inner {
     defaults: Defaults,
+    /// What tus endpoints said they support (`OPTIONS`), asked once per session.
+    tus: Mutex<HashMap<String, Capabilities>>,
     /// Agents by configuration, with the process they belong to.
     pool: Mutex<Pool>,
     hosts: HostSlots,
@@ -163,6 +167,7 @@ impl SessionBuilder {
         Session {
             inner: Arc::new(Inner {
                 defaults: self.defaults,
+                tus: Mutex::new(HashMap::new()),
                 pool: Mutex::new(Pool {
                     pid: std::process::id(),
                     agents: Vec::new(),
@@ -241,6 +246,20 @@ impl Session {
     /// ```
     pub fn download_many(&self, items: Vec<(String, Destination)>) -> Batch<'_> {
         Batch::new(self, items)
+    }
+
+    /// An upload to the tus endpoint `endpoint` in this session, with its defaults.
+    pub fn upload<'a>(&self, endpoint: impl Into<String>) -> Upload<'a> {
+        Upload::with(self.download(endpoint))
+    }
+
+    /// What the tus endpoint said it supports, if asked before in this session.
+    pub(crate) fn capabilities(&self, endpoint: &str) -> Option<Capabilities> {
+        lock(&self.inner.tus).get(endpoint).cloned()
+    }
+
+    pub(crate) fn remember_capabilities(&self, endpoint: &str, caps: Capabilities) {
+        lock(&self.inner.tus).insert(endpoint.to_string(), caps);
     }
 
     /// The most connections to one host at once.

@@ -4,6 +4,7 @@ pub mod host;
 pub mod realserver;
 pub mod scratch;
 pub mod server;
+pub mod tus;
 
 use std::fs;
 use std::io::{self, Write};

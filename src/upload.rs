@@ -1,0 +1,989 @@
+//! Resumable uploads, tus 1.0 (`Upload`): a file is sent to a tus endpoint and, after
+//! any interruption, the next call asks the server how much it has and sends only the
+//! rest. The same promises as downloads: the server's bytes are kept across failures
+//! and retries (a `PATCH` cut mid-body resumes from the offset the server reports, never
+//! from where this side thinks it was), and never are the bytes of two versions of a
+//! file sent into one upload: the upload's URL is remembered per version of the source
+//! (`upload_record.rs`), and a source that changed starts a new upload.
+//!
+//! The steps: a remembered upload is asked for its offset (`HEAD`); else one is created
+//! (`POST` with `Upload-Length` and `Upload-Metadata`, the first bytes riding on it when
+//! the server offers `creation-with-upload`); then `PATCH`es send the rest, each checked
+//! against the offset the server answers; the record goes when the upload is complete.
+//! `OPTIONS` is asked once per endpoint and session, and only when an answer to it
+//! matters (creation with upload, checksums, a source of unknown length).
+
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ureq::http::{Method, Response};
+use ureq::Body;
+
+use crate::answer::header;
+use crate::cancel::Cancel;
+use crate::download::Download;
+use crate::error::Error;
+use crate::event::{self, Event, EventFn};
+use crate::outcome::ProgressFn;
+use crate::rate::{Deadline, RateLimit, PROGRESS_INTERVAL};
+use crate::request::Requester;
+use crate::retry::{retry_wait, ATTEMPTS_PER_RETRY, MIN_PROGRESS};
+use crate::session::Session;
+use crate::source::{Identity, Source};
+use crate::tus::{self, Capabilities, Checksum};
+use crate::upload_record::{state_dir, Remembered, UploadRecord};
+use crate::url::{resolve, RequestUrl};
+
+/// Each `PATCH` carries at most this much when checksums are sent (the digest is of one
+/// request's body) or when the source has no length (the bytes are held until the server
+/// has them: a pipe cannot be read again).
+pub const DEFAULT_CHUNK: u64 = 8 << 20;
+/// The bytes a creation request carries at most (`creation-with-upload`): the rest goes
+/// in `PATCH`es, which a cut does not lose (a `POST` cut mid-body leaves an upload whose
+/// URL never arrived).
+const CREATION_BODY: u64 = 1 << 20;
+/// The buffer bytes move through from the file to the connection.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// A resumable upload of one file to one tus endpoint, configured with a builder.
+///
+/// ```no_run
+/// let outcome = resumedl::Upload::new("https://example.com/files/")
+///     .header("Authorization", "Bearer token")
+///     .metadata("filetype", "application/x-iso9660-image")
+///     .from_path("big.iso")?;
+/// println!("{} ({} bytes sent, {} already there)", outcome.url, outcome.sent, outcome.resumed_from);
+/// # Ok::<(), resumedl::Error>(())
+/// ```
+pub struct Upload<'a> {
+    /// The settings uploads share with downloads (headers, credentials, timeouts, TLS,
+    /// proxy, retries, rate limit, deadline, callbacks, cancel, session), for the
+    /// endpoint.
+    dl: Download<'a>,
+    chunk_size: Option<u64>,
+    metadata: Vec<(String, String)>,
+    state_dir: Option<PathBuf>,
+    checksums: bool,
+}
+
+/// What a successful upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadOutcome {
+    /// The upload's URL on the server (where its bytes are, for whoever reads them).
+    pub url: String,
+    /// Its length.
+    pub length: u64,
+    /// The bytes the server already had when this call began (a resumed upload).
+    pub resumed_from: u64,
+    /// Body bytes this call sent (retries and chunks sent again included).
+    pub sent: u64,
+    /// This call created the upload (else it continued a remembered one).
+    pub created: bool,
+    /// Requests that carried bytes, or failed and were retried (1 when one `PATCH` did
+    /// it all).
+    pub attempts: u32,
+}
+
+impl<'a> Upload<'a> {
+    /// An upload to the tus endpoint `endpoint` (its creation URL, http or https).
+    pub fn new(endpoint: impl Into<String>) -> Upload<'a> {
+        Upload::with(Download::new(endpoint))
+    }
+
+    pub(crate) fn with(dl: Download<'a>) -> Upload<'a> {
+        Upload {
+            dl,
+            chunk_size: None,
+            metadata: Vec::new(),
+            state_dir: None,
+            checksums: true,
+        }
+    }
+
+    /// Adds a request header to every request (`Authorization` for Supabase-style
+    /// endpoints); checked as [`Download::header`].
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.dl = self.dl.header(name, value);
+        self
+    }
+
+    /// Sends `Authorization: Basic` to the endpoint's origin only.
+    pub fn basic_auth(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.dl = self.dl.basic_auth(user, password);
+        self
+    }
+
+    /// As [`Download::connect_timeout`].
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.dl = self.dl.connect_timeout(d);
+        self
+    }
+
+    /// Fails an attempt when no byte moves (sent or received) for this long; as
+    /// [`Download::stall_timeout`].
+    pub fn stall_timeout(mut self, d: Duration) -> Self {
+        self.dl = self.dl.stall_timeout(d);
+        self
+    }
+
+    /// Transient failures retried, each time from the offset the server reports; as
+    /// [`Download::retries`] (progress earns free retries).
+    pub fn retries(mut self, n: u32) -> Self {
+        self.dl = self.dl.retries(n);
+        self
+    }
+
+    /// As [`Download::retry_backoff`].
+    pub fn retry_backoff(mut self, d: Duration) -> Self {
+        self.dl = self.dl.retry_backoff(d);
+        self
+    }
+
+    /// As [`Download::retry_connrefused`].
+    pub fn retry_connrefused(mut self, on: bool) -> Self {
+        self.dl = self.dl.retry_connrefused(on);
+        self
+    }
+
+    /// As [`Download::ca_file`].
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dl = self.dl.ca_file(path);
+        self
+    }
+
+    /// As [`Download::proxy`].
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.dl = self.dl.proxy(url);
+        self
+    }
+
+    /// At most this many body bytes per second.
+    pub fn rate_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.dl = self.dl.rate_limit(bytes_per_sec);
+        self
+    }
+
+    /// A deadline for the whole call; the server keeps what it got (rerun to go on).
+    pub fn max_time(mut self, d: Duration) -> Self {
+        self.dl = self.dl.max_time(d);
+        self
+    }
+
+    /// Called with `(bytes the server has or was sent, length)` at most every 100 ms and
+    /// once at the end; `Break` cancels ([`Error::Aborted`]), the server keeping its bytes.
+    pub fn progress(mut self, f: impl FnMut(u64, Option<u64>) -> ControlFlow<()> + 'a) -> Self {
+        self.dl = self.dl.progress(f);
+        self
+    }
+
+    /// Called with each request and answer, retry and note; as [`Download::events`].
+    pub fn events(mut self, f: impl FnMut(&Event) -> ControlFlow<()> + 'a) -> Self {
+        self.dl = self.dl.events(f);
+        self
+    }
+
+    /// As [`Download::cancel_on`].
+    pub fn cancel_on(mut self, cancel: &Cancel) -> Self {
+        self.dl = self.dl.cancel_on(cancel);
+        self
+    }
+
+    /// Each `PATCH` carries at most `bytes` (for servers or proxies that cap request
+    /// bodies). Default: one `PATCH` for all the rest, as the tus spec recommends, or
+    /// [`DEFAULT_CHUNK`] when checksums are sent or the source has no length.
+    pub fn chunk_size(mut self, bytes: u64) -> Self {
+        self.chunk_size = Some(bytes.max(1));
+        self
+    }
+
+    /// Adds `key: value` to the upload's metadata. `filename` (the source's file name)
+    /// and `filetype` (`application/octet-stream`) are sent unless set here.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.push((key.into(), value.into()));
+        self
+    }
+
+    /// Where unfinished uploads are remembered (default `$XDG_STATE_HOME/resumedl/uploads`,
+    /// else `~/.local/state/resumedl/uploads`).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether to send a checksum with each chunk where the server offers the checksum
+    /// extension (default true).
+    pub fn checksums(mut self, on: bool) -> Self {
+        self.checksums = on;
+        self
+    }
+
+    /// Uploads the file at `path`, continuing the upload this endpoint has of this
+    /// version of it (a rerun after any interruption sends only what the server lacks),
+    /// retrying transient failures, and returns what happened. A source that is not a
+    /// regular file (a pipe) is sent once, in order, with `Upload-Defer-Length` where the
+    /// server offers it.
+    pub fn from_path(mut self, path: impl AsRef<Path>) -> Result<UploadOutcome, Error> {
+        // Bad metadata is refused before anything goes out.
+        tus::metadata(&self.metadata)?;
+        let deadline = self.dl.deadline();
+        let req = self.dl.prepare(&deadline)?;
+        if deadline.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let source = Source::open(path.as_ref())?;
+        let mut run = Run::new(&mut self, &req, &source, deadline);
+        let result = crate::transport::enter(&req.interrupt, || run.upload());
+        let _ = run.deliver_events();
+        result
+    }
+
+    /// Terminates the upload remembered for this endpoint and the file at `path`
+    /// (`DELETE`, the termination extension) and forgets it; `false` when none is
+    /// remembered. A server without termination answers an error; the record is
+    /// forgotten all the same only when the server no longer has the upload.
+    pub fn abort(mut self, path: impl AsRef<Path>) -> Result<bool, Error> {
+        let deadline = self.dl.deadline();
+        let req = self.dl.prepare(&deadline)?;
+        let source = Source::open(path.as_ref())?;
+        let Some(id) = &source.identity else {
+            return Ok(false);
+        };
+        let dir = state_dir(self.state_dir.as_deref())?;
+        let record =
+            UploadRecord::open(&dir, &req.url.text, (id.dev, id.ino), &|| deadline.passed())?;
+        let Some(remembered) = record.read().filter(|r| r.endpoint == req.url.text) else {
+            record.release();
+            return Ok(false);
+        };
+        let url = crate::url::parse(&remembered.url)?;
+        let resp = crate::transport::enter(&req.interrupt, || {
+            req.call(&url, Method::DELETE, &tus_headers(&[]), None)
+        });
+        let _ = req.events.deliver(&mut self.dl.take_callbacks().1);
+        let status = resp?.status().as_u16();
+        match status {
+            200..=299 | 404 | 410 => {
+                record.forget()?;
+                Ok(true)
+            }
+            _ => Err(Error::HttpStatus {
+                status,
+                url: url.shown,
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// The headers of every tus request but `OPTIONS`.
+fn tus_headers(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut h = vec![("Tus-Resumable", tus::VERSION.to_string())];
+    h.extend(extra.iter().cloned());
+    h
+}
+
+/// Where the upload is: its URL and the bytes the server has.
+struct Remote {
+    url: RequestUrl,
+    offset: u64,
+}
+
+/// One call's state.
+struct Run<'u, 'a> {
+    up: &'u mut Upload<'a>,
+    req: &'u Requester,
+    source: &'u Source,
+    deadline: Deadline,
+    progress: Option<ProgressFn<'a>>,
+    events: Option<EventFn<'a>>,
+    limit: Option<RateLimit>,
+    retries: u32,
+    backoff: Duration,
+    retry_connrefused: bool,
+    sent: u64,
+    attempts: u32,
+    last_progress: Option<Instant>,
+    /// The most the server was ever seen to hold in this call: its offset may never go
+    /// back below it.
+    acknowledged: u64,
+}
+
+impl<'u, 'a> Run<'u, 'a> {
+    fn new(
+        up: &'u mut Upload<'a>,
+        req: &'u Requester,
+        source: &'u Source,
+        deadline: Deadline,
+    ) -> Self {
+        let shared = up.dl.retry_settings();
+        let (progress, events) = up.dl.take_callbacks();
+        Run {
+            up,
+            req,
+            source,
+            deadline,
+            progress,
+            events,
+            limit: shared.rate_limit.map(RateLimit::new),
+            retries: shared.retries,
+            backoff: shared.backoff,
+            retry_connrefused: shared.retry_connrefused,
+            sent: 0,
+            attempts: 0,
+            last_progress: None,
+            acknowledged: 0,
+        }
+    }
+
+    fn deliver_events(&mut self) -> Result<(), Error> {
+        match self.req.events.deliver(&mut self.events) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Error::Aborted),
+        }
+    }
+
+    fn note(&self, text: String) {
+        self.req.events.push(|| Event::Note { text });
+    }
+
+    fn report(&mut self, done: u64, total: Option<u64>, last: bool) -> Result<(), Error> {
+        self.deliver_events()?;
+        let due = last
+            || self
+                .last_progress
+                .is_none_or(|t| t.elapsed() >= PROGRESS_INTERVAL);
+        if let (true, Some(f)) = (due, self.progress.as_mut()) {
+            self.last_progress = Some(Instant::now());
+            if f(done, total).is_break() && !last {
+                return Err(Error::Aborted);
+            }
+        }
+        Ok(())
+    }
+
+    fn upload(&mut self) -> Result<UploadOutcome, Error> {
+        match self.source.len() {
+            Some(length) => self.upload_file(length),
+            None => self.upload_stream(),
+        }
+    }
+
+    /// A regular file: remembered, resumable across runs.
+    fn upload_file(&mut self, length: u64) -> Result<UploadOutcome, Error> {
+        let id = self
+            .source
+            .identity
+            .clone()
+            .expect("a regular file has an identity");
+        let dir = state_dir(self.up.state_dir.as_deref())?;
+        let deadline = self.deadline.clone();
+        let record = UploadRecord::open(&dir, &self.req.url.text, (id.dev, id.ino), &|| {
+            deadline.passed()
+        })?;
+        match self.send_file(&record, length, &id) {
+            Ok(outcome) => {
+                record.forget()?;
+                self.report(length, Some(length), true)?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                // Kept when it names an upload (a rerun goes on with it).
+                record.release();
+                Err(e)
+            }
+        }
+    }
+
+    fn send_file(
+        &mut self,
+        record: &UploadRecord,
+        length: u64,
+        id: &Identity,
+    ) -> Result<UploadOutcome, Error> {
+        let mut created = false;
+        let mut remote = None;
+        // A remembered upload of this version of the file: its offset, from the server.
+        if let Some(r) = record.read() {
+            if r.endpoint == self.req.url.text && r.identity == *id {
+                let url = crate::url::parse(&r.url)?;
+                match self.offset_of(&url, Some(length))? {
+                    Some(offset) => {
+                        self.note(format!(
+                            "the server has {offset} of the {length} bytes of '{}': sending the rest",
+                            self.source.path.display()
+                        ));
+                        self.acknowledged = offset;
+                        remote = Some(Remote { url, offset });
+                    }
+                    None => self.note(format!(
+                        "the server no longer has the upload of '{}': starting a new one",
+                        self.source.path.display()
+                    )),
+                }
+            } else {
+                // Another version of the file (or another record at this key): its bytes
+                // on the server are not this version's.
+                self.note(format!(
+                    "'{}' changed since its upload began: starting a new upload",
+                    self.source.path.display()
+                ));
+            }
+        }
+        let resumed_from = remote.as_ref().map_or(0, |r| r.offset);
+        let mut remote = match remote {
+            Some(r) => r,
+            None => {
+                created = true;
+                let r = self.create(Some(length))?;
+                record.write(&Remembered {
+                    endpoint: self.req.url.text.clone(),
+                    url: r.url.text.clone(),
+                    source: self.source.path.display().to_string(),
+                    identity: id.clone(),
+                })?;
+                r
+            }
+        };
+        let result = self.send_rest(&mut remote, length);
+        if let Err(e) = result {
+            // A server that forgot the upload mid-way: a new one, once, when this call
+            // did not create it (else the server does not keep uploads at all).
+            if matches!(
+                e,
+                Error::HttpStatus {
+                    status: 404 | 410,
+                    ..
+                }
+            ) && !created
+            {
+                self.note(format!(
+                    "the server no longer has the upload of '{}': starting a new one",
+                    self.source.path.display()
+                ));
+                created = true;
+                self.acknowledged = 0;
+                remote = self.create(Some(length))?;
+                record.write(&Remembered {
+                    endpoint: self.req.url.text.clone(),
+                    url: remote.url.text.clone(),
+                    source: self.source.path.display().to_string(),
+                    identity: id.clone(),
+                })?;
+                self.send_rest(&mut remote, length)?;
+            } else {
+                return Err(e);
+            }
+        }
+        // Every byte is there; they must all be of the version the record names (a
+        // change is caught as the bytes are read; this is the last look).
+        self.source.check_unchanged()?;
+        Ok(UploadOutcome {
+            url: remote.url.text,
+            length,
+            resumed_from: if created { 0 } else { resumed_from },
+            sent: self.sent,
+            created,
+            attempts: self.attempts,
+        })
+    }
+
+    /// The capabilities of the endpoint, asked once per session.
+    fn capabilities(&mut self) -> Result<Capabilities, Error> {
+        let session: &Session = &self.req.session;
+        if let Some(c) = session.capabilities(&self.req.url.text) {
+            return Ok(c);
+        }
+        let resp = self.req.call(&self.req.url, Method::OPTIONS, &[], None)?;
+        let caps = match resp.status().as_u16() {
+            200..=299 => Capabilities::from_answer(&resp),
+            // Not answered: nothing beyond the core and creation is assumed.
+            _ => Capabilities::default(),
+        };
+        crate::request::release(resp);
+        session.remember_capabilities(&self.req.url.text, caps.clone());
+        Ok(caps)
+    }
+
+    /// Creates the upload (`POST`), retrying transient failures; with
+    /// `creation-with-upload`, its first bytes ride along.
+    fn create(&mut self, length: Option<u64>) -> Result<Remote, Error> {
+        let caps = self.capabilities()?;
+        if let (Some(max), Some(len)) = (caps.max_size, length) {
+            if len > max {
+                return Err(Error::protocol(format!(
+                    "{} takes uploads of at most {max} bytes (Tus-Max-Size); '{}' has {len}",
+                    self.req.url.shown,
+                    self.source.path.display()
+                )));
+            }
+        }
+        let mut meta = self.up.metadata.clone();
+        if !meta.iter().any(|(k, _)| k == "filename") {
+            let name = self
+                .source
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned());
+            meta.push(("filename".into(), name.unwrap_or_else(|| "stdin".into())));
+        }
+        if !meta.iter().any(|(k, _)| k == "filetype") {
+            meta.push(("filetype".into(), "application/octet-stream".into()));
+        }
+        let mut headers = tus_headers(&[]);
+        match length {
+            Some(n) => headers.push(("Upload-Length", n.to_string())),
+            None => {
+                if !caps.has("creation-defer-length") {
+                    return Err(Error::protocol(format!(
+                        "{} takes no upload of unknown length (no creation-defer-length): \
+                         '{}' is not a regular file; save it to one first",
+                        self.req.url.shown,
+                        self.source.path.display()
+                    )));
+                }
+                headers.push(("Upload-Defer-Length", "1".into()));
+            }
+        }
+        if let Some(m) = tus::metadata(&meta)? {
+            headers.push(("Upload-Metadata", m));
+        }
+        // The first bytes on the creation request, when the server takes them and the
+        // file's bytes can be read again should the answer not arrive.
+        let first = match (length, caps.has("creation-with-upload")) {
+            (Some(n), true) if n > 0 => n.min(CREATION_BODY).min(self.chunk_limit(&caps)),
+            _ => 0,
+        };
+        let mut failures = 0u32;
+        loop {
+            self.attempts += 1;
+            let mut h = headers.clone();
+            if first > 0 {
+                h.push(("Content-Type", tus::OFFSET_STREAM.into()));
+            }
+            let req = self.req;
+            let result = if first > 0 {
+                let mut body = self.body(0, first, None)?;
+                let r = req.call(&req.url, Method::POST, &h, Some((&mut body, first)));
+                let (sent, error) = (body.sent, body.error.take());
+                self.sent += sent;
+                match error {
+                    Some(e) => Err(e),
+                    None => r,
+                }
+            } else {
+                self.req.call(&self.req.url, Method::POST, &h, None)
+            };
+            let resp = match result.and_then(|r| status_ok(r, &self.req.url, &[201])) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail_or_wait(e, &mut failures, 0)?;
+                    continue;
+                }
+            };
+            let location = header(&resp, "location").map(str::to_string);
+            let offset = tus::offset(&resp, length, &self.req.url.shown)?;
+            crate::request::release(resp);
+            let Some(location) = location else {
+                return Err(Error::protocol(format!(
+                    "{} created an upload without saying where (no Location)",
+                    self.req.url.shown
+                )));
+            };
+            let url = resolve(&self.req.url, &location)?;
+            if !self.req.may_follow(&self.req.url, &url) {
+                return Err(Error::protocol(format!(
+                    "refused the upload URL {}: it leaves https for plain http",
+                    url.shown
+                )));
+            }
+            let offset = offset.unwrap_or(0).min(first);
+            self.acknowledged = offset;
+            return Ok(Remote { url, offset });
+        }
+    }
+
+    /// The server's offset for `url` (`HEAD`), retrying transient failures; `None` when
+    /// the server no longer has it (404, 410) or it is of another length.
+    fn offset_of(&mut self, url: &RequestUrl, length: Option<u64>) -> Result<Option<u64>, Error> {
+        let mut failures = 0u32;
+        loop {
+            let result = self.req.call(url, Method::HEAD, &tus_headers(&[]), None);
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail_or_wait(e, &mut failures, self.acknowledged)?;
+                    continue;
+                }
+            };
+            let status = resp.status().as_u16();
+            if matches!(status, 404 | 410) {
+                crate::request::release(resp);
+                return Ok(None);
+            }
+            let resp = match status_ok(resp, url, &[200, 204]) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.fail_or_wait(e, &mut failures, self.acknowledged)?;
+                    continue;
+                }
+            };
+            let server_length =
+                header(&resp, "upload-length").and_then(|v| v.trim().parse::<u64>().ok());
+            if let (Some(want), Some(has)) = (length, server_length) {
+                if want != has {
+                    crate::request::release(resp);
+                    return Ok(None);
+                }
+            }
+            let offset = tus::offset(&resp, length.or(server_length), &url.shown)?;
+            crate::request::release(resp);
+            let Some(offset) = offset else {
+                return Err(Error::protocol(format!(
+                    "{} answered a HEAD without Upload-Offset",
+                    url.shown
+                )));
+            };
+            if offset < self.acknowledged {
+                return Err(Error::protocol(format!(
+                    "{} now has {offset} bytes of the upload after it had {}: it lost bytes \
+                     it acknowledged",
+                    url.shown, self.acknowledged
+                )));
+            }
+            self.acknowledged = offset;
+            return Ok(Some(offset));
+        }
+    }
+
+    /// How much one `PATCH` may carry.
+    fn chunk_limit(&self, caps: &Capabilities) -> u64 {
+        let checksums = self.up.checksums && caps.checksum().is_some();
+        match (self.up.chunk_size, checksums) {
+            (Some(n), _) => n,
+            (None, true) => DEFAULT_CHUNK,
+            (None, false) => u64::MAX,
+        }
+    }
+
+    /// Sends bytes `remote.offset..length` in `PATCH`es, each answer's offset checked, a
+    /// failure followed by a `HEAD` that says where the server is.
+    fn send_rest(&mut self, remote: &mut Remote, length: u64) -> Result<(), Error> {
+        let mut failures = 0u32;
+        let mut caps = None;
+        // OPTIONS only when its answer changes what a PATCH carries (checksums); else
+        // the PATCHes go out without asking.
+        let needs_caps = self.up.checksums;
+        while remote.offset < length {
+            self.report(remote.offset, Some(length), false)?;
+            if caps.is_none() && needs_caps {
+                caps = Some(self.capabilities()?);
+            }
+            let c = caps.clone().unwrap_or_default();
+            let checksum = c.checksum().filter(|_| self.up.checksums);
+            let end = length.min(remote.offset.saturating_add(self.chunk_limit(&c)));
+            match self.patch(remote, end, length, checksum) {
+                Ok(n) => {
+                    if n - remote.offset >= MIN_PROGRESS {
+                        failures = 0;
+                    }
+                    remote.offset = n;
+                }
+                Err(
+                    e @ Error::HttpStatus {
+                        status: 404 | 410, ..
+                    },
+                ) => return Err(e),
+                Err(e) => {
+                    let at = remote.offset;
+                    self.fail_or_wait(e, &mut failures, at)?;
+                    // Where the server really is now.
+                    match self.offset_of(&remote.url, Some(length))? {
+                        Some(o) => remote.offset = o,
+                        None => {
+                            return Err(Error::HttpStatus {
+                                status: 404,
+                                url: remote.url.shown.clone(),
+                                retry_after: None,
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One `PATCH` of bytes `remote.offset..end`; the server's new offset.
+    fn patch(
+        &mut self,
+        remote: &Remote,
+        end: u64,
+        length: u64,
+        checksum: Option<Checksum>,
+    ) -> Result<u64, Error> {
+        self.attempts += 1;
+        let start = remote.offset;
+        let n = end - start;
+        let mut h = tus_headers(&[
+            ("Upload-Offset", start.to_string()),
+            ("Content-Type", tus::OFFSET_STREAM.into()),
+        ]);
+        if let Some(c) = checksum {
+            let mut data = vec![0u8; n as usize];
+            self.source.read_at(&mut data, start)?;
+            h.push(("Upload-Checksum", c.header(&data)));
+        }
+        let req = self.req;
+        let mut body = self.body(start, end, Some(length))?;
+        let result = req.call(&remote.url, Method::PATCH, &h, Some((&mut body, n)));
+        let (sent, error) = (body.sent, body.error.take());
+        self.sent += sent;
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let resp = result?;
+        let status = resp.status().as_u16();
+        if status == tus::CHECKSUM_MISMATCH {
+            crate::request::release(resp);
+            return Err(Error::Network {
+                reason: format!(
+                    "{} found the chunk at {start} damaged on the way (checksum)",
+                    remote.url.shown
+                ),
+            });
+        }
+        let resp = status_ok(resp, &remote.url, &[200, 204])?;
+        let offset = tus::offset(&resp, Some(length), &remote.url.shown)?;
+        crate::request::release(resp);
+        let Some(offset) = offset else {
+            return Err(Error::protocol(format!(
+                "{} acknowledged a PATCH without Upload-Offset",
+                remote.url.shown
+            )));
+        };
+        if offset < self.acknowledged || offset > end {
+            return Err(Error::protocol(format!(
+                "{} answered Upload-Offset {offset} to bytes {start}..{end} (it had {})",
+                remote.url.shown, self.acknowledged
+            )));
+        }
+        self.acknowledged = offset;
+        if offset == start && n > 0 {
+            // Nothing taken: as a failure, retried from where the server is.
+            return Err(Error::Network {
+                reason: format!("{} took none of the bytes at {start}", remote.url.shown),
+            });
+        }
+        Ok(offset)
+    }
+
+    /// The body of a request: bytes `start..end` of the source, read as they go out, at
+    /// the rate limit, reporting progress.
+    fn body(
+        &mut self,
+        start: u64,
+        end: u64,
+        length: Option<u64>,
+    ) -> Result<FileBody<'_, 'u, 'a>, Error> {
+        Ok(FileBody {
+            run: self,
+            pos: start,
+            end,
+            length,
+            sent: 0,
+            error: None,
+        })
+    }
+
+    /// A failure: retried after a wait when transient and retries are left, else the
+    /// call's error. `at` is where the upload was (for the retry event).
+    fn fail_or_wait(&mut self, e: Error, failures: &mut u32, at: u64) -> Result<(), Error> {
+        if self.deadline.passed() {
+            return Err(self.deadline.error());
+        }
+        let transient = match &e {
+            Error::Unreachable { .. } => self.req.answered() || self.retry_connrefused,
+            // An offset this side had wrong (409): the server is asked where it is.
+            Error::HttpStatus { status: 409, .. } => true,
+            other => other.is_transient(),
+        };
+        *failures += 1;
+        let max = self
+            .retries
+            .saturating_add(1)
+            .saturating_mul(ATTEMPTS_PER_RETRY);
+        if !transient || *failures > self.retries || self.attempts >= max {
+            return Err(e);
+        }
+        let wait = retry_wait(&e, self.backoff, *failures);
+        let left = self.retries.saturating_sub(*failures).saturating_add(1);
+        let reason = e.to_string();
+        let attempt = self.attempts + 1;
+        self.req
+            .events
+            .push(|| event::retry(reason, at, wait, attempt, left));
+        self.deliver_events()?;
+        self.deadline.sleep(wait);
+        if self.deadline.passed() {
+            return Err(self.deadline.error());
+        }
+        Ok(())
+    }
+
+    /// A source of unknown length (a pipe): one upload, in chunks held until the server
+    /// has them, never remembered (a pipe cannot be read again in another run).
+    fn upload_stream(&mut self) -> Result<UploadOutcome, Error> {
+        let mut remote = self.create(None)?;
+        let chunk = self.up.chunk_size.unwrap_or(DEFAULT_CHUNK).min(1 << 30) as usize;
+        let mut buf = vec![0u8; chunk];
+        let mut failures = 0u32;
+        loop {
+            let n = self.source.read_next(&mut buf)?;
+            let at = remote.offset;
+            let last = n < buf.len();
+            // The bytes of this chunk stay here until the server has all of them.
+            let mut done = 0usize;
+            while done < n || (last && done == n) {
+                self.attempts += 1;
+                let mut h = tus_headers(&[
+                    ("Upload-Offset", (at + done as u64).to_string()),
+                    ("Content-Type", tus::OFFSET_STREAM.into()),
+                ]);
+                if last {
+                    h.push(("Upload-Length", (at + n as u64).to_string()));
+                }
+                let part = &buf[done..n];
+                let result = self.req.call(
+                    &remote.url,
+                    Method::PATCH,
+                    &h,
+                    Some((&mut io::Cursor::new(part), part.len() as u64)),
+                );
+                let outcome = result
+                    .and_then(|r| status_ok(r, &remote.url, &[200, 204]))
+                    .and_then(|r| {
+                        let o = tus::offset(&r, None, &remote.url.shown)?;
+                        crate::request::release(r);
+                        o.ok_or_else(|| {
+                            Error::protocol(format!(
+                                "{} acknowledged a PATCH without Upload-Offset",
+                                remote.url.shown
+                            ))
+                        })
+                    });
+                match outcome {
+                    Ok(o) if o >= at + done as u64 && o <= at + n as u64 => {
+                        self.sent += o - (at + done as u64);
+                        done = (o - at) as usize;
+                        self.acknowledged = o;
+                        if last && done == n {
+                            break;
+                        }
+                    }
+                    Ok(o) => {
+                        return Err(Error::protocol(format!(
+                            "{} answered Upload-Offset {o} to bytes {}..{}",
+                            remote.url.shown,
+                            at + done as u64,
+                            at + n as u64
+                        )))
+                    }
+                    Err(e @ Error::Protocol { .. }) => return Err(e),
+                    Err(e) => {
+                        self.fail_or_wait(e, &mut failures, at + done as u64)?;
+                        match self.offset_of(&remote.url, None)? {
+                            Some(o) if o >= at && o <= at + n as u64 => done = (o - at) as usize,
+                            Some(o) => {
+                                return Err(Error::protocol(format!(
+                                    "{} now has {o} bytes, outside the chunk it was sent \
+                                     ({at}..{})",
+                                    remote.url.shown,
+                                    at + n as u64
+                                )))
+                            }
+                            None => {
+                                return Err(Error::HttpStatus {
+                                    status: 404,
+                                    url: remote.url.shown.clone(),
+                                    retry_after: None,
+                                })
+                            }
+                        }
+                    }
+                }
+            }
+            remote.offset = at + n as u64;
+            self.report(remote.offset, None, false)?;
+            if last {
+                break;
+            }
+        }
+        self.report(remote.offset, Some(remote.offset), true)?;
+        Ok(UploadOutcome {
+            url: remote.url.text,
+            length: remote.offset,
+            resumed_from: 0,
+            sent: self.sent,
+            created: true,
+            attempts: self.attempts,
+        })
+    }
+}
+
+/// The answer when its status is one of `ok`; else the error for it (its body let go).
+fn status_ok(resp: Response<Body>, url: &RequestUrl, ok: &[u16]) -> Result<Response<Body>, Error> {
+    let status = resp.status().as_u16();
+    if ok.contains(&status) {
+        return Ok(resp);
+    }
+    let retry_after = header(&resp, "retry-after").and_then(|v| v.trim().parse().ok());
+    crate::request::release(resp);
+    Err(Error::HttpStatus {
+        status,
+        url: url.shown.clone(),
+        retry_after,
+    })
+}
+
+/// A request body read from the source as it goes out.
+struct FileBody<'r, 'u, 'a> {
+    run: &'r mut Run<'u, 'a>,
+    pos: u64,
+    end: u64,
+    length: Option<u64>,
+    sent: u64,
+    /// What stopped the body (a read error, a cancel from the progress callback): the
+    /// request fails on it, and this says why.
+    error: Option<Error>,
+}
+
+impl Read for FileBody<'_, '_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end - self.pos;
+        if left == 0 {
+            return Ok(0);
+        }
+        let n = (left as usize).min(buf.len()).min(READ_CHUNK);
+        if let Some(limit) = &self.run.limit {
+            let deadline = &self.run.deadline;
+            limit.take(n, &|| deadline.passed());
+        }
+        // Read, then checked: bytes read after a change are never sent (a file written
+        // while it goes out would splice two versions on the server).
+        let read = self.run.source.read_at(&mut buf[..n], self.pos);
+        if let Err(e) = read.and_then(|()| self.run.source.check_unchanged()) {
+            self.error = Some(e);
+            return Err(io::Error::other("the source could not be read"));
+        }
+        self.pos += n as u64;
+        self.sent += n as u64;
+        if let Err(e) = self.run.report(self.pos, self.length, false) {
+            self.error = Some(e);
+            return Err(io::Error::other("cancelled"));
+        }
+        Ok(n)
+    }
+}
