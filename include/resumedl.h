@@ -50,6 +50,10 @@
 #define RDL_OUTCOME_HAS(out, field) \
   (offsetof(rdl_outcome, field) + sizeof(((const rdl_outcome *)0)->field) <= (out)->size)
 
+/* Whether rdl_upload filled in `field` of the rdl_upload_outcome `*out` (same rule). */
+#define RDL_UPLOAD_OUTCOME_HAS(out, field) \
+  (offsetof(rdl_upload_outcome, field) + sizeof(((const rdl_upload_outcome *)0)->field) <= (out)->size)
+
 /* Whether the library filled in `field` of the rdl_event `*event` (same rule). */
 #define RDL_EVENT_HAS(event, field) \
   (offsetof(rdl_event, field) + sizeof(((const rdl_event *)0)->field) <= (event)->size)
@@ -374,6 +378,44 @@ typedef struct rdl_event {
  * callback does).
  */
 typedef int (*rdl_event_callback)(void *userdata, const struct rdl_event *event);
+
+/**
+ * What a successful `rdl_upload` did. Plain data; the caller allocates it and sets
+ * `size` to `sizeof(rdl_upload_outcome)` before the call. It grows at its end as
+ * `rdl_outcome` does (`RDL_UPLOAD_OUTCOME_HAS(&out, field)`). Added in 0.2.0.
+ */
+typedef struct rdl_upload_outcome {
+  /**
+   * In: `sizeof(rdl_upload_outcome)`, set by the caller. Out: the end of the last
+   * field the library filled in.
+   */
+  size_t size;
+  /**
+   * The upload's URL on the server. Owned by resumedl: valid until the next
+   * `rdl_upload` on the same thread; copy it to keep it.
+   */
+  const char *url;
+  /**
+   * The upload's length in bytes.
+   */
+  uint64_t length;
+  /**
+   * The bytes the server already had when the call began (a resumed upload), else 0.
+   */
+  uint64_t resumed_from;
+  /**
+   * Body bytes this call sent (chunks sent again after a failure included).
+   */
+  uint64_t sent;
+  /**
+   * Requests that carried bytes or failed and were retried.
+   */
+  uint32_t attempts;
+  /**
+   * 1 when this call created the upload, 0 when it continued a remembered one.
+   */
+  int created;
+} rdl_upload_outcome;
 
 #ifdef __cplusplus
 extern "C" {
@@ -849,6 +891,98 @@ void rdl_session_free(struct rdl_session *session);
  * `opts` from `rdl_options_new` (NULL is an error); `session` NULL or a live handle.
  */
 int rdl_options_set_session(struct rdl_options *opts, const struct rdl_session *session);
+
+/**
+ * Uploads the file at `path` to the tus 1.0 endpoint `endpoint` (its creation URL),
+ * continuing the upload this endpoint already has of this version of the file: a call
+ * after any interruption (a failure, a kill, a reboot) asks the server for its offset
+ * and sends only the rest. The upload's URL is remembered per endpoint and file under
+ * the state directory (`$XDG_STATE_HOME/resumedl/uploads`, else
+ * `~/.local/state/resumedl/uploads`; `rdl_options_set_upload_state_dir`), never beside
+ * the file. A file that changed since (size, times, inode, its first and last MiB) or
+ * an upload the server forgot starts a new upload: the bytes of two versions are never
+ * sent into one. A file written while it is sent fails with `RDL_ERR_IO`.
+ *
+ * The options are those of downloads where they mean something for an upload: headers,
+ * credentials, timeouts, retries and backoff, rate limit, `max_time`, proxy, CA file,
+ * session, cancel; the progress callback gets the bytes the server has and the length;
+ * the event callback each request and answer. And: `rdl_options_set_chunk_size`,
+ * `rdl_options_add_upload_metadata`, `rdl_options_set_upload_checksums`. A `path` that
+ * is not a regular file (a pipe) is sent once, in chunks, where the server offers
+ * `creation-defer-length`, else fails before anything is sent.
+ *
+ * `out` may be NULL; otherwise its `size` must be `sizeof(rdl_upload_outcome)` and it
+ * is written on success only. Returns `RDL_OK` or an `RDL_ERR_*` code, with
+ * `rdl_last_error_message()`; the server keeps the bytes it has. A second call for the
+ * same endpoint and file while one runs fails at once with `RDL_ERR_LOCKED`. Added in
+ * 0.2.0.
+ *
+ * # Safety
+ * `endpoint`, `path` NUL-terminated strings (NULL is an error); `opts` NULL or from
+ * `rdl_options_new`, not changed during the call; `out` NULL or an
+ * `rdl_upload_outcome` whose first `size` bytes are writable.
+ */
+int rdl_upload(const char *endpoint,
+               const char *path,
+               const struct rdl_options *opts,
+               struct rdl_upload_outcome *out);
+
+/**
+ * Terminates the upload remembered for `endpoint` and the file at `path` (`DELETE`, the
+ * tus termination extension) and forgets it. `*aborted` (when not NULL) is set to 1
+ * when there was one, 0 when none was remembered. Returns `RDL_OK` or an `RDL_ERR_*`
+ * code (a server without termination answers an error status: `RDL_ERR_HTTP_STATUS`).
+ * Added in 0.2.0.
+ *
+ * # Safety
+ * `endpoint`, `path` NUL-terminated strings; `opts` NULL or from `rdl_options_new`;
+ * `aborted` NULL or writable.
+ */
+int rdl_upload_abort(const char *endpoint,
+                     const char *path,
+                     const struct rdl_options *opts,
+                     int *aborted);
+
+/**
+ * Each `PATCH` of an upload carries at most `bytes` (for servers or proxies that cap
+ * request bodies); 0 restores the default: one `PATCH` for all the rest, as the tus
+ * spec recommends, or 8 MiB chunks when checksums are sent or the source is a pipe.
+ * Memory stays one buffer whatever the size. Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_chunk_size(struct rdl_options *opts, uint64_t bytes);
+
+/**
+ * Adds `key: value` to an upload's metadata (`Upload-Metadata`; `key` a token without
+ * spaces or commas, checked when the upload starts). `filename` (the file's name) and
+ * `filetype` (`application/octet-stream`) are sent unless added here. Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new`; `key`, `value` NUL-terminated (NULL is an error).
+ */
+int rdl_options_add_upload_metadata(struct rdl_options *opts, const char *key, const char *value);
+
+/**
+ * Where unfinished uploads are remembered (copied; NULL restores the default,
+ * `$XDG_STATE_HOME/resumedl/uploads`, else `~/.local/state/resumedl/uploads`). Added in
+ * 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `dir` NULL or NUL-terminated.
+ */
+int rdl_options_set_upload_state_dir(struct rdl_options *opts, const char *dir);
+
+/**
+ * Whether an upload sends a checksum with each chunk where the server offers the tus
+ * checksum extension (default 1; a chunk the server finds damaged is sent again).
+ * Added in 0.2.0.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error).
+ */
+int rdl_options_set_upload_checksums(struct rdl_options *opts, int on);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -250,7 +250,7 @@ impl Session {
 
     /// An upload to the tus endpoint `endpoint` in this session, with its defaults.
     pub fn upload<'a>(&self, endpoint: impl Into<String>) -> Upload<'a> {
-        Upload::with(self.download(endpoint))
+        Upload::from(self.download(endpoint))
     }
 
     /// What the tus endpoint said it supports, if asked before in this session.

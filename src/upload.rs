@@ -93,7 +93,7 @@ impl<'a> Upload<'a> {
         Upload::with(Download::new(endpoint))
     }
 
-    pub(crate) fn with(dl: Download<'a>) -> Upload<'a> {
+    fn with(dl: Download<'a>) -> Upload<'a> {
         Upload {
             dl,
             chunk_size: None,
@@ -275,6 +275,17 @@ impl<'a> Upload<'a> {
                 retry_after: None,
             }),
         }
+    }
+}
+
+/// An upload to the download's URL (the endpoint) with the settings the two share:
+/// session, headers, credentials, timeouts, TLS, proxy, retries, rate limit, deadline,
+/// progress, events and cancel. What only a download has (resume, names, checksums of
+/// the file, connections) is not used. For skins that configure both with one options
+/// object (the C API, the command line).
+impl<'a> From<Download<'a>> for Upload<'a> {
+    fn from(dl: Download<'a>) -> Upload<'a> {
+        Upload::with(dl)
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use support::host::{clear_proxy_env, lib_dir, process_dir, repo, run, Run};
 use support::scratch::Scratch;
 use support::server::TestServer;
+use support::tus::{MiniTus, Quirks};
 use support::{control_path, gets_of, pattern, sha256_hex};
 
 /// Generous: a debug build on a busy 2-core machine; a hang still ends the test.
@@ -124,6 +125,7 @@ fn built() -> &'static Path {
             "events",
             "errors",
             "session",
+            "upload",
         ] {
             compiler_run(
                 Command::new("cc")
@@ -654,4 +656,61 @@ fn static_examples_do_not_load_the_shared_library() {
     assert!(needs_so("download-cpp-shared"));
     assert!(!needs_so("download-static"));
     assert!(!needs_so("download-cpp-static"));
+}
+
+/// Issue 19: an upload from C stopped by its progress callback continues on the next
+/// call (only the rest is sent), the outcome says so, the bytes on the server are the
+/// file's; `rdl_upload_abort` terminates a remembered upload; NULLs and a bad outcome
+/// size are refused (checked inside the program).
+#[test]
+fn an_upload_from_c_stops_resumes_and_aborts() {
+    let server = MiniTus::start(Quirks::default());
+    let dir = Scratch::new("c_abi-upload");
+    let src = dir.join("f.bin");
+    let data = pattern(5 << 20, 19);
+    fs::write(&src, &data).unwrap();
+    let state = dir.join("state");
+    let upload = |extra: &[&str]| {
+        let mut cmd = Command::new(built().join("upload"));
+        cmd.args(extra);
+        clear_proxy_env(&mut cmd);
+        run(&mut cmd, RUN_LIMIT)
+    };
+    let args = [
+        server.endpoint(),
+        src.display().to_string(),
+        state.display().to_string(),
+    ];
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = upload(&[a[0], a[1], a[2], "2000000"]);
+    assert_eq!(r.code, Some(10), "{r}");
+    assert!(
+        r.stdout.starts_with("error RDL_ERR_ABORTED_BY_CALLBACK: "),
+        "{r}"
+    );
+    let r = upload(&a);
+    assert_eq!(r.code, Some(0), "{r}");
+    let fields: HashMap<&str, &str> = r
+        .stdout
+        .split_whitespace()
+        .filter_map(|f| f.split_once('='))
+        .collect();
+    assert_eq!(fields["created"], "0", "{r}");
+    let resumed: u64 = fields["resumed_from"].parse().unwrap();
+    assert!(resumed >= 2_000_000, "{r}");
+    assert_eq!(
+        fields["sent"].parse::<u64>().unwrap(),
+        data.len() as u64 - resumed
+    );
+    let (stored, meta) = server.stored(fields["url"]);
+    assert_eq!(stored, data);
+    assert!(meta.unwrap().contains("origin "), "metadata sent");
+    // Stopped again, then terminated.
+    let r = upload(&[a[0], a[1], a[2], "1500000"]);
+    assert_eq!(r.code, Some(10), "{r}");
+    let r = upload(&["--abort", a[0], a[1], a[2]]);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "aborted=1\n"), "{r}");
+    let r = upload(&["--abort", a[0], a[1], a[2]]);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(0), "aborted=0\n"), "{r}");
+    assert!(server.requests().iter().any(|r| r.method == "DELETE"));
 }

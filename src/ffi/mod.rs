@@ -3,7 +3,7 @@
 //! generated from these files by cbindgen (build.rs), so their doc comments are the
 //! header's. One file per C concept, as rustls-ffi does: `error` (codes, the last error),
 //! `boundary` (the panic boundary, C strings), `options`, `download`, `outcome`,
-//! `events`, `cancel`, `session`.
+//! `events`, `cancel`, `session`, `upload`.
 #![allow(unsafe_code, non_camel_case_types)]
 
 use std::ffi::{c_char, CStr};
@@ -16,6 +16,7 @@ mod events;
 mod options;
 mod outcome;
 mod session;
+mod upload;
 
 pub use cancel::*;
 pub use download::*;
@@ -24,6 +25,7 @@ pub use events::*;
 pub use options::*;
 pub use outcome::*;
 pub use session::*;
+pub use upload::*;
 
 /// The library's version as one comparable number, `0xXXYYZZ` (major, minor, patch), as
 /// `RDL_VERSION_NUM` is the header's: `rdl_version_num() >= 0x000200` asks for 0.2.0 or

@@ -48,6 +48,10 @@ pub struct rdl_options {
     pub(crate) events_userdata: *mut c_void,
     pub(crate) cancel: Option<Cancel>,
     pub(crate) session: Option<std::sync::Arc<super::session::SessionSetup>>,
+    pub(crate) chunk_size: Option<u64>,
+    pub(crate) upload_metadata: Vec<(String, String)>,
+    pub(crate) upload_state_dir: Option<PathBuf>,
+    pub(crate) upload_checksums: bool,
 }
 
 /// # Safety
@@ -81,7 +85,7 @@ pub(super) unsafe fn set<T>(
 /// # Safety
 /// As for [`options_mut`]; `p` NULL or a NUL-terminated string valid for this call.
 #[inline(never)]
-unsafe fn set_optional_str(
+pub(super) unsafe fn set_optional_str(
     opts: *mut rdl_options,
     (p, name): (*const c_char, &'static str),
     apply: fn(&mut rdl_options, Option<&str>),
@@ -104,7 +108,7 @@ unsafe fn set_optional_str(
 /// # Safety
 /// As for [`options_mut`]; `a`, `b` NULL or NUL-terminated strings valid for this call.
 #[inline(never)]
-unsafe fn set_strs(
+pub(super) unsafe fn set_strs(
     opts: *mut rdl_options,
     (a, a_name): (*const c_char, &'static str),
     (b, b_name): (*const c_char, &'static str),
@@ -159,6 +163,10 @@ pub extern "C" fn rdl_options_new() -> *mut rdl_options {
             events_userdata: std::ptr::null_mut(),
             cancel: None,
             session: None,
+            chunk_size: None,
+            upload_metadata: Vec::new(),
+            upload_state_dir: None,
+            upload_checksums: true,
         }));
         Ok(())
     });

@@ -3,8 +3,7 @@
 
 use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CString};
-use std::mem::{offset_of, size_of, size_of_val};
-use std::ptr::addr_of_mut;
+use std::mem::{offset_of, size_of};
 use std::thread::LocalKey;
 
 use super::boundary::arg_error;
@@ -108,49 +107,63 @@ impl From<&Outcome> for rdl_outcome {
 /// # Safety
 /// `out` is NULL or points to at least a `size_t` that the caller initialised.
 pub(super) unsafe fn outcome_size(out: *const rdl_outcome) -> Result<Option<usize>, Error> {
-    if out.is_null() {
+    // SAFETY: forwarded caller contract.
+    unsafe { grown_size(out.cast(), OUTCOME_MIN_SIZE, "rdl_outcome") }
+}
+
+/// The `size` the caller set in a struct that grows at its end (its first field), checked
+/// against the first version's `min`; `None` for NULL.
+///
+/// # Safety
+/// `size` is NULL or points to a `size_t` that the caller initialised.
+pub(super) unsafe fn grown_size(
+    size: *const usize,
+    min: usize,
+    name: &str,
+) -> Result<Option<usize>, Error> {
+    if size.is_null() {
         return Ok(None);
     }
-    // SAFETY: `size` is the first field of every version of the struct.
-    let size = unsafe { out.cast::<usize>().read() };
-    if size < OUTCOME_MIN_SIZE {
+    // SAFETY: per the contract.
+    let size = unsafe { size.read() };
+    if size < min {
         return Err(arg_error(
             "outcome",
-            &format!("has size {size}: set out.size = sizeof(rdl_outcome) before the call"),
+            &format!("has size {size}: set out.size = sizeof({name}) before the call"),
         ));
     }
     Ok(Some(size))
 }
+
+/// Writes the fields of `$value` (a `$ty`, `size` first) that lie within the caller's
+/// `$size` bytes at `$out`, in the order listed, then lowers `size` to the end of the
+/// last one written. Every field but `size` is listed, in declaration order.
+macro_rules! write_grown {
+    ($ty:ty, $out:expr, $size:expr, $value:expr; $($field:ident),*) => {{
+        let (out, size, value): (*mut $ty, usize, &$ty) = ($out, $size, $value);
+        let mut end = std::mem::size_of::<usize>();
+        $(
+            let field_end = std::mem::offset_of!($ty, $field) + std::mem::size_of_val(&value.$field);
+            if field_end <= size {
+                // SAFETY: the field lies within the caller's `size` bytes.
+                unsafe { std::ptr::addr_of_mut!((*out).$field).write(value.$field) };
+                end = field_end;
+            }
+        )*
+        // SAFETY: `size` is the first field, within any valid caller's struct.
+        unsafe { std::ptr::addr_of_mut!((*out).size).write(end) };
+    }};
+}
+pub(super) use write_grown;
 
 /// Writes the fields of `value` that lie within the caller's `size` bytes, then `size`.
 ///
 /// # Safety
 /// `out` points to `size` writable bytes laid out as the start of `rdl_outcome`.
 pub(super) unsafe fn write_outcome(out: *mut rdl_outcome, size: usize, value: &rdl_outcome) {
-    let mut end = size_of::<usize>();
-    macro_rules! put {
-        ($($field:ident),*) => {$(
-            let field_end = offset_of!(rdl_outcome, $field) + size_of_val(&value.$field);
-            if field_end <= size {
-                // SAFETY: the field lies within the caller's `size` bytes.
-                unsafe { addr_of_mut!((*out).$field).write(value.$field) };
-                end = field_end;
-            }
-        )*};
-    }
-    // Every field but `size`, in declaration order. A new field is added here too.
-    put!(
-        status,
-        kind,
-        resumed_from,
-        received,
-        total,
-        attempts,
-        final_url,
-        path
-    );
-    // SAFETY: `size` is the first field, within any valid caller's struct.
-    unsafe { addr_of_mut!((*out).size).write(end) };
+    // A new field is added here too.
+    write_grown!(rdl_outcome, out, size, value;
+        status, kind, resumed_from, received, total, attempts, final_url, path);
 }
 
 thread_local! {
@@ -162,7 +175,7 @@ thread_local! {
 
 /// Keeps `text` in `cell` for this thread until the next download and returns it as a C
 /// string.
-fn keep(cell: &'static LocalKey<RefCell<CString>>, text: &str) -> *const c_char {
+pub(super) fn keep(cell: &'static LocalKey<RefCell<CString>>, text: &str) -> *const c_char {
     let c = CString::new(text.replace('\0', "?")).unwrap_or_default();
     cell.with(|f| {
         *f.borrow_mut() = c;
