@@ -99,14 +99,20 @@ impl Deadline {
         self.cancel.as_ref().is_some_and(Cancel::is_cancelled)
     }
 
-    /// The error of a call that ran out of time, or was cancelled.
+    /// The error of a download that ran out of time, or was cancelled.
     pub(crate) fn error(&self) -> crate::Error {
+        self.error_of("download")
+    }
+
+    /// The error of a call (`what`: a download, an upload) that ran out of time, or was
+    /// cancelled.
+    pub(crate) fn error_of(&self, what: &str) -> crate::Error {
         if self.cancelled() {
             return crate::Error::Cancelled;
         }
         crate::Error::Timeout {
             phase: format!(
-                "the download was not complete within the maximum time of {}",
+                "the {what} was not complete within the maximum time of {}",
                 secs_text(self.max_time)
             ),
         }

@@ -813,7 +813,7 @@ impl<'u, 'a> Run<'u, 'a> {
     /// call's error. `at` is where the upload was (for the retry event).
     fn fail_or_wait(&mut self, e: Error, failures: &mut u32, at: u64) -> Result<(), Error> {
         if self.deadline.passed() {
-            return Err(self.deadline.error());
+            return Err(self.deadline.error_of("upload"));
         }
         let transient = match &e {
             Error::Unreachable { .. } => self.req.answered() || self.retry_connrefused,
@@ -839,7 +839,7 @@ impl<'u, 'a> Run<'u, 'a> {
         self.deliver_events()?;
         self.deadline.sleep(wait);
         if self.deadline.passed() {
-            return Err(self.deadline.error());
+            return Err(self.deadline.error_of("upload"));
         }
         Ok(())
     }
@@ -981,6 +981,12 @@ impl Read for FileBody<'_, '_, '_> {
         if let Some(limit) = &self.run.limit {
             let deadline = &self.run.deadline;
             limit.take(n, &|| deadline.passed());
+        }
+        // A write the connection takes at once waits for nothing that would look at the
+        // deadline or a cancel: they are looked at here, before each piece goes out.
+        if self.run.deadline.passed() {
+            self.error = Some(self.run.deadline.error_of("upload"));
+            return Err(io::Error::other("stopped"));
         }
         // Read, then checked: bytes read after a change are never sent (a file written
         // while it goes out would splice two versions on the server).

@@ -217,7 +217,10 @@ fn compatibility_flags() {
     server.clear_faults("/c.bin");
     for (args, needle) in [
         (vec!["-C", "100", url.as_str()], "use -C -"),
-        (vec!["-T", "upload.txt", url.as_str()], "does not upload"),
+        (
+            vec!["-T", "upload.txt", url.as_str()],
+            "to upload a file use --upload-file",
+        ),
         (vec!["--frobnicate", url.as_str()], "--frobnicate"),
         (
             vec!["-x", "proxy:3128", url.as_str()],

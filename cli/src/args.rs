@@ -20,6 +20,7 @@ Examples:
   resumedl -i urls.txt -j 4 -P downloads/          a list, 4 at a time, into a dir
   resumedl -o f.iso -m 600 URL                     give up after 10 minutes (rerun resumes)
   resumedl -u alice URL                            asks for the password (not echoed)
+  resumedl --upload-file big.iso https://h/files/  upload to a tus endpoint (rerun resumes)
 
 Names: without -o, the name comes from the server's Content-Disposition (filename*,
 then filename), else the URL's last path segment, else index.html; it never leaves the
@@ -33,7 +34,7 @@ continued as wget -c does (said on stderr).
 
 Short options that curl and wget read differently: -o is the output file (curl;
 wget's log file: use 2>FILE), -O is the output file too (wget; curl's -O, remote name,
-is the default here), -T is the stall timeout (wget; nothing is uploaded).
+is the default here), -T is the stall timeout (wget; to upload, --upload-file FILE).
 
 Exit status (wget's; with several URLs, that of the first failure):
   0 success, also when the file was already complete    1 generic (cancelled, checksum
@@ -68,6 +69,8 @@ pub struct Cli {
     pub transfer: Transfer,
     #[command(flatten)]
     pub output: Output,
+    #[command(flatten)]
+    pub upload: Upload,
     #[command(flatten)]
     pub compat: Compat,
 
@@ -286,6 +289,34 @@ fn progress(text: &str) -> Result<Progress, String> {
     }
 }
 
+/// Resumable uploads to a tus endpoint (the one URL).
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Upload (tus 1.0)")]
+pub struct Upload {
+    /// Upload FILE to the tus endpoint URL instead of downloading (repeatable; - is
+    /// standard input). The same command again after any interruption sends only what
+    /// the server lacks; the upload's URL is printed on stdout
+    #[arg(long = "upload-file", value_name = "FILE", action = ArgAction::Append)]
+    pub files: Vec<PathBuf>,
+    /// With --upload-file: terminate the upload remembered for FILE (DELETE) and forget it
+    #[arg(long, requires = "files")]
+    pub abort: bool,
+    /// Send at most SIZE per PATCH (default: all the rest in one; 8M with checksums)
+    #[arg(long, value_name = "SIZE", value_parser = size, requires = "files")]
+    pub chunk_size: Option<u64>,
+    /// Add KEY=VALUE to the upload's metadata (repeatable; filename and filetype are sent
+    /// unless given)
+    #[arg(long = "upload-metadata", value_name = "KEY=VALUE", requires = "files",
+          value_parser = key_value)]
+    pub metadata: Vec<(String, String)>,
+}
+
+fn key_value(t: &str) -> Result<(String, String), String> {
+    t.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| "expected KEY=VALUE".to_string())
+}
+
 /// Flags that scripts pass to curl and wget, accepted for what they mean here.
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Accepted for compatibility")]
@@ -330,7 +361,8 @@ fn connections(t: &str) -> Result<usize, String> {
 
 fn secs_or_upload(t: &str) -> Result<Duration, String> {
     secs(t).map_err(|_| {
-        "-T/--timeout is the stall timeout in seconds (wget's); resumedl does not upload"
+        "-T/--timeout is the stall timeout in seconds (wget's); to upload a file use \
+         --upload-file FILE"
             .to_string()
     })
 }
@@ -685,7 +717,10 @@ mod tests {
     fn habits_of_the_other_tool_say_what_to_type() {
         for (args, needle) in [
             (&["-C", "100", "http://h/x"][..], "-C -"),
-            (&["-T", "file.txt", "http://h/x"], "does not upload"),
+            (
+                &["-T", "file.txt", "http://h/x"],
+                "to upload a file use --upload-file",
+            ),
             (
                 &["-x", "proxy.example:3128", "u"],
                 "for a proxy use --proxy",

@@ -9,6 +9,7 @@
 mod args;
 mod netrc;
 mod show;
+mod upload;
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::ops::ControlFlow;
@@ -64,9 +65,15 @@ fn usage_or_info(e: clap::Error) -> ExitCode {
         }
         _ => {
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            report_line(&format!("{first} (see 'resumedl --help')"));
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or("bad arguments");
+            let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+            // What clap lists under its first line ("required arguments were not
+            // provided:" and the arguments) goes on the one line.
+            for more in lines.take_while(|l| l.starts_with("  ") && !l.trim().is_empty()) {
+                line = format!("{} {}", line.trim_end_matches(':'), more.trim());
+            }
+            report_line(&format!("{line} (see 'resumedl --help')"));
             ExitCode::from(2)
         }
     }
@@ -93,7 +100,7 @@ fn version_text() -> String {
 /// One download to run.
 struct Job {
     url: String,
-    output: Output,
+    task: Task,
 }
 
 /// Where one URL goes.
@@ -104,6 +111,14 @@ enum Output {
     File(PathBuf),
     /// `-o -`, `-O -`: standard output.
     Stdout,
+}
+
+/// What a job does with its URL.
+enum Task {
+    /// Downloads it to there.
+    Download(Output),
+    /// `--upload-file FILE`: sends FILE up to it (a tus endpoint).
+    Upload(PathBuf),
 }
 
 /// The URLs and where they go, checked before anything is downloaded.
@@ -118,6 +133,25 @@ fn plan(cli: &Cli) -> Result<Vec<Job>, String> {
     }
     if urls.is_empty() {
         return Err("missing URL".into());
+    }
+    let uploads = &cli.upload.files;
+    if !uploads.is_empty() {
+        // Every file goes to the one endpoint, as curl's -T sends them to its URL.
+        if urls.len() != 1 || !cli.files.slots.is_empty() {
+            return Err(
+                "--upload-file sends each FILE to one tus endpoint: give exactly one URL and \
+                 no -o/-O"
+                    .into(),
+            );
+        }
+        let url = with_scheme(urls.remove(0), cli.output.quiet);
+        return Ok(uploads
+            .iter()
+            .map(|f| Job {
+                url: url.clone(),
+                task: Task::Upload(f.clone()),
+            })
+            .collect());
     }
     let slots = &cli.files.slots;
     if slots.len() > urls.len() {
@@ -154,7 +188,10 @@ fn plan(cli: &Cli) -> Result<Vec<Job>, String> {
                 Output::File(path)
             }
         };
-        jobs.push(Job { url, output });
+        jobs.push(Job {
+            url,
+            task: Task::Download(output),
+        });
     }
     // Told once the command line is known to be good.
     for job in &mut jobs {
@@ -270,8 +307,8 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
     let mut dirs: Vec<PathBuf> = cli.files.prefix.iter().cloned().collect();
     if cli.files.create_dirs {
         dirs.push(target_dir(cli));
-        dirs.extend(jobs.iter().filter_map(|j| match &j.output {
-            Output::File(p) => p.parent().map(Path::to_path_buf),
+        dirs.extend(jobs.iter().filter_map(|j| match &j.task {
+            Task::Download(Output::File(p)) => p.parent().map(Path::to_path_buf),
             _ => None,
         }));
     }
@@ -320,6 +357,13 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
         )
         .build();
     let several = jobs.len() > 1;
+    let run = Run {
+        cli,
+        session: &session,
+        creds: &creds,
+        display: &display,
+        cancel: &cancel,
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<u8>>> = Mutex::new(vec![None; jobs.len()]);
     let workers = usize::from(cli.input.jobs).min(jobs.len());
@@ -331,7 +375,16 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
                 if cancel.is_cancelled() {
                     return;
                 }
-                let code = run_one(cli, &session, &creds, &display, &cancel, job, several);
+                let code = match &job.task {
+                    Task::Download(output) => run_one(&run, &job.url, output, several),
+                    Task::Upload(file) => {
+                        let prefix = match several {
+                            true => format!("{}: ", file.display()),
+                            false => String::new(),
+                        };
+                        upload::run_one(&run, &job.url, file, &prefix)
+                    }
+                };
                 display.file_done(code == 0);
                 results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(code);
             });
@@ -351,7 +404,11 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
     let failed = results.iter().filter(|r| !matches!(r, Some(0))).count();
     if several && (!cli.output.quiet || failed > 0) {
         let ok = results.len() - failed;
-        let mut line = format!("{ok} of {} downloads succeeded", results.len());
+        let what = match cli.upload.files.is_empty() {
+            true => "downloads",
+            false => "uploads",
+        };
+        let mut line = format!("{ok} of {} {what} succeeded", results.len());
         if failed > 0 {
             line += &format!(", {failed} failed");
         }
@@ -368,36 +425,41 @@ fn run_all(cli: &Cli, jobs: Vec<Job>) -> u8 {
     results.into_iter().flatten().find(|&c| c != 0).unwrap_or(0)
 }
 
+/// What every job of a run shares.
+struct Run<'r> {
+    cli: &'r Cli,
+    session: &'r Session,
+    creds: &'r Credentials,
+    display: &'r Display,
+    cancel: &'r Cancel,
+}
+
 /// Runs one download and prints its summary or error; returns its exit status.
-fn run_one(
-    cli: &Cli,
-    session: &Session,
-    creds: &Credentials,
-    display: &Display,
-    cancel: &Cancel,
-    job: &Job,
-    several: bool,
-) -> u8 {
+fn run_one(run: &Run, url: &str, output: &Output, several: bool) -> u8 {
+    let Run {
+        cli,
+        session,
+        creds,
+        display,
+        cancel,
+    } = *run;
     let dir = target_dir(cli);
-    let shown_name = match &job.output {
+    let shown_name = match output {
         Output::File(p) => p.clone(),
         Output::Stdout => PathBuf::from("-"),
-        Output::Named => dir.join(resumedl::url_file_name(&job.url)),
+        Output::Named => dir.join(resumedl::url_file_name(url)),
     };
     let verbose = cli.output.verbose;
     if verbose {
-        let to = match &job.output {
+        let to = match output {
             Output::File(p) => format!("'{}'", p.display()),
             Output::Stdout => "standard output".to_string(),
             Output::Named => format!("a file in '{}'", dir.display()),
         };
-        display.line(&format!(
-            "downloading {} to {to}",
-            resumedl::mask_url(&job.url)
-        ));
+        display.line(&format!("downloading {} to {to}", resumedl::mask_url(url)));
     }
     let prefix = if several {
-        format!("{}: ", resumedl::mask_url(&job.url))
+        format!("{}: ", resumedl::mask_url(url))
     } else {
         String::new()
     };
@@ -406,7 +468,7 @@ fn run_one(
     let started = Instant::now();
     let last_done = std::cell::Cell::new(None::<u64>);
     let result = {
-        let mut dl = configure(cli, session, creds, &job.url)
+        let mut dl = configure(cli, session, creds, url)
             .cancel_on(cancel)
             .progress(|done, total| {
                 last_done.set(Some(done));
@@ -422,7 +484,7 @@ fn run_one(
                 ControlFlow::Continue(())
             });
         }
-        match &job.output {
+        match output {
             Output::File(p) => dl.to_path(p),
             // Held for the whole body: two downloads to stdout (-j) never interleave.
             Output::Stdout => dl.to_writer(io::stdout().lock()),
@@ -459,7 +521,7 @@ fn run_one(
                             .unwrap_or(&outcome.path)
                             .display()
                     ),
-                    _ if matches!(job.output, Output::Stdout) => {
+                    _ if matches!(*output, Output::Stdout) => {
                         show::streamed_summary(&outcome, elapsed)
                     }
                     _ => show::summary(&outcome, file_size(&outcome), elapsed),
@@ -468,7 +530,7 @@ fn run_one(
             }
             0
         }
-        Err(Error::Cancelled) if cancel.is_cancelled() && matches!(job.output, Output::Stdout) => {
+        Err(Error::Cancelled) if cancel.is_cancelled() && matches!(*output, Output::Stdout) => {
             display.line(&format!(
                 "{prefix}interrupted after {} to standard output (nothing to resume)",
                 bytes_text(last_done.get().unwrap_or(0))
@@ -476,9 +538,9 @@ fn run_one(
             EXIT_INTERRUPTED
         }
         Err(Error::Cancelled) if cancel.is_cancelled() => {
-            let path = match &job.output {
+            let path = match output {
                 Output::File(p) => Some(p.clone()),
-                _ => resumedl::unfinished_download(&dir, &job.url),
+                _ => resumedl::unfinished_download(&dir, url),
             }
             .unwrap_or(shown_name);
             // The bytes of the resource on disk, as the progress last said (a segmented
@@ -501,7 +563,7 @@ fn run_one(
         Err(e) => {
             let text = e.to_string();
             // A message that names the URL already says which download failed.
-            match text.contains(&resumedl::mask_url(&job.url)) {
+            match text.contains(&resumedl::mask_url(url)) {
                 true => display.line(&text),
                 false => display.line(&format!("{prefix}{text}")),
             }

@@ -1,0 +1,116 @@
+//! `--upload-file FILE URL`: the command-line skin over [`resumedl::Upload`]. Each FILE
+//! is one upload to the tus endpoint URL, configured as a download is (headers,
+//! credentials, timeouts, proxy, rate limit) plus the upload's own options; the upload's
+//! URL goes to stdout, the summary to stderr.
+
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::time::Instant;
+
+use resumedl::{Error, Upload, UploadOutcome};
+
+use crate::show::{bytes_text, event_text, rate_text};
+use crate::{configure, exit_code, Run, EXIT_INTERRUPTED};
+
+/// Uploads `file` (`-`: standard input) to `endpoint`, or with `--abort` terminates its
+/// remembered upload; prints the summary or the error and returns the exit status.
+pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
+    let Run {
+        cli,
+        session,
+        creds,
+        display,
+        cancel,
+    } = *run;
+    let source = match file.as_os_str() == "-" {
+        true => Path::new("/dev/stdin"),
+        false => file,
+    };
+    let verbose = cli.output.verbose;
+    let mut meter = display.meter(file, 1);
+    let started = Instant::now();
+    let result = {
+        let mut up = Upload::from(configure(cli, session, creds, endpoint))
+            .cancel_on(cancel)
+            .progress(|done, total| {
+                meter.update(done, total);
+                ControlFlow::Continue(())
+            });
+        if let Some(n) = cli.upload.chunk_size {
+            up = up.chunk_size(n);
+        }
+        for (k, v) in &cli.upload.metadata {
+            up = up.metadata(k.as_str(), v.as_str());
+        }
+        if !cli.output.quiet {
+            up = up.events(|event| {
+                if let Some(text) = event_text(event, verbose) {
+                    display.line(&format!("{prefix}{text}"));
+                }
+                ControlFlow::Continue(())
+            });
+        }
+        match cli.upload.abort {
+            true => up.abort(source).map(Done::Aborted),
+            false => up.from_path(source).map(Done::Uploaded),
+        }
+    };
+    let elapsed = started.elapsed();
+    meter.finish();
+    let shown = file.display();
+    match result {
+        Ok(Done::Uploaded(o)) => {
+            // The upload's URL is the command's output: `url=$(resumedl --upload-file ...)`.
+            let _ = writeln!(io::stdout(), "{}", o.url);
+            if !cli.output.quiet {
+                display.line(&summary(&o, &shown.to_string(), elapsed.as_secs_f64()));
+            }
+            0
+        }
+        Ok(Done::Aborted(found)) => {
+            if !cli.output.quiet {
+                display.line(&match found {
+                    true => format!("terminated the upload of '{shown}' and forgot it"),
+                    false => format!("no upload of '{shown}' to {endpoint} is remembered"),
+                });
+            }
+            0
+        }
+        Err(Error::Cancelled) if cancel.is_cancelled() => {
+            display.line(&format!(
+                "{prefix}interrupted: the server keeps what it has of '{shown}'; run the \
+                 same command to send the rest"
+            ));
+            EXIT_INTERRUPTED
+        }
+        Err(e) => {
+            display.line(&format!("{prefix}{e}"));
+            exit_code(&e)
+        }
+    }
+}
+
+/// What one run did.
+enum Done {
+    Uploaded(UploadOutcome),
+    /// `--abort`: whether an upload was remembered.
+    Aborted(bool),
+}
+
+/// `uploaded 'f' (N bytes, resumed from M) in 1.2 s (80 MiB/s)`, as a download's line.
+fn summary(o: &UploadOutcome, shown: &str, secs: f64) -> String {
+    let how = match (o.created, o.resumed_from) {
+        (true, _) => "new upload".to_string(),
+        (false, from) => format!("resumed from {}", bytes_text(from)),
+    };
+    let rate = match secs > 0.0 {
+        true => format!(" ({})", rate_text(o.sent as f64 / secs)),
+        false => String::new(),
+    };
+    format!(
+        "uploaded '{shown}' ({} bytes, {how}, {} sent) in {secs:.1} s{rate}",
+        o.length,
+        bytes_text(o.sent)
+    )
+}
