@@ -59,8 +59,8 @@ pub struct Outcome {
     pub total: Option<u64>,
     /// What happened.
     pub kind: OutcomeKind,
-    /// The file written: the path given to [`Download::to_path`], or the one
-    /// [`Download::to_dir`] chose.
+    /// The file written: the path given to [`Download::to_path`](crate::Download::to_path), or the one
+    /// [`Download::to_dir`](crate::Download::to_dir) chose.
     pub path: PathBuf,
     /// Requests attempts used (1 when the first one succeeded).
     pub attempts: u32,
