@@ -5,16 +5,21 @@
 //! the server's file changed, then does the same against a server that ignores Range (the
 //! 200 fallback), then downloads it over 1 and 4 connections from a server that caps
 //! each connection's speed (`-x 4`), cancels one of those halfway and resumes it with 8,
-//! and checks the bytes every time.
+//! then uploads the file to a tus server (stopped at 40%, the same call again sends only
+//! the rest), and checks the bytes every time.
 
 #[path = "../tests/support/server.rs"]
 mod server;
+// The tus server of the upload tests; the demo uses a part of what it can do.
+#[allow(dead_code)]
+#[path = "../tests/support/minitus.rs"]
+mod minitus;
 
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use resumedl::{Download, Error, OutcomeKind};
+use resumedl::{Download, Error, OutcomeKind, Upload};
 use server::{Fault, TestServer};
 
 const SIZE: usize = 8 * 1024 * 1024;
@@ -195,6 +200,39 @@ fn run() -> Result<(), String> {
         same_bytes(&path, &data),
         "bytes identical after the -x resume",
     )?;
+
+    // 7. Upload (tus 1.0): the same bytes up to a tus server, stopped at 40%; the same
+    //    call again asks the server how much it has and sends only the rest.
+    let tus = minitus::MiniTus::start(minitus::Quirks::default());
+    let state = dir.join("upload-state");
+    let err = Upload::new(tus.endpoint())
+        .state_dir(&state)
+        // Slowed down so that the progress callback (every 100 ms) sees it go by.
+        .rate_limit(16 << 20)
+        .progress(|done, _| match done >= SIZE as u64 * 2 / 5 {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(()),
+        })
+        .from_path(&path)
+        .expect_err("stopped");
+    println!("demo: upload to {} stopped at 40%: {err}", tus.endpoint());
+    let up = Upload::new(tus.endpoint())
+        .state_dir(&state)
+        .from_path(&path)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "demo: upload continued: {} of {SIZE} bytes were there, {} sent now, at {}",
+        up.resumed_from, up.sent, up.url
+    );
+    check(
+        !up.created && up.resumed_from >= SIZE as u64 * 2 / 5,
+        "upload resumed",
+    )?;
+    check(
+        up.sent == SIZE as u64 - up.resumed_from,
+        "only the rest sent",
+    )?;
+    check(tus.stored(&up.url).0 == data, "uploaded bytes identical")?;
 
     std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())?;
     Ok(())

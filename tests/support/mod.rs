@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 pub mod host;
+pub mod minitus;
 pub mod realserver;
 pub mod scratch;
 pub mod server;
