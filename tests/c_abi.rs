@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use support::host::{clear_proxy_env, lib_dir, process_dir, repo, run, Run};
+use support::minitus::{MiniTus, Quirks};
 use support::scratch::Scratch;
 use support::server::TestServer;
-use support::tus::{MiniTus, Quirks};
 use support::{control_path, gets_of, pattern, sha256_hex};
 
 /// Generous: a debug build on a busy 2-core machine; a hang still ends the test.

@@ -12,9 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use resumedl::{Error, Session, Upload};
+use support::minitus::{MiniTus, Quirks};
 use support::pattern;
 use support::scratch::Scratch;
-use support::tus::{MiniTus, Quirks, TusServer};
+use support::tus::TusServer;
 
 /// An upload with quick retries and its record in `state`.
 fn upload<'a>(endpoint: &str, state: &Path) -> Upload<'a> {

@@ -12,9 +12,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::host::{resumedl_cli, run, wait_within, Run};
+use support::minitus::{MiniTus, Quirks};
 use support::pattern;
 use support::scratch::Scratch;
-use support::tus::{MiniTus, Quirks, TusServer};
+use support::tus::TusServer;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
