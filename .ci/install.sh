@@ -10,7 +10,7 @@
 #   nginx apache2 python3  servers for the interop tests (python3 -m http.server), and
 #                          python3 for the Python package's tests
 #   python3-venv           the tests' venv; pip fills it from the package index
-#                          (setuptools-rust, wheel, tqdm, mypy; tests/python.rs)
+#                          (setuptools-rust, wheel, tqdm, mypy, tuspy; tests/python.rs)
 #   tinyproxy              the proxy for the proxy tests (tests/interop.rs)
 #   squid                  an HTTP proxy with Debian's default rules: CONNECT to 443 only,
 #                          so plain http must go in absolute form (tests/proxy.rs)

@@ -9,26 +9,35 @@ That Rust test starts the loopback test server, stores the resources, and passes
 * ``RDL_TEST_VERSION``: the version in Cargo.toml
 * ``RDL_TEST_INSTALLED``: ``1`` when the package under test is the installed one
 * ``RESUMEDL_LIBRARY``: the freshly built ``libresumedl.so`` (source tree run only)
+* ``RDL_TEST_TUS_ENDPOINT``: the creation URL of a tus server (``@tus/server``, with node)
+* ``RDL_TEST_TUS_STORE``: its store directory: each upload a file named by the last
+  segment of its URL, its info in ``<id>.json``
+* ``XDG_STATE_HOME``: a directory of the suite's own (where uploads are remembered)
 
-Run alone (``python3 -m unittest discover -s python -v``), the tests that need the server
+Run alone (``python3 -m unittest discover -s python -v``), the tests that need the servers
 are skipped; the others use the library found as resumedl documents. The tqdm test needs
-``pip install tqdm``.
+``pip install tqdm``, the tus interop test ``pip install tuspy``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import errno
+import gc
 import hashlib
+import importlib
 import io
 import json
 import os
 import pickle
 import signal
+import sys
 import tempfile
 import threading
 import time
 import unittest
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +50,16 @@ CLOSED_URL = os.environ.get("RDL_TEST_CLOSED_URL", "")
 
 needs_server = unittest.skipUnless(
     BASE_URL, "RDL_TEST_BASE_URL not set (run through cargo test --test python)"
+)
+
+TUS_ENDPOINT = os.environ.get("RDL_TEST_TUS_ENDPOINT", "")
+TUS_STORE = Path(os.environ.get("RDL_TEST_TUS_STORE", "."))
+
+# tests/python.rs lets only these skip, and only when it has no tus server to give.
+needs_tus = unittest.skipUnless(
+    TUS_ENDPOINT,
+    "RDL_TEST_TUS_ENDPOINT not set (run through cargo test --test python, with node and "
+    "@tus/server installed by .ci/install.sh)",
 )
 
 
@@ -239,6 +258,49 @@ class LibraryTests(Base):
     def test_cancel_is_one_object(self) -> None:
         self.assertIs(pickle.loads(pickle.dumps(resumedl.CANCEL)), resumedl.CANCEL)
         self.assertEqual(repr(resumedl.CANCEL), "resumedl.CANCEL")
+
+    def test_upload_arguments_are_checked_before_anything_is_sent(self) -> None:
+        source = self.dir / "source.bin"
+        source.write_bytes(b"x")
+        endpoint = "http://127.0.0.1:9/files/"
+        state = self.dir / "state"
+        # A download's own option says it is one.
+        with self.assertRaises(TypeError) as cm:
+            resumedl.upload(endpoint, source, sha256="0" * 64)  # type: ignore[call-arg]
+        self.assertIn("'sha256'", str(cm.exception))
+        self.assertIn("an option of downloads", str(cm.exception))
+        with self.assertRaises(TypeError) as cm:
+            resumedl.upload(endpoint, source, connections=2)  # type: ignore[call-arg]
+        self.assertIn("'connections'", str(cm.exception))
+        # And an upload's, given to another call.
+        with self.assertRaises(TypeError) as cm:
+            resumedl.abort_upload(endpoint, source, chunk_size=1)  # type: ignore[call-arg]
+        self.assertIn("'chunk_size': chunk_size is an option of uploads", str(cm.exception))
+        with self.assertRaises(TypeError) as cm:
+            resumedl.download(endpoint, self.dir / "x", metadata={})  # type: ignore[call-arg]
+        self.assertIn("'metadata'", str(cm.exception))
+        with self.assertRaises(TypeError):
+            resumedl.upload(endpoint, source, nonsense=1)  # type: ignore[call-arg]
+        with self.assertRaises(TypeError):
+            resumedl.upload(endpoint, source, metadata=[("a", "b")])  # type: ignore[arg-type]
+        with self.assertRaises(ValueError):
+            resumedl.upload(endpoint, source, metadata={"a": "b\0"})
+        with self.assertRaises(ValueError):
+            resumedl.upload(endpoint, source, chunk_size=-1)
+        with self.assertRaises(TypeError):
+            resumedl.upload(endpoint, source, state_dir=3)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.upload(None, source)  # type: ignore[arg-type]
+        with self.assertRaises(TypeError):
+            resumedl.upload(endpoint, None)  # type: ignore[arg-type]
+        with self.assertRaises(ValueError):
+            resumedl.abort_upload(endpoint + "\0", source, state_dir=state)
+        # The library's refusals are the exceptions of downloads.
+        with self.assertRaises(resumedl.InvalidURLError):
+            resumedl.upload("ftp://127.0.0.1/files/", source, state_dir=state)
+        with self.assertRaises(resumedl.FileError) as missing:
+            resumedl.upload(endpoint, self.dir / "missing.bin", state_dir=state, retries=0)
+        self.assertEqual(missing.exception.errno, errno.ENOENT)
 
 
 @needs_server
@@ -830,6 +892,203 @@ class DownloadTests(Base):
         # Each download is throttled to last about a second: one after the other, six
         # would take six; at the same time, about one.
         self.assertLess(elapsed, 4.0, f"the downloads did not overlap: {elapsed:.1f} s")
+
+
+@needs_tus
+class UploadTests(Base):
+    """Against @tus/server, started by tests/python.rs; what it stored is read from its
+    store directory. Every upload is remembered under the test's own state directory."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.state = self.dir / "state"
+
+    def source(self, name: str, length: int) -> Path:
+        path = self.dir / name
+        path.write_bytes(os.urandom(length))
+        return path
+
+    def stored(self, upload_url: str) -> bytes:
+        return (TUS_STORE / upload_id(upload_url)).read_bytes()
+
+    def stop_midway(self, source: Path) -> str:
+        """Uploads ``source`` (at least 3 MiB) until its progress passes 2 MiB, where it
+        cancels: past the bytes the creation request carries, so the upload's URL is
+        known and remembered. Returns that URL (the answer to the POST)."""
+        events: list[resumedl.Event] = []
+
+        def stop_past_2_mib(sent: int, length: int | None) -> object:
+            return resumedl.CANCEL if sent >= 2 << 20 else None
+
+        with self.assertRaises(resumedl.CancelledError) as cm:
+            # Throttled, so that the progress calls (every 100 ms) come before the end.
+            resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state, chunk_size=1 << 20,
+                            rate_limit=4 << 20, progress=stop_past_2_mib,
+                            events=events.append)
+        # The exception a cancelled download raises.
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_ABORTED_BY_CALLBACK)
+        created = [e.location for e in events if e.kind == "answer" and e.status == 201]
+        self.assertEqual(len(created), 1, events)
+        assert created[0] is not None
+        return created[0]
+
+    def test_upload_sends_the_whole_file(self) -> None:
+        source = self.source("whole.bin", (3 << 20) + 12345)
+        n = source.stat().st_size
+        seen: list[tuple[int, int | None]] = []
+        out = resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state,
+                              metadata={"origin": "python-test"},
+                              progress=lambda sent, length: seen.append((sent, length)))
+        self.assertIsInstance(out, resumedl.UploadOutcome)
+        self.assertEqual((out.length, out.resumed_from, out.sent, out.created), (n, 0, n, True))
+        self.assertGreaterEqual(out.attempts, 1)
+        self.assertTrue(out.url.startswith(TUS_ENDPOINT), out.url)
+        self.assertEqual(self.stored(out.url), source.read_bytes())
+        self.assertEqual(seen[-1], (n, n))
+        info = json.loads((TUS_STORE / (upload_id(out.url) + ".json")).read_text())
+        self.assertEqual(
+            info["metadata"],
+            {"filename": "whole.bin", "filetype": "application/octet-stream",
+             "origin": "python-test"},
+        )
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            out.sent = 0  # type: ignore[misc]
+
+    def test_a_stopped_upload_continues_where_the_server_is(self) -> None:
+        source = self.source("stopped.bin", 5 << 20)
+        n = source.stat().st_size
+        first = self.stop_midway(source)
+        # The same call again (any path type): the server is asked, the rest is sent.
+        out = resumedl.upload(TUS_ENDPOINT, str(source), state_dir=self.state)
+        self.assertFalse(out.created)
+        self.assertEqual(upload_id(out.url), upload_id(first))
+        self.assertGreater(out.resumed_from, 0)
+        self.assertLess(out.resumed_from, n)
+        self.assertEqual(out.sent, n - out.resumed_from)
+        self.assertEqual(out.length, n)
+        self.assertEqual(self.stored(out.url), source.read_bytes())
+        # Complete: forgotten, so there is nothing to abort.
+        self.assertFalse(resumedl.abort_upload(TUS_ENDPOINT, source, state_dir=self.state))
+
+    def test_abort_upload_terminates_the_remembered_upload(self) -> None:
+        source = self.source("aborted.bin", 4 << 20)
+        first = self.stop_midway(source)
+        self.assertTrue((TUS_STORE / upload_id(first)).exists())
+        self.assertTrue(resumedl.abort_upload(TUS_ENDPOINT, source, state_dir=self.state))
+        self.assertFalse((TUS_STORE / upload_id(first)).exists())
+        self.assertFalse(resumedl.abort_upload(TUS_ENDPOINT, source, state_dir=self.state))
+        # The next upload starts anew.
+        out = resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state)
+        self.assertEqual((out.created, out.resumed_from), (True, 0))
+        self.assertNotEqual(upload_id(out.url), upload_id(first))
+        self.assertEqual(self.stored(out.url), source.read_bytes())
+
+    def test_a_session_uploads_with_the_defaults_that_apply(self) -> None:
+        source = self.source("session.bin", 300_000)
+        events: list[resumedl.Event] = []
+        # Defaults for downloads: those that mean nothing to an upload are left out.
+        with resumedl.Session(retries=1, connections=4, sha256="0" * 64,
+                              events=events.append) as s:
+            out = s.upload(TUS_ENDPOINT, source, state_dir=self.state)
+            self.assertEqual((out.created, out.sent), (True, 300_000))
+            self.assertEqual(self.stored(out.url), source.read_bytes())
+            self.assertFalse(s.abort_upload(TUS_ENDPOINT, source, state_dir=self.state))
+            with self.assertRaises(TypeError):
+                s.upload(TUS_ENDPOINT, source, sha256="0" * 64)  # type: ignore[call-arg]
+        self.assertIn("POST", [e.method for e in events if e.kind == "request"])
+        with self.assertRaises(ValueError):
+            s.upload(TUS_ENDPOINT, source, state_dir=self.state)
+
+    def test_a_bad_metadata_key_is_refused_in_one_line(self) -> None:
+        source = self.source("metadata.bin", 1000)
+        before = sorted(os.listdir(TUS_STORE))
+        with self.assertRaises(resumedl.InvalidArgumentError) as cm:
+            resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state,
+                            metadata={"bad key": "value"})
+        message = str(cm.exception)
+        self.assertIn('"bad key"', message)
+        self.assertNotIn("\n", message)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_INVALID_ARG)
+        self.assertIsInstance(cm.exception, ValueError)
+        # Refused before anything was sent.
+        self.assertEqual(sorted(os.listdir(TUS_STORE)), before)
+
+    def test_a_second_upload_of_the_same_file_meanwhile_is_locked(self) -> None:
+        source = self.source("locked.bin", 4 << 20)
+        running, stop = threading.Event(), threading.Event()
+        ended: list[BaseException] = []
+
+        def until_stopped(sent: int, length: int | None) -> object:
+            running.set()
+            return resumedl.CANCEL if stop.is_set() else None
+
+        def first() -> None:
+            try:
+                # Seconds at 1 MiB/s, unless stopped.
+                resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state,
+                                rate_limit=1 << 20, progress=until_stopped)
+            except BaseException as e:
+                ended.append(e)
+
+        worker = threading.Thread(target=first)
+        worker.start()
+        try:
+            self.assertTrue(running.wait(30))
+            with self.assertRaises(resumedl.LockedError) as cm:
+                resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state)
+        finally:
+            stop.set()
+            worker.join(30)
+        self.assertEqual(cm.exception.code, resumedl.RDL_ERR_LOCKED)
+        self.assertIsInstance(cm.exception, resumedl.FileError)
+        self.assertEqual([type(e) for e in ended], [resumedl.CancelledError])
+        # A cancelled handle stops an upload before it starts, as it stops a download.
+        cancel = resumedl.Cancel()
+        cancel.cancel()
+        with self.assertRaises(resumedl.CancelledError):
+            resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state, cancel=cancel)
+
+    def test_tuspy_is_not_confused_with_ours_and_reads_ours(self) -> None:
+        # tuspy, another tus client, as the peer.
+        try:
+            tusclient = importlib.import_module("tusclient.client")
+        except ImportError as e:
+            print(f"\n*** SKIPPED the tuspy interop test: tuspy cannot be imported ({e});"
+                  " pip install tuspy ***\n", file=sys.stderr)
+            self.skipTest(f"tuspy cannot be imported: {e}")
+        # tuspy leaves files open; its warnings are not this test's.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            source = self.source("tuspy.bin", 3 << 20)
+            data = source.read_bytes()
+            # tuspy needs metadata passed explicitly.
+            theirs = tusclient.TusClient(TUS_ENDPOINT).uploader(
+                file_path=str(source), chunk_size=1 << 20, metadata={"filename": "x"}
+            )
+            theirs.upload_chunk()
+            self.assertEqual(theirs.offset, 1 << 20)
+            # Ours of the same file is a new upload: tuspy's is not ours to continue.
+            ours = resumedl.upload(TUS_ENDPOINT, source, state_dir=self.state)
+            self.assertTrue(ours.created)
+            self.assertNotEqual(upload_id(ours.url), upload_id(theirs.url))
+            self.assertEqual((ours.resumed_from, ours.sent), (0, len(data)))
+            self.assertEqual(self.stored(ours.url), data)
+            # tuspy's is as it left it, and tuspy finishes it.
+            self.assertEqual(self.stored(theirs.url), data[: 1 << 20])
+            theirs.upload()
+            self.assertEqual(self.stored(theirs.url), data)
+            # tuspy's HEAD finds ours complete.
+            reader = tusclient.TusClient(TUS_ENDPOINT).uploader(
+                file_path=str(source), url=ours.url, metadata={"filename": "x"}
+            )
+            self.assertEqual(reader.get_offset(), len(data))
+            del theirs, reader
+            gc.collect()
+
+
+def upload_id(upload_url: str) -> str:
+    """The last segment of an upload's URL: the name of its file in the tus store."""
+    return upload_url.rstrip("/").rsplit("/", 1)[1]
 
 
 if __name__ == "__main__":

@@ -38,6 +38,15 @@ Threads: :func:`download` and :func:`download_to_dir` may run in several threads
 ctypes releases the GIL while the C library works, so the downloads proceed in parallel;
 each calls its progress function on its own thread.
 
+Uploads: :func:`upload` sends a file to a tus 1.0 endpoint, resumably: after any
+interruption the same call sends only what the server lacks; :func:`abort_upload` ends
+one. They take the options of downloads that apply (:class:`UploadOptions`) and raise the
+same exceptions::
+
+    outcome = resumedl.upload("https://example.com/files/", "big.iso",
+                              metadata={"filetype": "application/x-iso9660-image"})
+    print(outcome.url, outcome.sent, "bytes sent")
+
 Interrupting: with Ctrl-C (``KeyboardInterrupt``) during a download, the download is
 cancelled the next time data arrives, the partial file is kept, and the
 ``KeyboardInterrupt`` is raised from :func:`download`. A later call resumes the file.
@@ -52,10 +61,26 @@ from typing import TYPE_CHECKING
 from ._args import _path
 from ._clib import library_path, version
 from ._clib import _load as _clib_load
-from ._options import BatchOptions, Options, check
-from ._call import _download
+from ._options import (
+    AbortUploadOptions,
+    BatchOptions,
+    Options,
+    SharedOptions,
+    UploadOptions,
+    check,
+)
+from ._call import _abort_upload, _download, _upload
 from ._session import Item, PathLike, Session, _many
-from ._types import CANCEL, BatchProgress, Cancel, Event, EventKind, Outcome, OutcomeKind
+from ._types import (
+    CANCEL,
+    BatchProgress,
+    Cancel,
+    Event,
+    EventKind,
+    Outcome,
+    OutcomeKind,
+    UploadOutcome,
+)
 if TYPE_CHECKING:
     from typing import Unpack
 
@@ -104,6 +129,8 @@ __all__ = [
     "download",
     "download_to_dir",
     "download_many",
+    "upload",
+    "abort_upload",
     "Session",
     "BatchProgress",
     "version",
@@ -115,6 +142,10 @@ __all__ = [
     "Outcome",
     "OutcomeKind",
     "Options",
+    "UploadOutcome",
+    "UploadOptions",
+    "AbortUploadOptions",
+    "SharedOptions",
     "DownloadError",
     "InvalidArgumentError",
     "InvalidURLError",
@@ -267,3 +298,65 @@ def download_many(
     """
     with Session(batch_syncs=True) as session:
         return _many(session, items, jobs, progress, directory, check(options, "download_many"))
+
+
+def upload(endpoint: str, path: PathLike, **options: Unpack[UploadOptions]) -> UploadOutcome:
+    """Uploads the file at ``path`` to the tus 1.0 endpoint ``endpoint`` (its creation
+    URL), continuing the upload this endpoint already has of this version of the file:
+    a call after any interruption (a failure, :data:`CANCEL`, a kill, a reboot) asks the
+    server how much it has and sends only the rest, retrying transient failures.
+
+    The upload's URL is remembered per endpoint and file under ``state_dir`` (never
+    beside the file) until it is complete. A file that changed since, or an upload the
+    server forgot, starts a new upload: the bytes of two versions are never sent into
+    one. A file written while it is sent fails with :class:`FileError`.
+
+    Args:
+        endpoint: the tus endpoint, an http:// or https:// URL.
+        path: the file to send (str, bytes or os.PathLike). One that is not a regular
+            file (a pipe) is sent once, where the server offers
+            ``creation-defer-length``.
+        options: keyword options, see :class:`UploadOptions` (``metadata``,
+            ``chunk_size``, ``state_dir``, ``checksums``, ``progress``) and those of
+            downloads that apply (``headers``, ``basic_auth``, ``timeout``, ``retries``,
+            ``rate_limit``, ``max_time``, ``events``, ``cancel``, ...). A download's own
+            (``sha256``, ``connections``, ...) is a ``TypeError``.
+
+    Returns:
+        An :class:`UploadOutcome`: the upload's ``url``, its ``length``, the bytes the
+        server had (``resumed_from``) and those ``sent``, whether it was ``created``.
+
+    Raises:
+        DownloadError: the upload failed, as a download fails (the same subclasses for
+            the same codes: :class:`CancelledError`, :class:`LockedError` when another
+            call is sending the same file to the same endpoint, :class:`HTTPStatusError`,
+            :class:`InvalidArgumentError` for bad ``metadata``, ...). The server keeps
+            the bytes it has; calling again continues.
+        TypeError, ValueError: an argument has the wrong type or value, before anything
+            is sent.
+        OSError: the resumedl library cannot be found or loaded.
+    """
+    return _upload(endpoint, _path(path, "path"), check(options, "upload", "upload"))
+
+
+def abort_upload(endpoint: str, path: PathLike, **options: Unpack[AbortUploadOptions]) -> bool:
+    """Terminates the upload remembered for ``endpoint`` and the file at ``path``
+    (``DELETE``, the tus termination extension) and forgets it, so that the next
+    :func:`upload` starts anew.
+
+    Args:
+        endpoint, path: as given to :func:`upload`.
+        options: ``state_dir`` as given to :func:`upload`, and the request options of
+            :class:`SharedOptions` (``headers``, ``basic_auth``, ``timeout``, ...).
+
+    Returns:
+        ``True`` when an upload was remembered (and is terminated), ``False`` when none
+        was.
+
+    Raises:
+        As :func:`upload`; a server without termination answers an error status
+        (:class:`HTTPStatusError`).
+    """
+    return _abort_upload(
+        endpoint, _path(path, "path"), check(options, "abort_upload", "abort_upload")
+    )

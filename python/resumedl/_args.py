@@ -66,6 +66,17 @@ def _header_pairs(headers: object) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
+def _metadata_pairs(metadata: object) -> list[tuple[bytes, bytes]]:
+    """An upload's metadata; its keys are checked by the library (a tus token)."""
+    if metadata is None:
+        return []
+    if not isinstance(metadata, Mapping):
+        raise TypeError(
+            f"metadata must be a mapping of str to str, not {type(metadata).__name__}"
+        )
+    return [(_text(k, "metadata key"), _text(v, "metadata value")) for k, v in metadata.items()]
+
+
 def _credentials(basic_auth: object) -> tuple[bytes, bytes] | None:
     if basic_auth is None:
         return None

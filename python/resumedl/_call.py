@@ -1,6 +1,7 @@
-"""One call of the C library's download functions, shared by the module's functions and
-:class:`Session`: the options turned into an ``rdl_options``, the call, and its result
-turned into an :class:`Outcome` or the exception for its code."""
+"""One call of the C library's download and upload functions, shared by the module's
+functions and :class:`Session`: the options turned into an ``rdl_options``, the call,
+and its result turned into an :class:`Outcome` (an :class:`UploadOutcome`, ...) or the
+exception for its code."""
 
 from __future__ import annotations
 
@@ -10,22 +11,24 @@ from pathlib import Path
 
 from ._args import _text
 from ._callbacks import _unraisable_hook
-from ._clib import _UNKNOWN, _Outcome, _load
-from ._options import NativeOptions, Options
-from ._types import _KINDS, Outcome, OutcomeKind
+from ._clib import _UNKNOWN, _Outcome, _UploadOutcome, _load
+from ._options import AbortUploadOptions, NativeOptions, Options, UploadOptions
+from ._types import _KINDS, Outcome, OutcomeKind, UploadOutcome
 from .errors import _error, _message
 
 
-def _download(
-    entry: str, url: str, c_target: bytes, options: Options, session: int | None = None
-) -> Outcome:
-    """The body of :func:`download` and :func:`download_to_dir`: ``entry`` is the C
-    function (``rdl_download`` or ``rdl_download_to_dir``), ``c_target`` its second
-    argument, ``session`` an ``rdl_session`` handle (``None``: the process-wide one)."""
-    c_url = _text(url, "url")
+def _call(
+    entry: str,
+    c_url: bytes,
+    c_target: bytes,
+    options: Options | UploadOptions | AbortUploadOptions,
+    session: int | None,
+    out: ctypes.Structure | ctypes.c_int,
+) -> None:
+    """Calls the C function ``entry(c_url, c_target, options, &out)``; raises the
+    exception for its code, or what a callback raised during it."""
     lib = _load()
     with NativeOptions(lib, options, session) as native:
-        out = _Outcome(size=ctypes.sizeof(_Outcome))
         with _unraisable_hook:
             # ctypes releases the GIL for the call; the callback takes it back.
             rc = getattr(lib, entry)(c_url, c_target, native.handle, ctypes.byref(out))
@@ -42,6 +45,17 @@ def _download(
         native.raise_kept()
     if failure is not None:
         raise _error(rc, *failure)
+
+
+def _download(
+    entry: str, url: str, c_target: bytes, options: Options, session: int | None = None
+) -> Outcome:
+    """The body of :func:`download` and :func:`download_to_dir`: ``entry`` is the C
+    function (``rdl_download`` or ``rdl_download_to_dir``), ``c_target`` its second
+    argument, ``session`` an ``rdl_session`` handle (``None``: the process-wide one)."""
+    c_url = _text(url, "url")
+    out = _Outcome(size=ctypes.sizeof(_Outcome))
+    _call(entry, c_url, c_target, options, session, out)
     return Outcome(
         status=int(out.status),
         kind=_KINDS.get(out.kind, OutcomeKind.UNKNOWN),
@@ -64,3 +78,32 @@ def _download(
             else os.fsdecode(c_target) if entry == "rdl_download" else ""
         ),
     )
+
+
+def _upload(
+    endpoint: str, c_path: bytes, options: UploadOptions, session: int | None = None
+) -> UploadOutcome:
+    """The body of :func:`upload`: ``c_path`` the file, ``session`` as for
+    :func:`_download`."""
+    c_endpoint = _text(endpoint, "endpoint")
+    out = _UploadOutcome(size=ctypes.sizeof(_UploadOutcome))
+    _call("rdl_upload", c_endpoint, c_path, options, session, out)
+    return UploadOutcome(
+        # Copied now, before another upload on this thread replaces it.
+        url=out.url.decode("utf-8", "replace") if out.url is not None else "",
+        length=int(out.length),
+        resumed_from=int(out.resumed_from),
+        sent=int(out.sent),
+        created=bool(out.created),
+        attempts=int(out.attempts),
+    )
+
+
+def _abort_upload(
+    endpoint: str, c_path: bytes, options: AbortUploadOptions, session: int | None = None
+) -> bool:
+    """The body of :func:`abort_upload`: whether a remembered upload was terminated."""
+    c_endpoint = _text(endpoint, "endpoint")
+    aborted = ctypes.c_int(0)
+    _call("rdl_upload_abort", c_endpoint, c_path, options, session, aborted)
+    return bool(aborted.value)

@@ -1,5 +1,6 @@
 """The C library through ctypes: finding and loading it, every function's signature, and
-the structs it fills (``rdl_outcome``, ``rdl_event``). Nothing here downloads."""
+the structs it fills (``rdl_outcome``, ``rdl_upload_outcome``, ``rdl_event``). Nothing
+here downloads or uploads."""
 
 from __future__ import annotations
 
@@ -26,6 +27,20 @@ class _Outcome(ctypes.Structure):
         ("attempts", ctypes.c_uint32),
         ("final_url", ctypes.c_char_p),
         ("path", ctypes.c_char_p),
+    ]
+
+
+class _UploadOutcome(ctypes.Structure):
+    """``struct rdl_upload_outcome``."""
+
+    _fields_ = [
+        ("size", ctypes.c_size_t),
+        ("url", ctypes.c_char_p),
+        ("length", ctypes.c_uint64),
+        ("resumed_from", ctypes.c_uint64),
+        ("sent", ctypes.c_uint64),
+        ("attempts", ctypes.c_uint32),
+        ("created", ctypes.c_int),
     ]
 
 
@@ -136,6 +151,13 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         "rdl_options_set_modified_since": ([opts, ctypes.c_int64], ctypes.c_int),
         "rdl_options_set_event_callback": ([opts, _EVENT, ctypes.c_void_p], ctypes.c_int),
         "rdl_options_set_cancel": ([opts, ctypes.c_void_p], ctypes.c_int),
+        "rdl_options_set_chunk_size": ([opts, u64], ctypes.c_int),
+        "rdl_options_add_upload_metadata": (
+            [opts, ctypes.c_char_p, ctypes.c_char_p],
+            ctypes.c_int,
+        ),
+        "rdl_options_set_upload_state_dir": ([opts, ctypes.c_char_p], ctypes.c_int),
+        "rdl_options_set_upload_checksums": ([opts, ctypes.c_int], ctypes.c_int),
         "rdl_cancel_new": ([], ctypes.c_void_p),
         "rdl_cancel_cancel": ([ctypes.c_void_p], ctypes.c_int),
         "rdl_cancel_free": ([ctypes.c_void_p], None),
@@ -154,6 +176,14 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
         ),
         "rdl_download_to_dir": (
             [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_Outcome)],
+            ctypes.c_int,
+        ),
+        "rdl_upload": (
+            [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(_UploadOutcome)],
+            ctypes.c_int,
+        ),
+        "rdl_upload_abort": (
+            [ctypes.c_char_p, ctypes.c_char_p, opts, ctypes.POINTER(ctypes.c_int)],
             ctypes.c_int,
         ),
         # c_char_p results are copied into bytes at once, before the next rdl_* call

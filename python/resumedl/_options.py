@@ -1,14 +1,15 @@
-"""The keyword options every download takes, in one place: their types (:class:`Options`,
-for type checkers), their checks, and their translation into a C ``rdl_options``."""
+"""The keyword options downloads and uploads take, in one place: their types
+(:class:`Options`, :class:`UploadOptions`, for type checkers), their checks, and their
+translation into a C ``rdl_options``."""
 
 from __future__ import annotations
 
 import ctypes
 import datetime
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
-from ._args import _credentials, _header_pairs, _millis, _path, _text
+from ._args import _credentials, _header_pairs, _metadata_pairs, _millis, _path, _text
 from ._callbacks import _EventTrampoline, _Trampoline
 from ._clib import _EVENT, _PROGRESS
 from ._types import Cancel, Event
@@ -18,34 +19,42 @@ if TYPE_CHECKING:
     import os
 
 
-class BatchOptions(TypedDict, total=False):
-    """The options of :func:`resumedl.download_many`: those of :class:`Options` but
-    ``progress``, which is for the whole list there."""
+class SharedOptions(TypedDict, total=False):
+    """The keyword options downloads and uploads share, each as :class:`Options` says:
+    ``headers``, ``timeout``, ``connect_timeout``, ``retries``, ``retry_backoff``,
+    ``retry_connrefused``, ``ca_file``, ``proxy``, ``rate_limit``, ``max_time``,
+    ``basic_auth``, ``events``, ``cancel``."""
 
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None
-    resume: bool
     timeout: float | tuple[float | None, float | None] | None
     retries: int | None
     retry_connrefused: bool
-    sha256: str | None
     ca_file: str | os.PathLike[str] | None
     proxy: str | None
     connect_timeout: float | None
     retry_backoff: float | None
-    connections: int | None
-    min_split_size: int | None
-    allow_https_downgrade: bool
     rate_limit: int | None
     max_time: float | None
     basic_auth: tuple[str, str] | None
+    events: Callable[[Event], object] | None
+    cancel: Cancel | None
+
+
+class BatchOptions(SharedOptions, total=False):
+    """The options of :func:`resumedl.download_many`: those of :class:`Options` but
+    ``progress``, which is for the whole list there."""
+
+    resume: bool
+    sha256: str | None
+    connections: int | None
+    min_split_size: int | None
+    allow_https_downgrade: bool
     content_disposition: bool
     overwrite: bool
     continue_foreign: bool
     no_clobber: bool
     timestamping: bool
     modified_since: datetime.datetime | float | None
-    events: Callable[[Event], object] | None
-    cancel: Cancel | None
 
 
 class Options(BatchOptions, total=False):
@@ -126,7 +135,58 @@ class Options(BatchOptions, total=False):
     progress: Callable[[int, int | None], object] | None
 
 
-_KNOWN = frozenset(Options.__annotations__)
+class AbortUploadOptions(SharedOptions, total=False):
+    """The keyword options of :func:`resumedl.abort_upload`: those of
+    :class:`SharedOptions`, and ``state_dir`` as :class:`UploadOptions` says."""
+
+    state_dir: str | os.PathLike[str] | None
+
+
+class UploadOptions(AbortUploadOptions, total=False):
+    """The keyword options of :func:`resumedl.upload` (all optional): those of downloads
+    that mean something for an upload (:class:`SharedOptions`, as :class:`Options` says;
+    ``rate_limit`` caps the bytes sent, ``max_time`` is a deadline for the whole upload),
+    and these.
+
+    Attributes:
+        metadata: ``Upload-Metadata`` of a new upload, e.g. ``{"filetype": "image/png"}``
+            (keys ASCII without spaces or commas, checked before anything is sent:
+            :class:`InvalidArgumentError`). ``filename`` (the file's name) and
+            ``filetype`` (``application/octet-stream``) are sent unless given here.
+        chunk_size: each ``PATCH`` carries at most this many bytes (for servers or
+            proxies that cap request bodies); by default one ``PATCH`` for all the rest,
+            or 8 MiB chunks when checksums are sent.
+        state_dir: where unfinished uploads are remembered (their URLs, per endpoint
+            and version of the file); default ``$XDG_STATE_HOME/resumedl/uploads``, else
+            ``~/.local/state/resumedl/uploads``. Never beside the file.
+        checksums: send a checksum with each chunk where the server offers the tus
+            checksum extension (default ``True``; a chunk the server finds damaged is
+            sent again).
+        progress: ``progress(sent, length)``, on this thread at most every 100 ms and
+            once at the end: the bytes the server has (a resumed prefix included) and the
+            length (``None`` while unknown, for a pipe). :data:`CANCEL` or an exception
+            stops the upload as it stops a download; the server keeps its bytes and a
+            later call continues.
+    """
+
+    progress: Callable[[int, int | None], object] | None
+    metadata: Mapping[str, str] | None
+    chunk_size: int | None
+    checksums: bool
+
+
+class _AnyOptions(Options, UploadOptions, total=False):
+    """Every option of every call: what :class:`NativeOptions` reads (each call's
+    :func:`check` has kept out the options of others)."""
+
+
+# The keywords each kind of call takes; a keyword refused is said to be the first's
+# that takes it (progress given to abort_upload: an upload's).
+_TAKES = {
+    "upload": frozenset(UploadOptions.__annotations__),
+    "abort_upload": frozenset(AbortUploadOptions.__annotations__),
+    "download": frozenset(Options.__annotations__),
+}
 
 # Options that are a plain on/off: the C setter, and the default when left out.
 _SWITCHES = {
@@ -139,10 +199,11 @@ _SWITCHES = {
 
     "no_clobber": ("rdl_options_set_no_clobber", False),
     "timestamping": ("rdl_options_set_timestamping", False),
+    "checksums": ("rdl_options_set_upload_checksums", True),
 }
 
 
-def _int(options: Options, name: str, most: int) -> int | None:
+def _int(options: _AnyOptions, name: str, most: int) -> int | None:
     given: object = options.get(name)
     if given is None:
         return None
@@ -167,7 +228,7 @@ def _epoch_seconds(value: object) -> int | None:
     return min(int(value), 2**63 - 1)
 
 
-def _timeouts(options: Options) -> tuple[int | None, int | None]:
+def _timeouts(options: _AnyOptions) -> tuple[int | None, int | None]:
     """``timeout`` as requests reads it (a number for both, or ``(connect, read)``) and
     ``connect_timeout``, as the library's stall and connect milliseconds."""
     given: object = options.get("timeout")
@@ -186,23 +247,51 @@ def _timeouts(options: Options) -> tuple[int | None, int | None]:
     return stall, explicit if explicit is not None else stall
 
 
-def check(options: Mapping[str, object], function: str) -> Options:
-    """The options, with an unknown keyword refused as Python refuses one."""
+@overload
+def check(
+    options: Mapping[str, object], function: str, kind: Literal["download"] = ...
+) -> Options: ...
+@overload
+def check(
+    options: Mapping[str, object], function: str, kind: Literal["upload"]
+) -> UploadOptions: ...
+@overload
+def check(
+    options: Mapping[str, object], function: str, kind: Literal["abort_upload"]
+) -> AbortUploadOptions: ...
+def check(options: Mapping[str, object], function: str, kind: str = "download") -> object:
+    """The options of a ``kind`` of call (``"download"``, ``"upload"``,
+    ``"abort_upload"``), with an unknown keyword refused as Python refuses one; one
+    that another kind takes says so (``sha256`` given to an upload)."""
     for name in options:
-        if name not in _KNOWN:
-            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
-    return options  # type: ignore[return-value]
+        if name not in _TAKES[kind]:
+            other = next((k for k, takes in _TAKES.items() if name in takes), None)
+            known = f": {name} is an option of {other}s" if other else ""
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}{known}")
+    return options
+
+
+def taken_by(options: Mapping[str, object], kind: str) -> dict[str, object]:
+    """Those of ``options`` that a ``kind`` of call takes: a session's defaults, given
+    for downloads, as they apply to an upload."""
+    return {name: value for name, value in options.items() if name in _TAKES[kind]}
 
 
 class NativeOptions:
-    """An ``rdl_options`` built from :class:`Options`, every value checked before any
-    is set; the Python callbacks it points to stay referenced as long as it lives (a
-    collected CFUNCTYPE object would leave the library a dangling pointer). Use it in a
-    ``with``: the C object is freed at the end."""
+    """An ``rdl_options`` built from :class:`Options` (or an upload's), every value
+    checked before any is set; the Python callbacks it points to stay referenced as long
+    as it lives (a collected CFUNCTYPE object would leave the library a dangling
+    pointer). Use it in a ``with``: the C object is freed at the end."""
 
-    def __init__(self, lib: ctypes.CDLL, options: Options, session: int | None = None) -> None:
-        o = options
+    def __init__(
+        self,
+        lib: ctypes.CDLL,
+        options: Options | UploadOptions | AbortUploadOptions,
+        session: int | None = None,
+    ) -> None:
+        o = cast(_AnyOptions, options)
         headers = _header_pairs(o.get("headers"))
+        metadata = _metadata_pairs(o.get("metadata"))
         stall, connect = _timeouts(o)
         millis = {
             "rdl_options_set_stall_timeout_ms": stall,
@@ -218,12 +307,17 @@ class NativeOptions:
             "rdl_options_set_min_split_size": _int(o, "min_split_size", 2**64 - 1),
             "rdl_options_set_rate_limit": _int(o, "rate_limit", 2**64 - 1),
             "rdl_options_set_modified_since": _epoch_seconds(o.get("modified_since")),
+            "rdl_options_set_chunk_size": _int(o, "chunk_size", 2**64 - 1),
         }
         sha256, ca_file, proxy = o.get("sha256"), o.get("ca_file"), o.get("proxy")
+        state_dir = o.get("state_dir")
         strings = {
             "rdl_options_set_sha256": None if sha256 is None else _text(sha256, "sha256"),
             "rdl_options_set_ca_file": None if ca_file is None else _path(ca_file, "ca_file"),
             "rdl_options_set_proxy": None if proxy is None else _text(proxy, "proxy"),
+            "rdl_options_set_upload_state_dir": (
+                None if state_dir is None else _path(state_dir, "state_dir")
+            ),
         }
         credentials = _credentials(o.get("basic_auth"))
         progress, events, cancel = o.get("progress"), o.get("events"), o.get("cancel")
@@ -246,6 +340,8 @@ class NativeOptions:
         try:
             for header, value in headers:
                 _check(lib, lib.rdl_options_add_header(self.handle, header, value))
+            for key, value in metadata:
+                _check(lib, lib.rdl_options_add_upload_metadata(self.handle, key, value))
             settings: dict[str, Any] = {**millis, **numbers, **strings}
             for setter, setting in settings.items():
                 # Left out: the library's default.

@@ -12,10 +12,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Union
 
 from ._args import _path
-from ._call import _download
+from ._call import _abort_upload, _download, _upload
 from ._clib import _load
-from ._options import BatchOptions, Options, check
-from ._types import CANCEL, BatchProgress, Cancel, Outcome
+from ._options import AbortUploadOptions, BatchOptions, Options, UploadOptions, check, taken_by
+from ._types import CANCEL, BatchProgress, Cancel, Outcome, UploadOutcome
 from .errors import RDL_ERR_PANIC, DownloadError, _check, _error, _message
 
 if TYPE_CHECKING:
@@ -43,7 +43,8 @@ class Session:
             for many small files. :meth:`flush` waits for the batches, as :meth:`close`
             does.
         options: defaults for every download of the session (see :class:`Options`);
-            a call's own options win.
+            a call's own options win. Its uploads take those that apply to them
+            (``headers``, ``basic_auth``, ``timeout``, ``retries``, ...; not ``sha256``).
 
     The plain functions use a process-wide session. A session's connections are never
     used across ``os.fork()``: the child opens its own.
@@ -111,6 +112,24 @@ class Session:
     ) -> list[Outcome | DownloadError]:
         """:func:`resumedl.download_many` in this session."""
         return _many(self, items, jobs, progress, directory, self._options(options, "download_many"))
+
+    def upload(
+        self, endpoint: str, path: PathLike, **options: Unpack[UploadOptions]
+    ) -> UploadOutcome:
+        """:func:`resumedl.upload` in this session."""
+        o = check({**taken_by(self._defaults, "upload"), **options}, "upload", "upload")
+        return _upload(endpoint, _path(path, "path"), o, self._live())
+
+    def abort_upload(
+        self, endpoint: str, path: PathLike, **options: Unpack[AbortUploadOptions]
+    ) -> bool:
+        """:func:`resumedl.abort_upload` in this session."""
+        o = check(
+            {**taken_by(self._defaults, "abort_upload"), **options},
+            "abort_upload",
+            "abort_upload",
+        )
+        return _abort_upload(endpoint, _path(path, "path"), o, self._live())
 
     def flush(self) -> None:
         """Waits until every file finished so far is synced and recorded (with

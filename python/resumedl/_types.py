@@ -1,6 +1,6 @@
-"""The public values of the package: what a download did (:class:`Outcome`), what it
-did on the wire (:class:`Event`), and the ways to stop one (:class:`Cancel`,
-:data:`CANCEL`)."""
+"""The public values of the package: what a download did (:class:`Outcome`), what an
+upload did (:class:`UploadOutcome`), what either did on the wire (:class:`Event`), and
+the ways to stop one (:class:`Cancel`, :data:`CANCEL`)."""
 
 from __future__ import annotations
 
@@ -109,6 +109,31 @@ class Outcome:
     # A default only because the fields before it have one; download() and
     # download_to_dir() always set it.
     path: Path = Path()
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What a successful :func:`upload` did.
+
+    Attributes:
+        url: the upload's URL on the server, where its bytes are (the endpoint's
+            ``Location`` for it).
+        length: the upload's length in bytes.
+        resumed_from: the bytes the server already had when the call began (a resumed
+            upload), else 0.
+        sent: body bytes this call sent (chunks sent again after a failure included).
+        created: this call created the upload; ``False`` when it continued one
+            remembered from an earlier call.
+        attempts: requests that carried bytes, or failed and were retried (1 when one
+            ``PATCH`` did it all).
+    """
+
+    url: str
+    length: int
+    resumed_from: int
+    sent: int
+    created: bool
+    attempts: int
 
 
 @dataclass(frozen=True)
