@@ -14,6 +14,7 @@ use std::time::Duration;
 use resumedl::{Error, Session, Upload};
 use support::minitus::{MiniTus, Quirks};
 use support::pattern;
+use support::realserver::TinyProxy;
 use support::scratch::Scratch;
 use support::tus::TusServer;
 
@@ -503,4 +504,63 @@ fn bad_input_is_a_one_line_error_naming_it() {
         .unwrap_err();
     assert!(err.to_string().contains("bad key"), "{err}");
     assert!(!err.to_string().contains('\n'));
+}
+
+#[test]
+fn a_silent_server_is_left_at_the_stall_timeout_and_the_upload_goes_on() {
+    let server = MiniTus::start(Quirks {
+        stall_first_patch: Some(Duration::from_secs(5)),
+        ..Quirks::default()
+    });
+    let dir = Scratch::new("up-stall");
+    let src = dir.join("f.bin");
+    let data = pattern(3 << 20, 16);
+    fs::write(&src, &data).unwrap();
+    let started = std::time::Instant::now();
+    let out = upload(&server.endpoint(), &dir.join("state"))
+        .stall_timeout(Duration::from_millis(400))
+        .from_path(&src)
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.stored(&out.url).0, data);
+    let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
+    // The server had every byte of the first PATCH: the HEAD says so, nothing is resent.
+    assert_eq!(methods, ["OPTIONS", "POST", "PATCH", "HEAD"], "{methods:?}");
+}
+
+#[test]
+fn an_upload_goes_through_a_proxy_as_downloads_do() {
+    let Some(proxy) = TinyProxy::start() else {
+        return;
+    };
+    let server = MiniTus::start(Quirks::default());
+    let dir = Scratch::new("up-proxy");
+    let src = dir.join("f.bin");
+    let data = pattern(2 << 20, 17);
+    fs::write(&src, &data).unwrap();
+    let out = upload(&server.endpoint(), &dir.join("state"))
+        .proxy(proxy.url())
+        .chunk_size(1 << 20)
+        .from_path(&src)
+        .unwrap();
+    assert_eq!(server.stored(&out.url).0, data);
+    let port = out
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    // tinyproxy logs the first request of a kept-alive connection; the rest follow on it.
+    let through = proxy.requests_to(port.parse().unwrap());
+    assert!(!through.is_empty(), "nothing went through the proxy");
+    assert!(
+        through.iter().all(|r| r.contains("http://127.0.0.1:")),
+        "requests to a proxy name the whole URL: {through:?}"
+    );
 }

@@ -32,6 +32,9 @@ pub struct Quirks {
     /// The n-th PATCH (1 the first) is cut after this many body bytes (kept, as a tus
     /// server keeps what arrived), the connection closed without an answer.
     pub cut_patch: Option<(usize, u64)>,
+    /// The first PATCH's bytes are taken, then its answer waits this long (a server busy
+    /// with its disk): the client's stall timeout ends the wait first.
+    pub stall_first_patch: Option<Duration>,
     /// After this many PATCHes, every upload is forgotten (404).
     pub forget_after_patches: Option<usize>,
     /// `Location` is a path, not a URL.
@@ -294,6 +297,11 @@ fn answer(
             }
             u.data.extend_from_slice(&body);
             if cut.is_some() {
+                return None;
+            }
+            if let Some(d) = q.stall_first_patch.filter(|_| n == 1) {
+                drop(st);
+                thread::sleep(d);
                 return None;
             }
             let offset = u.data.len() as u64 + q.offset_beyond;
