@@ -3,7 +3,7 @@
 //! http downgrade is refused unless allowed, and a redirect answer is released before the
 //! next request goes out (a one-connection server would wait forever otherwise).
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Arc;
 
 use ureq::http::{HeaderName, HeaderValue, Method, Response};
@@ -239,6 +239,20 @@ impl Requester {
                 let req = head
                     .header("Content-Length", len.to_string())
                     .body(ureq::SendBody::from_reader(reader))
+                    .map_err(bad)?;
+                self.run(req, url)?
+            }
+            // A method that may carry a body says it has none (else it would go out
+            // chunked, which some servers and proxies refuse).
+            None if matches!(
+                method,
+                Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+            ) =>
+            {
+                let mut empty = io::empty();
+                let req = head
+                    .header("Content-Length", "0")
+                    .body(ureq::SendBody::from_reader(&mut empty))
                     .map_err(bad)?;
                 self.run(req, url)?
             }

@@ -4,14 +4,16 @@
 //! show), and a digest of its first and last MiB. A source that is not a regular file (a
 //! pipe, standard input) has no identity and is read once, in order.
 
-use std::fs::{File, Metadata};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
+use crate::rate::Deadline;
+use crate::transport::SLICE;
 
 /// How much of each end the identity reads.
 const ENDS: u64 = 1 << 20;
@@ -110,7 +112,13 @@ pub(crate) struct Source {
 
 impl Source {
     pub(crate) fn open(path: &Path) -> Result<Source, Error> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        // Non-blocking: opening a FIFO nobody writes to would wait for a writer, where no
+        // deadline or cancel is looked at; its reads wait in `read_next`, which looks.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
         let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
         if meta.is_dir() {
             let e = io::Error::new(io::ErrorKind::IsADirectory, "is a directory");
@@ -164,14 +172,29 @@ impl Source {
     }
 
     /// Reads the next bytes of a stream source into `buf`, as many as it gives until
-    /// `buf` is full or its end; how many.
-    pub(crate) fn read_next(&self, buf: &mut [u8]) -> Result<usize, Error> {
+    /// `buf` is full or its end; how many. Waits for bytes (or a writer, for a FIFO)
+    /// in slices, ending at `deadline` (`max_time`, a cancel).
+    pub(crate) fn read_next(&self, buf: &mut [u8], deadline: &Deadline) -> Result<usize, Error> {
         let mut n = 0;
         while n < buf.len() {
+            // Read only once something is there: a FIFO without a writer yet reads as
+            // its end.
+            let ready = crate::sys::wait_readable(&self.file, SLICE)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            if deadline.passed() {
+                return Err(deadline.error_of("upload"));
+            }
+            if !ready {
+                continue;
+            }
             match (&self.file).read(&mut buf[n..]) {
                 Ok(0) => break,
                 Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                    ) => {}
                 Err(e) => return Err(Error::io("read", &self.path, e)),
             }
         }

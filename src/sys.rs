@@ -150,9 +150,23 @@ pub(crate) fn connect_started(addr: &std::net::SocketAddr) -> io::Result<(OwnedF
 
 /// Waits up to `slice` for `fd` to become writable (a connect finished, room in a pipe).
 pub(crate) fn wait_writable(fd: &impl AsRawFd, slice: std::time::Duration) -> io::Result<bool> {
+    wait_for(fd, libc::POLLOUT, slice)
+}
+
+/// Waits up to `slice` for `fd` to have something to read (bytes, or the end: the last
+/// writer of a pipe gone).
+pub(crate) fn wait_readable(fd: &impl AsRawFd, slice: std::time::Duration) -> io::Result<bool> {
+    wait_for(fd, libc::POLLIN, slice)
+}
+
+fn wait_for(
+    fd: &impl AsRawFd,
+    events: libc::c_short,
+    slice: std::time::Duration,
+) -> io::Result<bool> {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
-        events: libc::POLLOUT,
+        events,
         revents: 0,
     };
     let ms = slice.as_millis().clamp(1, 1000) as libc::c_int;
@@ -239,4 +253,10 @@ pub(crate) fn open_write_nonblocking(path: &Path) -> io::Result<Option<std::fs::
         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The effective user id of this process.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }

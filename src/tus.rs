@@ -42,7 +42,7 @@ impl Capabilities {
         Capabilities {
             extensions: list("tus-extension"),
             checksums: list("tus-checksum-algorithm"),
-            max_size: header(resp, "tus-max-size").and_then(|v| v.trim().parse().ok()),
+            max_size: header(resp, "tus-max-size").and_then(number),
         }
     }
 
@@ -92,7 +92,13 @@ impl Checksum {
 /// servers).
 pub(crate) fn metadata(pairs: &[(String, String)]) -> Result<Option<String>, Error> {
     let mut parts = Vec::new();
-    for (key, value) in pairs {
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(k, _)| k == key) {
+            return Err(Error::InvalidOption {
+                option: "metadata",
+                reason: format!("{key:?} is given twice (a key is sent once)"),
+            });
+        }
         if key.is_empty()
             || key.contains([' ', ','])
             || !key.is_ascii()
@@ -123,7 +129,7 @@ pub(crate) fn offset(
     let Some(text) = header(resp, "upload-offset") else {
         return Ok(None);
     };
-    let n: u64 = text.trim().parse().map_err(|_| {
+    let n = number(text).ok_or_else(|| {
         Error::protocol(format!(
             "{url} answered an Upload-Offset that is not a number: {text:?}"
         ))
@@ -134,6 +140,16 @@ pub(crate) fn offset(
         )));
     }
     Ok(Some(n))
+}
+
+/// A non-negative decimal number as tus writes them (`Upload-Offset`, `Upload-Length`,
+/// `Tus-Max-Size`): digits only, no sign.
+pub(crate) fn number(text: &str) -> Option<u64> {
+    let t = text.trim();
+    match !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        true => t.parse().ok(),
+        false => None,
+    }
 }
 
 /// Standard base64 with padding (RFC 4648), for metadata values and digests.

@@ -40,6 +40,9 @@ use crate::url::{resolve, RequestUrl};
 /// request's body) or when the source has no length (the bytes are held until the server
 /// has them: a pipe cannot be read again).
 pub const DEFAULT_CHUNK: u64 = 8 << 20;
+/// The most bytes held in memory for one request: a chunk with its checksum (the
+/// digest goes before the body) or a pipe's chunk (it cannot be read again).
+const MAX_HELD: u64 = 64 << 20;
 /// The bytes a creation request carries at most (`creation-with-upload`): the rest goes
 /// in `PATCH`es, which a cut does not lose (a `POST` cut mid-body leaves an upload whose
 /// URL never arrived).
@@ -199,10 +202,13 @@ impl<'a> Upload<'a> {
         self
     }
 
-    /// Adds `key: value` to the upload's metadata. `filename` (the source's file name)
+    /// Sets `key: value` in the upload's metadata (again for one key: the last value). `filename` (the source's file name)
     /// and `filetype` (`application/octet-stream`) are sent unless set here.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.metadata.push((key.into(), value.into()));
+        let (key, value) = (key.into(), value.into());
+        // A key is sent once: the last value given for it.
+        self.metadata.retain(|(k, _)| *k != key);
+        self.metadata.push((key, value));
         self
     }
 
@@ -296,6 +302,16 @@ fn tus_headers(extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> 
     h
 }
 
+/// What a `HEAD` says the server holds of an upload.
+enum Held {
+    /// This many bytes of it.
+    Has(u64),
+    /// Nothing: it is gone (404, 410).
+    Gone,
+    /// An upload of another length (this many bytes): not the one this side began.
+    OtherLength(u64),
+}
+
 /// Where the upload is: its URL and the bytes the server has.
 struct Remote {
     url: RequestUrl,
@@ -320,6 +336,10 @@ struct Run<'u, 'a> {
     /// The most the server was ever seen to hold in this call: its offset may never go
     /// back below it.
     acknowledged: u64,
+    /// The furthest byte any request of this call carried (or, resuming, the offset the
+    /// server had when the call began): the server cannot hold more. `None` until the
+    /// upload's start is known.
+    sent_up_to: Option<u64>,
 }
 
 impl<'u, 'a> Run<'u, 'a> {
@@ -346,6 +366,7 @@ impl<'u, 'a> Run<'u, 'a> {
             attempts: 0,
             last_progress: None,
             acknowledged: 0,
+            sent_up_to: None,
         }
     }
 
@@ -396,8 +417,12 @@ impl<'u, 'a> Run<'u, 'a> {
         })?;
         match self.send_file(&record, length, &id) {
             Ok(outcome) => {
-                record.forget()?;
-                self.report(length, Some(length), true)?;
+                // The server has the whole file: that is the outcome, whatever follows. A
+                // record left behind costs the next run one HEAD that says it is complete.
+                if let Err(e) = record.forget() {
+                    self.note(format!("the upload is complete, but {e}"));
+                }
+                let _ = self.report(length, Some(length), true);
                 Ok(outcome)
             }
             Err(e) => {
@@ -418,18 +443,22 @@ impl<'u, 'a> Run<'u, 'a> {
         let mut remote = None;
         // A remembered upload of this version of the file: its offset, from the server.
         if let Some(r) = record.read() {
-            if r.endpoint == self.req.url.text && r.identity == *id {
-                let url = crate::url::parse(&r.url)?;
+            // The record's URL is held to the rule of a Location: no step from https down
+            // to plain http.
+            let url = crate::url::parse(&r.url)
+                .ok()
+                .filter(|u| self.req.may_follow(&self.req.url, u));
+            if let (true, Some(url)) = (r.endpoint == self.req.url.text && r.identity == *id, url) {
                 match self.offset_of(&url, Some(length))? {
-                    Some(offset) => {
+                    Held::Has(offset) => {
                         self.note(format!(
                             "the server has {offset} of the {length} bytes of '{}': sending the rest",
                             self.source.path.display()
                         ));
-                        self.acknowledged = offset;
+                        self.sent_up_to = Some(offset);
                         remote = Some(Remote { url, offset });
                     }
-                    None => self.note(format!(
+                    Held::Gone | Held::OtherLength(_) => self.note(format!(
                         "the server no longer has the upload of '{}': starting a new one",
                         self.source.path.display()
                     )),
@@ -476,6 +505,7 @@ impl<'u, 'a> Run<'u, 'a> {
                 ));
                 created = true;
                 self.acknowledged = 0;
+                self.sent_up_to = None;
                 remote = self.create(Some(length))?;
                 record.write(&Remembered {
                     endpoint: self.req.url.text.clone(),
@@ -576,7 +606,7 @@ impl<'u, 'a> Run<'u, 'a> {
             }
             let req = self.req;
             let result = if first > 0 {
-                let mut body = self.body(0, first, None)?;
+                let mut body = self.body((0, first), None, None);
                 let r = req.call(&req.url, Method::POST, &h, Some((&mut body, first)));
                 let (sent, error) = (body.sent, body.error.take());
                 self.sent += sent;
@@ -610,15 +640,22 @@ impl<'u, 'a> Run<'u, 'a> {
                     url.shown
                 )));
             }
-            let offset = offset.unwrap_or(0).min(first);
+            let offset = offset.unwrap_or(0);
+            if offset > first {
+                return Err(Error::protocol(format!(
+                    "{} says its new upload holds {offset} bytes; {first} were sent",
+                    self.req.url.shown
+                )));
+            }
             self.acknowledged = offset;
+            self.sent_up_to = Some(first);
             return Ok(Remote { url, offset });
         }
     }
 
-    /// The server's offset for `url` (`HEAD`), retrying transient failures; `None` when
-    /// the server no longer has it (404, 410) or it is of another length.
-    fn offset_of(&mut self, url: &RequestUrl, length: Option<u64>) -> Result<Option<u64>, Error> {
+    /// What the server holds of the upload at `url` (`HEAD`), retrying transient
+    /// failures; an offset is checked against what this side acknowledged and sent.
+    fn offset_of(&mut self, url: &RequestUrl, length: Option<u64>) -> Result<Held, Error> {
         let mut failures = 0u32;
         loop {
             let result = self.req.call(url, Method::HEAD, &tus_headers(&[]), None);
@@ -632,7 +669,7 @@ impl<'u, 'a> Run<'u, 'a> {
             let status = resp.status().as_u16();
             if matches!(status, 404 | 410) {
                 crate::request::release(resp);
-                return Ok(None);
+                return Ok(Held::Gone);
             }
             let resp = match status_ok(resp, url, &[200, 204]) {
                 Ok(r) => r,
@@ -641,12 +678,11 @@ impl<'u, 'a> Run<'u, 'a> {
                     continue;
                 }
             };
-            let server_length =
-                header(&resp, "upload-length").and_then(|v| v.trim().parse::<u64>().ok());
+            let server_length = header(&resp, "upload-length").and_then(tus::number);
             if let (Some(want), Some(has)) = (length, server_length) {
                 if want != has {
                     crate::request::release(resp);
-                    return Ok(None);
+                    return Ok(Held::OtherLength(has));
                 }
             }
             let offset = tus::offset(&resp, length.or(server_length), &url.shown)?;
@@ -664,8 +700,32 @@ impl<'u, 'a> Run<'u, 'a> {
                     url.shown, self.acknowledged
                 )));
             }
+            if let Some(sent) = self.sent_up_to.filter(|&s| offset > s) {
+                return Err(Error::protocol(format!(
+                    "{} says it has {offset} bytes of the upload; only {sent} were ever sent",
+                    url.shown
+                )));
+            }
             self.acknowledged = offset;
-            return Ok(Some(offset));
+            return Ok(Held::Has(offset));
+        }
+    }
+
+    /// Where the server is with an upload under way: its offset; gone (404, so that a
+    /// remembered upload is begun anew) or of another length (an error) else.
+    fn still_has(&mut self, url: &RequestUrl, length: Option<u64>) -> Result<u64, Error> {
+        match self.offset_of(url, length)? {
+            Held::Has(o) => Ok(o),
+            Held::Gone => Err(Error::HttpStatus {
+                status: 404,
+                url: url.shown.clone(),
+                retry_after: None,
+            }),
+            Held::OtherLength(n) => Err(Error::protocol(format!(
+                "{} now says the upload has {n} bytes, not {}",
+                url.shown,
+                length.map_or("the ones sent".into(), |l| l.to_string())
+            ))),
         }
     }
 
@@ -673,7 +733,9 @@ impl<'u, 'a> Run<'u, 'a> {
     fn chunk_limit(&self, caps: &Capabilities) -> u64 {
         let checksums = self.up.checksums && caps.checksum().is_some();
         match (self.up.chunk_size, checksums) {
-            (Some(n), _) => n,
+            // The chunk is held in memory to be digested before it goes.
+            (Some(n), true) => n.min(MAX_HELD),
+            (Some(n), false) => n,
             (None, true) => DEFAULT_CHUNK,
             (None, false) => u64::MAX,
         }
@@ -711,16 +773,7 @@ impl<'u, 'a> Run<'u, 'a> {
                     let at = remote.offset;
                     self.fail_or_wait(e, &mut failures, at)?;
                     // Where the server really is now.
-                    match self.offset_of(&remote.url, Some(length))? {
-                        Some(o) => remote.offset = o,
-                        None => {
-                            return Err(Error::HttpStatus {
-                                status: 404,
-                                url: remote.url.shown.clone(),
-                                retry_after: None,
-                            })
-                        }
-                    }
+                    remote.offset = self.still_has(&remote.url, Some(length))?;
                 }
             }
         }
@@ -748,7 +801,7 @@ impl<'u, 'a> Run<'u, 'a> {
             h.push(("Upload-Checksum", c.header(&data)));
         }
         let req = self.req;
-        let mut body = self.body(start, end, Some(length))?;
+        let mut body = self.body((start, end), None, Some(length));
         let result = req.call(&remote.url, Method::PATCH, &h, Some((&mut body, n)));
         let (sent, error) = (body.sent, body.error.take());
         self.sent += sent;
@@ -793,20 +846,21 @@ impl<'u, 'a> Run<'u, 'a> {
 
     /// The body of a request: bytes `start..end` of the source, read as they go out, at
     /// the rate limit, reporting progress.
-    fn body(
+    fn body<'h>(
         &mut self,
-        start: u64,
-        end: u64,
+        (start, end): (u64, u64),
+        held: Option<(&'h [u8], u64)>,
         length: Option<u64>,
-    ) -> Result<FileBody<'_, 'u, 'a>, Error> {
-        Ok(FileBody {
+    ) -> Outgoing<'_, 'u, 'a, 'h> {
+        Outgoing {
             run: self,
+            held,
             pos: start,
             end,
             length,
             sent: 0,
             error: None,
-        })
+        }
     }
 
     /// A failure: retried after a wait when transient and retries are left, else the
@@ -847,15 +901,18 @@ impl<'u, 'a> Run<'u, 'a> {
     /// A source of unknown length (a pipe): one upload, in chunks held until the server
     /// has them, never remembered (a pipe cannot be read again in another run).
     fn upload_stream(&mut self) -> Result<UploadOutcome, Error> {
-        let mut remote = self.create(None)?;
-        let chunk = self.up.chunk_size.unwrap_or(DEFAULT_CHUNK).min(1 << 30) as usize;
+        let chunk = self.up.chunk_size.unwrap_or(DEFAULT_CHUNK).min(MAX_HELD) as usize;
         let mut buf = vec![0u8; chunk];
+        // The first bytes before the upload is made: a pipe that never gets a writer
+        // (or is cancelled first) leaves nothing on the server.
+        let mut n = self.source.read_next(&mut buf, &self.deadline)?;
+        let mut remote = self.create(None)?;
         let mut failures = 0u32;
         loop {
-            let n = self.source.read_next(&mut buf)?;
             let at = remote.offset;
             let last = n < buf.len();
-            // The bytes of this chunk stay here until the server has all of them.
+            // The bytes of this chunk stay here until the server has all of them; the
+            // last PATCH says the length (even with nothing left to carry).
             let mut done = 0usize;
             while done < n || (last && done == n) {
                 self.attempts += 1;
@@ -866,73 +923,76 @@ impl<'u, 'a> Run<'u, 'a> {
                 if last {
                     h.push(("Upload-Length", (at + n as u64).to_string()));
                 }
-                let part = &buf[done..n];
-                let result = self.req.call(
+                let req = self.req;
+                let range = (at + done as u64, at + n as u64);
+                let mut body = self.body(range, Some((&buf[..n], at)), None);
+                let result = req.call(
                     &remote.url,
                     Method::PATCH,
                     &h,
-                    Some((&mut io::Cursor::new(part), part.len() as u64)),
+                    Some((&mut body, range.1 - range.0)),
                 );
-                let outcome = result
-                    .and_then(|r| status_ok(r, &remote.url, &[200, 204]))
-                    .and_then(|r| {
-                        let o = tus::offset(&r, None, &remote.url.shown)?;
-                        crate::request::release(r);
-                        o.ok_or_else(|| {
-                            Error::protocol(format!(
-                                "{} acknowledged a PATCH without Upload-Offset",
-                                remote.url.shown
-                            ))
-                        })
-                    });
-                match outcome {
-                    Ok(o) if o >= at + done as u64 && o <= at + n as u64 => {
-                        self.sent += o - (at + done as u64);
+                let (sent, error) = (body.sent, body.error.take());
+                self.sent += sent;
+                let outcome = match error {
+                    Some(e) => Err(e),
+                    None => result,
+                }
+                .and_then(|r| status_ok(r, &remote.url, &[200, 204]))
+                .and_then(|r| {
+                    let o = tus::offset(&r, None, &remote.url.shown)?;
+                    crate::request::release(r);
+                    o.ok_or_else(|| {
+                        Error::protocol(format!(
+                            "{} acknowledged a PATCH without Upload-Offset",
+                            remote.url.shown
+                        ))
+                    })
+                });
+                let failure = match outcome {
+                    Ok(o) if o < range.0 || o > range.1 => {
+                        return Err(Error::protocol(format!(
+                            "{} answered Upload-Offset {o} to bytes {}..{}",
+                            remote.url.shown, range.0, range.1
+                        )))
+                    }
+                    // Nothing taken of bytes that were there to take: as a failure.
+                    Ok(o) if o == range.0 && range.1 > range.0 => Error::Network {
+                        reason: format!("{} took none of the bytes at {o}", remote.url.shown),
+                    },
+                    Ok(o) => {
+                        if o - range.0 >= MIN_PROGRESS {
+                            failures = 0;
+                        }
                         done = (o - at) as usize;
                         self.acknowledged = o;
                         if last && done == n {
                             break;
                         }
-                    }
-                    Ok(o) => {
-                        return Err(Error::protocol(format!(
-                            "{} answered Upload-Offset {o} to bytes {}..{}",
-                            remote.url.shown,
-                            at + done as u64,
-                            at + n as u64
-                        )))
+                        continue;
                     }
                     Err(e @ Error::Protocol { .. }) => return Err(e),
-                    Err(e) => {
-                        self.fail_or_wait(e, &mut failures, at + done as u64)?;
-                        match self.offset_of(&remote.url, None)? {
-                            Some(o) if o >= at && o <= at + n as u64 => done = (o - at) as usize,
-                            Some(o) => {
-                                return Err(Error::protocol(format!(
-                                    "{} now has {o} bytes, outside the chunk it was sent \
-                                     ({at}..{})",
-                                    remote.url.shown,
-                                    at + n as u64
-                                )))
-                            }
-                            None => {
-                                return Err(Error::HttpStatus {
-                                    status: 404,
-                                    url: remote.url.shown.clone(),
-                                    retry_after: None,
-                                })
-                            }
-                        }
-                    }
+                    Err(e) => e,
+                };
+                self.fail_or_wait(failure, &mut failures, at + done as u64)?;
+                let o = self.still_has(&remote.url, None)?;
+                if o < at || o > at + n as u64 {
+                    return Err(Error::protocol(format!(
+                        "{} now has {o} bytes, outside the chunk it was sent ({at}..{})",
+                        remote.url.shown,
+                        at + n as u64
+                    )));
                 }
+                done = (o - at) as usize;
             }
             remote.offset = at + n as u64;
-            self.report(remote.offset, None, false)?;
             if last {
                 break;
             }
+            self.report(remote.offset, None, false)?;
+            n = self.source.read_next(&mut buf, &self.deadline)?;
         }
-        self.report(remote.offset, Some(remote.offset), true)?;
+        let _ = self.report(remote.offset, Some(remote.offset), true);
         Ok(UploadOutcome {
             url: remote.url.text,
             length: remote.offset,
@@ -959,9 +1019,13 @@ fn status_ok(resp: Response<Body>, url: &RequestUrl, ok: &[u16]) -> Result<Respo
     })
 }
 
-/// A request body read from the source as it goes out.
-struct FileBody<'r, 'u, 'a> {
+/// A request body as it goes out: bytes `pos..end` of the source read from the file,
+/// or of a chunk held in memory (a pipe's), at the rate limit, reporting progress, the
+/// deadline and a cancel looked at before each piece.
+struct Outgoing<'r, 'u, 'a, 'h> {
     run: &'r mut Run<'u, 'a>,
+    /// The bytes from `held_at` on, when they are held (else the file is read).
+    held: Option<(&'h [u8], u64)>,
     pos: u64,
     end: u64,
     length: Option<u64>,
@@ -971,7 +1035,7 @@ struct FileBody<'r, 'u, 'a> {
     error: Option<Error>,
 }
 
-impl Read for FileBody<'_, '_, '_> {
+impl Read for Outgoing<'_, '_, '_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.end - self.pos;
         if left == 0 {
@@ -988,15 +1052,25 @@ impl Read for FileBody<'_, '_, '_> {
             self.error = Some(self.run.deadline.error_of("upload"));
             return Err(io::Error::other("stopped"));
         }
-        // Read, then checked: bytes read after a change are never sent (a file written
-        // while it goes out would splice two versions on the server).
-        let read = self.run.source.read_at(&mut buf[..n], self.pos);
-        if let Err(e) = read.and_then(|()| self.run.source.check_unchanged()) {
-            self.error = Some(e);
-            return Err(io::Error::other("the source could not be read"));
+        match self.held {
+            Some((bytes, at)) => {
+                let from = (self.pos - at) as usize;
+                buf[..n].copy_from_slice(&bytes[from..from + n]);
+            }
+            None => {
+                // Read, then checked: bytes read after a change are never sent (a file
+                // written while it goes out would splice two versions on the server).
+                let read = self.run.source.read_at(&mut buf[..n], self.pos);
+                if let Err(e) = read.and_then(|()| self.run.source.check_unchanged()) {
+                    self.error = Some(e);
+                    return Err(io::Error::other("the source could not be read"));
+                }
+            }
         }
         self.pos += n as u64;
         self.sent += n as u64;
+        let reached = self.run.sent_up_to.map_or(self.pos, |s| s.max(self.pos));
+        self.run.sent_up_to = Some(reached);
         if let Err(e) = self.run.report(self.pos, self.length, false) {
             self.error = Some(e);
             return Err(io::Error::other("cancelled"));

@@ -17,7 +17,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,26 @@ pub(crate) fn state_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
     Ok(base.join("resumedl").join("uploads"))
 }
 
+/// The state directory must be this user's and writable by no one else: a record
+/// planted there by another user would send this user's file to their upload.
+fn check_private(dir: &Path) -> Result<(), Error> {
+    let meta = fs::metadata(dir).map_err(|e| Error::io("stat", dir, e))?;
+    let me = crate::sys::euid();
+    if meta.uid() != me || meta.mode() & 0o022 != 0 {
+        return Err(Error::InvalidOption {
+            option: "state directory",
+            reason: format!(
+                "{} is writable by other users (mode {:o}, owner {}): give a directory \
+                 only you can write",
+                dir.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The record of one endpoint and one source file, open and locked.
 pub(crate) struct UploadRecord {
     file: File,
@@ -107,6 +127,7 @@ impl UploadRecord {
             .mode(0o700)
             .create(dir)
             .map_err(|e| Error::io("create", dir, e))?;
+        check_private(dir)?;
         let key = fnv1a64(format!("{endpoint}\n{dev}:{ino}").as_bytes());
         let path = dir.join(format!("{key:016x}.upload"));
         // A record removed by the process that held it while this one waited is a file
@@ -125,15 +146,28 @@ impl UploadRecord {
     }
 
     fn open_locked(path: &Path, stop: &dyn Fn() -> bool) -> Result<File, Error> {
+        // Not through a link, not waiting on a FIFO; and only a file of ours, before any
+        // request goes out (a record that cannot be kept would leave an upload behind).
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(path)
             .map_err(|e| Error::io("open", path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+        let me = crate::sys::euid();
+        if !meta.is_file() || meta.nlink() != 1 || meta.uid() != me {
+            return Err(Error::io(
+                "use",
+                path,
+                io::Error::other(
+                    "not an upload record of this user (a regular file with one link)",
+                ),
+            ));
+        }
         let give_up = Instant::now() + LOCK_GRACE;
         loop {
             match file.try_lock() {

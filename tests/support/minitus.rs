@@ -156,6 +156,13 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             headers,
             body_len: 0,
         };
+        // Bodies by Content-Length only: a chunked one would be read as the next request.
+        if req.header("transfer-encoding").is_some() {
+            let _ = out.write_all(
+                b"HTTP/1.1 411 Length Required\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        }
         let len: u64 = req
             .header("content-length")
             .and_then(|v| v.parse().ok())
