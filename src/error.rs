@@ -136,7 +136,8 @@ impl fmt::Display for Error {
             Error::Locked { path, pid } if path.extension().is_some_and(|e| e == "upload") => {
                 write!(
                     f,
-                    "the upload remembered in '{}' is running in another process",
+                    "the upload remembered in '{}' is running in another call (this \
+                     process or another)",
                     path.display()
                 )?;
                 match pid {

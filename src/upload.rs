@@ -606,7 +606,7 @@ impl<'u, 'a> Run<'u, 'a> {
             }
             let req = self.req;
             let result = if first > 0 {
-                let mut body = self.body((0, first), None, None);
+                let mut body = self.body((0, first), None, length);
                 let r = req.call(&req.url, Method::POST, &h, Some((&mut body, first)));
                 let (sent, error) = (body.sent, body.error.take());
                 self.sent += sent;

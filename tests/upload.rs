@@ -564,3 +564,26 @@ fn an_upload_goes_through_a_proxy_as_downloads_do() {
         "requests to a proxy name the whole URL: {through:?}"
     );
 }
+
+#[test]
+fn progress_knows_the_length_from_the_first_byte_and_ends_at_it() {
+    let server = MiniTus::start(Quirks::default());
+    let dir = Scratch::new("up-progress");
+    let src = dir.join("f.bin");
+    let len = 3u64 << 20;
+    fs::write(&src, pattern(len as usize, 18)).unwrap();
+    let mut seen = Vec::new();
+    upload(&server.endpoint(), &dir.join("state"))
+        .rate_limit(8 << 20)
+        .progress(|done, total| {
+            seen.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .from_path(&src)
+        .unwrap();
+    assert!(seen.len() >= 3, "{seen:?}");
+    // The creation request's first MiB included.
+    assert!(seen.iter().all(|&(_, t)| t == Some(len)), "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(len, Some(len))));
+}
