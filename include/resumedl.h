@@ -833,6 +833,15 @@ int rdl_options_set_progress(struct rdl_options *opts, rdl_progress_callback cb,
 int rdl_options_set_event_callback(struct rdl_options *opts, rdl_event_callback cb, void *userdata);
 
 /**
+ * Runs the downloads of these options in `session` (NULL: the process-wide one). The
+ * options keep their own reference: the session may be freed afterwards.
+ *
+ * # Safety
+ * `opts` from `rdl_options_new` (NULL is an error); `session` NULL or a live handle.
+ */
+int rdl_options_set_session(struct rdl_options *opts, const struct rdl_session *session);
+
+/**
  * A new session with the defaults: at most 16 connections to one host, each finished
  * file synced on its own. Free it with `rdl_session_free`. Returns NULL only if a
  * panic was caught (never in practice).
@@ -882,15 +891,6 @@ int rdl_session_flush(struct rdl_session *session);
  * `session` is NULL or from `rdl_session_new`, not freed yet, not used afterwards.
  */
 void rdl_session_free(struct rdl_session *session);
-
-/**
- * Runs the downloads of these options in `session` (NULL: the process-wide one). The
- * options keep their own reference: the session may be freed afterwards.
- *
- * # Safety
- * `opts` from `rdl_options_new` (NULL is an error); `session` NULL or a live handle.
- */
-int rdl_options_set_session(struct rdl_options *opts, const struct rdl_session *session);
 
 /**
  * Uploads the file at `path` to the tus 1.0 endpoint `endpoint` (its creation URL),

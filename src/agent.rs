@@ -1,13 +1,25 @@
 //! Builds the ureq agent: the settings that decide correctness live here, once.
 
+use std::path::PathBuf;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
+
 use ureq::Agent;
 
 use crate::error::Error;
 use crate::proxy::{AbsoluteFormConnector, SocksWithContext};
-use crate::session::AgentKey;
 use crate::tls::TlsConnector;
 use crate::transport::{LookupResolver, TcpConnector};
+
+/// What an agent is built from: downloads that agree on it share its connections. Only
+/// the certificates trusted: timeouts and the proxy are set per request (ureq's pool
+/// keeps connections through different proxies apart), so downloads that differ in them
+/// still find each other's idle connections (a one-connection server serves one client
+/// connection at a time: a second pool's new connection would wait behind the first
+/// pool's idle one forever).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct AgentKey {
+    pub ca_file: Option<PathBuf>,
+}
 
 /// Idle connections a pool keeps in all (per host: the session's per-host limit, so
 /// that `-j N` downloads to one host find their N connections again).

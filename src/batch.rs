@@ -249,3 +249,25 @@ impl<'a> Batch<'a> {
         f(state)
     }
 }
+
+// The session's lists of downloads.
+impl Session {
+    /// A list of downloads to run in this session, `parallel` at once, each to its
+    /// [`Destination`], with one progress report for all ([`Batch::run`] runs it).
+    ///
+    /// ```no_run
+    /// use resumedl::{Destination, Session};
+    /// let session = Session::builder().batch_syncs(true).build();
+    /// let items = (0..100)
+    ///     .map(|i| (format!("https://example.com/shard-{i}.bin"), Destination::Dir("data".into())))
+    ///     .collect();
+    /// for r in session.download_many(items).parallel(8).run() {
+    ///     if let Err(e) = r {
+    ///         eprintln!("{e}");
+    ///     }
+    /// }
+    /// ```
+    pub fn download_many(&self, items: Vec<(String, Destination)>) -> Batch<'_> {
+        Batch::new(self, items)
+    }
+}

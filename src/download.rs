@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ureq::http::{HeaderName, HeaderValue};
 
+use crate::agent::AgentKey;
 use crate::cancel::Cancel;
 use crate::claim::{Claim, Found};
 use crate::control::{ControlFile, Loaded};
@@ -20,7 +21,7 @@ use crate::rate::{Deadline, RateLimit};
 use crate::request::{PerRequest, Requester};
 use crate::retry::{retry_wait, ATTEMPTS_PER_RETRY, MAX_BACKOFF, MIN_PROGRESS};
 use crate::segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
-use crate::session::{AgentKey, Session};
+use crate::session::Session;
 use crate::target::{Lock, Target};
 /// Default for [`Download::retries`].
 pub const DEFAULT_RETRIES: u32 = 5;
@@ -822,4 +823,30 @@ pub(crate) struct RetrySettings {
 /// the bytes of an interrupted `to_dir` call are.
 pub fn unfinished_download(dir: &Path, url: &str) -> Option<PathBuf> {
     crate::claim::unfinished(dir, &crate::url::parse(url).ok()?.text)
+}
+
+// A session's downloads start here, so that the session knows nothing of downloads.
+impl Session {
+    /// A download of `url` in this session, with its defaults (the builder's setters
+    /// override them).
+    pub fn download<'a>(&self, url: impl Into<String>) -> Download<'a> {
+        let d = self.defaults();
+        let mut dl = Download::new(url).in_session(self.clone());
+        for (name, value) in &d.headers {
+            dl = dl.header(name.clone(), value.clone());
+        }
+        if let Some(t) = d.connect_timeout {
+            dl = dl.connect_timeout(t.unwrap_or(Duration::ZERO));
+        }
+        if let Some(t) = d.stall_timeout {
+            dl = dl.stall_timeout(t.unwrap_or(Duration::ZERO));
+        }
+        if let Some(p) = &d.ca_file {
+            dl = dl.ca_file(p.clone());
+        }
+        if let Some(p) = &d.proxy {
+            dl = dl.proxy(p.clone());
+        }
+        dl
+    }
 }

@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 use ureq::http::Uri;
 
 use crate::agent;
+use crate::agent::AgentKey;
 use crate::control::{ControlFile, IfRangeMode, Loaded, Segment};
 use crate::origin::Origin;
-use crate::session::AgentKey;
 use crate::{Download, Error};
 
 /// The fields of a control file (`<target>.rdl`), as a fuzzer generates them.

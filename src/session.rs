@@ -17,13 +17,11 @@ use std::time::{Duration, Instant};
 use ureq::http::Uri;
 use ureq::Agent;
 
-use crate::batch::{Batch, Destination};
-use crate::download::Download;
+use crate::agent::AgentKey;
 use crate::error::Error;
 use crate::finish::{sync_batch, Finish};
 use crate::rate::Deadline;
 use crate::tus::Capabilities;
-use crate::upload::Upload;
 
 /// Default for [`SessionBuilder::max_connections_per_host`]: `-j 16 -x 4` opens 16
 /// connections to one host, not 64, unless asked.
@@ -74,28 +72,18 @@ struct Inner {
 
 /// What a session gives each of its downloads unless the download says otherwise.
 #[derive(Clone, Default)]
-struct Defaults {
-    headers: Vec<(String, String)>,
-    connect_timeout: Option<Option<Duration>>,
-    stall_timeout: Option<Option<Duration>>,
-    ca_file: Option<PathBuf>,
-    proxy: Option<String>,
+pub(crate) struct Defaults {
+    pub headers: Vec<(String, String)>,
+    /// `Some(None)`: none (0 given).
+    pub connect_timeout: Option<Option<Duration>>,
+    pub stall_timeout: Option<Option<Duration>>,
+    pub ca_file: Option<PathBuf>,
+    pub proxy: Option<String>,
 }
 
 struct Pool {
     pid: u32,
     agents: Vec<(AgentKey, Agent)>,
-}
-
-/// What an agent is built from: downloads that agree on it share its connections. Only
-/// the certificates trusted: timeouts and the proxy are set per request (ureq's pool
-/// keeps connections through different proxies apart), so downloads that differ in them
-/// still find each other's idle connections (a one-connection server serves one client
-/// connection at a time: a second pool's new connection would wait behind the first
-/// pool's idle one forever).
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct AgentKey {
-    pub ca_file: Option<PathBuf>,
 }
 
 /// Builds a [`Session`]; every setting is a default for its downloads, which may set
@@ -114,25 +102,25 @@ impl SessionBuilder {
         self
     }
 
-    /// The downloads' connect timeout ([`Download::connect_timeout`]).
+    /// The downloads' connect timeout ([`Download::connect_timeout`](crate::Download::connect_timeout)).
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.defaults.connect_timeout = Some(Some(d).filter(|d| !d.is_zero()));
         self
     }
 
-    /// The downloads' stall timeout ([`Download::stall_timeout`]).
+    /// The downloads' stall timeout ([`Download::stall_timeout`](crate::Download::stall_timeout)).
     pub fn stall_timeout(mut self, d: Duration) -> Self {
         self.defaults.stall_timeout = Some(Some(d).filter(|d| !d.is_zero()));
         self
     }
 
-    /// The downloads' CA file ([`Download::ca_file`]).
+    /// The downloads' CA file ([`Download::ca_file`](crate::Download::ca_file)).
     pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.defaults.ca_file = Some(path.into());
         self
     }
 
-    /// The downloads' proxy ([`Download::proxy`]).
+    /// The downloads' proxy ([`Download::proxy`](crate::Download::proxy)).
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.defaults.proxy = Some(url.into());
         self
@@ -206,51 +194,9 @@ impl Session {
         SHARED.get_or_init(Session::new).clone()
     }
 
-    /// A download of `url` in this session, with its defaults (the builder's setters
-    /// override them).
-    pub fn download<'a>(&self, url: impl Into<String>) -> Download<'a> {
-        let d = &self.inner.defaults;
-        let mut dl = Download::new(url).in_session(self.clone());
-        for (name, value) in &d.headers {
-            dl = dl.header(name.clone(), value.clone());
-        }
-        if let Some(t) = d.connect_timeout {
-            dl = dl.connect_timeout(t.unwrap_or(Duration::ZERO));
-        }
-        if let Some(t) = d.stall_timeout {
-            dl = dl.stall_timeout(t.unwrap_or(Duration::ZERO));
-        }
-        if let Some(p) = &d.ca_file {
-            dl = dl.ca_file(p.clone());
-        }
-        if let Some(p) = &d.proxy {
-            dl = dl.proxy(p.clone());
-        }
-        dl
-    }
-
-    /// A list of downloads to run in this session, `parallel` at once, each to its
-    /// [`Destination`], with one progress report for all ([`Batch::run`] runs it).
-    ///
-    /// ```no_run
-    /// use resumedl::{Destination, Session};
-    /// let session = Session::builder().batch_syncs(true).build();
-    /// let items = (0..100)
-    ///     .map(|i| (format!("https://example.com/shard-{i}.bin"), Destination::Dir("data".into())))
-    ///     .collect();
-    /// for r in session.download_many(items).parallel(8).run() {
-    ///     if let Err(e) = r {
-    ///         eprintln!("{e}");
-    ///     }
-    /// }
-    /// ```
-    pub fn download_many(&self, items: Vec<(String, Destination)>) -> Batch<'_> {
-        Batch::new(self, items)
-    }
-
-    /// An upload to the tus endpoint `endpoint` in this session, with its defaults.
-    pub fn upload<'a>(&self, endpoint: impl Into<String>) -> Upload<'a> {
-        Upload::from(self.download(endpoint))
+    /// The defaults its downloads and uploads start from.
+    pub(crate) fn defaults(&self) -> &Defaults {
+        &self.inner.defaults
     }
 
     /// What the tus endpoint said it supports, if asked before in this session.

@@ -1078,3 +1078,11 @@ impl Read for Outgoing<'_, '_, '_, '_> {
         Ok(n)
     }
 }
+
+// The session's uploads.
+impl Session {
+    /// An upload to the tus endpoint `endpoint` in this session, with its defaults.
+    pub fn upload<'a>(&self, endpoint: impl Into<String>) -> Upload<'a> {
+        Upload::from(self.download(endpoint))
+    }
+}

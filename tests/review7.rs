@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use resumedl::{Cancel, Error, Upload};
-use support::minitus::{MiniTus, Quirks};
+use support::minitus::{read_head, MiniTus, Quirks};
 use support::pattern;
 use support::scratch::Scratch;
 
@@ -142,28 +142,7 @@ fn serve(stream: TcpStream, ext: &str, ctx: &Mutex<Ctx>, hook: &Hook) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut p = line.split_whitespace();
-        let method = p.next().unwrap_or("").to_string();
-        let path = p.next().unwrap_or("").to_string();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-        }
+    while let Some((method, path, headers)) = read_head(&mut reader) {
         let mut req = Req {
             method,
             path,

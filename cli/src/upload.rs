@@ -16,13 +16,7 @@ use crate::{configure, exit_code, Run, EXIT_INTERRUPTED};
 /// Uploads `file` (`-`: standard input) to `endpoint`, or with `--abort` terminates its
 /// remembered upload; prints the summary or the error and returns the exit status.
 pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
-    let Run {
-        cli,
-        session,
-        creds,
-        display,
-        cancel,
-    } = *run;
+    let (cli, display, cancel) = (run.cli, run.display, run.cancel);
     let source = match file.as_os_str() == "-" {
         true => Path::new("/dev/stdin"),
         false => file,
@@ -31,7 +25,7 @@ pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
     let mut meter = display.meter(file, 1);
     let started = Instant::now();
     let result = {
-        let mut up = Upload::from(configure(cli, session, creds, endpoint))
+        let mut up = Upload::from(configure(cli, run.session, run.creds, endpoint))
             .cancel_on(cancel)
             .progress(|done, total| {
                 meter.update(done, total);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::boundary::{arg_error, c_str, ffi_boundary, flow};
 use super::events::{self, rdl_event_callback};
 use super::outcome::RDL_UNKNOWN;
+use super::session::rdl_session;
 use crate::{Cancel, Download, Error};
 
 /// Progress callback: `downloaded` counts bytes on disk including a resumed prefix;
@@ -576,6 +577,22 @@ pub unsafe extern "C" fn rdl_options_set_event_callback(
             o.events_userdata = userdata;
         })
     }
+}
+
+/// Runs the downloads of these options in `session` (NULL: the process-wide one). The
+/// options keep their own reference: the session may be freed afterwards.
+///
+/// # Safety
+/// `opts` from `rdl_options_new` (NULL is an error); `session` NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn rdl_options_set_session(
+    opts: *mut rdl_options,
+    session: *const rdl_session,
+) -> c_int {
+    // SAFETY: NULL or a live handle per the contract.
+    let session = unsafe { session.as_ref() }.map(|s| std::sync::Arc::clone(&s.inner));
+    // SAFETY: forwarded caller contract.
+    unsafe { set(opts, session, |o, session| o.session = session) }
 }
 
 pub(super) fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {

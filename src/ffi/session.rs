@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use super::boundary::{arg_error, ffi_boundary};
-use super::options::{rdl_options, set};
 use crate::{Error, Session, DEFAULT_MAX_CONNECTIONS_PER_HOST};
 
 /// Connections, a per-host limit and batched syncs shared by the downloads given it
@@ -152,20 +151,4 @@ pub unsafe extern "C" fn rdl_session_free(session: *mut rdl_session) {
             }
         }
     }));
-}
-
-/// Runs the downloads of these options in `session` (NULL: the process-wide one). The
-/// options keep their own reference: the session may be freed afterwards.
-///
-/// # Safety
-/// `opts` from `rdl_options_new` (NULL is an error); `session` NULL or a live handle.
-#[no_mangle]
-pub unsafe extern "C" fn rdl_options_set_session(
-    opts: *mut rdl_options,
-    session: *const rdl_session,
-) -> c_int {
-    // SAFETY: NULL or a live handle per the contract.
-    let session = unsafe { session.as_ref() }.map(|s| Arc::clone(&s.inner));
-    // SAFETY: forwarded caller contract.
-    unsafe { set(opts, session, |o, session| o.session = session) }
 }
