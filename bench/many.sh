@@ -29,28 +29,20 @@ DATA=${BENCH_DATA:-$ROOT/target/bench-data}
 OUT=$ROOT/target/bench-out-many
 BIN=$ROOT/target/release/resumedl
 RESULTS=$ROOT/bench/results-many-$(date +%F).md
-TIME=/usr/bin/time
-
-unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
-need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: apt-get install $2"; }
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 need nginx nginx
 need curl curl
 need wget wget
 need aria2c aria2
 need eatmydata eatmydata
 need numfmt coreutils
-[[ -x $TIME ]] || die "$TIME not found: apt-get install time"
+need_time
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rdl-many.XXXXXX")
 NGINX_PID=
 cleanup() {
-  if [[ -n $NGINX_PID ]]; then
-    kill "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-  fi
+  stop_nginx
   rm -rf "$WORK" "$OUT"
 }
 trap cleanup EXIT
@@ -69,58 +61,12 @@ make_set() { # COUNTxSIZE -> directory
   log "generating $count files of $size"
   rm -rf "$dir"
   mkdir -p "$dir"
-  { openssl enc -aes-128-ctr -nosalt -pass pass:resumedl-many -in /dev/zero 2>/dev/null || true; } |
-    head -c $((count * n)) | split -a 6 -d -b "$n" - "$dir/f"
+  random_bytes $((count * n)) | split -a 6 -d -b "$n" - "$dir/f"
   (cd "$dir" && cat f* | sha256sum | cut -d' ' -f1 >.sha256)
   touch "$dir/.complete"
   echo "$dir"
 }
 
-# ---- nginx on loopback ----------------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start_nginx() {
-  for _ in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 20000))
-    port_free "$PORT" || continue
-    mkdir -p "$WORK/nginx"
-    cat >"$WORK/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-lock_file $WORK/nginx/nginx.lock;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/tmp_body;
-    proxy_temp_path $WORK/nginx/tmp_proxy;
-    fastcgi_temp_path $WORK/nginx/tmp_fastcgi;
-    uwsgi_temp_path $WORK/nginx/tmp_uwsgi;
-    scgi_temp_path $WORK/nginx/tmp_scgi;
-    types { }
-    default_type application/octet-stream;
-    sendfile on;
-    keepalive_requests 1000000;
-    server {
-        listen 127.0.0.1:$PORT;
-        root $DATA;
-    }
-}
-EOF
-    nginx -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-    NGINX_PID=$!
-    for _ in $(seq 1 100); do
-      kill -0 "$NGINX_PID" 2>/dev/null || break
-      if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then return 0; fi
-      sleep 0.05
-    done
-    kill "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=
-  done
-  die "nginx did not start"
-}
 
 # set_cmd TOOL LIST: CMD downloads every URL of LIST into $OUT. Config files ignored.
 set_cmd() {
@@ -140,7 +86,6 @@ set_cmd() {
   esac
 }
 
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 timed() {
   local tf=$WORK/time.out t0 t1
   t0=$(date +%s%N)
@@ -190,7 +135,6 @@ done
 rm -rf "$OUT"
 
 # ---- report -----------------------------------------------------------------------------
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 field() { # set tool column -> median
   awk -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t { print $c }' "$RAW" | median
 }

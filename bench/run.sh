@@ -38,7 +38,6 @@ DATA=${BENCH_DATA:-$ROOT/target/bench-data}
 OUT=$ROOT/target/bench-out
 BIN=$ROOT/target/release/resumedl
 RESULTS=$ROOT/bench/results-$(date +%F).md
-TIME=/usr/bin/time
 SEGMENTED=${BENCH_SEGMENTED:-1}
 SEG_SIZE=${BENCH_SEG_SIZE:-1G}
 SEG_REPS=${BENCH_SEG_REPS:-3}
@@ -49,15 +48,10 @@ if [[ $ONLY_SEGMENTED == 1 ]]; then
   REFERENCE=0
 fi
 
-# Proxies from the environment would turn a loopback benchmark into a proxy benchmark.
-unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
-
-need() {
-  command -v "$1" >/dev/null 2>&1 || [[ -x $1 ]] || die "$1 not found: apt-get install $2"
-}
+# Proxies from the environment would turn a loopback benchmark into a proxy benchmark:
+# common.sh unsets them.
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 need nginx nginx
 need curl curl
 need wget wget
@@ -95,73 +89,14 @@ make_data() {
   fi
   log "generating $size of random data"
   rm -f "$file" "$file.sha256"
-  { openssl enc -aes-128-ctr -nosalt -pass pass:resumedl-bench -in /dev/zero 2>/dev/null || true; } |
-    head -c "$n" >"$file.tmp"
+  random_bytes "$n" >"$file.tmp"
   mv "$file.tmp" "$file"
   sha256sum "$file" | cut -d' ' -f1 >"$file.sha256"
 }
 for s in $SIZES; do make_data "$s"; done
 [[ $SEGMENTED == 1 ]] && make_data "$SEG_SIZE"
 
-# ---- nginx on loopback ----------------------------------------------------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# start_nginx EXTRA: sets PORT and NGINX_PID. EXTRA goes into the server block
-# (e.g. "limit_rate 10m;" for the throttled section).
-start_nginx() {
-  local extra=${1:-}
-  for _ in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 20000))
-    port_free "$PORT" || continue
-    mkdir -p "$WORK/nginx"
-    cat >"$WORK/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-lock_file $WORK/nginx/nginx.lock;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/tmp_body;
-    proxy_temp_path $WORK/nginx/tmp_proxy;
-    fastcgi_temp_path $WORK/nginx/tmp_fastcgi;
-    uwsgi_temp_path $WORK/nginx/tmp_uwsgi;
-    scgi_temp_path $WORK/nginx/tmp_scgi;
-    types { }
-    default_type application/octet-stream;
-    sendfile on;
-    tcp_nopush on;
-    server {
-        listen 127.0.0.1:$PORT;
-        root $DATA;
-        $extra
-    }
-}
-EOF
-    nginx -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-    NGINX_PID=$!
-    local i
-    for i in $(seq 1 100); do
-      if ! kill -0 "$NGINX_PID" 2>/dev/null; then break; fi
-      if curl -s -o /dev/null -f "http://127.0.0.1:$PORT/data-$(first_size).bin" -r 0-0; then
-        return 0
-      fi
-      sleep 0.05
-    done
-    kill "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=
-  done
-  cat "$WORK/nginx/error.log" >&2 || true
-  die "nginx did not start"
-}
-stop_nginx() {
-  kill "$NGINX_PID" 2>/dev/null || true
-  wait "$NGINX_PID" 2>/dev/null || true
-  NGINX_PID=
-}
+# ---- nginx on loopback (common.sh) -----------------------------------------------------
 first_size() {
   local first _
   read -r first _ <<<"$SIZES"
@@ -210,7 +145,6 @@ timed() {
   t1=$(date +%s%N)
   echo "$(calc '%.3f' "($t1 - $t0) / 1e9") $(tail -n 1 "$tf")"
 }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
 # verify FILE SIZE SHA|"": the tool really downloaded every byte.
 verify() {
@@ -344,14 +278,13 @@ fi
 stop_nginx
 
 # ---- report ---------------------------------------------------------------------------
-# median FILE SIZE TOOL wall|cpu|rss: median over the lines "size tool rep wall user sys
-# rss_kib" of that size and tool (cpu = user + sys).
-median() {
-  awk -v s="$2" -v t="$3" -v what="$4" '$1 == s && $2 == t {
-      print (what == "wall" ? $4 : what == "cpu" ? $5 + $6 : $7) }' "$1" |
-    sort -g |
-    awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
-           if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# median_of FILE SIZE TOOL wall|cpu|rss: median over the lines "size tool rep wall user
+# sys rss_kib" of that size and tool (cpu = user + sys); nan when there are none.
+median_of() {
+  local values
+  values=$(awk -v s="$2" -v t="$3" -v what="$4" '$1 == s && $2 == t {
+      print (what == "wall" ? $4 : what == "cpu" ? $5 + $6 : $7) }' "$1")
+  if [[ -z $values ]]; then echo nan; else median <<<"$values"; fi
 }
 cpu_model=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
@@ -374,12 +307,12 @@ fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
     n=$(bytes_of "$s")
     gib=$(calc '%.6f' "$n / 1073741824")
     mib=$(calc '%.6f' "$n / 1048576")
-    curl_wall=$(median "$RAW" "$s" curl wall)
-    curl_cpu=$(median "$RAW" "$s" curl cpu)
+    curl_wall=$(median_of "$RAW" "$s" curl wall)
+    curl_cpu=$(median_of "$RAW" "$s" curl cpu)
     for tool in "${TOOL_LIST[@]}"; do
-      wall=$(median "$RAW" "$s" "$tool" wall)
-      cpu=$(median "$RAW" "$s" "$tool" cpu)
-      rss=$(median "$RAW" "$s" "$tool" rss)
+      wall=$(median_of "$RAW" "$s" "$tool" wall)
+      cpu=$(median_of "$RAW" "$s" "$tool" cpu)
+      rss=$(median_of "$RAW" "$s" "$tool" rss)
       thr=$(calc '%.0f' "$mib / $wall")
       if [[ $curl_wall != nan ]]; then
         sx=$(calc '%.2f' "$curl_wall / $wall")
@@ -403,8 +336,8 @@ fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
       gib=$(calc '%.6f' "$n / 1073741824")
       mib=$(calc '%.6f' "$n / 1048576")
       for tool in "${REF_LIST[@]}"; do
-        wall=$(median "$RAW" "$s" "$tool" wall)
-        cpu=$(median "$RAW" "$s" "$tool" cpu)
+        wall=$(median_of "$RAW" "$s" "$tool" wall)
+        cpu=$(median_of "$RAW" "$s" "$tool" cpu)
         label=$([[ $tool == ref-loopback ]] && echo "curl -o /dev/null" || echo "cp")
         echo "| $s | $label | $(calc "%.0f" "$mib / $wall") | $(calc "%.2f" "$cpu / $gib") | $(calc "%.3f" "$wall") |"
       done
@@ -421,9 +354,9 @@ fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
     n=$(bytes_of "$s")
     ((n > tail_bytes)) || continue
     for tool in "${resume_tools[@]}"; do
-      wall=$(median "$RESUME_RAW" "$s" "$tool" wall)
-      cpu=$(median "$RESUME_RAW" "$s" "$tool" cpu)
-      rss=$(median "$RESUME_RAW" "$s" "$tool" rss)
+      wall=$(median_of "$RESUME_RAW" "$s" "$tool" wall)
+      cpu=$(median_of "$RESUME_RAW" "$s" "$tool" cpu)
+      rss=$(median_of "$RESUME_RAW" "$s" "$tool" rss)
       echo "| $s | $(numfmt --to=iec $((n - tail_bytes))) | $tool | $(calc "%.3f" "$wall") | $(calc '%.2f' "$cpu") | $(calc '%.1f' "$rss / 1024") |"
     done
   done
@@ -433,20 +366,20 @@ fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
   if [[ $SEGMENTED == 1 ]]; then
     seg_mib=$(calc '%.6f' "$(bytes_of "$SEG_SIZE") / 1048576")
     seg_gib=$(calc '%.6f' "$(bytes_of "$SEG_SIZE") / 1073741824")
-    x1=$(median "$SEG_RAW" throttled resumedl-x1 wall)
+    x1=$(median_of "$SEG_RAW" throttled resumedl-x1 wall)
     echo "$SEG_SIZE file, nginx \`limit_rate $SEG_RATE\` per connection, $SEG_REPS repetitions, tools alternating."
     echo "aria2c runs with \`-x N -s N -k 1M --file-allocation=none\`."
     echo
     echo "| tool | MiB/s | × resumedl -x 1 | × aria2c same N | CPU s/GiB | peak RSS MiB | wall s |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     for tool in "${SEG_TOOLS[@]}"; do
-      wall=$(median "$SEG_RAW" throttled "$tool" wall)
-      cpu=$(median "$SEG_RAW" throttled "$tool" cpu)
-      rss=$(median "$SEG_RAW" throttled "$tool" rss)
+      wall=$(median_of "$SEG_RAW" throttled "$tool" wall)
+      cpu=$(median_of "$SEG_RAW" throttled "$tool" cpu)
+      rss=$(median_of "$SEG_RAW" throttled "$tool" rss)
       n=${tool##*-x}
       aria=-
       if [[ $tool == resumedl-x* && $n != 1 ]]; then
-        aria=$(calc '%.2f' "$(median "$SEG_RAW" throttled "aria2c-x$n" wall) / $wall")
+        aria=$(calc '%.2f' "$(median_of "$SEG_RAW" throttled "aria2c-x$n" wall) / $wall")
       fi
       label=$tool
       [[ $tool == resumedl-sha-x4 ]] && label="resumedl -x4 --sha256"
@@ -458,9 +391,9 @@ fs_type=$(df -T "$ROOT/target" | awk 'NR == 2 { print $2 }')
     echo "| tool | MiB/s | wall s | CPU s/GiB | peak RSS MiB |"
     echo "|---|---:|---:|---:|---:|"
     for tool in resumedl-x1 resumedl-x4; do
-      wall=$(median "$SEG_RAW" loopback "$tool" wall)
-      cpu=$(median "$SEG_RAW" loopback "$tool" cpu)
-      rss=$(median "$SEG_RAW" loopback "$tool" rss)
+      wall=$(median_of "$SEG_RAW" loopback "$tool" wall)
+      cpu=$(median_of "$SEG_RAW" loopback "$tool" cpu)
+      rss=$(median_of "$SEG_RAW" loopback "$tool" rss)
       echo "| $tool | $(calc '%.0f' "$seg_mib / $wall") | $(calc '%.3f' "$wall") | $(calc '%.2f' "$cpu / $seg_gib") | $(calc '%.1f' "$rss / 1024") |"
     done
   else

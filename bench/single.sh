@@ -28,18 +28,18 @@ OUTF=$ROOT/target/bench-single.out
 BIN=$ROOT/target/release/resumedl
 VENV=$ROOT/target/bench-venv
 RESULTS=$ROOT/bench/results-single-$(date +%F).md
-TIME=/usr/bin/time
-
-unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
-for t in nginx curl eatmydata python3; do command -v $t >/dev/null || die "$t not found"; done
-[[ -x $TIME ]] || die "$TIME not found: apt-get install time"
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+need nginx nginx
+need curl curl
+need eatmydata eatmydata
+need python3 python3-venv
+need_time
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rdl-single.XXXXXX")
 NGINX_PID=
 cleanup() {
-  [[ -z $NGINX_PID ]] || { kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; }
+  stop_nginx
   rm -rf "$WORK" "$OUTF" "$OUTF.rdl"
 }
 trap cleanup EXIT
@@ -52,46 +52,10 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check requests hf_transfer
 
 n=$(numfmt --from=iec "$SIZE")
-file=$DATA/data-$SIZE.bin
-mkdir -p "$DATA"
-if [[ ! -f $file || $(stat -c %s "$file") != "$n" ]]; then
-  log "generating $SIZE"
-  { openssl enc -aes-128-ctr -nosalt -pass pass:resumedl-bench -in /dev/zero 2>/dev/null || true; } |
-    head -c "$n" >"$file.tmp"
-  mv "$file.tmp" "$file"
-fi
+file=$(data_file "$SIZE")
 sha=$(sha256sum "$file" | cut -d' ' -f1)
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for _ in 1 2 3 4 5; do
-  PORT=$((20000 + RANDOM % 20000))
-  port_free "$PORT" || continue
-  mkdir -p "$WORK/nginx"
-  cat >"$WORK/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $WORK/nginx/b; proxy_temp_path $WORK/nginx/p;
-    fastcgi_temp_path $WORK/nginx/f; uwsgi_temp_path $WORK/nginx/u; scgi_temp_path $WORK/nginx/s;
-    types { } default_type application/octet-stream; sendfile on;
-    server { listen 127.0.0.1:$PORT; root $DATA; }
-}
-EOF
-  nginx -e "$WORK/nginx/error.log" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-  NGINX_PID=$!
-  for _ in $(seq 1 100); do
-    curl -s -o /dev/null -r 0-0 "http://127.0.0.1:$PORT/data-$SIZE.bin" && break 2
-    sleep 0.05
-  done
-  kill "$NGINX_PID" 2>/dev/null || true
-  NGINX_PID=
-done
-[[ -n $NGINX_PID ]] || die "nginx did not start"
+start_nginx
 URL=http://127.0.0.1:$PORT/data-$SIZE.bin
 
 cat >"$WORK/requests_loop.py" <<'EOF'
@@ -124,7 +88,6 @@ set_cmd() {
     *) die "unknown tool $1" ;;
   esac
 }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
 curl -s -o /dev/null "$URL" # the served file into the page cache
 RAW=$WORK/raw.tsv
@@ -148,7 +111,6 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$RAW" | median; }
 cpu() { awk -v t="$1" '$1 == t { print $4 + $5 }' "$RAW" | median; }
 gib=$(calc '%.6f' "$n / 1073741824")

@@ -29,13 +29,12 @@ DATA=${BENCH_DATA:-$ROOT/target/bench-data}
 BIN=$ROOT/target/release/resumedl
 VENV=$ROOT/target/bench-venv
 RESULTS=$ROOT/bench/results-upload-$(date +%F).md
-TIME=/usr/bin/time
-
-unset http_proxy https_proxy all_proxy no_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY NO_PROXY
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bench: $*"; exit 1; }
-for t in node npm curl python3; do command -v $t >/dev/null || die "$t not found"; done
-[[ -x $TIME ]] || die "$TIME not found: apt-get install time"
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+need node "node (>= 20.19) and npm"
+need curl curl
+need python3 python3-venv
+need_time
 
 WORK=$(mktemp -d "$ROOT/target/rdl-upload.XXXXXX")
 SERVER_PID=
@@ -55,14 +54,7 @@ log "building resumedl (release)"
   (cd "$ROOT/bench/tus-client" && npm ci --no-audit --no-fund --loglevel=error)
 
 n=$(numfmt --from=iec "$SIZE")
-file=$DATA/data-$SIZE.bin
-mkdir -p "$DATA"
-if [[ ! -f $file || $(stat -c %s "$file") != "$n" ]]; then
-  log "generating $SIZE"
-  { openssl enc -aes-128-ctr -nosalt -pass pass:resumedl-bench -in /dev/zero 2>/dev/null || true; } |
-    head -c "$n" >"$file.tmp"
-  mv "$file.tmp" "$file"
-fi
+file=$(data_file "$SIZE")
 sha=$(sha256sum "$file" | cut -d' ' -f1)
 
 STORE=$WORK/store
@@ -104,7 +96,6 @@ set_cmd() {
     *) die "unknown tool $1" ;;
   esac
 }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 stored() { find "$STORE" -type f ! -name '*.json' | head -1; }
 check() { # tool round
   local s
@@ -155,7 +146,6 @@ for round in $(seq 1 "$ROUNDS"); do
   echo "resumed-from-$(calc '%.0f' "100 * $had / $n")% $round $m" >>"$RAW"
 done
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -v t="$1" -v c="$2" '$1 ~ t { print $c }' "$RAW" | median; }
 cpu() { awk -v t="$1" '$1 ~ t { print $4 + $5 }' "$RAW" | median; }
 {
