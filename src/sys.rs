@@ -260,3 +260,24 @@ pub(crate) fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// Whether an idle connection is still open and quiet: a 1-byte peek that does not wait
+/// finds nothing to read (no end, no stray bytes). One call, where toggling the socket's
+/// blocking mode around a peek takes three.
+pub(crate) fn idle_and_open(fd: &impl AsRawFd) -> bool {
+    let mut one = [0u8; 1];
+    // SAFETY: one writable byte; recv does not keep the pointer.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            one.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0
+        && matches!(
+            io::Error::last_os_error().raw_os_error(),
+            Some(libc::EAGAIN) // EWOULDBLOCK is EAGAIN on Linux
+        )
+}

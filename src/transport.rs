@@ -279,13 +279,7 @@ impl Transport for TcpTransport {
     fn is_open(&mut self) -> bool {
         // Pooled and idle: a non-blocking 1-byte peek must find nothing (no EOF, no
         // stray bytes), as ureq's own transport checks.
-        let s = &self.stream.0;
-        if s.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let mut one = [0u8; 1];
-        let open = matches!(s.peek(&mut one), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        open && s.set_nonblocking(false).is_ok()
+        crate::sys::idle_and_open(&self.stream.0)
     }
 }
 
