@@ -50,6 +50,7 @@ mod transport;
 mod tus;
 mod upload;
 mod upload_record;
+mod upload_run;
 mod url;
 
 pub use batch::{Batch, BatchProgress, Destination};
@@ -66,7 +67,8 @@ pub use range::ContentRange;
 pub use request::MAX_REDIRECTS;
 pub use segmented::{DEFAULT_MIN_SPLIT, MAX_CONNECTIONS};
 pub use session::{Session, SessionBuilder, DEFAULT_MAX_CONNECTIONS_PER_HOST};
-pub use upload::{Upload, UploadOutcome, DEFAULT_CHUNK};
+pub use upload::Upload;
+pub use upload_run::{UploadOutcome, DEFAULT_CHUNK};
 pub use url::mask as mask_url;
 
 /// Compiles and runs the README's Rust example as a doctest.
