@@ -14,7 +14,7 @@ use std::time::Duration;
 use resumedl::{Error, Session, Upload};
 use support::minitus::{MiniTus, Quirks};
 use support::pattern;
-use support::realserver::TinyProxy;
+use support::realserver::{nginx_with, NginxOptions, TestCa, TinyProxy};
 use support::scratch::Scratch;
 use support::tus::TusServer;
 
@@ -586,4 +586,63 @@ fn progress_knows_the_length_from_the_first_byte_and_ends_at_it() {
     assert!(seen.iter().all(|&(_, t)| t == Some(len)), "{seen:?}");
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "{seen:?}");
     assert_eq!(seen.last(), Some(&(len, Some(len))));
+}
+
+#[test]
+fn an_upload_goes_over_https_with_the_ca_given_and_never_down_to_http() {
+    let Some(ca) = TestCa::generate() else {
+        return;
+    };
+    let tus = MiniTus::start(Quirks {
+        relative_location: true,
+        ..Quirks::default()
+    });
+    let port = tus
+        .endpoint()
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // nginx ends TLS and passes the requests on as they come (no request buffering).
+    let extra = format!(
+        "location /files/ {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1; \
+         proxy_request_buffering off; proxy_set_header Host $host:$server_port; }}"
+    );
+    let Some(nginx) = nginx_with(&NginxOptions {
+        tls: Some(&ca),
+        extra: Some(&extra),
+        ..NginxOptions::default()
+    }) else {
+        return;
+    };
+    let endpoint = format!("https://127.0.0.1:{}/files/", nginx.port());
+    let dir = Scratch::new("up-https");
+    let src = dir.join("f.bin");
+    let data = pattern(3 << 20, 20);
+    fs::write(&src, &data).unwrap();
+    // Without the CA: the certificate is refused before a byte goes.
+    let err = upload(&endpoint, &dir.join("state"))
+        .from_path(&src)
+        .unwrap_err();
+    assert!(matches!(err, Error::Tls { .. }), "{err}");
+    let out = upload(&endpoint, &dir.join("state"))
+        .ca_file(&ca.ca_pem)
+        .chunk_size(1 << 20)
+        .from_path(&src)
+        .unwrap();
+    assert!(out.url.starts_with("https://"), "{}", out.url);
+    assert_eq!(tus.stored(&out.url).0, data);
+    // A server that names a plain-http upload URL from an https endpoint is refused.
+    tus.set_quirks(Quirks::default());
+    let err = upload(&endpoint, &dir.join("state"))
+        .ca_file(&ca.ca_pem)
+        .from_path(&src)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("leaves https for plain http"),
+        "{err}"
+    );
 }
