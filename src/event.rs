@@ -115,6 +115,19 @@ impl EventQueue {
         }
         answer
     }
+
+    /// As [`EventQueue::deliver`], a cancel from the callback being the call's error.
+    pub(crate) fn hand_over(&self, to: &mut Option<EventFn<'_>>) -> Result<(), crate::Error> {
+        match self.deliver(to) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(crate::Error::Aborted),
+        }
+    }
+
+    /// Queues a note.
+    pub(crate) fn note(&self, text: String) {
+        self.push(|| Event::Note { text });
+    }
 }
 
 /// The `Request` event of a request to `url` with `extra` headers.

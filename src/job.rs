@@ -218,14 +218,11 @@ impl<'p, 'a> Job<'p, 'a> {
     /// Hands the events queued so far to the caller's callback (this is its thread);
     /// `Aborted` when it asked to cancel.
     pub(crate) fn deliver_events(&mut self) -> Result<(), Error> {
-        match self.req.events.deliver(&mut self.events) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(()) => Err(Error::Aborted),
-        }
+        self.req.events.hand_over(&mut self.events)
     }
 
     fn note(&self, text: String) {
-        self.req.events.push(|| Event::Note { text });
+        self.req.events.note(text);
     }
 
     /// Bytes of the resource on disk, as far as this call knows.

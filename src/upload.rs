@@ -150,7 +150,7 @@ impl<'a> Upload<'a> {
 
     /// Each `PATCH` carries at most `bytes` (for servers or proxies that cap request
     /// bodies). Default: one `PATCH` for all the rest, as the tus spec recommends, or
-    /// [`DEFAULT_CHUNK`] when checksums are sent or the source has no length.
+    /// [`DEFAULT_CHUNK`](crate::DEFAULT_CHUNK) when checksums are sent or the source has no length.
     pub fn chunk_size(mut self, bytes: u64) -> Self {
         self.settings.chunk_size = Some(bytes.max(1));
         self

@@ -8,7 +8,6 @@
 //! of unknown length). The builder is `upload.rs`.
 
 use std::io::{self, Read};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use ureq::Body;
 use crate::answer::header;
 use crate::download::RetrySettings;
 use crate::error::Error;
-use crate::event::{self, Event, EventFn};
+use crate::event::{self, EventFn};
 use crate::outcome::ProgressFn;
 use crate::rate::{Deadline, RateLimit, PROGRESS_INTERVAL};
 use crate::request::Requester;
@@ -146,14 +145,11 @@ impl<'u, 'a> Run<'u, 'a> {
     }
 
     pub(crate) fn deliver_events(&mut self) -> Result<(), Error> {
-        match self.req.events.deliver(&mut self.events) {
-            ControlFlow::Continue(()) => Ok(()),
-            ControlFlow::Break(()) => Err(Error::Aborted),
-        }
+        self.req.events.hand_over(&mut self.events)
     }
 
     fn note(&self, text: String) {
-        self.req.events.push(|| Event::Note { text });
+        self.req.events.note(text);
     }
 
     fn report(&mut self, done: u64, total: Option<u64>, last: bool) -> Result<(), Error> {
