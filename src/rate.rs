@@ -38,6 +38,11 @@ pub(crate) struct RateLimit {
 }
 
 impl RateLimit {
+    /// Bytes per second.
+    pub(crate) fn rate(&self) -> u64 {
+        self.rate
+    }
+
     pub(crate) fn new(bytes_per_sec: u64) -> RateLimit {
         RateLimit {
             rate: bytes_per_sec.max(1),

@@ -19,9 +19,10 @@ use crate::download::Download;
 use crate::error::Error;
 use crate::event::Event;
 use crate::session::Session;
+use crate::source::Identity;
 use crate::source::Source;
 use crate::tus;
-use crate::upload_record::{state_dir, UploadRecord};
+use crate::upload_record::{state_dir, Remembered, UploadRecord};
 use crate::upload_run::{tus_headers, Run, Settings, UploadOutcome};
 
 /// A resumable upload of one file to one tus endpoint, configured with a builder.
@@ -149,10 +150,11 @@ impl<'a> Upload<'a> {
     }
 
     /// Each `PATCH` carries at most `bytes` (for servers or proxies that cap request
-    /// bodies). Default: one `PATCH` for all the rest, as the tus spec recommends, or
-    /// [`DEFAULT_CHUNK`](crate::DEFAULT_CHUNK) when checksums are sent or the source has no length.
+    /// bodies); 0 restores the default: one `PATCH` for all the rest, as the tus spec
+    /// recommends, or [`DEFAULT_CHUNK`](crate::DEFAULT_CHUNK) when checksums are sent or
+    /// the source has no length.
     pub fn chunk_size(mut self, bytes: u64) -> Self {
-        self.settings.chunk_size = Some(bytes.max(1));
+        self.settings.chunk_size = Some(bytes).filter(|&b| b > 0);
         self
     }
 
@@ -209,15 +211,9 @@ impl<'a> Upload<'a> {
     pub fn abort(mut self, path: impl AsRef<Path>) -> Result<bool, Error> {
         let deadline = self.dl.deadline();
         let req = self.dl.prepare(&deadline)?;
-        let source = Source::open(path.as_ref())?;
-        let Some(id) = &source.identity else {
-            return Ok(false);
-        };
-        let dir = state_dir(self.settings.state_dir.as_deref())?;
-        let record =
-            UploadRecord::open(&dir, &req.url.text, (id.dev, id.ino), &|| deadline.passed())?;
-        let Some(remembered) = record.read().filter(|r| r.endpoint == req.url.text) else {
-            record.release();
+        let stop = || deadline.passed();
+        let Some((record, remembered, _)) = self.record_of(path.as_ref(), &req.url.text, &stop)?
+        else {
             return Ok(false);
         };
         let url = crate::url::parse(&remembered.url)?;
@@ -244,6 +240,58 @@ impl<'a> Upload<'a> {
                 url: url.shown,
                 retry_after: None,
             }),
+        }
+    }
+
+    /// The URL of the upload remembered for this endpoint and this version of the file
+    /// at `path`: what the same call would continue (`None`: it would begin a new one).
+    /// Nothing goes to the server. For skins that tell what an interrupted upload left.
+    pub fn remembered(mut self, path: impl AsRef<Path>) -> Result<Option<String>, Error> {
+        let deadline = self.dl.deadline();
+        let endpoint = self.dl.prepare(&deadline)?.url.text;
+        let Some((record, r, current)) = self.record_of(path.as_ref(), &endpoint, &|| false)?
+        else {
+            return Ok(None);
+        };
+        record.release();
+        Ok((current.as_ref() == Some(&r.identity)).then_some(r.url))
+    }
+
+    /// The record of the upload of `path` to `endpoint`, locked, what it remembers, and
+    /// the file's identity now (`None` when it is gone: then the record is found by the
+    /// path it was made for, so that an upload of a deleted file can still be aborted).
+    fn record_of(
+        &self,
+        path: &Path,
+        endpoint: &str,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<(UploadRecord, Remembered, Option<Identity>)>, Error> {
+        let dir = state_dir(self.settings.state_dir.as_deref())?;
+        let gone = matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
+        let (record, identity) = match gone {
+            true => {
+                let shown = path.display().to_string();
+                match UploadRecord::find_by_source(&dir, endpoint, &shown, stop)? {
+                    Some(r) => (r, None),
+                    None => return Ok(None),
+                }
+            }
+            false => {
+                let Some(id) = Source::open(path)?.identity else {
+                    return Ok(None);
+                };
+                (
+                    UploadRecord::open(&dir, endpoint, (id.dev, id.ino), stop)?,
+                    Some(id),
+                )
+            }
+        };
+        match record.read().filter(|r| r.endpoint == endpoint) {
+            Some(r) => Ok(Some((record, r, identity))),
+            None => {
+                record.release();
+                Ok(None)
+            }
         }
     }
 }

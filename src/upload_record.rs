@@ -16,7 +16,7 @@
 //! ```
 
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -129,7 +129,37 @@ impl UploadRecord {
             .map_err(|e| Error::io("create", dir, e))?;
         check_private(dir)?;
         let key = fnv1a64(format!("{endpoint}\n{dev}:{ino}").as_bytes());
-        let path = dir.join(format!("{key:016x}.upload"));
+        Self::open_at(dir.join(format!("{key:016x}.upload")), stop)
+    }
+
+    /// The record of `endpoint` whose source was `source` (as the upload named it), for
+    /// a file that is gone (its device and inode, the record's key, went with it): the
+    /// state directory is listed, which only an abort of a deleted file does.
+    pub(crate) fn find_by_source(
+        dir: &Path,
+        endpoint: &str,
+        source: &str,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<UploadRecord>, Error> {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Ok(None);
+        };
+        check_private(dir)?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "upload") {
+                continue;
+            }
+            let record = Self::open_at(path, stop)?;
+            match record.read() {
+                Some(r) if r.endpoint == endpoint && r.source == source => return Ok(Some(record)),
+                _ => record.release(),
+            }
+        }
+        Ok(None)
+    }
+
+    fn open_at(path: PathBuf, stop: &dyn Fn() -> bool) -> Result<UploadRecord, Error> {
         // A record removed by the process that held it while this one waited is a file
         // no one else will open: locked, it is let go and the name opened again.
         for _ in 0..8 {
@@ -193,11 +223,10 @@ impl UploadRecord {
         if !meta.is_file() || meta.len() > MAX_RECORD {
             return None;
         }
-        let mut text = String::new();
-        (&self.file)
-            .take(MAX_RECORD)
-            .read_to_string(&mut text)
-            .ok()?;
+        // From its start, however often it is read.
+        let mut bytes = vec![0u8; meta.len() as usize];
+        self.file.read_exact_at(&mut bytes, 0).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
         Remembered::parse(&text)
     }
 

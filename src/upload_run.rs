@@ -364,8 +364,11 @@ impl<'u, 'a> Run<'u, 'a> {
         }
         // The first bytes on the creation request, when the server takes them and the
         // file's bytes can be read again should the answer not arrive.
+        // On a slow link (a rate limit) no more than a quarter second of bytes: a POST
+        // cut before its answer loses them and the upload's URL.
+        let slow = self.limit.as_ref().map_or(u64::MAX, |l| l.rate() / 4);
         let first = match (length, caps.has("creation-with-upload")) {
-            (Some(n), true) if n > 0 => n.min(CREATION_BODY).min(self.chunk_limit(&caps)),
+            (Some(n), true) if n > 0 => n.min(CREATION_BODY).min(slow).min(self.chunk_limit(&caps)),
             _ => 0,
         };
         let mut failures = 0u32;

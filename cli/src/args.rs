@@ -295,20 +295,29 @@ fn progress(text: &str) -> Result<Progress, String> {
 pub struct Upload {
     /// Upload FILE to the tus endpoint URL instead of downloading (repeatable; - is
     /// standard input). The same command again after any interruption sends only what
-    /// the server lacks; the upload's URL is printed on stdout
+    /// the server lacks; the upload's URL is printed on stdout (URL<TAB>FILE with several)
     #[arg(long = "upload-file", value_name = "FILE", action = ArgAction::Append)]
     pub files: Vec<PathBuf>,
     /// With --upload-file: terminate the upload remembered for FILE (DELETE) and forget it
     #[arg(long, requires = "files")]
     pub abort: bool,
     /// Send at most SIZE per PATCH (default: all the rest in one; 8M with checksums)
-    #[arg(long, value_name = "SIZE", value_parser = size, requires = "files")]
+    #[arg(long, value_name = "SIZE", value_parser = chunk, requires = "files")]
     pub chunk_size: Option<u64>,
     /// Add KEY=VALUE to the upload's metadata (repeatable; filename and filetype are sent
     /// unless given)
     #[arg(long = "upload-metadata", value_name = "KEY=VALUE", requires = "files",
           value_parser = key_value)]
     pub metadata: Vec<(String, String)>,
+}
+
+fn chunk(t: &str) -> Result<u64, String> {
+    match size(t)? {
+        0 => {
+            Err("a chunk of 0 bytes carries nothing (leave --chunk-size out for one PATCH)".into())
+        }
+        n => Ok(n),
+    }
 }
 
 fn key_value(t: &str) -> Result<(String, String), String> {

@@ -144,7 +144,21 @@ fn plan(cli: &Cli) -> Result<Vec<Job>, String> {
                     .into(),
             );
         }
-        let url = with_scheme(urls.remove(0), cli.output.quiet);
+        if let Some(flag) = download_only(cli) {
+            return Err(format!(
+                "{flag} is about downloads; --upload-file sends files and takes none of them"
+            ));
+        }
+        // One file once: twice would make two uploads of it (or one locked out).
+        let mut seen = Vec::new();
+        for f in uploads {
+            let key = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+            if seen.contains(&key) {
+                return Err(format!("'{}' is given twice to --upload-file", f.display()));
+            }
+            seen.push(key);
+        }
+        let url = with_scheme(urls.remove(0), "uploading to", cli.output.quiet);
         return Ok(uploads
             .iter()
             .map(|f| Job {
@@ -195,14 +209,18 @@ fn plan(cli: &Cli) -> Result<Vec<Job>, String> {
     }
     // Told once the command line is known to be good.
     for job in &mut jobs {
-        job.url = with_scheme(std::mem::take(&mut job.url), cli.output.quiet);
+        job.url = with_scheme(
+            std::mem::take(&mut job.url),
+            "downloading",
+            cli.output.quiet,
+        );
     }
     Ok(jobs)
 }
 
 /// A URL without a scheme is taken as `http://`, as curl and wget take it (said unless
 /// `-q`); the library refuses any scheme but http and https.
-fn with_scheme(url: String, quiet: bool) -> String {
+fn with_scheme(url: String, doing: &str, quiet: bool) -> String {
     // What cannot be a host is left for the library to call an invalid URL.
     let host = url.split(['/', '?', '#']).next().unwrap_or_default();
     let host_like = !host.is_empty()
@@ -215,11 +233,37 @@ fn with_scheme(url: String, quiet: bool) -> String {
     let full = format!("http://{url}");
     if !quiet {
         report_line(&format!(
-            "no scheme given: downloading {}",
+            "no scheme given: {doing} {}",
             resumedl::mask_url(&full)
         ));
     }
     full
+}
+
+/// The first option given that only a download uses (an upload refuses them rather
+/// than ignore them: `--sha256` ignored would be a check the user thinks was made).
+fn download_only(cli: &Cli) -> Option<&'static str> {
+    let (f, t) = (&cli.files, &cli.transfer);
+    [
+        (f.sha256.is_some(), "--sha256"),
+        (t.connections.is_some(), "-x/--connections"),
+        (t.min_split_size.is_some(), "--min-split-size"),
+        (
+            f.continue_foreign || cli.compat.continue_at.is_some(),
+            "-c/--continue",
+        ),
+        (f.timestamping, "-N/--timestamping"),
+        (f.time_cond.is_some(), "-z/--time-cond"),
+        (f.no_clobber, "-nc/--no-clobber"),
+        (f.overwrite, "--overwrite"),
+        (f.no_resume, "--no-resume"),
+        (f.no_content_disposition, "--no-content-disposition"),
+        (f.prefix.is_some(), "-P/--directory-prefix"),
+        (f.output_dir.is_some(), "--output-dir"),
+        (f.create_dirs, "--create-dirs"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 fn target_dir(cli: &Cli) -> PathBuf {

@@ -1,7 +1,8 @@
 //! `--upload-file FILE URL`: the command-line skin over [`resumedl::Upload`]. Each FILE
 //! is one upload to the tus endpoint URL, configured as a download is (headers,
 //! credentials, timeouts, proxy, rate limit) plus the upload's own options; the upload's
-//! URL goes to stdout, the summary to stderr.
+//! URL goes to stdout (with several files, `URL<TAB>FILE`: they may end in any order),
+//! the summary to stderr.
 
 use std::io::{self, Write};
 use std::ops::ControlFlow;
@@ -55,8 +56,12 @@ pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
     let shown = file.display();
     match result {
         Ok(Done::Uploaded(o)) => {
-            // The upload's URL is the command's output: `url=$(resumedl --upload-file ...)`.
-            let _ = writeln!(io::stdout(), "{}", o.url);
+            // The upload's URL is the command's output: `url=$(resumedl --upload-file ...)`;
+            // with several files (done in any order with -j), each line names its file.
+            let _ = match prefix.is_empty() {
+                true => writeln!(io::stdout(), "{}", o.url),
+                false => writeln!(io::stdout(), "{}\t{}", o.url, file.display()),
+            };
             if !cli.output.quiet {
                 display.line(&summary(&o, &shown.to_string(), elapsed.as_secs_f64()));
             }
@@ -72,10 +77,29 @@ pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
             0
         }
         Err(Error::Cancelled) if cancel.is_cancelled() => {
-            display.line(&format!(
-                "{prefix}interrupted: the server keeps what it has of '{shown}'; run the \
-                 same command to send the rest"
-            ));
+            // What the same command will do, as the record says (a pipe has none; an
+            // upload cut while it was being created has none yet).
+            let remembered = match file.as_os_str() == "-" {
+                true => None,
+                false => Upload::from(configure(cli, run.session, run.creds, endpoint))
+                    .remembered(source)
+                    .ok()
+                    .flatten(),
+            };
+            display.line(&match (file.as_os_str() == "-", remembered) {
+                (true, _) => format!(
+                    "{prefix}interrupted: standard input cannot be read again, so this \
+                     upload cannot be continued"
+                ),
+                (false, Some(url)) => format!(
+                    "{prefix}interrupted: the server keeps what it has of '{shown}' at {url}; \
+                     run the same command to send the rest"
+                ),
+                (false, None) => format!(
+                    "{prefix}interrupted before the server had made the upload of '{shown}'; \
+                     the same command begins it again"
+                ),
+            });
             EXIT_INTERRUPTED
         }
         Err(e) => {
