@@ -13,7 +13,7 @@
 //! at most about a second per connection); after a reboot only the parts' `durable`
 //! counts, which a checkpoint every 30 s makes true by syncing the data first.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::panic::{self, AssertUnwindSafe};
@@ -33,6 +33,7 @@ use crate::error::{from_body_io, Error};
 use crate::plan::Plan;
 use crate::rate::{fill, Deadline, RateLimit, CHECKPOINT_INTERVAL, PROGRESS_INTERVAL};
 use crate::request::{release, Requester};
+use crate::sink::open_in_place;
 use crate::url::RequestUrl;
 
 use crate::retry::{retry_wait, MAX_BACKOFF, MIN_PROGRESS};
@@ -158,6 +159,17 @@ pub(crate) struct First {
     pub body_end: u64,
 }
 
+/// The target opened for the parts, what is on disk now (a resumed prefix or parts)
+/// synced and marked so in `plan`: the control file that lists the parts is on disk
+/// before the first write past them makes a hole.
+fn open_synced(path: &Path, plan: &mut Plan) -> Result<File, Error> {
+    let file = open_in_place(path)?;
+    file.sync_data().map_err(|e| Error::io("sync", path, e))?;
+    let snapshot = plan.snapshot();
+    plan.mark_durable(&snapshot);
+    Ok(file)
+}
+
 /// Runs the segmented download of `plan` into `path`. `control` describes the resource
 /// (from the first answer); its segments are replaced as the parts progress. `report`
 /// is called on this thread with the bytes on disk; an error from it (a cancel) stops
@@ -171,18 +183,7 @@ pub(crate) fn run(
     settings: &Settings<'_>,
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
 ) -> Result<(End, u64), Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
-    // What is on disk now (a resumed prefix or parts) is synced, and the control file
-    // that lists the parts is on disk before the first write past them makes a hole.
-    file.sync_data().map_err(|e| Error::io("sync", path, e))?;
-    let snapshot = plan.snapshot();
-    plan.mark_durable(&snapshot);
+    let file = open_synced(path, &mut plan)?;
     plan.spread(settings.connections);
     let mut initial = None;
     if let Some(first) = first {
@@ -321,16 +322,7 @@ pub(crate) fn fill_holes(
     settings: &Settings<'_>,
     report: &mut dyn FnMut(u64) -> Result<(), Error>,
 ) -> Result<(End, u64), Error> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
-    file.sync_data().map_err(|e| Error::io("sync", path, e))?;
-    let snapshot = plan.snapshot();
-    plan.mark_durable(&snapshot);
+    let file = open_synced(path, &mut plan)?;
     control.segments = segments(&plan);
     control.save(path)?;
     let mut received = 0u64;

@@ -10,6 +10,18 @@ use crate::error::Error;
 use crate::rate::Deadline;
 use crate::target::Target;
 
+/// The target opened for writes in place: created when missing, never truncated (its
+/// bytes are the download's so far).
+pub(crate) fn open_in_place(path: &Path) -> Result<File, Error> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))
+}
+
 /// The target opened for writing from `pos`.
 ///
 /// Opening a regular file truncates it at the write position: for an append that is a
@@ -94,13 +106,7 @@ impl<'w> Sink<'w> {
             }
             (Target::Writer, None) => unreachable!("a writer target comes with its writer"),
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?;
+        let mut file = open_in_place(path)?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?

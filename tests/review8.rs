@@ -94,6 +94,58 @@ impl Scripted {
     }
 }
 
+/// What a CLI run interrupted with SIGINT `after` it began did: its exit status, stdout,
+/// stderr, and how long it took to stop. `stdin`, when given, is written to it meanwhile
+/// (as much as it takes).
+struct Interrupted {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+    stopping: Duration,
+}
+
+fn interrupt_after(
+    state: &Path,
+    args: &[&str],
+    after: Duration,
+    stdin: Option<Vec<u8>>,
+) -> Interrupted {
+    let mut c = cmd(state, args);
+    if stdin.is_some() {
+        c.stdin(Stdio::piped());
+    }
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let feeder = stdin.map(|bytes| {
+        let mut input = child.stdin.take().unwrap();
+        thread::spawn(move || {
+            let _ = input.write_all(&bytes);
+        })
+    });
+    let (o, e) = (
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    );
+    thread::sleep(after);
+    unsafe { kill(child.id() as i32, SIGINT) };
+    let t0 = Instant::now();
+    let status = wait_within(&mut child, Duration::from_secs(10)).expect("exits after SIGINT");
+    let stopping = t0.elapsed();
+    let (stdout, stderr) = (o.join().unwrap(), e.join().unwrap());
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    Interrupted {
+        status,
+        stdout,
+        stderr,
+        stopping,
+    }
+}
+
 fn status_only(code: u16) -> fn(&str) -> (u16, Vec<(&'static str, String)>) {
     match code {
         401 => |_| (401, vec![("WWW-Authenticate", "Basic realm=\"x\"".into())]),
@@ -501,28 +553,17 @@ fn cli_sigint_then_rerun_resumes() {
     fs::write(&src, &data).unwrap();
     let s = src.to_str().unwrap();
     let st = dir.join("st");
-    let mut child = cmd(
-        &st,
-        &["--limit-rate", "300k", "--upload-file", s, &t.endpoint()],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let (o, e) = (
-        drain(child.stdout.take().unwrap()),
-        drain(child.stderr.take().unwrap()),
-    );
     // Past the POST's first MiB (3.4 s at 300 KiB/s).
-    thread::sleep(Duration::from_millis(5500));
-    unsafe { kill(child.id() as i32, SIGINT) };
-    let t0 = Instant::now();
-    let status = wait_within(&mut child, Duration::from_secs(10)).expect("exits after SIGINT");
-    let (stdout, stderr) = (o.join().unwrap(), e.join().unwrap());
+    let args = ["--limit-rate", "300k", "--upload-file", s, &t.endpoint()];
+    let Interrupted {
+        status,
+        stdout,
+        stderr,
+        stopping,
+    } = interrupt_after(&st, &args, Duration::from_millis(5500), None);
     assert!(
-        t0.elapsed() < Duration::from_secs(3),
-        "slow to stop: {:?}",
-        t0.elapsed()
+        stopping < Duration::from_secs(3),
+        "slow to stop: {stopping:?}"
     );
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert_eq!(stdout, "");
@@ -547,22 +588,9 @@ fn cli_sigint_during_creation_post_message_is_true() {
     fs::write(&src, &data).unwrap();
     let s = src.to_str().unwrap();
     let st = dir.join("st");
-    let mut child = cmd(
-        &st,
-        &["--limit-rate", "100k", "--upload-file", s, &t.endpoint()],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let (_o, e) = (
-        drain(child.stdout.take().unwrap()),
-        drain(child.stderr.take().unwrap()),
-    );
-    thread::sleep(Duration::from_millis(4000));
-    unsafe { kill(child.id() as i32, SIGINT) };
-    let status = wait_within(&mut child, Duration::from_secs(10)).expect("exits after SIGINT");
-    let stderr = e.join().unwrap();
+    let args = ["--limit-rate", "100k", "--upload-file", s, &t.endpoint()];
+    let Interrupted { status, stderr, .. } =
+        interrupt_after(&st, &args, Duration::from_millis(4000), None);
     assert_eq!(status.code(), Some(130), "{stderr}");
     let r = up(&st, &["--upload-file", s, &t.endpoint()]);
     assert_eq!(r.code, Some(0), "{r}");
@@ -584,33 +612,14 @@ fn cli_sigint_on_stdin_does_not_promise_a_resume() {
         ..Quirks::default()
     });
     let dir = Scratch::new("r8-sigint-stdin");
-    let mut child = cmd(
+    let args = ["--limit-rate", "300k", "--upload-file", "-", &t.endpoint()];
+    let input = pattern(64 << 10, 31).repeat(200);
+    let Interrupted { status, stderr, .. } = interrupt_after(
         &dir.join("st"),
-        &["--limit-rate", "300k", "--upload-file", "-", &t.endpoint()],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let feeder = thread::spawn(move || {
-        let chunk = pattern(64 << 10, 31);
-        for _ in 0..200 {
-            if input.write_all(&chunk).is_err() {
-                return;
-            }
-        }
-    });
-    let (_o, e) = (
-        drain(child.stdout.take().unwrap()),
-        drain(child.stderr.take().unwrap()),
+        &args,
+        Duration::from_millis(2000),
+        Some(input),
     );
-    thread::sleep(Duration::from_millis(2000));
-    unsafe { kill(child.id() as i32, SIGINT) };
-    let status = wait_within(&mut child, Duration::from_secs(10)).expect("exits after SIGINT");
-    let stderr = e.join().unwrap();
-    let _ = feeder.join();
     assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         !stderr.contains("run the same command"),
