@@ -569,13 +569,19 @@ impl<'u, 'a> Run<'u, 'a> {
             ("Upload-Offset", start.to_string()),
             ("Content-Type", tus::OFFSET_STREAM.into()),
         ]);
+        // With a checksum the chunk is read once, digested, and sent from memory (the
+        // digest must be of exactly the bytes that go); the file is checked unchanged
+        // after the read, as each piece read for a body is.
+        let mut held = Vec::new();
         if let Some(c) = checksum {
-            let mut data = vec![0u8; n as usize];
-            self.source.read_at(&mut data, start)?;
-            h.push(("Upload-Checksum", c.header(&data)));
+            held = vec![0u8; n as usize];
+            self.source.read_at(&mut held, start)?;
+            self.source.check_unchanged()?;
+            h.push(("Upload-Checksum", c.header(&held)));
         }
         let req = self.req;
-        let mut body = self.body((start, end), None, Some(length));
+        let from = (!held.is_empty()).then_some((&held[..], start));
+        let mut body = self.body((start, end), from, Some(length));
         let result = req.call(&remote.url, Method::PATCH, &h, Some((&mut body, n)));
         let (sent, error) = (body.sent, body.error.take());
         self.sent += sent;

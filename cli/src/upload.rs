@@ -26,7 +26,7 @@ pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
     let mut meter = display.meter(file, 1);
     let started = Instant::now();
     let result = {
-        let mut up = Upload::from(configure(cli, run.session, run.creds, endpoint))
+        let mut up = upload_to(run, endpoint)
             .cancel_on(cancel)
             .progress(|done, total| {
                 meter.update(done, total);
@@ -81,10 +81,7 @@ pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
             // upload cut while it was being created has none yet).
             let remembered = match file.as_os_str() == "-" {
                 true => None,
-                false => Upload::from(configure(cli, run.session, run.creds, endpoint))
-                    .remembered(source)
-                    .ok()
-                    .flatten(),
+                false => upload_to(run, endpoint).remembered(source).ok().flatten(),
             };
             display.line(&match (file.as_os_str() == "-", remembered) {
                 (true, _) => format!(
@@ -107,6 +104,11 @@ pub fn run_one(run: &Run, endpoint: &str, file: &Path, prefix: &str) -> u8 {
             exit_code(&e)
         }
     }
+}
+
+/// An upload to `endpoint` with the settings the command line gives every transfer.
+fn upload_to<'r>(run: &Run<'r>, endpoint: &str) -> Upload<'r> {
+    Upload::from(configure(run.cli, run.session, run.creds, endpoint))
 }
 
 /// What one run did.

@@ -3,9 +3,8 @@
 use std::ffi::{c_char, c_int};
 
 use super::boundary::{c_str, ffi_boundary};
-use super::options::{configure, rdl_options};
+use super::options::{download_of, rdl_options};
 use super::outcome::{outcome_size, rdl_outcome, write_outcome};
-use crate::Download;
 
 /// Downloads `url` to `path`, resuming a partial file, retrying transient failures.
 ///
@@ -100,13 +99,7 @@ unsafe fn run_download(
         };
         // SAFETY: NULL or a live rdl_options per the contract.
         let opts = unsafe { opts.as_ref() };
-        let mut dl = match opts.and_then(|o| o.session.as_ref()) {
-            Some(s) => s.session().download(url),
-            None => Download::new(url),
-        };
-        if let Some(o) = opts {
-            dl = configure(dl, o);
-        }
+        let dl = download_of(url, opts);
         let outcome = match into {
             Destination::File => dl.to_path(target)?,
             Destination::Dir => dl.to_dir(target)?,

@@ -595,7 +595,20 @@ pub unsafe extern "C" fn rdl_options_set_session(
     unsafe { set(opts, session, |o, session| o.session = session) }
 }
 
-pub(super) fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
+/// The download of `url` that `opts` describe (NULL: the defaults), in their session
+/// if they name one; an upload starts from it too.
+pub(super) fn download_of<'a>(url: &str, opts: Option<&'a rdl_options>) -> Download<'a> {
+    let dl = match opts.and_then(|o| o.session.as_ref()) {
+        Some(s) => s.session().download(url),
+        None => Download::new(url),
+    };
+    match opts {
+        Some(o) => configure(dl, o),
+        None => dl,
+    }
+}
+
+fn configure<'a>(mut dl: Download<'a>, o: &'a rdl_options) -> Download<'a> {
     for (n, v) in &o.headers {
         dl = dl.header(n, v);
     }

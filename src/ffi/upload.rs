@@ -7,9 +7,9 @@ use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 
 use super::boundary::{c_str, ffi_boundary};
-use super::options::{configure, rdl_options, set, set_optional_str, set_strs};
+use super::options::{download_of, rdl_options, set, set_optional_str, set_strs};
 use super::outcome::{grown_size, keep, write_grown};
-use crate::{Download, Upload, UploadOutcome};
+use crate::{Upload, UploadOutcome};
 
 /// What a successful `rdl_upload` did. Plain data; the caller allocates it and sets
 /// `size` to `sizeof(rdl_upload_outcome)` before the call. It grows at its end as
@@ -58,14 +58,11 @@ impl From<&UploadOutcome> for rdl_upload_outcome {
 
 /// The upload `opts` describe, to the tus endpoint `endpoint`.
 fn upload<'a>(endpoint: &str, opts: Option<&'a rdl_options>) -> Upload<'a> {
-    let dl = match opts.and_then(|o| o.session.as_ref()) {
-        Some(s) => s.session().download(endpoint),
-        None => Download::new(endpoint),
-    };
+    let up = Upload::from(download_of(endpoint, opts));
     let Some(o) = opts else {
-        return Upload::from(dl);
+        return up;
     };
-    let mut up = Upload::from(configure(dl, o)).checksums(o.upload_checksums);
+    let mut up = up.checksums(o.upload_checksums);
     if let Some(n) = o.chunk_size {
         up = up.chunk_size(n);
     }
