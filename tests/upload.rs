@@ -646,3 +646,33 @@ fn an_upload_goes_over_https_with_the_ca_given_and_never_down_to_http() {
         "{err}"
     );
 }
+
+#[test]
+fn the_rate_limit_holds_and_events_tell_each_request_and_answer() {
+    let server = MiniTus::start(Quirks::default());
+    let dir = Scratch::new("up-rate");
+    let src = dir.join("f.bin");
+    fs::write(&src, pattern(3 << 19, 21)).unwrap();
+    let mut seen = Vec::new();
+    let started = std::time::Instant::now();
+    upload(&server.endpoint(), &dir.join("state"))
+        .rate_limit(1 << 20)
+        .events(|e| {
+            match e {
+                resumedl::Event::Request { method, .. } => seen.push(format!("> {method}")),
+                resumedl::Event::Answer { status, .. } => seen.push(format!("< {status}")),
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        })
+        .from_path(&src)
+        .unwrap();
+    // 1.5 MiB at 1 MiB/s: never faster than the limit (a burst of a tenth of a second).
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1300), "{took:?}");
+    assert_eq!(
+        seen,
+        ["> OPTIONS", "< 204", "> POST", "< 201", "> PATCH", "< 204"],
+        "{seen:?}"
+    );
+}
